@@ -1,0 +1,43 @@
+"""Throughput of the joint search space: vectorised sampling, decode and encode (candidates per second)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("YOSO_ROOT", str(ROOT))
+
+from yoso.space import JointSpace  # noqa: E402
+
+
+def rate(fn, n: int) -> float:
+    """Items per second of ``fn()`` processing ``n`` items (best of three)."""
+    best = min(_timed(fn) for _ in range(3))
+    return n / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        space = JointSpace.from_config(compose(config_name="search", overrides=sys.argv[1:]))
+    print(space)
+    n = 100_000
+    print(f"sample:  {rate(lambda: space.sample(n, rng=0), n):12,.0f} candidates/s (batch of {n:,})")
+    vectors = space.sample(5_000, rng=0)
+    pairs = space.decode_many(vectors)
+    print(f"decode:  {rate(lambda: space.decode_many(vectors), len(vectors)):12,.0f} candidates/s")
+    print(f"encode:  {rate(lambda: [space.encode(g, a) for g, a in pairs], len(pairs)):12,.0f} candidates/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""What the Hydra entry points share: start-up validation of the whole config and the task wrapper.
+
+``search.py`` and ``train.py`` stay thin: they call :func:`validate_config` before any
+work and run their task through :func:`task_wrapper`, which turns a bad config value into
+one clear line and exit status 2, logs any other failure, and always closes W&B.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from yoso.config import ConfigError, check_choice, check_int, required
+from yoso.search.reward import Reward
+from yoso.space.accelerator import AcceleratorSpace
+from yoso.space.joint import CellSpace, JointSpace
+
+log = logging.getLogger("yoso")
+
+#: Hardware evaluators selectable with ``hw.evaluator``.
+HW_EVALUATORS = ("gp", "simulator")
+#: Search strategies selectable with ``strategy=...``.
+STRATEGIES = ("reinforce", "random")
+#: Exit status of a run stopped by an invalid config value.
+CONFIG_ERROR_EXIT = 2
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """The validated pieces of a run config that later stages build on (None: group not in the config)."""
+
+    seed: int
+    cells: CellSpace | None = None
+    space: JointSpace | None = None
+    reward: Reward | None = None
+
+
+def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A config group resolved to plain Python containers; a ConfigError if it is not a mapping."""
+    node = cfg.get(name)
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(node, Mapping):
+        raise ConfigError(name, node, f"a '{name}' config group (a mapping)")
+    return dict(node)
+
+
+def _check_hw(hw: Mapping[str, Any]) -> None:
+    check_choice("hw.evaluator", required(hw, "hw", "evaluator"), HW_EVALUATORS)
+    deploy = required(hw, "hw", "deploy")
+    for key in ("channels", "cells", "num_classes", "stem_multiplier"):
+        check_int(f"hw.deploy.{key}", required(deploy, "hw.deploy", key), 1)
+    shape = required(deploy, "hw.deploy", "input_shape")
+    if not isinstance(shape, list) or len(shape) != 3:
+        raise ConfigError("hw.deploy.input_shape", shape, "[channels, height, width]")
+    for i, dim in enumerate(shape):
+        check_int(f"hw.deploy.input_shape[{i}]", dim, 1)
+
+
+def _check_search(search: Mapping[str, Any]) -> None:
+    check_int("search.iterations", required(search, "search", "iterations"), 1)
+    check_int("search.top_n", required(search, "search", "top_n"), 1)
+
+
+def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> RunSetup:
+    """Check every value of the groups a run holds (and insist on those in ``require``).
+
+    The first bad value raises a ConfigError naming key, value and what is allowed.
+    """
+    for name in require:
+        _group(cfg, name)
+    present = {name for name in GROUPS if cfg.get(name) is not None}
+    cells = CellSpace.from_config(_group(cfg, "space")) if "space" in present else None
+    space = None
+    if "accelerator" in present:
+        accelerators = AcceleratorSpace.from_config(_group(cfg, "accelerator"))
+        space = JointSpace(cells, accelerators) if cells is not None else None
+    reward = Reward.from_config(_group(cfg, "reward")) if "reward" in present else None
+    if "hw" in present:
+        _check_hw(_group(cfg, "hw"))
+    if "strategy" in present:
+        check_choice("strategy.name", required(_group(cfg, "strategy"), "strategy", "name"), STRATEGIES)
+    if "search" in present:
+        _check_search(_group(cfg, "search"))
+    seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
+    return RunSetup(seed=seed, cells=cells, space=space, reward=reward)
+
+
+#: The validated config groups, and what each entry point needs.
+GROUPS = ("space", "accelerator", "reward", "hw", "strategy", "search")
+SEARCH_GROUPS = GROUPS
+TRAIN_GROUPS = ("space",)
+
+
+def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Run ``task``: a ConfigError exits with status 2 and one clear line; W&B is always closed."""
+
+    @functools.wraps(task)
+    def wrapped(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except ConfigError as err:
+            log.error("%s", err)
+            raise SystemExit(CONFIG_ERROR_EXIT) from None
+        except Exception:
+            log.exception("run failed")
+            raise
+        finally:
+            wandb = sys.modules.get("wandb")
+            if wandb is not None and wandb.run is not None:
+                log.info("closing wandb")
+                wandb.finish()
+
+    return wrapped

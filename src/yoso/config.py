@@ -1,0 +1,99 @@
+"""Start-up validation of configuration values: one error type and the checks that raise it.
+
+Every config value a run depends on is checked before any work starts; a bad one stops
+the program with a :class:`ConfigError` that names the key, the bad value and what is
+allowed. The domain dataclasses (search space, accelerator space, reward) call these
+checks in their constructors, so the API and the command line reject the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config value outside what is allowed; the message names key, value and allowed range."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"invalid config value {key}={value!r}: allowed {allowed}")
+
+
+def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``allowed``, else a ConfigError listing them."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ConfigError(key, value, f"one of {allowed}")
+    return value
+
+
+def check_int(key: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int within [low, high] (either bound optional)."""
+    if isinstance(value, bool) or not isinstance(value, int) and not _is_integral_float(value):
+        raise ConfigError(key, value, _range_text("an integer", low, high))
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(key, value, _range_text("an integer", low, high))
+    return value
+
+
+def check_float(
+    key: str,
+    value: Any,
+    *,
+    greater_than: float | None = None,
+    less_than: float | None = None,
+    at_least: float | None = None,
+) -> float:
+    """``value`` as a finite float strictly above/below the given bounds (or at least ``at_least``)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (greater_than is None or value > greater_than)
+    ok = ok and (less_than is None or value < less_than)
+    ok = ok and (at_least is None or value >= at_least)
+    if not ok:
+        parts = []
+        if greater_than is not None:
+            parts.append(f"> {greater_than}")
+        if at_least is not None:
+            parts.append(f">= {at_least}")
+        if less_than is not None:
+            parts.append(f"< {less_than}")
+        raise ConfigError(key, value, "a finite number" + (" " + " and ".join(parts) if parts else ""))
+    return float(value)
+
+
+def check_nonempty_unique(key: str, values: Any) -> list[Any]:
+    """``values`` as a list that is non-empty and has no repeated entry."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ConfigError(key, values, "a non-empty list")
+    values = list(values)
+    if not values:
+        raise ConfigError(key, values, "a non-empty list")
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ConfigError(key, values, f"a list without repeated entries (repeated: {repeated})")
+    return values
+
+
+def required(cfg: Any, prefix: str, name: str) -> Any:
+    """``cfg[name]``, or a ConfigError naming ``prefix.name`` when the key is missing."""
+    try:
+        return cfg[name]
+    except Exception:  # KeyError, omegaconf's missing-value errors, non-mapping cfg
+        raise ConfigError(f"{prefix}.{name}", None, "a value (the key is missing)") from None
+
+
+def _is_integral_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
+def _range_text(what: str, low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"{what} in [{low}, {high}]"
+    if low is not None:
+        return f"{what} >= {low}"
+    if high is not None:
+        return f"{what} <= {high}"
+    return what

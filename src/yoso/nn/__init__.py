@@ -1,0 +1,1 @@
+"""Neural-network building blocks: the op registry, cells, HyperNet and stand-alone networks."""

@@ -1,0 +1,1 @@
+"""Search: reward, controller, strategies, evaluator, history and reporting."""

@@ -1,0 +1,21 @@
+"""The joint DNN x accelerator search space: encoding, Genotype, Accelerator, known genotypes."""
+
+from yoso.space.accelerator import DATAFLOWS, Accelerator, AcceleratorSpace
+from yoso.space.genotype import CELL_TYPES, Genotype, GenotypeError
+from yoso.space.joint import CellSpace, Decision, JointSpace
+from yoso.space.known import KNOWN_GENOTYPES, SOURCES, known_genotype
+
+__all__ = [
+    "DATAFLOWS",
+    "Accelerator",
+    "AcceleratorSpace",
+    "CELL_TYPES",
+    "Genotype",
+    "GenotypeError",
+    "CellSpace",
+    "Decision",
+    "JointSpace",
+    "KNOWN_GENOTYPES",
+    "SOURCES",
+    "known_genotype",
+]

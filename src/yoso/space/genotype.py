@@ -1,0 +1,164 @@
+"""The DNN half of a candidate: a cell-based network genotype (paper §II.E, DARTS format)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from yoso.nn.ops import OPS
+
+#: Nodes 0 and 1 of every cell are the outputs of the two previous cells.
+NUM_INPUT_NODES = 2
+#: The two cell types, in the order their decisions appear in the joint encoding.
+CELL_TYPES = ("normal", "reduce")
+
+Edge = tuple[str, int]  # (op name, input node)
+NodeChoice = tuple[int, str, int, str]  # (input_a, op_a, input_b, op_b)
+
+
+class GenotypeError(ValueError):
+    """A genotype that is not a valid cell graph."""
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A pair of cells, each two ``(op, input)`` edges per computed node plus its output concat.
+
+    Field names and layout follow DARTS (``normal``, ``normal_concat``, ``reduce``,
+    ``reduce_concat``), so published genotypes are held exactly as written: node
+    ``i = 2 + k`` of a cell is ``op(edges[2k]) + op(edges[2k+1])``; the cell output is the
+    channel concatenation of the nodes in its concat list. Frozen and hashable.
+    """
+
+    normal: tuple[Edge, ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[Edge, ...]
+    reduce_concat: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        for cell in CELL_TYPES:
+            edges = tuple((str(op), int(node)) for op, node in getattr(self, cell))
+            object.__setattr__(self, cell, edges)
+            object.__setattr__(self, f"{cell}_concat", tuple(int(n) for n in getattr(self, f"{cell}_concat")))
+        self.validate()
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_nodes(cls, normal: Sequence[NodeChoice], reduce: Sequence[NodeChoice]) -> "Genotype":
+        """A YOSO genotype from per-node ``(input_a, op_a, input_b, op_b)`` choices.
+
+        The output concat is derived as the paper defines it: the computed nodes that feed
+        no other node.
+        """
+        cells: dict[str, Any] = {}
+        for cell, nodes in zip(CELL_TYPES, (normal, reduce)):
+            edges = tuple(edge for in_a, op_a, in_b, op_b in nodes for edge in ((op_a, in_a), (op_b, in_b)))
+            cells[cell] = edges
+            cells[f"{cell}_concat"] = loose_ends(edges)
+        return cls(**cells)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Genotype":
+        """Inverse of :meth:`to_dict`."""
+        missing = [f for f in ("normal", "normal_concat", "reduce", "reduce_concat") if f not in data]
+        if missing:
+            raise GenotypeError(f"genotype mapping lacks {missing}; got keys {sorted(data)}")
+        return cls(**{k: data[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Genotype":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "Genotype":
+        return cls.from_dict(yaml.safe_load(text))
+
+    # ----------------------------------------------------------------- views
+
+    def edges(self, cell: str) -> tuple[Edge, ...]:
+        """The ``(op, input)`` edges of ``cell`` ('normal' or 'reduce')."""
+        return getattr(self, _check_cell(cell))
+
+    def concat(self, cell: str) -> tuple[int, ...]:
+        """The nodes of ``cell`` concatenated at its output."""
+        return getattr(self, f"{_check_cell(cell)}_concat")
+
+    def num_nodes(self, cell: str) -> int:
+        """Number of computed nodes of ``cell`` (YOSO: always 5; published cells: 4 or 5)."""
+        return len(self.edges(cell)) // 2
+
+    def nodes(self, cell: str) -> tuple[NodeChoice, ...]:
+        """The computed nodes of ``cell`` as ``(input_a, op_a, input_b, op_b)``."""
+        e = self.edges(cell)
+        return tuple((e[i][1], e[i][0], e[i + 1][1], e[i + 1][0]) for i in range(0, len(e), 2))
+
+    def ops(self) -> set[str]:
+        """Every op name the genotype uses."""
+        return {op for cell in CELL_TYPES for op, _ in self.edges(cell)}
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists and ints, for JSON/YAML."""
+        out: dict[str, list] = {}
+        for cell in CELL_TYPES:
+            out[cell] = [[op, node] for op, node in self.edges(cell)]
+            out[f"{cell}_concat"] = list(self.concat(cell))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), default_flow_style=None, sort_keys=False)
+
+    def __str__(self) -> str:
+        lines = []
+        for cell in CELL_TYPES:
+            nodes = "  ".join(
+                f"n{NUM_INPUT_NODES + k}={op_a}(n{in_a})+{op_b}(n{in_b})"
+                for k, (in_a, op_a, in_b, op_b) in enumerate(self.nodes(cell))
+            )
+            lines.append(f"{cell:6s}: {nodes}  -> concat{list(self.concat(cell))}")
+        return "\n".join(lines)
+
+    # ----------------------------------------------------------------- validation
+
+    def validate(self) -> None:
+        """Raise :class:`GenotypeError` unless both cells are valid DAGs over registered ops."""
+        for cell in CELL_TYPES:
+            edges, concat = self.edges(cell), self.concat(cell)
+            if not edges or len(edges) % 2:
+                raise GenotypeError(f"{cell}: needs two edges per computed node, got {len(edges)} edges")
+            for k, (op, node) in enumerate(edges):
+                target = NUM_INPUT_NODES + k // 2
+                if op not in OPS:
+                    raise GenotypeError(f"{cell}: node {target} uses unknown op {op!r}; registered: {sorted(OPS)}")
+                if not 0 <= node < target:
+                    raise GenotypeError(f"{cell}: node {target} takes input {node}, allowed [0, {target})")
+            last = NUM_INPUT_NODES + len(edges) // 2
+            if not concat or len(set(concat)) != len(concat):
+                raise GenotypeError(f"{cell}: concat {list(concat)} must be non-empty without repeats")
+            bad = [n for n in concat if not NUM_INPUT_NODES <= n < last]
+            if bad:
+                raise GenotypeError(f"{cell}: concat {list(concat)} names {bad}, computed nodes are [2, {last})")
+            used = {node for _, node in edges} | set(concat)
+            dead = [n for n in range(NUM_INPUT_NODES, last) if n not in used]
+            if dead:
+                raise GenotypeError(f"{cell}: computed nodes {dead} feed neither another node nor the output")
+
+
+def loose_ends(edges: Iterable[Edge]) -> tuple[int, ...]:
+    """The computed nodes that feed no other node: YOSO's cell output concat."""
+    edges = tuple(edges)
+    used = {node for _, node in edges}
+    return tuple(n for n in range(NUM_INPUT_NODES, NUM_INPUT_NODES + len(edges) // 2) if n not in used)
+
+
+def _check_cell(cell: str) -> str:
+    if cell not in CELL_TYPES:
+        raise ValueError(f"unknown cell type {cell!r}; allowed {list(CELL_TYPES)}")
+    return cell

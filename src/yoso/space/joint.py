@@ -1,0 +1,178 @@
+"""The joint search space: 44 integer decisions encoding a (Genotype, Accelerator) pair.
+
+Decision order (paper §II.D, DESIGN §2): the normal cell, then the reduction cell, each
+node ``i = 2..6`` as ``(input_a, op_a, input_b, op_b)`` with inputs in ``[0, i)``;
+then the accelerator's PE array, global buffer, register file and dataflow. This module
+is the one place that order is defined; the controller, HyperNet, simulator and
+predictor all go through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from yoso.config import check_choice, check_int, check_nonempty_unique, required
+from yoso.nn.ops import OPS
+from yoso.space.accelerator import Accelerator, AcceleratorSpace
+from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES, Genotype, loose_ends
+
+#: The four decisions of each computed node, in encoding order.
+NODE_FIELDS = ("input_a", "op_a", "input_b", "op_b")
+#: The accelerator decisions, in encoding order (after all DNN decisions).
+ACCEL_FIELDS = ("pe_array", "gbuf_kb", "rbuf_bytes", "dataflow")
+#: Most computed nodes a cell may have (the paper's B = 7 nodes, two of them inputs).
+MAX_NODES = 5
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One categorical decision of the encoding: its name and its vocabulary."""
+
+    name: str
+    choices: tuple[Any, ...]
+
+    @property
+    def vocab(self) -> int:
+        return len(self.choices)
+
+
+@dataclass(frozen=True)
+class CellSpace:
+    """The DNN half of the space: the candidate ops and the computed nodes per cell."""
+
+    ops: tuple[str, ...]
+    num_nodes: int = MAX_NODES
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> "CellSpace":
+        """Validated op list and node count from the ``space`` config group."""
+        ops = check_nonempty_unique(f"{prefix}.ops", required(cfg, prefix, "ops"))
+        ops = tuple(check_choice(f"{prefix}.ops[{i}]", op, sorted(OPS)) for i, op in enumerate(ops))
+        nodes = check_int(f"{prefix}.num_nodes", required(cfg, prefix, "num_nodes"), 1, MAX_NODES)
+        return cls(ops=ops, num_nodes=nodes)
+
+
+class JointSpace:
+    """The joint DNN x accelerator space: decisions, sampling, decode/encode and validation."""
+
+    def __init__(self, cells: CellSpace, accelerators: AcceleratorSpace):
+        self.cells = cells
+        self.accelerators = accelerators
+        decisions: list[Decision] = []
+        for cell in CELL_TYPES:
+            for node in range(NUM_INPUT_NODES, NUM_INPUT_NODES + cells.num_nodes):
+                inputs = tuple(range(node))
+                for field, choices in zip(NODE_FIELDS, (inputs, cells.ops, inputs, cells.ops)):
+                    decisions.append(Decision(f"{cell}.node{node}.{field}", choices))
+        for field, choices in zip(ACCEL_FIELDS, accelerators.choices):
+            decisions.append(Decision(f"accel.{field}", tuple(choices)))
+        self.decisions: tuple[Decision, ...] = tuple(decisions)
+        self.vocab_sizes: np.ndarray = np.array([d.vocab for d in decisions], dtype=np.int64)
+        self.vocab_sizes.setflags(write=False)
+        self.num_dnn_decisions = len(CELL_TYPES) * cells.num_nodes * len(NODE_FIELDS)
+        self.num_accel_decisions = len(ACCEL_FIELDS)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "JointSpace":
+        """The space of a composed run config (its ``space`` and ``accelerator`` groups)."""
+        return cls(
+            CellSpace.from_config(required(cfg, "", "space")),
+            AcceleratorSpace.from_config(required(cfg, "", "accelerator")),
+        )
+
+    def __len__(self) -> int:
+        """Number of decisions (44 for YOSO's space)."""
+        return len(self.decisions)
+
+    @cached_property
+    def size(self) -> int:
+        """Number of distinct encodings (exact integer)."""
+        return int(np.prod([int(v) for v in self.vocab_sizes], dtype=object))
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.decisions)
+
+    def __repr__(self) -> str:
+        return (
+            f"JointSpace({len(self)} decisions: {self.num_dnn_decisions} DNN + {self.num_accel_decisions} "
+            f"accelerator; ops={list(self.cells.ops)}; {self.accelerators.size} accelerators; "
+            f"{float(self.size):.3g} encodings)"
+        )
+
+    # ----------------------------------------------------------------- sampling
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """``n`` candidates drawn uniformly per decision as an ``(n, D)`` int64 array.
+
+        Uniform per decision is the paper's eq. 6 (each input with probability 1/i, each op
+        1/|ops|): the HyperNet training distribution and the random-search baseline.
+        """
+        rng = np.random.default_rng(rng)
+        return rng.integers(0, self.vocab_sizes, size=(int(n), len(self)), dtype=np.int64)
+
+    # ----------------------------------------------------------------- validation
+
+    def check(self, vectors: Any) -> np.ndarray:
+        """``vectors`` as an ``(n, D)`` int64 array; a ValueError names the first bad entry."""
+        arr = np.asarray(vectors)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != len(self):
+            raise ValueError(f"expected candidates of {len(self)} decisions, got an array of shape {arr.shape}")
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise ValueError(f"candidate decisions must be integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64, copy=False)
+        bad = (arr < 0) | (arr >= self.vocab_sizes)
+        if bad.any():
+            row, col = map(int, np.argwhere(bad)[0])
+            raise ValueError(
+                f"candidate {row}: decision {col} ({self.names[col]}) = {int(arr[row, col])}, "
+                f"allowed [0, {int(self.vocab_sizes[col])})"
+            )
+        return arr
+
+    # ----------------------------------------------------------------- decode / encode
+
+    def decode(self, vector: Any) -> tuple[Genotype, Accelerator]:
+        """The ``(Genotype, Accelerator)`` a single encoding stands for."""
+        (vec,) = self.check(vector)
+        ops = self.cells.ops
+        cells = []
+        for c in range(len(CELL_TYPES)):
+            block = vec[c * self.cells.num_nodes * 4 : (c + 1) * self.cells.num_nodes * 4].reshape(-1, 4)
+            cells.append([(int(a), ops[oa], int(b), ops[ob]) for a, oa, b, ob in block])
+        genotype = Genotype.from_nodes(*cells)
+        return genotype, self.accelerators.accelerator(*(int(i) for i in vec[self.num_dnn_decisions :]))
+
+    def decode_many(self, vectors: Any) -> list[tuple[Genotype, Accelerator]]:
+        return [self.decode(v) for v in self.check(vectors)]
+
+    def encode(self, genotype: Genotype, accelerator: Accelerator) -> np.ndarray:
+        """The encoding of a pair; a ValueError says why a pair lies outside this space."""
+        out: list[int] = []
+        for cell in CELL_TYPES:
+            if genotype.num_nodes(cell) != self.cells.num_nodes:
+                raise ValueError(
+                    f"{cell} cell has {genotype.num_nodes(cell)} computed nodes; this space has {self.cells.num_nodes}"
+                )
+            expected = loose_ends(genotype.edges(cell))
+            if genotype.concat(cell) != expected:
+                raise ValueError(
+                    f"{cell} cell concatenates {list(genotype.concat(cell))}; this space always concatenates the "
+                    f"nodes that feed no other node, {list(expected)}"
+                )
+            for in_a, op_a, in_b, op_b in genotype.nodes(cell):
+                for op in (op_a, op_b):
+                    if op not in self.cells.ops:
+                        raise ValueError(f"{cell} cell uses op {op!r}, not in this space's ops {list(self.cells.ops)}")
+                out += [in_a, self.cells.ops.index(op_a), in_b, self.cells.ops.index(op_b)]
+        out += self.accelerators.indices(accelerator)
+        return np.asarray(out, dtype=np.int64)
+

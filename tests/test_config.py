@@ -1,0 +1,146 @@
+"""The Hydra config tree composes, and every kind of bad value stops start-up with a clear error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, compose_config
+from omegaconf import OmegaConf
+
+from yoso.cli import CONFIG_ERROR_EXIT, validate_config
+from yoso.config import ConfigError
+from yoso.nn.ops import YOSO_OPS
+from yoso.space.accelerator import DATAFLOWS
+
+PAPER = yaml.safe_load((ROOT / "tests" / "data" / "yoso_paper_results.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["search", "train"])
+def test_default_configs_compose_and_validate(name: str) -> None:
+    cfg = compose_config(name)
+    setup = validate_config(cfg)
+    assert setup.cells is not None and setup.cells.ops == YOSO_OPS and setup.cells.num_nodes == 5
+    if name == "search":
+        assert setup.space is not None and len(setup.space) == 44 and setup.reward is not None
+    assert cfg.data.name == "digits"
+    assert cfg.logger == {}  # the smoke experiment turns the logger off
+
+
+def test_default_logger_is_wandb_offline() -> None:
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        cfg = compose(config_name="search")
+    assert cfg.logger.wandb.offline is True
+    assert cfg.logger.wandb._target_.endswith("WandbLogger")
+
+
+@pytest.mark.parametrize("preset", ["balanced", "energy", "latency"])
+def test_reward_presets_are_the_papers(preset: str) -> None:
+    setup = validate_config(compose_config("search", [f"reward={preset}"]))
+    expected = PAPER["reward_presets"][preset]
+    for key, value in expected.items():
+        assert getattr(setup.reward, key) == value, (preset, key)
+    assert setup.reward.t_lat_ms == PAPER["thresholds"]["latency_ms"]
+    assert setup.reward.t_eer_mj == PAPER["thresholds"]["energy_mj"]
+
+
+def test_accelerator_choices_cover_the_papers_configurations() -> None:
+    space = validate_config(compose_config("search")).space.accelerators
+    for row in PAPER["table2"]:
+        rows, cols = map(int, row["pe"].split("x"))
+        assert (rows, cols) in space.pe_arrays, row
+        assert row["gbuf_kb"] in space.gbuf_kb and row["rbuf_b"] in space.rbuf_bytes, row
+    assert space.dataflows == DATAFLOWS
+    assert (8, 8) in space.pe_arrays and (16, 32) in space.pe_arrays
+    assert min(space.gbuf_kb) == 108 and max(space.gbuf_kb) == 1024
+    assert min(space.rbuf_bytes) == 64 and max(space.rbuf_bytes) == 1024
+
+
+@pytest.mark.parametrize("group", ["trainer=cpu", "trainer=gpu", "trainer=ddp", "logger=csv", "logger=wandb",
+                                   "logger=none", "strategy=random", "data=cifar10"])
+def test_every_group_option_composes(group: str) -> None:
+    validate_config(compose_config("search", [group]))
+
+
+def test_paper_experiment_sets_the_papers_settings() -> None:
+    cfg = compose_config("train", ["experiment=paper"])
+    hyper = PAPER["hypernet"]
+    assert cfg.data.name == "cifar10" and cfg.data.batch_size == hyper["batch_size"]
+    assert cfg.model.epochs == hyper["epochs"] and cfg.model.cells == hyper["cells"]
+    assert cfg.model.optimizer.lr == hyper["lr_max"] and cfg.model.optimizer.lr_min == hyper["lr_min"]
+    assert cfg.model.optimizer.momentum == hyper["momentum"]
+    assert cfg.model.optimizer.weight_decay == hyper["weight_decay"]
+    assert cfg.trainer.accelerator == "gpu"
+    assert compose_config("search", ["experiment=paper"]).search.iterations == 12000
+
+
+# (override, key, bad value as printed, text of what is allowed)
+INVALID = [
+    ("accelerator.dataflows=[WS,OS,XYZ]", "accelerator.dataflows[2]", "'XYZ'", "one of ['WS', 'OS', 'RS', 'NLR']"),
+    ("space.ops=[conv3x3,conv9x9]", "space.ops[1]", "'conv9x9'", "one of ["),
+    ("accelerator.pe_arrays=[8x8,4x8]", "accelerator.pe_arrays[1]", "'4x8'", "rows in [8, 16] and cols in [8, 32]"),
+    ("accelerator.pe_arrays=[16x64]", "accelerator.pe_arrays[0]", "'16x64'", "rows in [8, 16] and cols in [8, 32]"),
+    ("accelerator.gbuf_kb=[108,2048]", "accelerator.gbuf_kb[1]", "2048", "an integer in [108, 1024]"),
+    ("accelerator.gbuf_kb=[64]", "accelerator.gbuf_kb[0]", "64", "an integer in [108, 1024]"),
+    ("accelerator.rbuf_bytes=[32,64]", "accelerator.rbuf_bytes[0]", "32", "an integer in [64, 1024]"),
+    ("accelerator.rbuf_bytes=[4096]", "accelerator.rbuf_bytes[0]", "4096", "an integer in [64, 1024]"),
+    ("reward.omega1=0.4", "reward.omega1", "0.4", "a finite number < 0.0"),
+    ("reward.omega2=0.0", "reward.omega2", "0.0", "a finite number < 0.0"),
+    ("reward.t_lat_ms=0", "reward.t_lat_ms", "0", "a finite number > 0.0"),
+    ("reward.t_eer_mj=-9", "reward.t_eer_mj", "-9", "a finite number > 0.0"),
+    ("hw.evaluator=spice", "hw.evaluator", "'spice'", "one of ['gp', 'simulator']"),
+    ("accelerator.dataflows=[WS,WS]", "accelerator.dataflows", "['WS', 'WS']", "without repeated entries"),
+    ("search.iterations=0", "search.iterations", "0", "an integer >= 1"),
+]
+
+
+@pytest.mark.parametrize(("override", "key", "value", "allowed"), INVALID)
+def test_invalid_values_raise_a_clear_error(override: str, key: str, value: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_config(compose_config("search", [override]))
+    assert (info.value.key, repr(info.value.value)) == (key, value)
+    assert allowed in info.value.allowed
+    assert f"{key}={value}" in str(info.value) and allowed in str(info.value)
+
+
+def _run_entry(script: str, tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), f"hydra.run.dir={tmp_path}", "logger=none", *overrides],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.parametrize("case", [INVALID[i] for i in (0, 1, 2, 4, 6, 8, 10)], ids=lambda c: c[0])
+def test_cli_stops_before_any_work_on_invalid_values(case, tmp_path: Path) -> None:
+    override, key, value, allowed = case
+    result = _run_entry("search.py", tmp_path, override)
+    output = result.stdout + result.stderr
+    assert result.returncode == CONFIG_ERROR_EXIT, output
+    assert f"invalid config value {key}={value}: allowed" in output and allowed in output
+    assert "config valid" not in output and "Traceback" not in output
+
+
+def test_train_entry_validates_too(tmp_path: Path) -> None:
+    result = _run_entry("train.py", tmp_path, "space.num_nodes=6")
+    assert result.returncode == CONFIG_ERROR_EXIT
+    assert "space.num_nodes=6: allowed an integer in [1, 5]" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", ["search.py", "train.py"])
+def test_entry_points_do_not_pretend_to_work(script: str, tmp_path: Path) -> None:
+    result = _run_entry(script, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "config valid" in output and "not implemented yet" in output
+
+
+def test_config_values_are_plain_after_resolution() -> None:
+    cfg = compose_config("search")
+    assert OmegaConf.to_container(cfg.accelerator, resolve=True)["dataflows"] == list(DATAFLOWS)

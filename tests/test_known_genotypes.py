@@ -1,0 +1,55 @@
+"""The published genotypes: loadable by name, valid cell graphs, cited, buildable."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from yoso.nn.ops import OPS
+from yoso.space import CELL_TYPES, KNOWN_GENOTYPES, SOURCES, Genotype, known_genotype
+
+NAMES = ["NASNet-A", "AmoebaNet-A", "DARTS_V1", "DARTS_V2", "ENAS", "PNAS"]
+
+
+def test_all_six_are_known_and_cited() -> None:
+    assert list(KNOWN_GENOTYPES) == NAMES
+    for name in NAMES:
+        src = SOURCES[name]
+        assert re.fullmatch(r"[0-9a-f]{40}", src.commit), name
+        assert src.repository.count("/") == 1 and src.path.endswith(".py")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loads_by_name_as_a_valid_graph(name: str) -> None:
+    genotype = known_genotype(name)
+    assert known_genotype(name.lower().replace("-", "_")) is genotype
+    genotype.validate()
+    for cell in CELL_TYPES:
+        assert genotype.num_nodes(cell) in (4, 5)
+        assert genotype.ops() <= set(OPS)
+    assert Genotype.from_yaml(genotype.to_yaml()) == genotype
+
+
+def test_transcriptions_keep_their_published_shape() -> None:
+    # Spot checks against the cited files.
+    assert known_genotype("DARTS_V2").normal[-1] == ("dil_conv_3x3", 2)
+    assert known_genotype("AmoebaNet-A").reduce[8] == ("conv_7x1_1x7", 0)
+    assert known_genotype("NASNet-A").reduce_concat == (4, 5, 6)
+    assert known_genotype("ENAS").reduce_concat == (2, 3, 6)
+    assert known_genotype("PNAS").normal == known_genotype("PNAS").reduce
+    assert known_genotype("DARTS_V1").num_nodes("normal") == 4
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="unknown genotype 'resnet'; known: .*DARTS_V2"):
+        known_genotype("resnet")
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("stride", [1, 2])
+def test_every_registered_op_builds_and_keeps_channels(name: str, stride: int) -> None:
+    op = OPS[name].build(channels=8, stride=stride)
+    out = op(torch.randn(2, 8, 8, 8))
+    assert out.shape == (2, 8, 8 // stride, 8 // stride)
