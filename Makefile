@@ -9,7 +9,7 @@ STAMP := $(VENV)/.install.stamp
 TORCH := torch==2.13.0
 ARGS ?=
 
-.PHONY: install test test-all search train bench clean
+.PHONY: install test test-all search train bench ext clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ bench: install
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
 
+# External reference simulators (SCALE-Sim, nn-dataflow, ZigZag) in their own venv: nn-dataflow
+# needs sympy==1.5.1, which torch cannot share. Only needed to regenerate tests/data/external_reference.json.
+ext:
+	bash benchmarks/external/setup_venv.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) .venv-ext .pytest_cache build dist src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -53,3 +53,20 @@ def test_every_registered_op_builds_and_keeps_channels(name: str, stride: int) -
     op = OPS[name].build(channels=8, stride=stride)
     out = op(torch.randn(2, 8, 8, 8))
     assert out.shape == (2, 8, 8 // stride, 8 // stride)
+
+
+def test_load_genotype_from_a_name_or_a_file(tmp_path) -> None:
+    from yoso.config import ConfigError
+    from yoso.space import load_genotype
+
+    assert load_genotype("darts_v2") is known_genotype("DARTS_V2")
+    path = tmp_path / "g.yaml"
+    path.write_text(known_genotype("ENAS").to_yaml())
+    assert load_genotype(str(path)) == known_genotype("ENAS")
+    (tmp_path / "g.json").write_text(known_genotype("PNAS").to_json())
+    assert load_genotype(str(tmp_path / "g.json")) == known_genotype("PNAS")
+    with pytest.raises(ConfigError, match="genotype='resnet'"):
+        load_genotype("resnet")
+    path.write_text("normal: [[conv9x9, 0]]\nnormal_concat: [2]\nreduce: []\nreduce_concat: []\n")
+    with pytest.raises(ConfigError, match="a valid genotype file"):
+        load_genotype(str(path))

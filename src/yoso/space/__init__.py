@@ -3,7 +3,7 @@
 from yoso.space.accelerator import DATAFLOWS, Accelerator, AcceleratorSpace
 from yoso.space.genotype import CELL_TYPES, Genotype, GenotypeError
 from yoso.space.joint import CellSpace, Decision, JointSpace
-from yoso.space.known import KNOWN_GENOTYPES, SOURCES, known_genotype
+from yoso.space.known import KNOWN_GENOTYPES, SOURCES, known_genotype, load_genotype
 
 __all__ = [
     "DATAFLOWS",
@@ -18,4 +18,5 @@ __all__ = [
     "KNOWN_GENOTYPES",
     "SOURCES",
     "known_genotype",
+    "load_genotype",
 ]

@@ -7,8 +7,10 @@ DARTS op vocabulary and keep their own node counts (4 or 5) and concat lists.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from yoso.space.genotype import Genotype
+from yoso.config import ConfigError
+from yoso.space.genotype import Genotype, GenotypeError
 
 
 @dataclass(frozen=True)
@@ -233,3 +235,18 @@ def known_genotype(name: str) -> Genotype:
         return KNOWN_GENOTYPES[_ALIASES[_normalise(name)]]
     except KeyError:
         raise KeyError(f"unknown genotype {name!r}; known: {list(KNOWN_GENOTYPES)}") from None
+
+
+def load_genotype(spec: str) -> Genotype:
+    """A genotype from a known name or a YAML/JSON file; a ConfigError (key ``genotype``) otherwise."""
+    path = Path(spec)
+    if path.is_file():
+        text = path.read_text()
+        try:
+            return Genotype.from_json(text) if path.suffix == ".json" else Genotype.from_yaml(text)
+        except (GenotypeError, ValueError, TypeError) as err:
+            raise ConfigError("genotype", spec, f"a valid genotype file ({err})") from None
+    try:
+        return known_genotype(spec)
+    except KeyError:
+        raise ConfigError("genotype", spec, f"a known genotype {list(KNOWN_GENOTYPES)} or a YAML/JSON file") from None

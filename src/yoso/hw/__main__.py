@@ -1,0 +1,84 @@
+"""Command line: ``python -m yoso.hw GENOTYPE --pe 16x32 --gbuf-kb 512 --rbuf-b 512 --dataflow OS [--json]``.
+
+GENOTYPE is a known name (``DARTS_V2``) or a genotype YAML/JSON file. Prints the per-layer
+table and the totals, or with ``--json`` the totals and the energy breakdown. A bad value
+prints the config validator's message and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from yoso.config import ConfigError
+from yoso.hw.layers import Deploy
+from yoso.hw.simulator import SimResult, simulate
+from yoso.hw.tech import load_tech
+from yoso.space.accelerator import DATAFLOWS, Accelerator, parse_pe_shape
+from yoso.space.known import KNOWN_GENOTYPES, load_genotype
+
+CONFIG_ERROR_EXIT = 2
+
+
+def _int(key: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(key, text, "an integer") from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m yoso.hw", description=__doc__.splitlines()[0])
+    p.add_argument("genotype", help=f"a known genotype {list(KNOWN_GENOTYPES)} or a genotype YAML/JSON file")
+    p.add_argument("--pe", default="16x32", help="PE array ROWSxCOLS (8x8 .. 16x32)")
+    p.add_argument("--gbuf-kb", default="512", help="global buffer KB (108 .. 1024)")
+    p.add_argument("--rbuf-b", default="512", help="register file bytes per PE (64 .. 1024)")
+    p.add_argument("--dataflow", default="OS", help=f"one of {list(DATAFLOWS)}")
+    p.add_argument("--tech", default="eyeriss_65nm", help="technology file name in conf/hw/tech or a YAML path")
+    p.add_argument("--json", action="store_true", help="print totals and breakdown as JSON")
+    return p.parse_args(argv)
+
+
+def print_table(res: SimResult) -> None:
+    """Per-layer table and totals (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{res.accelerator}", show_lines=False)
+    for col in ("layer", "kind", "CxHxW -> K", "RxS/s", "MACs", "util", "cycles", "DRAM words", "energy uJ"):
+        t.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+    for r in res.layers:
+        l = r.layer
+        t.add_row(
+            l.name, l.kind, f"{l.C}x{l.H}x{l.W} -> {l.K}", f"{l.R}x{l.S}/{l.stride[0]}", f"{r.macs:,}",
+            f"{r.utilisation:.2f}", f"{r.cycles:,.0f}", f"{r.accesses['dram']:,.0f}", f"{r.energy_total_pj * 1e-6:.2f}",
+        )  # fmt: skip
+    console = Console(width=160) if not sys.stdout.isatty() else Console()
+    console.print(t)
+    parts = "  ".join(f"{k} {v:.3f}" for k, v in res.breakdown.items())
+    console.print(
+        f"energy {res.energy_mj:.3f} mJ  latency {res.latency_ms:.3f} ms  utilisation {res.utilisation:.2f}  "
+        f"MACs {res.macs:,}\nbreakdown (mJ): {parts}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        genotype = load_genotype(args.genotype)
+        rows, cols = parse_pe_shape("--pe", args.pe)
+        acc = Accelerator(rows, cols, _int("--gbuf-kb", args.gbuf_kb), _int("--rbuf-b", args.rbuf_b), args.dataflow)
+        res = simulate(genotype, acc, load_tech(args.tech), Deploy())
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+    if args.json:
+        print(json.dumps({"energy_mj": res.energy_mj, "latency_ms": res.latency_ms, "breakdown": res.breakdown}))
+    else:
+        print_table(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,559 @@
+"""Analytical simulator of a spatial PE-array accelerator: per-layer mapping search, energy and latency.
+
+Hierarchy (DESIGN §3): DRAM -> global buffer (GLB) -> array NoC -> per-PE register file
+(RF) -> MAC. For each layer it searches, vectorised with numpy, (a) the array mapping of
+the dataflow (spatial unrolling and RF-level reuse that fit the RF), keeping the fastest
+(fewest compute cycles, i.e. best PE utilisation, as Eyeriss' mapper folds PE sets to fill
+the array) and among the fastest the one of least dynamic energy; and (b) the GLB tiling
+and DRAM loop order that fit the GLB, keeping the least DRAM traffic (hence least energy).
+GLB tile sizes of the K and C loops are their divisors and halvings; tiles of the output
+rows are whole images or row bands of one image (the band's halo rows are re-fetched), so
+batched layers are tiled as nn-dataflow does (this reproduces its DRAM traffic on AlexNet
+conv3-conv5 exactly; on conv1/conv2 yoso finds finer tiles than nn-dataflow's pass-sized
+blocking allows and reads 12-17% less).
+The two searches are independent because in this model the array-side access counts do
+not depend on the GLB tile and the DRAM traffic does not depend on the array mapping.
+Energy = sum(accesses x unit cost) x pJ/unit + leakage x latency; latency =
+max(compute cycles, DRAM words / bandwidth) per layer. Layers run one after another and
+read their inputs from / write their outputs to DRAM (layer-wise, as nn-dataflow does),
+unless the tech's ``onchip_fmaps`` is set and the layer's input and output maps fit in the
+GLB (then they stay on chip: a bigger GLB saves the DRAM round trips of small networks).
+
+Dataflows (compute cycles of WS/OS follow SCALE-Sim's systolic model, Samajdar et al.
+ISPASS 2020: a fold of an ``Sr x Sc`` operand block over ``T`` steps takes
+``2 Sr + Sc + T - 2`` cycles):
+
+* WS (TPU-like): rows <- C/g*R*S, cols <- K/g, T = output pixels; weights in the RF,
+  inputs hop right, psums hop down. Depthwise convs use one column.
+* OS: systolic (SCALE-Sim) rows <- output pixels, cols <- K/g, T = C/g*R*S, psums in the
+  RF (depthwise convs use one column), or ShiDianNao's "pixels2d": output rows x columns
+  on the array, one output channel at a time, outputs drained after T steps (short
+  depthwise accumulations pay the drain; small maps leave PEs idle).
+* RS (Eyeriss): a PE set of R filter rows x e output rows, replicated over the array for
+  other filters/channels/groups; each PE runs a 1-D convolution with p filters x q channels
+  held in its RF (Chen et al. ISCA 2016). Depthwise maps well.
+* NLR (DianNao-like): rows <- C/g*R*S (adder tree), cols <- K/g, no RF: every weight comes
+  from the GLB, inputs are broadcast, psums reduced in the tree.
+
+Access conventions: one RF access per operand read from the RF per MAC, a psum update is a
+read and a write (so RS has 4 RF accesses per MAC, as Eyeriss' Fig. 10); NoC = one word
+delivered to one PE (or one inter-PE hop); every DRAM word is also one GLB access (its
+write; nn-dataflow counts only the reads, so its GLB figures are lower, and its array
+figures count a multicast once where yoso counts each PE delivered).
+Pooling costs as a depthwise layer without weights; an elementwise add as 3 NoC and 3 GLB
+accesses per output at full array parallelism.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from itertools import permutations
+from typing import Any
+
+import numpy as np
+
+from yoso.hw.layers import Deploy, Layer, deployment_layers
+from yoso.hw.tech import LEVELS, Tech, UnitCosts, load_tech
+from yoso.config import check_choice, check_float, check_int
+from yoso.space.accelerator import DATAFLOWS, Accelerator
+from yoso.space.genotype import Genotype
+
+MAC, RF, NOC, GLB, DRAM = range(5)
+#: Energy breakdown keys: the access levels and leakage.
+BREAKDOWN_KEYS = (*LEVELS, "static")
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """One layer on one accelerator: cycles, accesses (words) and energy per level, the chosen mapping."""
+
+    layer: Layer
+    accelerator: Accelerator
+    macs: int
+    compute_cycles: float
+    dram_cycles: float
+    utilisation: float  # MACs / (compute cycles x PEs)
+    accesses: dict[str, float]  # words per level; "mac" = MACs (ops)
+    energy_units: dict[str, float]  # dynamic energy per level in MAC units
+    energy_pj: dict[str, float]  # per level incl. "static", pJ
+    mapping: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> float:
+        """Latency in cycles: compute, bounded below by DRAM bandwidth."""
+        return max(self.compute_cycles, self.dram_cycles)
+
+    @property
+    def energy_total_pj(self) -> float:
+        return float(sum(self.energy_pj.values()))
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A whole network on one accelerator: totals, per-level breakdown (mJ, sums to the total), per-layer table."""
+
+    accelerator: Accelerator
+    energy_mj: float
+    latency_ms: float
+    breakdown: dict[str, float]
+    utilisation: float
+    macs: int
+    layers: tuple[LayerResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accelerator": str(self.accelerator),
+            "energy_mj": self.energy_mj,
+            "latency_ms": self.latency_ms,
+            "breakdown": dict(self.breakdown),
+            "utilisation": self.utilisation,
+            "macs": self.macs,
+        }
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """An accelerator outside the search space's ranges (e.g. an external simulator's config); same fields."""
+
+    pe_rows: int
+    pe_cols: int
+    gbuf_kb: float
+    rbuf_bytes: int
+    dataflow: str
+
+    def __post_init__(self) -> None:
+        for key in ("pe_rows", "pe_cols", "rbuf_bytes"):
+            check_int(key, getattr(self, key), 1)
+        check_float("gbuf_kb", self.gbuf_kb, greater_than=0.0)
+        check_choice("dataflow", self.dataflow, DATAFLOWS)
+
+    @property
+    def num_pes(self) -> int:
+        return self.pe_rows * self.pe_cols
+
+    def __str__(self) -> str:
+        return f"{self.pe_rows}x{self.pe_cols}/{self.gbuf_kb:g}KB/{self.rbuf_bytes}B/{self.dataflow}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@lru_cache(maxsize=4096)
+def _splits(n: int) -> np.ndarray:
+    """Tile-size candidates of a loop of ``n``: its divisors (even tiles, e.g. 64 of 192, as
+    nn-dataflow's factorised blocking) and ceil(n / 2**i) down to 1 (halvings)."""
+    halves = np.ceil(n / 2.0 ** np.arange(int(math.log2(n)) + 2)).astype(np.int64)
+    i = np.arange(1, math.isqrt(n) + 1)
+    small = i[n % i == 0]
+    return np.unique(np.concatenate([halves, small, n // small]))
+
+
+def _pow2(n: int) -> np.ndarray:
+    """1, 2, 4, ... up to n (at least [1])."""
+    return 2 ** np.arange(int(math.log2(max(n, 1))) + 1)
+
+
+def _cdiv(a: Any, b: Any) -> Any:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class _Dims:
+    G: int
+    Cg: int
+    Kg: int
+    P: int  # output rows, batch folded in (N * out_h)
+    Q: int
+    R: int
+    S: int
+    sh: int
+    sw: int
+    Reff: int
+    Seff: int
+    H: int  # input rows incl. batch and padding
+    Win: int
+    w: int  # 1 if the layer has weights
+    macs: int
+    Wsz: int
+    Isz: int
+    Osz: int
+
+
+def _dims(l: Layer) -> _Dims:
+    g = l.groups
+    reff, seff = l.dilation * (l.R - 1) + 1, l.dilation * (l.S - 1) + 1
+    w = int(l.has_weights)
+    return _Dims(
+        G=g, Cg=l.C // g, Kg=l.K // g, P=l.N * l.out_h, Q=l.out_w, R=l.R, S=l.S, sh=l.stride[0], sw=l.stride[1],
+        Reff=reff, Seff=seff, H=l.N * (l.H + 2 * l.padding[0]), Win=l.W, w=w, macs=l.macs,
+        Wsz=w * l.K * (l.C // g) * l.R * l.S, Isz=l.N * l.C * l.H * l.W, Osz=l.N * l.K * l.out_h * l.out_w,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- array mapping
+
+
+def _systolic_cycles(sr: int, sc: int, t: int, rows: int, cols: int, g: int) -> float:
+    """SCALE-Sim fill/drain cycles of an sr x sc block over t steps, folded on rows x cols, g times."""
+    fr, fc = _cdiv(sr, rows), _cdiv(sc, cols)
+    return float(g * (2 * sr * fc + sc * fr + (t - 2) * fr * fc))
+
+
+@lru_cache(maxsize=1 << 16)
+def _array_candidates(layer: Layer, rows: int, cols: int, rf_words: int, dataflow: str):
+    """Candidate array mappings: (access counts (n, 5) in LEVELS order, compute cycles (n,), params)."""
+    d = _dims(layer)
+    macs = float(d.macs)
+    if layer.kind == "add":  # elementwise: two operands in, one out, full array parallelism
+        counts = np.array([[macs, 0.0, 3 * macs, 3 * macs, 0.0]])
+        return counts, np.array([float(_cdiv(d.macs, rows * cols))]), {}
+    if dataflow in ("WS", "OS", "NLR"):
+        if dataflow == "OS":
+            sr, sc, t = d.P * d.Q, d.Kg, d.Cg * d.R * d.S
+        else:
+            sr, sc, t = d.Cg * d.R * d.S, d.Kg, d.P * d.Q
+        fr, fc = _cdiv(sr, rows), _cdiv(sc, cols)
+        if dataflow == "NLR":
+            cycles = float(d.G * fr * fc * (t + math.ceil(math.log2(rows))))
+            noc = d.w * macs + macs + macs  # weight to each PE, input broadcast, psum through the tree
+            glb = d.w * macs + d.G * t * sr * fc + d.G * t * sc * (2 * fr - 1)
+            return np.array([[macs, 0.0, noc, glb, 0.0]]), np.array([cycles]), {}
+        cycles = _systolic_cycles(sr, sc, t, rows, cols, d.G)
+        m = _pow2(min(fc, max(rf_words - 2, 1))).astype(float)  # K-folds sharing one input in the PE
+        in_glb = d.G * sr * t * np.ceil(fc / m)  # the im2col operand stream, once per m column folds
+        if dataflow == "WS":
+            rf = np.full_like(m, d.w * macs + d.Wsz)  # weight read per MAC + weight fills
+            noc = macs / m + macs + d.Wsz  # input hops (reused m times), psum hops, weight loading
+            glb = in_glb + d.Wsz + d.G * t * sc * (2 * fr - 1)
+        else:
+            rf = 2 * macs + np.where(m > 1, macs, 0.0)  # psum read + write (+ input reuse from the RF)
+            noc = macs / m + d.w * macs  # input hops, weight hops
+            glb = in_glb + d.w * d.G * sc * t * fr + d.G * sr * sc
+        counts = np.stack([np.full_like(m, macs), rf, noc, glb, np.zeros_like(m)], axis=1)
+        cycles = np.full_like(m, cycles)
+        params = {"mapping": np.array(["systolic"] * len(m)), "m": m}
+        if dataflow == "OS":  # ShiDianNao: output pixels on both array axes, one output channel at a time
+            pr, qc = min(d.P, rows), min(d.Q, cols)
+            folds = _cdiv(d.P, rows) * _cdiv(d.Q, cols)
+            # accumulate t steps per fold, then drain the outputs down the columns (one cycle per used row)
+            c2 = float(d.G * d.Kg * (folds * t + d.P * _cdiv(d.Q, cols)))
+            halo = max(1.0, folds * (pr - 1 + d.Reff) * (qc - 1 + d.Seff) / (d.H * d.Win))
+            glb2 = d.w * d.Wsz * folds + d.Isz * d.Kg * halo + d.Osz  # weights broadcast, inputs per channel
+            counts = np.vstack([counts, [macs, 3 * macs, macs + d.w * macs, glb2, 0.0]])
+            cycles = np.append(cycles, c2)
+            params = {"mapping": np.append(params["mapping"], "pixels2d"), "m": np.append(m, 1.0)}
+        return counts, cycles, params
+    if dataflow == "RS":
+        fr = _cdiv(d.R, rows)
+        rt = _cdiv(d.R, fr)
+        # a PE's RF holds p filters x q channels of filter rows (p*q*S words), the ifmap windows
+        # of q channels for n images (n*q*S) and n*p psums (Eyeriss ISCA'16 Sec. V: p, q, n);
+        # n > 1 (images of a batch sharing the filter rows in the RF) keeps a PE set in one image
+        n_img, oh = layer.N, layer.out_h
+        e, p, q, n = np.meshgrid(np.arange(1, min(d.P, cols) + 1), _pow2(d.Kg), _pow2(d.Cg), _pow2(n_img), indexing="ij")
+        e, p, q, n = e.ravel(), p.ravel(), q.ravel(), n.ravel()
+        fits = (d.w * p * q * d.S + n * q * d.S + n * p <= rf_words) & ((n == 1) | (e <= oh))
+        if not fits.any():
+            fits = (p == 1) & (q == 1) & (n == 1)
+        e, p, q, n = e[fits], p[fits], q[fits], n[fits]
+        sets = (rows // rt) * (cols // e)
+        # split the replicated sets between filters (sk, share inputs) and channels (sc, sum psums)
+        sk = np.minimum(_pow2(rows * cols)[None, :], sets[:, None])
+        e, p, q, n, sets = (np.repeat(a, sk.shape[1]) for a in (e, p, q, n, sets))
+        sk = sk.ravel()
+        sc = sets // sk
+        units = d.G * d.Kg * d.Cg * fr * _cdiv(d.P, e)
+        cycles = (_cdiv(units, sets) * d.Q * d.S).astype(float)  # p x q x n only reorders a PE's work
+        w_noc = d.w * macs / (d.Q * n)  # a weight in the RF serves Q outputs of each of n images
+        i_noc = macs * ((d.Q - 1) * d.sw + d.Seff) / (p * d.Q * d.S)
+        o_noc = macs / (q * d.S)
+        noc = w_noc + i_noc + o_noc
+        # per MAC: weight and input reads, psum read and write (Eyeriss ISCA'16 Fig. 10: RF = 4x ALU)
+        rf = np.full(len(e), (3 + d.w) * macs)
+        # GLB reads of the array: the passes (p*sk filters x q*sc channels x e output rows) run in
+        # one loop order over the K, C and P blocks, as the GLB tiling's; an operand is re-read
+        # once per trip of the loops outside it that it does not depend on (weights stay in the
+        # RFs over the row blocks inside their filter/channel block, psums over the channel
+        # blocks inside theirs); ifmap halo rows are re-read per row block
+        row_blocks = np.where(n > 1, _cdiv(n_img, n) * _cdiv(oh, e), _cdiv(d.P, e))  # e rows x n images each
+        trips = np.stack([_cdiv(d.Kg, p * sk), _cdiv(d.Cg, q * sc), row_blocks]).astype(float)
+        i_rows = d.Isz * np.maximum(1.0, trips[2] * n * ((e - 1) * d.sh + d.Reff) / d.H)
+        glb = np.min([d.Wsz * m[0] + i_rows * m[1] + d.Osz * (2 * m[2] - 1) for m in _order_mults(trips)], axis=0)
+        counts = np.stack([np.full(len(e), macs), rf, noc, glb.astype(float), np.zeros(len(e))], axis=1)
+        return counts, cycles, {"e": e, "p": p, "q": q, "n": n, "sets_k": sk, "sets_c": sc}
+    raise ValueError(f"unknown dataflow {dataflow!r}")
+
+
+# --------------------------------------------------------------------------- GLB tiling / DRAM
+
+_ORDERS = tuple(permutations(range(3)))  # loops K, C, P (outer -> inner)
+_RELEVANT = ((0, 1), (1, 2), (0, 2))  # W: K,C   I: C,P   O: K,P
+
+
+def _order_mults(trips: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per loop order (K, C, P permutations): how often W, I, O are re-fetched, from the (3, n) trip counts.
+
+    An operand is fetched once per trip of the loops outside its innermost relevant loop that it does not depend on.
+    """
+    out = []
+    for order in _ORDERS:
+        mult = []
+        for rel in _RELEVANT:
+            inner = max(order.index(r) for r in rel)
+            irr = [l for pos, l in enumerate(order) if pos < inner and l not in rel]
+            mult.append(np.prod(trips[irr], axis=0) if irr else np.ones(trips.shape[1]))
+        out.append(tuple(mult))
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True) -> tuple[float, dict[str, Any]]:
+    """Least DRAM traffic (words) over GLB tiles (k, c, p) that fit and the 6 loop orders.
+
+    With ``onchip_fmaps``, a layer whose whole input and output maps fit in the GLB next to
+    a minimal weight tile keeps them on chip (only its weights come from DRAM, once).
+    """
+    d = _dims(layer)
+    io = (3.0 if layer.kind == "add" else 1.0) * d.Osz + (0 if layer.kind == "add" else d.Isz)
+    if onchip_fmaps and io + d.w * d.R * d.S <= glb_words:
+        return float(d.Wsz), {"onchip_fmaps": True}
+    if layer.kind == "add":
+        return 3.0 * d.Osz, {}
+    # P tiles never straddle two images: b whole images (input rows b * padded height) or
+    # h output rows of one image (input rows (h-1)*stride + R_eff, the halo refetched per tile)
+    n, oh = layer.N, layer.out_h
+    hpad = d.H // n
+    b = _splits(n)
+    h = _splits(oh)[:-1] if oh > 1 else np.zeros(0, np.int64)  # sub-image tiles (h < out_h)
+    p_rows = np.concatenate([b * oh, h])
+    p_in = np.concatenate([b * hpad, (h - 1) * d.sh + d.Reff])
+    p_trips = np.concatenate([_cdiv(n, b), n * _cdiv(oh, h)])
+    k, c, j = np.meshgrid(_splits(d.Kg), _splits(d.Cg), np.arange(len(p_rows)), indexing="ij")
+    k, c, j = k.ravel(), c.ravel(), j.ravel()
+    p, rows_in = p_rows[j], p_in[j]
+    need = d.w * k * c * d.R * d.S + c * rows_in * d.Win + k * p * d.Q
+    fits = need <= glb_words
+    if not fits.any():
+        fits = need == need.min()
+    k, c, p, rows_in, j = k[fits], c[fits], p[fits], rows_in[fits], j[fits]
+    trips = np.stack([_cdiv(d.Kg, k), _cdiv(d.Cg, c), p_trips[j]]).astype(float)  # (3, n)
+    i_once = d.Isz * np.maximum(1.0, trips[2] * rows_in / d.H)  # halo rows refetched
+    best, best_info = math.inf, {}
+    for order in _ORDERS:
+        mult = []
+        for rel in _RELEVANT:
+            inner = max(order.index(r) for r in rel)
+            irr = [l for pos, l in enumerate(order) if pos < inner and l not in rel]
+            mult.append(np.prod(trips[irr], axis=0) if irr else np.ones(len(k)))
+        words = d.Wsz * mult[0] + i_once * mult[1] + d.Osz * (2 * mult[2] - 1)
+        i = int(np.argmin(words))
+        if words[i] < best:
+            best = float(words[i])
+            order_name = "".join("KCP"[l] for l in order)
+            best_info = {"tile_k": int(k[i]), "tile_c": int(c[i]), "tile_p": int(p[i]), "order": order_name}
+    return best, best_info
+
+
+# --------------------------------------------------------------------------- per layer
+
+
+def _fastest_cheapest(cycles: np.ndarray, energy: np.ndarray) -> int:
+    """Index of the fastest candidate mapping, least energy among equally fast ones."""
+    return int(np.argmin(np.where(cycles == cycles.min(), energy, np.inf)))
+
+
+def simulate_layer(
+    layer: Layer,
+    accelerator: Accelerator | Hardware,
+    tech: Tech | None = None,
+    costs: UnitCosts | None = None,
+    onchip_fmaps: bool | None = None,
+    mappings: Sequence[str] | None = None,
+) -> LayerResult:
+    """Best mapping of ``layer`` on ``accelerator``: cycles, accesses and energy per level.
+
+    ``costs`` overrides the unit costs (MAC-normalised, used as given, not scaled with the
+    buffer sizes), e.g. ``UnitCosts(1, 1, 2, 6, 200)`` for the Eyeriss Fig. 10 comparison;
+    ``onchip_fmaps=False`` makes the layer read its input from and write its output to DRAM
+    (one layer alone, as nn-dataflow costs it), overriding the tech's setting; ``mappings``
+    restricts WS/OS to the named array mappings (``("systolic",)``: SCALE-Sim's, for the
+    cycle comparison; OS also has ``"pixels2d"``, ShiDianNao's).
+    """
+    tech = tech or load_tech()
+    if onchip_fmaps is not None and onchip_fmaps != tech.onchip_fmaps:
+        tech = replace(tech, onchip_fmaps=onchip_fmaps)
+    unit = costs or tech.costs(accelerator)
+    acc = accelerator
+    shape = layer.shape()
+    rf_words = int(acc.rbuf_bytes // tech.word_bytes)
+    glb_words = int(acc.gbuf_kb * 1024 // tech.word_bytes)
+    counts, cycles, params = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)
+    energy = counts @ unit.vector()
+    if mappings is not None and "mapping" in params:
+        allowed = np.isin(params["mapping"], list(mappings))
+        if not allowed.any():
+            raise ValueError(f"mappings {list(mappings)}: none of {sorted(set(params['mapping']))} for {acc.dataflow}")
+        energy = np.where(allowed, energy, np.inf)
+        cycles = np.where(allowed, cycles, np.inf)
+    i = _fastest_cheapest(cycles, energy)
+    acc_counts = counts[i].copy()
+    dram, tile = _dram_tiling(shape, glb_words, tech.onchip_fmaps)
+    acc_counts[DRAM] = dram
+    acc_counts[GLB] += dram  # every DRAM word is written to / read from the GLB once
+    compute = float(cycles[i])
+    dram_cycles = dram / tech.dram_words_per_cycle
+    units = acc_counts * unit.vector()
+    seconds = max(compute, dram_cycles) / (tech.clock_mhz * 1e6)
+    e_pj = {k: float(v * tech.mac_pj) for k, v in zip(LEVELS, units)}
+    e_pj["static"] = tech.static_power_mw(acc) * seconds * 1e9
+    mapping = {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in params.items()} | tile
+    return LayerResult(
+        layer=layer,
+        accelerator=acc,
+        macs=layer.macs,
+        compute_cycles=compute,
+        dram_cycles=dram_cycles,
+        utilisation=layer.macs / (compute * acc.num_pes),
+        accesses=dict(zip(LEVELS, map(float, acc_counts))),
+        energy_units=dict(zip(LEVELS, map(float, units))),
+        energy_pj=e_pj,
+        mapping=mapping,
+    )
+
+
+# --------------------------------------------------------------------------- whole network
+
+
+@lru_cache(maxsize=4096)
+def _network(genotype: Genotype, deploy: Deploy) -> tuple[tuple[Layer, ...], tuple[tuple[Layer, int], ...]]:
+    """The unnamed layer shapes of a deployment network, in order, and each distinct shape with its count."""
+    shapes = tuple(deployment_layers(genotype, deploy, names=False))
+    return shapes, tuple(Counter(shapes).items())
+
+
+_LAYER_CACHE: dict[tuple[Layer, Accelerator, Tech], tuple[float, float]] = {}
+
+
+def clear_cache() -> None:
+    """Forget every cached mapping and per-layer result (for cold-cache timings)."""
+    _splits.cache_clear()
+    _array_candidates.cache_clear()
+    _dram_tiling.cache_clear()
+    _network.cache_clear()
+    _LAYER_CACHE.clear()
+
+
+def simulate(
+    network: Genotype | Sequence[Layer],
+    accelerator: Accelerator,
+    tech: Tech | None = None,
+    deploy: Deploy | None = None,
+) -> SimResult:
+    """A genotype's deployment network (or a layer list) on ``accelerator``: totals, breakdown, per-layer table."""
+    tech = tech or load_tech()
+    if isinstance(network, Genotype):
+        deploy = deploy or Deploy()
+        layers, shapes = deployment_layers(network, deploy), _network(network, deploy)[0]
+    else:
+        layers = list(network)
+        shapes = [l.shape() for l in layers]
+    memo: dict[Layer, LayerResult] = {}
+    rows = []
+    for l, key in zip(layers, shapes):
+        r = memo.get(key)
+        if r is None:
+            r = memo[key] = simulate_layer(key, accelerator, tech)
+        rows.append(replace(r, layer=l))
+    breakdown = {k: sum(r.energy_pj[k] for r in rows) * 1e-9 for k in BREAKDOWN_KEYS}
+    cycles = sum(r.cycles for r in rows)
+    compute = sum(r.compute_cycles for r in rows)
+    macs = sum(r.macs for r in rows)
+    return SimResult(
+        accelerator=accelerator,
+        energy_mj=float(sum(breakdown.values())),
+        latency_ms=cycles / (tech.clock_mhz * 1e3),
+        breakdown=breakdown,
+        utilisation=macs / (compute * accelerator.num_pes),
+        macs=macs,
+        layers=tuple(rows),
+    )
+
+
+@lru_cache(maxsize=1 << 14)
+def _acc_constants(acc: Accelerator, tech: Tech) -> tuple[np.ndarray, float, int, int]:
+    """(unit cost vector, static pJ per cycle, RF words, GLB words) of an accelerator."""
+    static_pj_per_cycle = tech.static_power_mw(acc) * 1e9 / (tech.clock_mhz * 1e6)
+    return (tech.costs(acc).vector(), static_pj_per_cycle, int(acc.rbuf_bytes // tech.word_bytes),
+            int(acc.gbuf_kb * 1024 // tech.word_bytes))  # fmt: skip
+
+
+def _layer_cost(shape: Layer, acc: Accelerator, tech: Tech) -> tuple[float, float]:
+    """(energy pJ, cycles) of one layer shape as :func:`simulate_layer`, lean; cached by (shape, accelerator, tech)."""
+    key = (shape, acc, tech)
+    hit = _LAYER_CACHE.get(key)
+    if hit is None:
+        unit, static, rf_words, glb_words = _acc_constants(acc, tech)
+        counts, cycles, _ = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)
+        energy = counts @ unit
+        i = _fastest_cheapest(cycles, energy)
+        dram = _dram_tiling(shape, glb_words, tech.onchip_fmaps)[0]
+        cyc = max(float(cycles[i]), dram / tech.dram_words_per_cycle)
+        e = (float(energy[i]) + dram * (unit[GLB] + unit[DRAM])) * tech.mac_pj + static * cyc
+        hit = _LAYER_CACHE[key] = (e, cyc)
+    return hit
+
+
+def _evaluate_pairs(pairs: Sequence[tuple[Genotype, Accelerator]], tech: Tech, deploy: Deploy) -> np.ndarray:
+    out = np.empty((len(pairs), 2))
+    for j, (g, acc) in enumerate(pairs):
+        e = c = 0.0
+        for shape, n in _network(g, deploy)[1]:
+            le, lc = _layer_cost(shape, acc, tech)
+            e += n * le
+            c += n * lc
+        out[j] = e * 1e-9, c / (tech.clock_mhz * 1e3)
+    return out
+
+
+def evaluate(
+    items: Iterable[tuple[Genotype, Accelerator]] | np.ndarray,
+    *,
+    space: Any = None,
+    tech: Tech | None = None,
+    deploy: Deploy | None = None,
+    n_jobs: int = 1,
+    chunk: int = 2000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy (mJ) and latency (ms) of many (genotype, accelerator) pairs, or of encoded vectors of ``space``.
+
+    Per-layer results are cached by (layer shape, accelerator, tech); batches larger than
+    ``chunk`` are spread over ``n_jobs`` processes with joblib (-1: all cores).
+    """
+    tech = tech or load_tech()
+    deploy = deploy or Deploy()
+    if isinstance(items, np.ndarray) or (space is not None and not _is_pairs(items)):
+        if space is None:
+            raise ValueError("evaluate: encoded candidate vectors need the JointSpace (space=...) to decode them")
+        pairs = space.decode_many(items)
+    else:
+        pairs = list(items)
+    if n_jobs != 1 and len(pairs) > chunk:
+        from joblib import Parallel, delayed
+
+        parts = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
+        res = np.concatenate(Parallel(n_jobs=n_jobs)(delayed(_evaluate_pairs)(p, tech, deploy) for p in parts))
+    else:
+        res = _evaluate_pairs(pairs, tech, deploy) if pairs else np.empty((0, 2))
+    return res[:, 0].copy(), res[:, 1].copy()
+
+
+def _is_pairs(items: Any) -> bool:
+    try:
+        first = items[0]
+    except (TypeError, IndexError, KeyError):
+        return True
+    return isinstance(first, tuple) and len(first) == 2 and isinstance(first[0], Genotype)

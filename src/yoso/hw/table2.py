@@ -1,0 +1,94 @@
+"""Table-2 sanity check: each known genotype on its best accelerator of the default space, next to the paper.
+
+``python -m yoso.hw.table2 [hydra overrides]`` composes the search config (accelerator
+space, ``hw.deploy``, ``hw.tech``), evaluates every accelerator of the space for each of the
+six known genotypes with the batch API, and prints the best by energy and by latency
+beside the YOSO paper's Table 2 (energy mJ, latency ms, accelerator).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from yoso.hw.layers import Deploy
+from yoso.hw.simulator import clear_cache, evaluate
+from yoso.hw.tech import load_tech
+from yoso.space.accelerator import Accelerator, AcceleratorSpace
+from yoso.space.known import KNOWN_GENOTYPES
+
+ROOT = Path(__file__).resolve().parents[3]
+PAPER = ROOT / "tests" / "data" / "yoso_paper_results.yaml"
+#: Table-2 model names -> yoso's known genotype names.
+PAPER_NAMES = {"NasNet-A": "NASNet-A", "DARTS_V1": "DARTS_V1", "DARTS_V2": "DARTS_V2",
+               "AmoebaNet-A": "AmoebaNet-A", "ENAS": "ENAS", "PNAS": "PNAS"}  # fmt: skip
+
+
+def all_accelerators(space: AcceleratorSpace) -> list[Accelerator]:
+    """Every accelerator of ``space`` (the Cartesian product of its choices)."""
+    return [space.accelerator(*idx) for idx in itertools.product(*(range(len(c)) for c in space.choices))]
+
+
+def compose(overrides: list[str] | None = None) -> Any:
+    """The search config composed from conf/ (for the accelerator space, deploy macro and tech)."""
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    os.environ.setdefault("YOSO_ROOT", str(ROOT))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        return hcompose(config_name="search", overrides=overrides or [])
+
+
+def table2(cfg: Any, n_jobs: int = 1) -> list[dict[str, Any]]:
+    """For each known genotype, its best accelerator by energy and by latency, with the paper's figures."""
+    space = AcceleratorSpace.from_config(cfg["accelerator"])
+    deploy = Deploy.from_config(cfg["hw"]["deploy"])
+    tech = load_tech(cfg["hw"].get("tech", "eyeriss_65nm"))
+    accs = all_accelerators(space)
+    paper = {PAPER_NAMES[r["model"]]: r for r in yaml.safe_load(PAPER.read_text())["table2"] if r["model"] in PAPER_NAMES}
+    rows = []
+    for name, g in KNOWN_GENOTYPES.items():
+        energy, latency = evaluate([(g, a) for a in accs], tech=tech, deploy=deploy, n_jobs=n_jobs)
+        ie, il = int(np.argmin(energy)), int(np.argmin(latency))
+        p = paper[name]
+        paper_acc = Accelerator(*map(int, p["pe"].split("x")), p["gbuf_kb"], p["rbuf_b"], p["dataflow"])
+        ep, lp = evaluate([(g, paper_acc)], tech=tech, deploy=deploy)
+        rows.append({
+            "genotype": name, "n_accelerators": len(accs),
+            "best_energy": (float(energy[ie]), float(latency[ie]), str(accs[ie])),
+            "best_latency": (float(energy[il]), float(latency[il]), str(accs[il])),
+            "on_paper_accelerator": (float(ep[0]), float(lp[0]), str(paper_acc)),
+            "paper": (p["energy_mj"], p["latency_ms"], str(paper_acc)),
+        })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = compose(sys.argv[1:] if argv is None else argv)
+    clear_cache()
+    start = time.perf_counter()
+    rows = table2(cfg)
+    elapsed = time.perf_counter() - start
+    n = sum(r["n_accelerators"] for r in rows)
+    tech = load_tech(cfg["hw"].get("tech", "eyeriss_65nm"))
+    print(f"tech {tech.name}: {tech.mac_pj} pJ/MAC, clock {tech.clock_mhz:g} MHz, DRAM {tech.dram_gb_s:g} GB/s")
+    print(f"{len(rows)} genotypes x {rows[0]['n_accelerators']} accelerators = {n} evaluations in {elapsed:.1f} s")
+    head = f"{'genotype':12s} | {'min-energy design':34s} | {'min-latency design':34s} | {'yoso on paper acc':28s} | paper Table 2"
+    print(head + "\n" + "-" * len(head))
+    fmt = lambda t: f"{t[0]:6.2f} mJ {t[1]:5.2f} ms {t[2]:>18s}"  # noqa: E731
+    for r in rows:
+        print(f"{r['genotype']:12s} | {fmt(r['best_energy'])} | {fmt(r['best_latency'])} | "
+              f"{r['on_paper_accelerator'][0]:6.2f} mJ {r['on_paper_accelerator'][1]:5.2f} ms | {fmt(r['paper'])}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Technology constants of the simulator, loaded from ``conf/hw/tech/<name>.yaml`` and validated.
+
+The YAML is the one place for the numbers and their sources; this module only checks them
+and derives per-accelerator access energies (buffer energy grows with buffer size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from yoso.config import ConfigError, check_choice, check_float, check_int, required
+from yoso.space.accelerator import Accelerator
+
+#: Memory levels, innermost first; energy breakdowns use these keys (plus "static").
+LEVELS = ("mac", "rf", "noc", "glb", "dram")
+TECH_DIR = Path(__file__).resolve().parents[3] / "conf" / "hw" / "tech"
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Energy of one access (one 16-bit word) at each level, in units of one MAC."""
+
+    mac: float
+    rf: float
+    noc: float
+    glb: float
+    dram: float
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_float(f"unit_costs.{f.name}", getattr(self, f.name), at_least=0.0)
+
+    def vector(self) -> np.ndarray:
+        """The costs in :data:`LEVELS` order."""
+        return np.array([self.mac, self.rf, self.noc, self.glb, self.dram])
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], prefix: str = "unit_costs") -> "UnitCosts":
+        unknown = sorted(set(data) - set(LEVELS))
+        if unknown:
+            raise ConfigError(f"{prefix}.{unknown[0]}", data[unknown[0]], f"keys {list(LEVELS)}")
+        return cls(**{k: check_float(f"{prefix}.{k}", required(data, prefix, k), at_least=0.0) for k in LEVELS})
+
+
+@dataclass(frozen=True)
+class Tech:
+    """Technology: word size, MAC-normalised unit costs at reference sizes, pJ per unit, clock, DRAM, leakage."""
+
+    name: str
+    word_bits: int
+    unit_costs: UnitCosts
+    mac_pj: float
+    rf_ref_bytes: float
+    glb_ref_kb: float
+    rf_size_exponent: float
+    glb_size_exponent: float
+    noc_ref_pes: float
+    noc_size_exponent: float
+    clock_mhz: float
+    dram_gb_s: float
+    leak_uw_per_sram_kb: float
+    leak_uw_per_pe: float
+    onchip_fmaps: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.onchip_fmaps, bool):
+            raise ConfigError("tech.onchip_fmaps", self.onchip_fmaps, "true or false")
+        check_choice("tech.word_bits", self.word_bits, (8, 16, 32))
+        for key in ("mac_pj", "rf_ref_bytes", "glb_ref_kb", "noc_ref_pes", "clock_mhz", "dram_gb_s"):
+            check_float(f"tech.{key}", getattr(self, key), greater_than=0.0)
+        nonnegative = ("rf_size_exponent", "glb_size_exponent", "noc_size_exponent", "leak_uw_per_sram_kb", "leak_uw_per_pe")
+        for key in nonnegative:
+            check_float(f"tech.{key}", getattr(self, key), at_least=0.0)
+        if not isinstance(self.unit_costs, UnitCosts):
+            raise ConfigError("tech.unit_costs", self.unit_costs, "a mapping mac/rf/noc/glb/dram -> number")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "Tech":
+        """A Tech from a parsed YAML mapping; unknown or missing keys raise ConfigError."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("tech", data, "a mapping of technology constants")
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(f"tech.{unknown[0]}", data[unknown[0]], f"one of the keys {names}")
+        values = {k: required(data, "tech", k) for k in names if k != "onchip_fmaps"}
+        values["onchip_fmaps"] = data.get("onchip_fmaps", True)
+        costs = values["unit_costs"]
+        if not isinstance(costs, Mapping):
+            raise ConfigError("tech.unit_costs", costs, "a mapping mac/rf/noc/glb/dram -> number")
+        values["unit_costs"] = UnitCosts.from_mapping(costs, "tech.unit_costs")
+        values["word_bits"] = check_int("tech.word_bits", values["word_bits"], 1)
+        return cls(**values)
+
+    @property
+    def word_bytes(self) -> float:
+        return self.word_bits / 8
+
+    @property
+    def dram_words_per_cycle(self) -> float:
+        """DRAM bandwidth in words per clock cycle."""
+        return self.dram_gb_s * 1e9 / self.word_bytes / (self.clock_mhz * 1e6)
+
+    def costs(self, acc: Accelerator) -> UnitCosts:
+        """Unit costs for ``acc``: RF, NoC and global-buffer access energy scaled with their sizes."""
+        u = self.unit_costs
+        return UnitCosts(
+            mac=u.mac,
+            rf=u.rf * (acc.rbuf_bytes / self.rf_ref_bytes) ** self.rf_size_exponent,
+            noc=u.noc * (acc.num_pes / self.noc_ref_pes) ** self.noc_size_exponent,
+            glb=u.glb * (acc.gbuf_kb / self.glb_ref_kb) ** self.glb_size_exponent,
+            dram=u.dram,
+        )
+
+    def static_power_mw(self, acc: Accelerator) -> float:
+        """Leakage power of ``acc`` in mW: SRAM (global buffer + all register files) and PEs."""
+        sram_kb = acc.gbuf_kb + acc.num_pes * acc.rbuf_bytes / 1024
+        return (self.leak_uw_per_sram_kb * sram_kb + self.leak_uw_per_pe * acc.num_pes) / 1000
+
+
+@lru_cache(maxsize=None)
+def load_tech(name_or_path: str = "eyeriss_65nm") -> Tech:
+    """The Tech named ``name_or_path`` in conf/hw/tech (or a YAML file path), validated."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = TECH_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
+        raise ConfigError("hw.tech", name_or_path, f"a file in {TECH_DIR} ({known}) or a YAML path")
+    return Tech.from_mapping(yaml.safe_load(path.read_text()))

@@ -1,0 +1,220 @@
+"""Simulator properties: energy accounting, monotonicity in PEs and buffer size, dataflow behaviour, batch API."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from yoso.config import ConfigError
+from yoso.hw import Deploy, Layer, UnitCosts, deployment_layers, evaluate, load_tech, simulate, simulate_layer
+from yoso.hw.tech import Tech
+from yoso.nn.ops import YOSO_OPS
+from yoso.hw.layers import op_layers
+from yoso.space import Accelerator, known_genotype
+
+PE_ARRAYS = [(8, 8), (8, 16), (12, 14), (14, 16), (16, 16), (16, 20), (16, 24), (16, 32)]
+DATAFLOWS = ("WS", "OS", "RS", "NLR")
+
+
+@pytest.fixture(scope="module")
+def shapes() -> list[Layer]:
+    """Every distinct layer shape of DARTS_V2 and of YOSO's ops at the three stage widths, both strides."""
+    out = {l.shape() for l in deployment_layers(known_genotype("DARTS_V2"))}
+    for op, stride, (c, h) in itertools.product(YOSO_OPS, (1, 2), ((36, 32), (72, 16), (144, 8))):
+        out |= {l.shape() for l in op_layers(op, c, h, h, stride)}
+    return sorted(out, key=repr)
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_breakdown_sums_to_total(dataflow: str) -> None:
+    res = simulate(known_genotype("DARTS_V2"), Accelerator(16, 32, 512, 512, dataflow))
+    assert set(res.breakdown) == {"mac", "rf", "noc", "glb", "dram", "static"}
+    assert math.isclose(sum(res.breakdown.values()), res.energy_mj, rel_tol=1e-12)
+    assert math.isclose(sum(r.energy_total_pj for r in res.layers) * 1e-9, res.energy_mj, rel_tol=1e-9)
+    assert res.macs == sum(l.macs for l in deployment_layers(known_genotype("DARTS_V2")))
+    assert 0 < res.utilisation <= 1 and res.latency_ms > 0
+    for r in res.layers:  # per level: energy in MAC units = accesses x unit cost
+        costs = load_tech().costs(res.accelerator)
+        for level in ("mac", "rf", "noc", "glb", "dram"):
+            assert math.isclose(r.energy_units[level], r.accesses[level] * getattr(costs, level), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_more_pes_never_raise_compute_cycles(shapes: list[Layer], dataflow: str) -> None:
+    for rbuf in (64, 512):
+        cycles = {
+            pe: [simulate_layer(l, Accelerator(*pe, 256, rbuf, dataflow)).compute_cycles for l in shapes]
+            for pe in PE_ARRAYS
+        }
+        for small, big in itertools.product(PE_ARRAYS, PE_ARRAYS):
+            if big[0] >= small[0] and big[1] >= small[1]:
+                assert all(b <= s for b, s in zip(cycles[big], cycles[small])), (dataflow, small, big)
+        assert sum(cycles[(16, 32)]) < sum(cycles[(8, 8)])
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_larger_gbuf_never_raises_dram_accesses(shapes: list[Layer], dataflow: str) -> None:
+    sizes = (108, 128, 196, 256, 512, 1024)
+    dram = np.array(
+        [[simulate_layer(l, Accelerator(16, 16, kb, 256, dataflow)).accesses["dram"] for l in shapes] for kb in sizes]
+    )
+    assert np.all(np.diff(dram, axis=0) <= 0)
+    assert dram[-1].sum() < dram[0].sum()
+    weights = np.array([l.params - (l.K if l.kind == "fc" else 0) for l in shapes])
+    assert np.all(dram[-1] >= weights)  # every weight comes from DRAM at least once
+
+
+def test_no_knob_is_free() -> None:
+    """Bigger buffers and arrays raise per-access and static energy; the energy-best design is not the biggest."""
+    tech = load_tech()
+    small, big_gbuf, big_rf, big_pe = (Accelerator(8, 8, 108, 64, "RS"), Accelerator(8, 8, 1024, 64, "RS"),
+                                       Accelerator(8, 8, 108, 1024, "RS"), Accelerator(16, 32, 108, 64, "RS"))  # fmt: skip
+    assert tech.costs(big_gbuf).glb > tech.costs(small).glb
+    assert tech.costs(big_rf).rf > tech.costs(small).rf
+    assert tech.costs(big_pe).noc > tech.costs(small).noc
+    for acc in (big_gbuf, big_rf, big_pe):
+        assert tech.static_power_mw(acc) > tech.static_power_mw(small)
+    g = known_genotype("DARTS_V2")
+    e_small, e_big = simulate(g, Accelerator(8, 8, 512, 64, "RS")), simulate(g, Accelerator(16, 32, 1024, 1024, "RS"))
+    assert e_small.energy_mj < e_big.energy_mj and e_small.latency_ms > e_big.latency_ms
+
+
+def test_nlr_has_no_rf_accesses(shapes: list[Layer]) -> None:
+    for l in shapes:
+        r = simulate_layer(l, Accelerator(16, 16, 256, 512, "NLR"))
+        assert r.accesses["rf"] == 0.0 and r.energy_pj["rf"] == 0.0
+        if l.kind != "add":  # every MAC fetches its weight from the GLB: no local reuse
+            assert r.accesses["glb"] >= l.macs * l.has_weights
+    conv = Layer("conv", 64, 64, 16, 16, 3, 3, 1, 1)
+    per_mac = {
+        df: simulate_layer(conv, Accelerator(16, 16, 256, 512, df)).accesses["rf"] / conv.macs for df in DATAFLOWS
+    }
+    assert per_mac["NLR"] == min(per_mac.values()) == 0.0 and per_mac["RS"] > per_mac["WS"] > 0
+
+
+@pytest.mark.parametrize("dataflow", ["WS", "OS"])
+@pytest.mark.parametrize("pe", [(8, 8), (16, 32)])
+def test_depthwise_maps_badly_on_ws_os(dataflow: str, pe: tuple[int, int]) -> None:
+    for c, h, k in ((36, 32, 3), (144, 8, 5)):
+        dense = Layer("conv", c, c, h, h, k, k, 1, k // 2)
+        dw = Layer("dwconv", c, c, h, h, k, k, 1, k // 2, groups=c)
+        acc = Accelerator(*pe, 256, 256, dataflow)
+        assert simulate_layer(dw, acc).utilisation < simulate_layer(dense, acc).utilisation
+    # row stationary maps depthwise convs well (PE sets replicated over channels)
+    dw = Layer("dwconv", 36, 36, 32, 32, 3, 3, 1, 1, groups=36)
+    rs = simulate_layer(dw, Accelerator(*pe, 256, 256, "RS")).utilisation
+    assert rs > simulate_layer(dw, Accelerator(*pe, 256, 256, dataflow)).utilisation
+
+
+def test_small_maps_underuse_big_os_array() -> None:
+    dw = lambda h: Layer("dwconv", 144, 144, h, h, 3, 3, 1, 1, groups=144)  # noqa: E731
+    acc = Accelerator(16, 32, 256, 256, "OS")
+    assert simulate_layer(dw(8), acc).utilisation < simulate_layer(dw(32), acc).utilisation
+
+
+def test_custom_unit_costs_and_units() -> None:
+    layer = Layer("conv", 96, 256, 31, 31, 5, 5, 1, 2, N=16)  # AlexNet conv2-like, batch 16
+    acc = Accelerator(16, 16, 128, 512, "RS")
+    costs = UnitCosts(mac=1, rf=1, noc=2, glb=6, dram=200)
+    r = simulate_layer(layer, acc, costs=costs)
+    assert r.accesses["mac"] == layer.macs == r.energy_units["mac"]
+    assert r.energy_units["dram"] == 200 * r.accesses["dram"]
+    assert r.energy_pj["rf"] == pytest.approx(r.energy_units["rf"] * load_tech().mac_pj)
+    assert r.cycles >= r.compute_cycles >= layer.macs / acc.num_pes
+    assert {"e", "p", "q"} <= set(r.mapping)
+
+
+def _finite_positive(space, n: int, seed: int) -> None:
+    vectors = space.sample(n, rng=seed)
+    energy, latency = evaluate(vectors, space=space)
+    assert energy.shape == latency.shape == (n,)
+    assert np.all(np.isfinite(energy)) and np.all(energy > 0)
+    assert np.all(np.isfinite(latency)) and np.all(latency > 0)
+    # same answers through the pair API
+    pairs = space.decode_many(vectors[:20])
+    e2, l2 = evaluate(pairs)
+    np.testing.assert_allclose(e2, energy[:20]) and np.testing.assert_allclose(l2, latency[:20])
+
+
+def test_batch_finite_positive(space) -> None:
+    _finite_positive(space, 500, seed=1)
+
+
+@pytest.mark.slow
+def test_batch_finite_positive_10k(space) -> None:
+    _finite_positive(space, 10_000, seed=2)
+
+
+def test_batch_parallel_matches_serial(space) -> None:
+    vectors = space.sample(60, rng=3)
+    serial = evaluate(vectors, space=space)
+    parallel = evaluate(vectors, space=space, n_jobs=2, chunk=20)
+    np.testing.assert_allclose(serial, parallel)
+    with pytest.raises(ValueError, match="space"):
+        evaluate(vectors)
+
+
+def test_known_genotypes_same_order_as_paper() -> None:
+    """Table-2 sanity on the paper's own accelerators: within 10x of the paper's mJ and ms."""
+    import yaml
+    from yoso.hw.table2 import PAPER, PAPER_NAMES
+
+    for row in yaml.safe_load(PAPER.read_text())["table2"]:
+        if row["model"] not in PAPER_NAMES:
+            continue
+        acc = Accelerator(*map(int, row["pe"].split("x")), row["gbuf_kb"], row["rbuf_b"], row["dataflow"])
+        r = simulate(known_genotype(PAPER_NAMES[row["model"]]), acc)
+        assert 0.1 < r.energy_mj / row["energy_mj"] < 10 and 0.1 < r.latency_ms / row["latency_ms"] < 10
+
+
+def test_tech_validation(tmp_path) -> None:
+    tech = load_tech()
+    assert tech.word_bits == 16 and tech.unit_costs == UnitCosts(1, 1, 2, 6, 200)
+    data = {f: getattr(tech, f) for f in tech.__dataclass_fields__}
+    data["unit_costs"] = dict(mac=1, rf=1, noc=2, glb=6, dram=200)
+    assert Tech.from_mapping(data) == tech
+    with pytest.raises(ConfigError, match="tech.clock_mhz"):
+        Tech.from_mapping({**data, "clock_mhz": -1})
+    with pytest.raises(ConfigError, match="tech.unit_costs.dram"):
+        Tech.from_mapping({**data, "unit_costs": {**data["unit_costs"], "dram": "a lot"}})
+    with pytest.raises(ConfigError, match="tech.volts"):
+        Tech.from_mapping({**data, "volts": 1.0})
+    with pytest.raises(ConfigError, match="hw.tech"):
+        load_tech("no_such_tech")
+    with pytest.raises(ConfigError, match="deploy"):
+        Deploy(cells=0)
+
+
+def test_systolic_mapping_follows_scalesim_formula() -> None:
+    """WS/OS restricted to the systolic mapping give SCALE-Sim's (2 Sr + Sc + T - 2) per fold."""
+    layer = Layer("conv", 32, 48, 16, 16, 3, 3, 1, 1)
+    for df, (sr, sc, t) in (("WS", (32 * 9, 48, 256)), ("OS", (256, 48, 32 * 9))):
+        r = simulate_layer(layer, Accelerator(16, 16, 256, 256, df), mappings=("systolic",))
+        fr, fc = -(-sr // 16), -(-sc // 16)
+        assert r.compute_cycles == 2 * sr * fc + sc * fr + (t - 2) * fr * fc
+        assert r.mapping["mapping"] == "systolic"
+    dw = Layer("dwconv", 36, 36, 32, 32, 3, 3, 1, 1, groups=36)
+    acc = Accelerator(16, 16, 256, 256, "OS")
+    assert simulate_layer(dw, acc).mapping["mapping"] == "pixels2d"  # ShiDianNao mapping is faster for depthwise
+    with pytest.raises(ValueError, match="mappings"):
+        simulate_layer(dw, acc, mappings=("rowwise",))
+
+
+def test_best_accelerator_depends_on_network(space) -> None:
+    """The energy-best accelerator is not the same for every network (known genotypes and sampled cells)."""
+    from yoso.hw.table2 import all_accelerators
+    from yoso.space import AcceleratorSpace
+
+    from conftest import compose_config
+
+    accs = all_accelerators(AcceleratorSpace.from_config(compose_config("search")["accelerator"]))
+    networks = [known_genotype(n) for n in ("DARTS_V2", "AmoebaNet-A", "PNAS")]
+    networks += [g for g, _ in space.decode_many(space.sample(6, rng=0))]
+    best = set()
+    for g in networks:
+        energy, _ = evaluate([(g, a) for a in accs])
+        best.add(accs[int(np.argmin(energy))])
+    assert len(best) > 1
