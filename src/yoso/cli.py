@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, check_choice, check_int, required
+from yoso.config import ConfigError, check_choice, check_float, check_int, required
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.joint import CellSpace, JointSpace
@@ -61,6 +61,54 @@ def _check_hw(hw: Mapping[str, Any]) -> None:
         raise ConfigError("hw.deploy.input_shape", shape, "[channels, height, width]")
     for i, dim in enumerate(shape):
         check_int(f"hw.deploy.input_shape[{i}]", dim, 1)
+    from yoso.hw.layers import Deploy
+    from yoso.hw.tech import load_tech
+
+    Deploy.from_config(deploy)  # also: an even width (factorized reduce halves it)
+    load_tech(str(hw.get("tech", "eyeriss_65nm")))  # conf/hw/tech/<name>.yaml, every constant validated
+    from yoso.predictor.settings import PredictorConfig
+
+    PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
+
+
+#: Datasets selectable with ``data=...``.
+DATASETS = ("digits", "cifar10")
+
+
+def _check_data(data: Mapping[str, Any]) -> None:
+    name = check_choice("data.name", required(data, "data", "name"), DATASETS)
+    check_int("data.batch_size", required(data, "data", "batch_size"), 1)
+    check_int("data.num_classes", required(data, "data", "num_classes"), 2)
+    check_int("data.num_workers", data.get("num_workers", 0), 0)
+    shape = required(data, "data", "input_shape")
+    if not isinstance(shape, list) or len(shape) != 3:
+        raise ConfigError("data.input_shape", shape, "[channels, height, width]")
+    for i, dim in enumerate(shape):
+        check_int(f"data.input_shape[{i}]", dim, 1)
+    if name == "digits":
+        val = check_float("data.val_fraction", required(data, "data", "val_fraction"), greater_than=0.0, less_than=1.0)
+        test = check_float("data.test_fraction", required(data, "data", "test_fraction"), greater_than=0.0, less_than=1.0)
+        if val + test >= 1.0:
+            raise ConfigError("data.test_fraction", test, f"< {1.0 - val} so that data.val_fraction + it < 1")
+    else:
+        check_int("data.val_size", required(data, "data", "val_size"), 1)
+
+
+def _check_net(net: Mapping[str, Any], prefix: str) -> None:
+    for key in ("channels", "cells", "stem_multiplier", "epochs"):
+        check_int(f"{prefix}.{key}", required(net, prefix, key), 1)
+    opt = required(net, prefix, "optimizer")
+    check_float(f"{prefix}.optimizer.lr", required(opt, f"{prefix}.optimizer", "lr"), greater_than=0.0)
+    for key in ("lr_min", "momentum", "weight_decay"):
+        check_float(f"{prefix}.optimizer.{key}", required(opt, f"{prefix}.optimizer", key), at_least=0.0)
+
+
+def _check_model(model: Mapping[str, Any]) -> None:
+    _check_net(model, "model")
+    check_int("model.bn_recalibration_batches", required(model, "model", "bn_recalibration_batches"), 0)
+    check_int("model.val_paths", model.get("val_paths", 8), 1)
+    if model.get("standalone") is not None:
+        _check_net(model["standalone"], "model.standalone")
 
 
 def _check_search(search: Mapping[str, Any]) -> None:
@@ -88,14 +136,18 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         check_choice("strategy.name", required(_group(cfg, "strategy"), "strategy", "name"), STRATEGIES)
     if "search" in present:
         _check_search(_group(cfg, "search"))
+    if "data" in present:
+        _check_data(_group(cfg, "data"))
+    if "model" in present:
+        _check_model(_group(cfg, "model"))
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
     return RunSetup(seed=seed, cells=cells, space=space, reward=reward)
 
 
 #: The validated config groups, and what each entry point needs.
-GROUPS = ("space", "accelerator", "reward", "hw", "strategy", "search")
+GROUPS = ("space", "accelerator", "reward", "hw", "strategy", "search", "data", "model")
 SEARCH_GROUPS = GROUPS
-TRAIN_GROUPS = ("space",)
+TRAIN_GROUPS = ("space", "accelerator", "data", "model")
 
 
 def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:

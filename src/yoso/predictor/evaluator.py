@@ -1,0 +1,120 @@
+"""The hardware evaluator of a run: ``hw.evaluator=gp`` (the predictor, built on first use) or ``simulator``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yoso.hw import Deploy, Tech, evaluate, load_tech
+from yoso.predictor.dataset import SampleSet, digest, load_sample_set
+from yoso.predictor.features import FEATURE_VERSION
+from yoso.predictor.settings import PredictorConfig
+from yoso.space.joint import JointSpace
+
+log = logging.getLogger("yoso")
+
+
+@dataclass(frozen=True)
+class HwSetup:
+    """What a hardware evaluator needs from a run config."""
+
+    evaluator: str
+    space: JointSpace
+    deploy: Deploy
+    tech: Tech
+    predictor: PredictorConfig
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "HwSetup":
+        """From a composed run config (its ``space``, ``accelerator`` and ``hw`` groups)."""
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):  # resolve only the groups used (others may need a running Hydra app)
+            cfg = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg.get(k), DictConfig) else cfg.get(k)
+                   for k in ("space", "accelerator", "hw")}  # fmt: skip
+        from yoso.cli import HW_EVALUATORS
+        from yoso.config import check_choice, required
+
+        hw = required(cfg, "", "hw")
+        return cls(
+            evaluator=check_choice("hw.evaluator", required(hw, "hw", "evaluator"), HW_EVALUATORS),
+            space=JointSpace.from_config(cfg),
+            deploy=Deploy.from_config(required(hw, "hw", "deploy")),
+            tech=load_tech(str(hw.get("tech", "eyeriss_65nm"))),
+            predictor=PredictorConfig.from_config(hw.get("predictor")),
+        )
+
+    def samples(self, progress: bool = True) -> tuple[SampleSet, SampleSet]:
+        """The (cached) train and held-out test sample sets of ``n_train + n_test`` candidates."""
+        p = self.predictor
+        data = load_sample_set(self.space, p.n_train + p.n_test, p.seed, deploy=self.deploy, tech=self.tech,
+                               cache_dir=p.cache_dir, n_jobs=p.n_jobs, progress=progress)  # fmt: skip
+        return data.split(p.n_train)
+
+    def predictor_path(self, sample_key: str) -> Path | None:
+        """Where the GP trained on ``sample_key`` with these settings is cached (None: no cache dir)."""
+        p = self.predictor
+        if p.cache_dir is None:
+            return None
+        key = digest({"samples": sample_key, "n_train": p.n_train, "gp": asdict(p.gp), "features": FEATURE_VERSION})
+        return Path(p.cache_dir) / "predictors" / f"gp-{key}.npz"
+
+    def gp_predictor(self, progress: bool = True):  # -> HardwarePredictor
+        """The GP predictor of this config: loaded from the cache, or trained on the cached samples and saved."""
+        from yoso.predictor.hardware import HardwarePredictor
+
+        train, _ = self.samples(progress)
+        path = self.predictor_path(train.key)
+        if path is not None and path.is_file():
+            return HardwarePredictor.load(path, self.space, self.deploy, self.tech)
+        start = time.perf_counter()
+        model = HardwarePredictor.fit(train, self.space, self.deploy, self.tech, self.predictor.gp)
+        log.info("trained the GP predictor on %d samples in %.1f s", len(train), time.perf_counter() - start)
+        if path is not None:
+            model.save(path)
+        return model
+
+
+class SimulatorEvaluator:
+    """``(vectors) -> (energy_mj, latency_ms)`` from the simulator."""
+
+    name = "simulator"
+
+    def __init__(self, setup: HwSetup):
+        self.setup = setup
+
+    def __call__(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+        s = self.setup
+        return evaluate(np.atleast_2d(np.asarray(vectors)), space=s.space, tech=s.tech, deploy=s.deploy,
+                        n_jobs=s.predictor.n_jobs)  # fmt: skip
+
+
+class GPEvaluator:
+    """``(vectors) -> (energy_mj, latency_ms)`` from the GP predictor, loaded or trained on first call."""
+
+    name = "gp"
+
+    def __init__(self, setup: HwSetup, progress: bool = True):
+        self.setup, self.progress = setup, progress
+        self._model = None
+
+    @property
+    def model(self):  # -> HardwarePredictor
+        if self._model is None:
+            self._model = self.setup.gp_predictor(self.progress)
+        return self._model
+
+    def __call__(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self.model(vectors)
+
+
+def hardware_evaluator(cfg: Mapping[str, Any], progress: bool = True) -> SimulatorEvaluator | GPEvaluator:
+    """The energy/latency evaluator ``hw.evaluator`` selects: ``gp`` (default) or ``simulator``."""
+    setup = HwSetup.from_config(cfg)
+    return GPEvaluator(setup, progress) if setup.evaluator == "gp" else SimulatorEvaluator(setup)

@@ -1,0 +1,185 @@
+"""The one fixed-length numeric encoding of a candidate, shared by every hardware regressor.
+
+A candidate (an encoded vector of the :class:`~yoso.space.JointSpace`) becomes:
+
+* the one-hot of every decision (vocabularies and order from the space);
+* quantities of its deployment network (:func:`yoso.hw.deployment_layers`), cached per
+  genotype: per layer kind, log MACs, parameters, layer count and input + output map
+  words; log totals of MACs, parameters and map words; the log peak map; the nodes each
+  cell type concatenates (its output width);
+* per cell type, the log MACs and parameters of its ten ops at the deploy's width and input
+  resolution (:func:`yoso.hw.op_layers`);
+* the accelerator on a log2 scale (PE rows, columns, PEs, buffer sizes) and the log map
+  words of the layers whose maps exceed its global buffer ("spill");
+* per dataflow, log MACs per PE of each kind group and the log spill (zero under the other
+  dataflows): energy and latency are roughly products, so their logs roughly sums of these.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from yoso.hw.layers import LAYER_KINDS, Deploy, Layer, deployment_layers, op_layers
+from yoso.hw.tech import Tech, load_tech
+from yoso.space.genotype import CELL_TYPES
+from yoso.space.joint import JointSpace
+
+#: Bumped whenever the encoding changes, so that saved predictors of an older encoding are refused.
+FEATURE_VERSION = 1
+#: Layer kinds grouped for the per-dataflow interaction terms (both poolings cost alike).
+_WORK_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("conv", ("conv",)),
+    ("dwconv", ("dwconv",)),
+    ("pool", ("pool_max", "pool_avg")),
+    ("add", ("add",)),
+    ("all", LAYER_KINDS),
+)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Names (hence length and order) and version of an encoding; saved with every model."""
+
+    names: tuple[str, ...]
+    version: int = FEATURE_VERSION
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"names": list(self.names), "version": self.version}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureSpec":
+        return cls(tuple(data["names"]), int(data["version"]))
+
+
+def _log(x: Any) -> np.ndarray:
+    return np.log1p(np.asarray(x, dtype=np.float64))
+
+
+class FeatureEncoder:
+    """``encoder(vectors) -> (n, len(encoder.spec))`` float64 features of encoded candidates."""
+
+    def __init__(self, space: JointSpace, deploy: Deploy | None = None, tech: Tech | None = None,
+                 cache_size: int = 1 << 16):  # fmt: skip
+        self.space, self.deploy, self.tech = space, deploy or Deploy(), tech or load_tech()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+        self._layer_memo: dict[int, tuple] = {}
+        acc = space.accelerators
+        self._gbuf_bytes = np.array(acc.gbuf_kb, dtype=np.float64) * 1024
+        self._geno_names = self._genotype_feature_names()
+        self._ops = self._op_table()
+        nd = space.num_dnn_decisions
+        op_cols = [i for i, d in enumerate(space.decisions[:nd]) if d.name.rsplit(".", 1)[-1].startswith("op_")]
+        # per cell type, the op decisions of its nodes (cells in CELL_TYPES order, as the encoding)
+        self._cell_op_cols = [[i for i in op_cols if space.decisions[i].name.startswith(f"{cell}.")] for cell in CELL_TYPES]
+        # per-choice accelerator tables, gathered by decision index
+        rows = np.array([r for r, _ in acc.pe_arrays], dtype=np.float64)
+        cols = np.array([c for _, c in acc.pe_arrays], dtype=np.float64)
+        self._log2_rows, self._log2_cols = np.log2(rows), np.log2(cols)
+        self._log2_gbuf = np.log2(np.array(acc.gbuf_kb, dtype=np.float64))
+        self._log2_rbuf = np.log2(np.array(acc.rbuf_bytes, dtype=np.float64))
+        self._offsets = np.concatenate([[0], np.cumsum(space.vocab_sizes)[:-1]])
+        onehot = [f"{d.name}={c}" for d in space.decisions for c in d.choices]
+        accel = ["log2_pe_rows", "log2_pe_cols", "log2_pes", "log2_gbuf_kb", "log2_rbuf_bytes", "log_spill_words"]
+        cells = [f"log_op_{stat}[{cell}]" for cell in CELL_TYPES for stat in ("macs", "params")]
+        inter = [f"{df}*log_{g}_macs_per_pe" for df in acc.dataflows for g, _ in _WORK_GROUPS]
+        inter += [f"{df}*log_spill_words" for df in acc.dataflows]
+        self.spec = FeatureSpec(tuple(onehot + self._geno_names + cells + accel + inter))
+
+    # ----------------------------------------------------------------- per genotype
+
+    def _genotype_feature_names(self) -> list[str]:
+        names = []
+        for stat in ("macs", "params", "layers", "fmap_words"):
+            names += [f"log_{stat}[{k}]" for k in LAYER_KINDS]
+        names += ["log_macs", "log_params", "log_fmap_words", "log_peak_fmap_words"]
+        names += [f"concat[{cell}]" for cell in CELL_TYPES]
+        return names
+
+    def _layer_stats(self, layer: Layer) -> tuple[int, float, float, float]:
+        """(kind index, MACs, params, input + output map words) of a shared layer shape, memoised by identity."""
+        hit = self._layer_memo.get(id(layer))
+        if hit is None:
+            fmap = layer.N * (layer.C * layer.H * layer.W + layer.K * layer.out_h * layer.out_w)
+            if len(self._layer_memo) > 1 << 16:
+                self._layer_memo.clear()
+            # the layer is kept alive with its stats, so its id cannot be reused while memoised
+            hit = self._layer_memo[id(layer)] = (LAYER_KINDS.index(layer.kind), layer.macs, layer.params, fmap, layer)
+        return hit[:4]  # type: ignore[return-value]
+
+    def _genotype_features(self, dnn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(derived features, spilled words per global-buffer choice, MACs per kind) of one genotype."""
+        key = dnn.tobytes()
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        acc_zero = np.zeros(self.space.num_accel_decisions, dtype=np.int64)
+        genotype, _ = self.space.decode(np.concatenate([dnn, acc_zero]))
+        stats = np.array([self._layer_stats(l) for l in deployment_layers(genotype, self.deploy, names=False)])
+        kind = stats[:, 0].astype(np.int64)
+        macs, params, fmap = stats[:, 1], stats[:, 2], stats[:, 3]
+        nk = len(LAYER_KINDS)
+        kind_macs = np.bincount(kind, macs, nk)
+        parts = [
+            _log(kind_macs),
+            _log(np.bincount(kind, params, nk)),
+            _log(np.bincount(kind, minlength=nk)),
+            _log(np.bincount(kind, fmap, nk)),
+            _log([macs.sum(), params.sum(), fmap.sum(), fmap.max()]),
+            np.array([len(genotype.concat(cell)) for cell in CELL_TYPES], dtype=np.float64),
+        ]
+        # feature-map words of the layers whose input + output maps exceed each global-buffer choice
+        fmap_bytes = fmap * self.tech.word_bytes
+        spill = np.array([fmap[fmap_bytes > g].sum() for g in self._gbuf_bytes])
+        out = (np.concatenate(parts), spill, kind_macs)
+        self._cache[key] = out
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def _op_table(self) -> np.ndarray:
+        """``(|ops|, 2)`` MACs and params of each cell op at the deploy's width and input resolution (stride 1)."""
+        c, (_, h, w) = self.deploy.channels, self.deploy.input_shape
+        rows = []
+        for op in self.space.cells.ops:
+            layers = op_layers(op, c, h, w, 1, self.deploy.batch)
+            rows.append((sum(l.macs for l in layers), sum(l.params for l in layers)))
+        return np.array(rows, dtype=np.float64)
+
+    # ----------------------------------------------------------------- batch encoding
+
+    def __call__(self, vectors: Any) -> np.ndarray:
+        """Features of ``(n, D)`` encoded candidates (or one ``(D,)`` vector) as an ``(n, F)`` array."""
+        x = self.space.check(vectors)
+        n, nd = len(x), self.space.num_dnn_decisions
+        if n == 0:
+            return np.zeros((0, len(self.spec)))
+        onehot = np.zeros((n, int(self.space.vocab_sizes.sum())))
+        onehot[np.arange(n)[:, None], self._offsets + x] = 1.0
+        dnn = np.ascontiguousarray(x[:, :nd])
+        uniq, inverse = np.unique(dnn, axis=0, return_inverse=True)
+        rows = [self._genotype_features(u) for u in uniq]
+        inverse = inverse.reshape(-1)
+        geno, spill_all, kind_macs = (np.stack([r[i] for r in rows])[inverse] for i in range(3))
+        pe, gb, rb, df = (x[:, nd + i] for i in range(4))
+        log2_pes = self._log2_rows[pe] + self._log2_cols[pe]
+        log_spill = _log(spill_all[np.arange(n), gb])
+        accel = np.stack([self._log2_rows[pe], self._log2_cols[pe], log2_pes, self._log2_gbuf[gb],
+                          self._log2_rbuf[rb], log_spill], axis=1)  # fmt: skip
+        # interactions: log MACs per PE of each kind group, and the spill, under the candidate's dataflow
+        groups = [[LAYER_KINDS.index(k) for k in kinds] for _, kinds in _WORK_GROUPS]
+        per_pe = _log(np.stack([kind_macs[:, g].sum(1) for g in groups], axis=1)) - log2_pes[:, None] * np.log(2)
+        flow = np.eye(len(self.space.accelerators.dataflows))[df]
+        inter = np.concatenate([(flow[:, :, None] * per_pe[:, None, :]).reshape(n, -1), flow * log_spill[:, None]], 1)
+        cells = _log(np.concatenate([self._ops[x[:, cols]].sum(1) for cols in self._cell_op_cols], axis=1))
+        out = np.concatenate([onehot, geno, cells, accel, inter], axis=1)
+        assert out.shape[1] == len(self.spec)
+        return out

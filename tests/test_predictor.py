@@ -1,0 +1,202 @@
+"""The hardware predictor: features, cached sample sets, the GP, save/load, comparison CLI and the evaluator factory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from conftest import compose_config
+from yoso import hw
+from yoso.cli import validate_config
+from yoso.config import ConfigError
+from yoso.predictor import GPEvaluator, SimulatorEvaluator, hardware_evaluator
+from yoso.predictor import dataset as ds
+from yoso.predictor.features import FeatureEncoder
+from yoso.predictor.hardware import HardwarePredictor, PredictorMismatch
+from yoso.predictor.settings import GPSettings
+from yoso.space import AcceleratorSpace, JointSpace
+
+SMALL_GP = GPSettings(subset=200, iterations=20)
+
+
+@pytest.fixture(scope="module")
+def small_sets(space, tmp_path_factory):
+    """260 simulator samples (200 train / 60 test), cached in a temporary folder."""
+    cache = tmp_path_factory.mktemp("cache")
+    return ds.load_sample_set(space, 260, 1, cache_dir=cache, progress=False).split(200)
+
+
+@pytest.fixture(scope="module")
+def predictor(space, small_sets):
+    return HardwarePredictor.fit(small_sets[0], space, settings=SMALL_GP)
+
+
+# ----------------------------------------------------------------- features
+
+
+def test_features_fixed_length_and_deterministic(space) -> None:
+    x = space.sample(30, 3)
+    a, b = FeatureEncoder(space), FeatureEncoder(space)
+    fa = a(x)
+    assert fa.shape == (30, len(a.spec)) and len(set(a.spec.names)) == len(a.spec)
+    assert np.isfinite(fa).all()
+    assert np.array_equal(fa, b(x)) and np.array_equal(fa, a(x))  # fresh encoder and warm cache agree
+    assert np.array_equal(a(x[4]), fa[4:5])  # a single vector, same row
+    onehot = fa[:, : int(space.vocab_sizes.sum())]
+    assert np.array_equal(onehot.sum(1), np.full(30, len(space)))  # one hot per decision
+
+
+def test_features_see_the_accelerator_and_the_network(space) -> None:
+    enc = FeatureEncoder(space)
+    x = space.sample(2, 4)
+    y = x.copy()
+    y[:, -1] = (y[:, -1] + 1) % space.vocab_sizes[-1]  # another dataflow
+    f, g = enc(x), enc(y)
+    names = enc.spec.names
+    macs = names.index("log_macs")
+    assert not np.array_equal(f, g) and np.array_equal(f[:, macs], g[:, macs])
+    g0, _ = space.decode(x[0])
+    total = sum(l.macs for l in hw.deployment_layers(g0))
+    assert f[0, macs] == pytest.approx(np.log1p(total))
+
+
+# ----------------------------------------------------------------- sample sets
+
+
+def test_sample_set_cached_and_reused(space, tmp_path, monkeypatch) -> None:
+    first = ds.load_sample_set(space, 12, 5, cache_dir=tmp_path, progress=False)
+    files = list((tmp_path / "samples").glob("*.npz"))
+    assert len(files) == 1 and files[0].stem == first.key
+    assert (first.energy_mj > 0).all() and (first.latency_ms > 0).all()
+    e, l = hw.evaluate(first.vectors, space=space)
+    assert np.allclose(first.energy_mj, e) and np.allclose(first.latency_ms, l)
+
+    def no_simulator(*args, **kwargs):
+        raise AssertionError("the cached sample set should have been reused")
+
+    monkeypatch.setattr(ds, "evaluate", no_simulator)
+    second = ds.load_sample_set(space, 12, 5, cache_dir=tmp_path, progress=False)
+    assert second.key == first.key and np.array_equal(second.vectors, first.vectors)
+    assert np.array_equal(second.energy_mj, first.energy_mj)
+
+
+def test_sample_set_key_changes_with_config(space) -> None:
+    deploy, tech = hw.Deploy(), hw.load_tech()
+    base = ds.sample_set_key(space, deploy, tech, 12, 5)
+    acc = space.accelerators
+    other_space = JointSpace(space.cells, AcceleratorSpace(acc.pe_arrays, acc.gbuf_kb[:-1], acc.rbuf_bytes, acc.dataflows))
+    changed = {
+        "deploy": ds.sample_set_key(space, dataclasses.replace(deploy, channels=16), tech, 12, 5),
+        "tech": ds.sample_set_key(space, deploy, dataclasses.replace(tech, mac_pj=tech.mac_pj * 2), 12, 5),
+        "space": ds.sample_set_key(other_space, deploy, tech, 12, 5),
+        "n": ds.sample_set_key(space, deploy, tech, 13, 5),
+        "seed": ds.sample_set_key(space, deploy, tech, 12, 6),
+    }
+    assert base not in changed.values() and len(set(changed.values())) == len(changed)
+
+
+def test_changed_deploy_is_not_served_stale_labels(space, tmp_path) -> None:
+    a = ds.load_sample_set(space, 6, 0, cache_dir=tmp_path, progress=False)
+    b = ds.load_sample_set(space, 6, 0, deploy=hw.Deploy(channels=16), cache_dir=tmp_path, progress=False)
+    assert a.key != b.key and np.array_equal(a.vectors, b.vectors)
+    assert (b.energy_mj < a.energy_mj).all()  # a narrower network costs less
+    assert len(list((tmp_path / "samples").glob("*.npz"))) == 2
+
+
+# ----------------------------------------------------------------- GP predictor
+
+
+def test_gp_beats_the_mean_and_has_positive_std(predictor, small_sets) -> None:
+    _, test = small_sets
+    pred = predictor.predict(test.vectors, return_std=True)
+    got = np.log(np.stack([pred.energy_mj, pred.latency_ms], 1))
+    mse = ((got - test.targets) ** 2).mean(0)
+    baseline = ((test.targets - small_sets[0].targets.mean(0)) ** 2).mean(0)
+    assert (mse < 0.25 * baseline).all(), (mse, baseline)
+    for std in (pred.energy_log_std, pred.latency_log_std):
+        assert np.isfinite(std).all() and (std > 0).all()
+
+
+def test_save_load_round_trip(predictor, small_sets, space, tmp_path) -> None:
+    path = predictor.save(tmp_path / "gp.npz")
+    loaded = HardwarePredictor.load(path, space)
+    x = small_sets[1].vectors
+    a, b = predictor.predict(x, return_std=True), loaded.predict(x, return_std=True)
+    for field in ("energy_mj", "latency_ms", "energy_log_std", "latency_log_std"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert loaded.sample_key == predictor.sample_key == small_sets[0].key
+    assert loaded.spec == predictor.spec
+
+
+def test_load_for_another_config_names_the_difference(predictor, space, tmp_path) -> None:
+    path = predictor.save(tmp_path / "gp.npz")
+    with pytest.raises(PredictorMismatch, match=r"deploy\.channels: saved 36, now 16"):
+        HardwarePredictor.load(path, space, deploy=hw.Deploy(channels=16))
+    tech = hw.load_tech()
+    with pytest.raises(PredictorMismatch, match=r"tech\.clock_mhz"):
+        HardwarePredictor.load(path, space, tech=dataclasses.replace(tech, clock_mhz=tech.clock_mhz + 1))
+
+
+# ----------------------------------------------------------------- comparison CLI and wiring
+
+
+def _tiny(tmp_path, evaluator: str = "gp") -> list[str]:
+    return [f"hw.evaluator={evaluator}", "hw.predictor.n_train=40", "hw.predictor.n_test=10",
+            "hw.predictor.subset=40", "hw.predictor.iterations=3", f"hw.predictor.cache_dir={tmp_path}"]  # fmt: skip
+
+
+def test_compare_json_has_all_six_models(tmp_path, capsys) -> None:
+    from yoso.predictor.compare import MODELS, main
+
+    assert main(["--n-train", "60", "--n-test", "20", "--json", "--out", str(tmp_path / "out"), *_tiny(tmp_path)[3:]]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["models"]) == set(MODELS) and len(MODELS) == 6
+    for r in result["models"].values():
+        for t in ("energy", "latency"):
+            assert set(r[t]) == {"mse_log", "mape_pct", "spearman"} and r[t]["mse_log"] >= 0
+    assert result["n_train"] == 60 and result["n_test"] == 20
+    assert (tmp_path / "out" / "predictor_compare.png").stat().st_size > 0
+
+
+def test_factory_simulator(tmp_path, space) -> None:
+    evaluator = hardware_evaluator(compose_config("search", _tiny(tmp_path, "simulator")))
+    assert isinstance(evaluator, SimulatorEvaluator)
+    x = space.sample(3, 0)
+    e, l = evaluator(x)
+    assert np.array_equal(e, hw.evaluate(x, space=space)[0]) and np.array_equal(l, hw.evaluate(x, space=space)[1])
+
+
+def test_factory_gp_builds_once_then_reuses(tmp_path, space, monkeypatch) -> None:
+    cfg = compose_config("search", _tiny(tmp_path))
+    evaluator = hardware_evaluator(cfg, progress=False)
+    assert isinstance(evaluator, GPEvaluator)
+    x = space.sample(4, 9)
+    e, l = evaluator(x)
+    assert e.shape == l.shape == (4,) and (e > 0).all() and (l > 0).all()
+    assert len(list((tmp_path / "predictors").glob("gp-*.npz"))) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached GP should have been reused")
+
+    monkeypatch.setattr(HardwarePredictor, "fit", no_training)
+    again = hardware_evaluator(cfg, progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(again(x), (e, l)))
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("hw.predictor.subset=1", "hw.predictor.subset"),
+        ("hw.predictor.optimizer=sgd", "hw.predictor.optimizer"),
+        ("hw.predictor.n_jobs=0", "hw.predictor.n_jobs"),
+        ("hw.predictor.n_test=0", "hw.predictor.n_test"),
+        ("+hw.predictor.subsets=10", "hw.predictor.subsets"),
+    ],
+)
+def test_predictor_config_validated(override, key) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_config(compose_config("search", [override]))
+    assert err.value.key == key
