@@ -101,6 +101,8 @@ def _check_net(net: Mapping[str, Any], prefix: str) -> None:
     check_float(f"{prefix}.optimizer.lr", required(opt, f"{prefix}.optimizer", "lr"), greater_than=0.0)
     for key in ("lr_min", "momentum", "weight_decay"):
         check_float(f"{prefix}.optimizer.{key}", required(opt, f"{prefix}.optimizer", key), at_least=0.0)
+    if net.get("dirac_init") is not None:
+        check_float(f"{prefix}.dirac_init", net["dirac_init"], at_least=0.0)
 
 
 def _check_model(model: Mapping[str, Any]) -> None:

@@ -246,6 +246,8 @@ def load_genotype(spec: str) -> Genotype:
             return Genotype.from_json(text) if path.suffix == ".json" else Genotype.from_yaml(text)
         except (GenotypeError, ValueError, TypeError) as err:
             raise ConfigError("genotype", spec, f"a valid genotype file ({err})") from None
+    if path.suffix in (".yaml", ".yml", ".json"):
+        raise ConfigError("genotype", spec, "an existing genotype YAML/JSON file (no such file)")
     try:
         return known_genotype(spec)
     except KeyError:

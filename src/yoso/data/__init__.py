@@ -1,0 +1,17 @@
+"""LightningDataModules with fixed, seeded train / validation / test splits (DESIGN §6).
+
+The search reads the validation split only; the test split is for final reports.
+"""
+
+from yoso.data.cifar10 import CIFAR10_FILES, CIFAR10DataModule
+from yoso.data.common import DatasetError, ImageDataModule, ImageDataset
+from yoso.data.digits import DigitsDataModule
+
+__all__ = [
+    "CIFAR10_FILES",
+    "CIFAR10DataModule",
+    "DatasetError",
+    "DigitsDataModule",
+    "ImageDataModule",
+    "ImageDataset",
+]

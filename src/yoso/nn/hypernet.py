@@ -1,0 +1,159 @@
+"""The one-shot HyperNet (paper §II.E) and the stand-alone network of one genotype."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from yoso.nn.cells import Cell, CellPlan, MacroNet
+from yoso.nn.ops import OPS
+from yoso.space.genotype import NUM_INPUT_NODES, Genotype
+from yoso.space.joint import CellSpace
+
+
+def edge_key(node: int, input_node: int, op: str) -> str:
+    """The HyperNet's name for the candidate op ``op`` applied to ``input_node`` in node ``node``."""
+    return f"n{node}_i{input_node}_{op}"
+
+
+class HyperCell(Cell):
+    """A cell holding every candidate op of every (node, input, op) choice of the space."""
+
+    def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], cells: CellSpace,
+                 affine: bool):
+        super().__init__(plan, prev_prev, prev, affine)
+        self.candidates = nn.ModuleDict()
+        for node in range(NUM_INPUT_NODES, NUM_INPUT_NODES + cells.num_nodes):
+            for input_node in range(node):
+                for op in cells.ops:
+                    module = OPS[op].build(plan.channels, self.stride(input_node), affine)
+                    self.candidates[edge_key(node, input_node, op)] = module
+
+    def edge(self, node: int, input_node: int, op: str, position: int) -> nn.Module:
+        return self.candidates[edge_key(node, input_node, op)]
+
+    def edge_modules(self) -> nn.Module:
+        return self.candidates
+
+
+class HyperNet(MacroNet):
+    """Stem, ``num_cells`` HyperCells (reductions at 1/3 and 2/3), pool and classifier.
+
+    ``forward(x, genotype)`` runs only the genotype's path. Cell outputs keep one weight slot
+    per computed node in the layers that read them (see :mod:`yoso.nn.cells`).
+    """
+
+    def __init__(self, cells: CellSpace, input_shape: Sequence[int], num_classes: int, channels: int = 16,
+                 num_cells: int = 6, stem_multiplier: int = 3, affine: bool = True, dirac_init: float | None = None):
+        self.space_cells = cells
+        super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
+
+    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int]) -> Cell:
+        return HyperCell(plan, prev_prev, prev, self.space_cells, self.affine)
+
+    def output_slots(self, plan: CellPlan) -> int:
+        return self.space_cells.num_nodes
+
+    def slot_of(self, plan: CellPlan, genotype: Genotype) -> Callable[[int], int]:
+        return lambda node: node - NUM_INPUT_NODES
+
+    def check(self, genotype: Genotype) -> Genotype:
+        """``genotype`` if this HyperNet holds its path; a ValueError says why not."""
+        if not isinstance(genotype, Genotype):
+            raise TypeError(f"expected a Genotype, got {type(genotype).__name__}")
+        for cell in ("normal", "reduce"):
+            if genotype.num_nodes(cell) != self.space_cells.num_nodes:
+                raise ValueError(
+                    f"{cell} cell has {genotype.num_nodes(cell)} computed nodes; the HyperNet has "
+                    f"{self.space_cells.num_nodes} (train it stand-alone instead)"
+                )
+            foreign = sorted({op for op, _ in genotype.edges(cell)} - set(self.space_cells.ops))
+            if foreign:
+                raise ValueError(
+                    f"{cell} cell uses ops {foreign} that the HyperNet does not hold; its ops: {list(self.space_cells.ops)}"
+                )
+        return genotype
+
+    def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
+        return self.run(x, self.check(genotype))
+
+    def child(self, genotype: Genotype) -> "ChildNet":
+        """The stand-alone network of ``genotype`` holding this HyperNet's weights for its path.
+
+        Its forward pass equals ``self(x, genotype)``: the sub-network the evaluator measures
+        is exactly the stand-alone network with inherited weights.
+        """
+        self.check(genotype)
+        child = ChildNet(genotype, self.input_shape, self.num_classes, self.channels, self.num_cells,
+                         self.stem[0].out_channels // self.channels, self.affine, self.dirac_init)
+        child.stem.load_state_dict(self.stem.state_dict())
+        prev_slots = [(0,), (0,)]  # HyperNet slots feeding each cell's pre0 / pre1 (the stem: slot 0)
+        for mine, theirs in zip(self.cells, child.cells):
+            for name, slots in (("pre0", prev_slots[0]), ("pre1", prev_slots[1])):
+                _copy_slots(getattr(mine, name), getattr(theirs, name), slots)
+            cell = mine.plan.cell_type
+            for position, (op, input_node) in enumerate(genotype.edges(cell)):
+                node = NUM_INPUT_NODES + position // 2
+                theirs.edges[position].load_state_dict(mine.candidates[edge_key(node, input_node, op)].state_dict())
+            prev_slots = [prev_slots[1], tuple(n - NUM_INPUT_NODES for n in genotype.concat(cell))]
+        _copy_slots(self.classifier, child.classifier, prev_slots[1])
+        return child
+
+
+def _copy_slots(source: nn.Module, target: nn.Module, slots: Sequence[int]) -> None:
+    """Copy a slot layer's weights: target slot ``j`` takes source slot ``slots[j]``; the rest as is."""
+    state = {}
+    for name, value in source.state_dict().items():
+        parts = name.split(".")
+        # per-slot entries: "weights.<slot>", "weights.<part>.<slot>", "bns.<slot>.<buffer>"
+        at = len(parts) - 1 if parts[0] == "weights" else 1 if parts[0] == "bns" else None
+        if at is None:
+            state[name] = value
+        elif int(parts[at]) in slots:
+            parts[at] = str(slots.index(int(parts[at])))
+            state[".".join(parts)] = value
+    target.load_state_dict(state)
+
+
+class ChildCell(Cell):
+    """A stand-alone cell: only its genotype's edges, built from the op registry."""
+
+    def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], genotype: Genotype,
+                 affine: bool):
+        super().__init__(plan, prev_prev, prev, affine)
+        self.edges = nn.ModuleList(
+            OPS[op].build(plan.channels, self.stride(input_node), affine)
+            for op, input_node in genotype.edges(plan.cell_type)
+        )
+
+    def edge(self, node: int, input_node: int, op: str, position: int) -> nn.Module:
+        return self.edges[position]
+
+    def edge_modules(self) -> nn.Module:
+        return self.edges
+
+
+class ChildNet(MacroNet):
+    """The stand-alone network of one genotype, with its own ops and its real concat lists.
+
+    Any genotype (sampled or published, 4 or 5 nodes, DARTS ops) at any macro (width, cells).
+    """
+
+    def __init__(self, genotype: Genotype, input_shape: Sequence[int], num_classes: int, channels: int = 16,
+                 num_cells: int = 6, stem_multiplier: int = 3, affine: bool = True, dirac_init: float | None = None):
+        self.genotype = genotype
+        super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
+
+    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int]) -> Cell:
+        return ChildCell(plan, prev_prev, prev, self.genotype, self.affine)
+
+    def output_slots(self, plan: CellPlan) -> int:
+        return len(self.genotype.concat(plan.cell_type))
+
+    def slot_of(self, plan: CellPlan, genotype: Genotype) -> Callable[[int], int]:
+        return self.genotype.concat(plan.cell_type).index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x, self.genotype)

@@ -1,0 +1,256 @@
+"""LightningModules: HyperNet training by uniform single-path sampling, and stand-alone training."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+
+from yoso.config import check_float, check_int
+from yoso.nn.evaluate import SubnetEvaluator
+from yoso.nn.hypernet import ChildNet, HyperNet
+from yoso.space.accelerator import AcceleratorSpace
+from yoso.space.genotype import Genotype
+from yoso.space.joint import CellSpace, JointSpace
+
+Arch = Genotype | Sequence[int] | np.ndarray
+#: SeedSequence spawn keys: training paths are (0, step), the fixed validation paths (1,).
+_TRAIN_KEY, _VAL_KEY = 0, 1
+
+
+def _optimizer_args(optimizer: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        "lr": check_float("model.optimizer.lr", optimizer["lr"], greater_than=0.0),
+        "lr_min": check_float("model.optimizer.lr_min", optimizer["lr_min"], at_least=0.0),
+        "momentum": check_float("model.optimizer.momentum", optimizer["momentum"], at_least=0.0),
+        "weight_decay": check_float("model.optimizer.weight_decay", optimizer["weight_decay"], at_least=0.0),
+    }
+
+
+def _dirac(key: str, value: float | None) -> float | None:
+    """``None`` (PyTorch's default initialisation) or the random fraction of the identity initialisation."""
+    return None if value is None else check_float(key, value, at_least=0.0)
+
+
+class _Trainable(pl.LightningModule):
+    """SGD with momentum and a per-step cosine schedule from ``lr`` to ``lr_min`` (paper §III.A)."""
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt = self.hparams.optimizer
+        sgd = torch.optim.SGD(
+            self.parameters(), lr=opt["lr"], momentum=opt["momentum"], weight_decay=opt["weight_decay"]
+        )
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(sgd, T_max=steps, eta_min=opt["lr_min"])
+        return {"optimizer": sgd, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+
+class SupernetModule(_Trainable):
+    """Trains the HyperNet: each step one path drawn uniformly from the space (paper eq. 6).
+
+    The path of step ``t`` is a function of ``(seed, t)`` only, so every DDP rank trains the same
+    path and a resumed run continues the same sequence. Validation measures a fixed seeded set
+    of ``val_paths`` sub-networks with :class:`SubnetEvaluator` and logs their mean accuracy.
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        accelerator: Mapping[str, Any],
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int = 16,
+        cells: int = 6,
+        stem_multiplier: int = 3,
+        affine: bool = True,
+        optimizer: Mapping[str, Any] | None = None,
+        bn_recalibration_batches: int = 4,
+        dirac_init: float | None = None,
+        val_paths: int = 8,
+        seed: int = 0,
+    ):
+        super().__init__()
+        optimizer = _optimizer_args(optimizer or {"lr": 0.05, "lr_min": 1e-4, "momentum": 0.9, "weight_decay": 4e-5})
+        self.save_hyperparameters(
+            {
+                "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"])},
+                "accelerator": {k: list(v) for k, v in accelerator.items()},
+                "input_shape": [int(v) for v in input_shape],
+                "num_classes": int(num_classes),
+                "channels": check_int("model.channels", channels, 1),
+                "cells": check_int("model.cells", cells, 1),
+                "stem_multiplier": check_int("model.stem_multiplier", stem_multiplier, 1),
+                "affine": bool(affine),
+                "dirac_init": _dirac("model.dirac_init", dirac_init),
+                "optimizer": optimizer,
+                "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
+                "val_paths": check_int("model.val_paths", val_paths, 1),
+                "seed": check_int("seed", seed, 0, 2**32 - 1),
+            }
+        )
+        hp = self.hparams
+        self.space = JointSpace(CellSpace.from_config(hp.space), AcceleratorSpace.from_config(hp.accelerator))
+        self.net = HyperNet(self.space.cells, hp.input_shape, hp.num_classes, hp.channels, hp.cells,
+                            hp.stem_multiplier, hp.affine, hp.get("dirac_init"))
+        self.val_genotypes = [self.space.decode(v)[0] for v in self.space.sample(hp.val_paths, self._rng(_VAL_KEY))]
+        self._val_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._evaluator: SubnetEvaluator | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "SupernetModule":
+        """The module of a composed ``train``/``search`` config (its space, accelerator, data, model, seed)."""
+        m, d = cfg["model"], cfg["data"]
+        return cls(
+            space=cfg["space"], accelerator=cfg["accelerator"], input_shape=d["input_shape"],
+            num_classes=d["num_classes"], channels=m["channels"], cells=m["cells"],
+            stem_multiplier=m["stem_multiplier"], affine=m.get("affine", True), optimizer=m["optimizer"],
+            bn_recalibration_batches=m["bn_recalibration_batches"], dirac_init=m.get("dirac_init"),
+            val_paths=m.get("val_paths", 8), seed=cfg["seed"],
+        )
+
+    # ----------------------------------------------------------------- paths
+
+    def _rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(self.hparams.seed, spawn_key=key))
+
+    def path_vector(self, step: int) -> np.ndarray:
+        """The 44-decision vector sampled uniformly for training step ``step``."""
+        return self.space.sample(1, self._rng(_TRAIN_KEY, int(step)))[0]
+
+    def genotype(self, arch: Arch) -> Genotype:
+        """A Genotype from a Genotype, a full encoding, or its DNN decisions only."""
+        if isinstance(arch, Genotype):
+            return arch
+        vec = np.asarray(arch)
+        if vec.ndim == 1 and len(vec) == self.space.num_dnn_decisions:
+            vec = np.concatenate([vec, np.zeros(self.space.num_accel_decisions, dtype=np.int64)])
+        return self.space.decode(vec)[0]
+
+    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+        return self.net(x, self.genotype(arch))
+
+    # ----------------------------------------------------------------- training
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        self._evaluator = None  # the weights change: cached accuracies are stale
+        x, y = batch
+        logits = self.net(x, self.genotype(self.path_vector(self.global_step)))
+        loss = F.cross_entropy(logits, y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", (logits.argmax(1) == y).float().mean())
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._val_batches.append((batch[0].detach(), batch[1].detach()))
+
+    def on_validation_epoch_end(self) -> None:
+        batches, self._val_batches = self._val_batches, []
+        if self.trainer.sanity_checking or not batches:
+            return
+        evaluator = SubnetEvaluator(self.net, self._calibration(), batches)
+        correct = torch.as_tensor(evaluator.correct(self.val_genotypes), dtype=torch.float64, device=self.device)
+        total = torch.tensor(float(evaluator.total), dtype=torch.float64, device=self.device)
+        correct = self.trainer.strategy.reduce(correct, reduce_op="sum")
+        total = self.trainer.strategy.reduce(total, reduce_op="sum")
+        acc = (correct / total).float()
+        self.log("val/acc_mean", acc.mean(), prog_bar=True, rank_zero_only=True)
+        self.log("val/acc_min", acc.min(), rank_zero_only=True)
+        self.log("val/acc_max", acc.max(), rank_zero_only=True)
+
+    def _calibration(self, datamodule: Any = None) -> list[torch.Tensor]:
+        n = self.hparams.bn_recalibration_batches
+        datamodule = datamodule if datamodule is not None else getattr(self.trainer, "datamodule", None)
+        if n == 0:
+            return []
+        if not hasattr(datamodule, "calibration_batches"):
+            raise RuntimeError("BN recalibration needs a yoso DataModule (calibration_batches); none is attached")
+        return [x.to(self.device) for x in datamodule.calibration_batches(n)]
+
+    # ----------------------------------------------------------------- evaluation
+
+    def evaluator(self, datamodule: Any = None) -> SubnetEvaluator:
+        """The sub-network evaluator on ``datamodule``'s validation split (reused until the next training step)."""
+        if self._evaluator is None or datamodule is not None:
+            if datamodule is None:
+                datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+            if datamodule is None:
+                raise RuntimeError("accuracy() needs a datamodule: pass one to evaluator(datamodule) first")
+            datamodule.setup("validate")
+            self._evaluator = SubnetEvaluator(self.net, self._calibration(datamodule), datamodule.val_tensors())
+        return self._evaluator
+
+    def accuracy(self, archs: Iterable[Arch], datamodule: Any = None) -> np.ndarray:
+        """Validation accuracy of each architecture's sub-network with inherited weights (cached)."""
+        return self.evaluator(datamodule).accuracy([self.genotype(a) for a in archs])
+
+
+class ChildModule(_Trainable):
+    """Trains one genotype's stand-alone network from scratch (:class:`ChildNet`)."""
+
+    def __init__(
+        self,
+        genotype: Genotype | Mapping[str, Any],
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int = 16,
+        cells: int = 6,
+        stem_multiplier: int = 3,
+        affine: bool = True,
+        optimizer: Mapping[str, Any] | None = None,
+        dirac_init: float | None = None,
+    ):
+        super().__init__()
+        genotype = genotype if isinstance(genotype, Genotype) else Genotype.from_dict(dict(genotype))
+        optimizer = _optimizer_args(optimizer or {"lr": 0.05, "lr_min": 1e-4, "momentum": 0.9, "weight_decay": 4e-5})
+        self.save_hyperparameters(
+            {
+                "genotype": genotype.to_dict(),
+                "input_shape": [int(v) for v in input_shape],
+                "num_classes": int(num_classes),
+                "channels": check_int("model.standalone.channels", channels, 1),
+                "cells": check_int("model.standalone.cells", cells, 1),
+                "stem_multiplier": check_int("model.standalone.stem_multiplier", stem_multiplier, 1),
+                "affine": bool(affine),
+                "dirac_init": _dirac("model.standalone.dirac_init", dirac_init),
+                "optimizer": optimizer,
+            }
+        )
+        hp = self.hparams
+        self.net = ChildNet(genotype, hp.input_shape, hp.num_classes, hp.channels, hp.cells, hp.stem_multiplier, hp.affine,
+                            hp.get("dirac_init"))
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> "ChildModule":
+        """The stand-alone module of ``genotype`` at the ``model.standalone`` macro of a composed config."""
+        s, d = cfg["model"]["standalone"], cfg["data"]
+        return cls(genotype, d["input_shape"], d["num_classes"], s["channels"], s["cells"], s["stem_multiplier"],
+                   s.get("affine", True), s["optimizer"], s.get("dirac_init"))
+
+    @property
+    def genotype(self) -> Genotype:
+        return self.net.genotype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        sync = stage != "train"
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "train", sync_dist=sync)
+        self.log(f"{stage}/acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage != "train", sync_dist=sync)
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")

@@ -1,0 +1,181 @@
+"""train.py: HyperNet and stand-alone training, checkpoints and resume (fast smoke runs; slow full runs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, compose_config
+
+from yoso.cli import CONFIG_ERROR_EXIT
+
+torch.set_num_threads(1)
+
+
+def _entry():
+    spec = importlib.util.spec_from_file_location("yoso_train_entry", ROOT / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_train(tmp_path: Path, *overrides: str) -> dict[str, float]:
+    cfg = compose_config("train", [f"paths.output_dir={tmp_path}", *overrides])
+    return _entry().train(cfg)
+
+
+def _ckpt(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def test_supernet_smoke_run_logs_sampled_path_accuracy_and_checkpoints(tmp_path: Path) -> None:
+    metrics = run_train(tmp_path)
+    assert 0.0 <= metrics["val/acc_mean"] <= 1.0 and metrics["val/acc_min"] <= metrics["val/acc_max"]
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    ckpt = _ckpt(last)
+    assert ckpt["global_step"] == 2 and ckpt["hyper_parameters"]["channels"] == 8
+
+    from yoso.nn import SupernetModule
+
+    module = SupernetModule.load_from_checkpoint(last)
+    assert module.hparams.seed == 0 and len(module.val_genotypes) == 2
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
+    run_train(tmp_path / "a", "model.epochs=1")
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    first = _ckpt(last)
+    assert (first["epoch"], first["global_step"]) == (0, 2)
+    run_train(tmp_path / "b", "model.epochs=2", f"ckpt_path={last}")
+    resumed = _ckpt(tmp_path / "b" / "checkpoints" / "last.ckpt")
+    assert (resumed["epoch"], resumed["global_step"]) == (1, 4)
+    # the optimiser state came along (momentum buffers exist for the first run's path)
+    assert resumed["optimizer_states"][0]["state"]
+
+
+def test_standalone_darts_v2_trains_and_reports_test_accuracy(tmp_path: Path) -> None:
+    metrics = run_train(tmp_path, "mode=standalone", "genotype=DARTS_V2")
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
+    assert ckpt["hyper_parameters"]["genotype"]["normal_concat"] == [2, 3, 4, 5]
+
+
+def test_standalone_reads_a_genotype_file(tmp_path: Path) -> None:
+    from yoso.space import known_genotype
+
+    path = tmp_path / "g.yaml"
+    path.write_text(known_genotype("ENAS").to_yaml())
+    metrics = run_train(tmp_path, "mode=standalone", f"genotype={path}", "test=false")
+    assert "val/acc" in metrics and "test/acc" not in metrics
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["mode=standalone", "genotype=DARTS_V9"], "invalid config value genotype='DARTS_V9'"),
+        (["mode=standalone", "genotype=/no/such/genotype.yaml"], "an existing genotype YAML/JSON file"),
+        (["mode=oneshot"], "invalid config value mode='oneshot'"),
+        (["data.batch_size=0"], "data.batch_size=0: allowed an integer >= 1"),
+        (["data.val_fraction=1.2"], "data.val_fraction=1.2"),
+        (["model.channels=0"], "model.channels=0: allowed an integer >= 1"),
+        (["model.optimizer.lr=-1"], "model.optimizer.lr=-1"),
+        (["model.dirac_init=-0.5"], "model.dirac_init=-0.5: allowed a finite number >= 0.0"),
+    ],
+)
+def test_bad_values_stop_before_training(tmp_path: Path, caplog, overrides: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_train(tmp_path, *overrides)
+    assert info.value.code == CONFIG_ERROR_EXIT
+    assert message in caplog.text
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_missing_cifar10_folder_fails_with_a_clear_message(tmp_path: Path) -> None:
+    from yoso.data import DatasetError
+
+    with pytest.raises(DatasetError, match=r"CIFAR-10 folder .*nowhere does not exist: expected the python batches"):
+        run_train(tmp_path, "data=cifar10", f"data.root={tmp_path / 'nowhere'}", "data.num_workers=0")
+
+
+# --------------------------------------------------------------------------- slow: real processes
+
+
+def _command(tmp_path: Path, *overrides: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *overrides]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    """Kill train.py (SIGKILL) after its first checkpoint; re-running with ckpt_path finishes the run."""
+    overrides = ["experiment=smoke", "logger=none", "model.epochs=30", "trainer.limit_train_batches=4"]
+    proc = subprocess.Popen(_command(tmp_path / "a", *overrides), cwd=tmp_path, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists():
+            time.sleep(1.0)  # let the write finish, then kill mid-run
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _ckpt(last)
+    assert 0 < killed_at["global_step"] < 120
+    result = subprocess.run(_command(tmp_path / "b", *overrides, f"ckpt_path={last}"), cwd=tmp_path, env=_env(),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Restoring states from the checkpoint" in result.stdout + result.stderr
+    final = _ckpt(tmp_path / "b" / "checkpoints" / "last.ckpt")
+    assert final["global_step"] == 120 and final["epoch"] == 29
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(tmp_path: Path) -> None:
+    overrides = ["experiment=smoke", "logger=none", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                 "model.epochs=2"]
+    result = subprocess.run(_command(tmp_path, *overrides), cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                            timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "distributed_backend=gloo" in output and "All distributed processes registered" in output
+    ckpt = _ckpt(tmp_path / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] == 4 and "val/acc_mean" in output
+
+
+@pytest.mark.slow
+def test_default_run_meets_the_acceptance_targets(tmp_path: Path) -> None:
+    """``python train.py`` on digits: <= 5 minutes and >= 90% mean sampled-path validation accuracy."""
+    start = time.time()
+    result = subprocess.run(_command(tmp_path, "logger=csv", "+trainer.enable_progress_bar=false"), cwd=tmp_path,
+                            env=_env(), capture_output=True, text=True, timeout=900)
+    elapsed = time.time() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(s for s in (result.stdout + result.stderr).splitlines() if "val/acc_mean =" in s)
+    accuracy = float(line.rsplit("=", 1)[1])
+    print(f"train.py: {elapsed:.0f} s, mean sampled-path val accuracy {accuracy:.4f}")
+    assert elapsed <= 300 and accuracy >= 0.90
+
+
+@pytest.mark.slow
+def test_standalone_darts_v2_reaches_95_percent_test_accuracy(tmp_path: Path) -> None:
+    start = time.time()
+    result = subprocess.run(_command(tmp_path, "mode=standalone", "genotype=DARTS_V2", "logger=csv",
+                                     "+trainer.enable_progress_bar=false"),
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(s for s in (result.stdout + result.stderr).splitlines() if "test/acc =" in s)
+    accuracy = float(line.rsplit("=", 1)[1])
+    print(f"stand-alone DARTS_V2: {time.time() - start:.0f} s, test accuracy {accuracy:.4f}")
+    assert accuracy >= 0.95
