@@ -22,18 +22,37 @@ Arch = Genotype | Sequence[int] | np.ndarray
 _TRAIN_KEY, _VAL_KEY = 0, 1
 
 
-def _optimizer_args(optimizer: Mapping[str, Any]) -> dict[str, float]:
+#: The paper's HyperNet optimiser (§III.A); conf/model/supernet.yaml sets the same values.
+_PAPER_OPTIMIZER = {"lr": 0.05, "lr_min": 1e-4, "momentum": 0.9, "weight_decay": 4e-5}
+
+
+def _macro_hparams(
+    prefix: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    channels: int,
+    cells: int,
+    stem_multiplier: int,
+    affine: bool,
+    dirac_init: float | None,
+    optimizer: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The validated network macro and optimiser shared by both modules (errors name ``prefix.key``)."""
+    opt = optimizer or _PAPER_OPTIMIZER
     return {
-        "lr": check_float("model.optimizer.lr", optimizer["lr"], greater_than=0.0),
-        "lr_min": check_float("model.optimizer.lr_min", optimizer["lr_min"], at_least=0.0),
-        "momentum": check_float("model.optimizer.momentum", optimizer["momentum"], at_least=0.0),
-        "weight_decay": check_float("model.optimizer.weight_decay", optimizer["weight_decay"], at_least=0.0),
+        "input_shape": [int(v) for v in input_shape],
+        "num_classes": int(num_classes),
+        "channels": check_int(f"{prefix}.channels", channels, 1),
+        "cells": check_int(f"{prefix}.cells", cells, 1),
+        "stem_multiplier": check_int(f"{prefix}.stem_multiplier", stem_multiplier, 1),
+        "affine": bool(affine),
+        # None: PyTorch's default initialisation; else the random fraction of the identity initialisation
+        "dirac_init": None if dirac_init is None else check_float(f"{prefix}.dirac_init", dirac_init, at_least=0.0),
+        "optimizer": {
+            "lr": check_float(f"{prefix}.optimizer.lr", opt["lr"], greater_than=0.0),
+            **{k: check_float(f"{prefix}.optimizer.{k}", opt[k], at_least=0.0) for k in ("lr_min", "momentum", "weight_decay")},
+        },
     }
-
-
-def _dirac(key: str, value: float | None) -> float | None:
-    """``None`` (PyTorch's default initialisation) or the random fraction of the identity initialisation."""
-    return None if value is None else check_float(key, value, at_least=0.0)
 
 
 class _Trainable(pl.LightningModule):
@@ -74,19 +93,12 @@ class SupernetModule(_Trainable):
         seed: int = 0,
     ):
         super().__init__()
-        optimizer = _optimizer_args(optimizer or {"lr": 0.05, "lr_min": 1e-4, "momentum": 0.9, "weight_decay": 4e-5})
         self.save_hyperparameters(
             {
                 "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"])},
                 "accelerator": {k: list(v) for k, v in accelerator.items()},
-                "input_shape": [int(v) for v in input_shape],
-                "num_classes": int(num_classes),
-                "channels": check_int("model.channels", channels, 1),
-                "cells": check_int("model.cells", cells, 1),
-                "stem_multiplier": check_int("model.stem_multiplier", stem_multiplier, 1),
-                "affine": bool(affine),
-                "dirac_init": _dirac("model.dirac_init", dirac_init),
-                "optimizer": optimizer,
+                **_macro_hparams("model", input_shape, num_classes, channels, cells, stem_multiplier, affine,
+                                 dirac_init, optimizer),
                 "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
                 "val_paths": check_int("model.val_paths", val_paths, 1),
                 "seed": check_int("seed", seed, 0, 2**32 - 1),
@@ -205,18 +217,11 @@ class ChildModule(_Trainable):
     ):
         super().__init__()
         genotype = genotype if isinstance(genotype, Genotype) else Genotype.from_dict(dict(genotype))
-        optimizer = _optimizer_args(optimizer or {"lr": 0.05, "lr_min": 1e-4, "momentum": 0.9, "weight_decay": 4e-5})
         self.save_hyperparameters(
             {
                 "genotype": genotype.to_dict(),
-                "input_shape": [int(v) for v in input_shape],
-                "num_classes": int(num_classes),
-                "channels": check_int("model.standalone.channels", channels, 1),
-                "cells": check_int("model.standalone.cells", cells, 1),
-                "stem_multiplier": check_int("model.standalone.stem_multiplier", stem_multiplier, 1),
-                "affine": bool(affine),
-                "dirac_init": _dirac("model.standalone.dirac_init", dirac_init),
-                "optimizer": optimizer,
+                **_macro_hparams("model.standalone", input_shape, num_classes, channels, cells, stem_multiplier,
+                                 affine, dirac_init, optimizer),
             }
         )
         hp = self.hparams
