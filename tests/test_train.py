@@ -158,7 +158,7 @@ def test_ddp_with_two_cpu_processes(tmp_path: Path) -> None:
 def test_default_run_meets_the_acceptance_targets(tmp_path: Path) -> None:
     """``python train.py`` on digits: <= 5 minutes and >= 90% mean sampled-path validation accuracy."""
     start = time.time()
-    result = subprocess.run(_command(tmp_path, "logger=csv", "+trainer.enable_progress_bar=false"), cwd=tmp_path,
+    result = subprocess.run(_command(tmp_path, "logger=csv", "trainer.enable_progress_bar=false"), cwd=tmp_path,
                             env=_env(), capture_output=True, text=True, timeout=900)
     elapsed = time.time() - start
     assert result.returncode == 0, result.stderr[-3000:]
@@ -172,7 +172,7 @@ def test_default_run_meets_the_acceptance_targets(tmp_path: Path) -> None:
 def test_standalone_darts_v2_reaches_95_percent_test_accuracy(tmp_path: Path) -> None:
     start = time.time()
     result = subprocess.run(_command(tmp_path, "mode=standalone", "genotype=DARTS_V2", "logger=csv",
-                                     "+trainer.enable_progress_bar=false"),
+                                     "trainer.enable_progress_bar=false"),
                             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(s for s in (result.stdout + result.stderr).splitlines() if "test/acc =" in s)
