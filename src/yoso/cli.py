@@ -16,7 +16,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, check_choice, check_float, check_int, required
+from yoso.config import ConfigError, check_choice, check_float, check_int, check_shape, required
+from yoso.hw.layers import Deploy
+from yoso.hw.tech import load_tech
+from yoso.predictor.settings import PredictorConfig
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.joint import CellSpace, JointSpace
@@ -53,21 +56,8 @@ def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def _check_hw(hw: Mapping[str, Any]) -> None:
     check_choice("hw.evaluator", required(hw, "hw", "evaluator"), HW_EVALUATORS)
-    deploy = required(hw, "hw", "deploy")
-    for key in ("channels", "cells", "num_classes", "stem_multiplier"):
-        check_int(f"hw.deploy.{key}", required(deploy, "hw.deploy", key), 1)
-    shape = required(deploy, "hw.deploy", "input_shape")
-    if not isinstance(shape, list) or len(shape) != 3:
-        raise ConfigError("hw.deploy.input_shape", shape, "[channels, height, width]")
-    for i, dim in enumerate(shape):
-        check_int(f"hw.deploy.input_shape[{i}]", dim, 1)
-    from yoso.hw.layers import Deploy
-    from yoso.hw.tech import load_tech
-
-    Deploy.from_config(deploy)  # also: an even width (factorized reduce halves it)
+    Deploy.from_config(required(hw, "hw", "deploy"))  # every macro value, incl. an even width (factorized reduce)
     load_tech(str(hw.get("tech", "eyeriss_65nm")))  # conf/hw/tech/<name>.yaml, every constant validated
-    from yoso.predictor.settings import PredictorConfig
-
     PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
 
 
@@ -80,11 +70,7 @@ def _check_data(data: Mapping[str, Any]) -> None:
     check_int("data.batch_size", required(data, "data", "batch_size"), 1)
     check_int("data.num_classes", required(data, "data", "num_classes"), 2)
     check_int("data.num_workers", data.get("num_workers", 0), 0)
-    shape = required(data, "data", "input_shape")
-    if not isinstance(shape, list) or len(shape) != 3:
-        raise ConfigError("data.input_shape", shape, "[channels, height, width]")
-    for i, dim in enumerate(shape):
-        check_int(f"data.input_shape[{i}]", dim, 1)
+    check_shape("data.input_shape", required(data, "data", "input_shape"))
     if name == "digits":
         val = check_float("data.val_fraction", required(data, "data", "val_fraction"), greater_than=0.0, less_than=1.0)
         test = check_float("data.test_fraction", required(data, "data", "test_fraction"), greater_than=0.0, less_than=1.0)

@@ -85,6 +85,13 @@ def required(cfg: Any, prefix: str, name: str) -> Any:
         raise ConfigError(f"{prefix}.{name}", None, "a value (the key is missing)") from None
 
 
+def check_shape(key: str, value: Any) -> tuple[int, int, int]:
+    """``value`` as a ``(channels, height, width)`` tuple of positive integers."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 3:
+        raise ConfigError(key, value, "[channels, height, width]")
+    return tuple(check_int(f"{key}[{i}]", dim, 1) for i, dim in enumerate(value))  # type: ignore[return-value]
+
+
 def _is_integral_float(value: Any) -> bool:
     return isinstance(value, float) and value.is_integer()
 

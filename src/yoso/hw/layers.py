@@ -8,12 +8,12 @@ average pooling and a linear classifier. Each op is expanded from its registry e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from yoso.config import ConfigError, check_int, required
+from yoso.config import ConfigError, check_int, check_shape, required
 from yoso.nn import ops as O
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
 
@@ -112,12 +112,7 @@ class Deploy:
     batch: int = 1
 
     def __post_init__(self) -> None:
-        shape = self.input_shape
-        if not isinstance(shape, (list, tuple)) or len(shape) != 3:
-            raise ConfigError("hw.deploy.input_shape", shape, "[channels, height, width]")
-        object.__setattr__(
-            self, "input_shape", tuple(check_int(f"hw.deploy.input_shape[{i}]", d, 1) for i, d in enumerate(shape))
-        )
+        object.__setattr__(self, "input_shape", check_shape("hw.deploy.input_shape", self.input_shape))
         for key in ("num_classes", "channels", "cells", "stem_multiplier", "batch"):
             check_int(f"hw.deploy.{key}", getattr(self, key), 1)
         if self.channels % 2:  # FactorizedReduce halves the channels
@@ -128,9 +123,6 @@ class Deploy:
         """The macro from the ``hw.deploy`` config group, validated."""
         keys = ("input_shape", "num_classes", "channels", "cells", "stem_multiplier")
         values = {k: required(cfg, prefix, k) for k in keys}
-        shape = values["input_shape"]
-        if not isinstance(shape, (str, bytes)) and isinstance(shape, Sequence):  # lists and omegaconf ListConfig
-            values["input_shape"] = tuple(shape)
         return cls(**values, batch=cfg.get("batch", 1))
 
 
