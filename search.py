@@ -1,37 +1,35 @@
-"""Single-stage DNN/accelerator co-search: ``python search.py reward=energy`` (DESIGN §1, §6)."""
+"""Single-stage DNN/accelerator co-search: ``python search.py reward=energy`` (DESIGN §1, §6).
 
-import logging
+Builds or reuses the HyperNet and the GP predictor, runs the configured strategy, re-evaluates
+the top-N with the simulator and stand-alone training, and writes ``history.csv``,
+``best.yaml`` and ``pareto.png`` to the run directory. Running it again with
+``hydra.run.dir=<that run directory>`` resumes an interrupted search.
+"""
+
 import os
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.cli import SEARCH_GROUPS, task_wrapper, validate_config  # noqa: E402
-
-log = logging.getLogger("yoso.search")
-
-#: Exit status while the search loop is not implemented (nothing is pretended to run).
-NOT_IMPLEMENTED_EXIT = 3
+from yoso.cli import task_wrapper  # noqa: E402
 
 
 @task_wrapper
-def search(cfg: DictConfig) -> None:
-    """Validate the config and build the joint space; the search loop itself is not written yet."""
-    setup = validate_config(cfg, require=SEARCH_GROUPS)
-    log.info("config valid; seed %d; %s; %s", setup.seed, setup.space, setup.reward)
-    log.error(
-        "the search loop (controller, evaluator, history, final step) is not implemented yet: "
-        "it arrives with the single-stage search issue; nothing was searched"
-    )
-    raise SystemExit(NOT_IMPLEMENTED_EXIT)
+def search(cfg: DictConfig) -> dict[str, Any]:
+    """The whole flow; returns the chosen design (as written to best.yaml)."""
+    from yoso.search.pipeline import run_search
+
+    return run_search(cfg)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
-def main(cfg: DictConfig) -> None:
-    search(cfg)
+def main(cfg: DictConfig) -> float:
+    """Returns the chosen design's reward, so Hydra sweepers can optimise it."""
+    return float(search(cfg)["reward"])
 
 
 if __name__ == "__main__":

@@ -14,19 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.cli import TRAIN_GROUPS, task_wrapper, validate_config  # noqa: E402
+from yoso.cli import TRAIN_GROUPS, instantiate_group, task_wrapper, validate_config  # noqa: E402
 
 log = logging.getLogger("yoso.train")
 
 #: Training modes selectable with ``mode=...``.
 MODES = ("supernet", "standalone")
-
-
-def instantiate_group(cfg: DictConfig | None) -> list[Any]:
-    """Every ``_target_`` entry of a callbacks/logger group, instantiated (null entries skipped)."""
-    if not cfg:
-        return []
-    return [hydra.utils.instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
 
 
 def resolve_genotype(cfg: DictConfig, space: Any) -> Any:

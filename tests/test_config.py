@@ -133,14 +133,6 @@ def test_train_entry_validates_too(tmp_path: Path) -> None:
     assert "space.num_nodes=6: allowed an integer in [1, 5]" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("script", ["search.py"])
-def test_entry_points_do_not_pretend_to_work(script: str, tmp_path: Path) -> None:
-    result = _run_entry(script, tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 3, output
-    assert "config valid" in output and "not implemented yet" in output
-
-
 def test_train_entry_really_trains(tmp_path: Path) -> None:
     result = _run_entry("train.py", tmp_path, "experiment=smoke")
     output = result.stdout + result.stderr

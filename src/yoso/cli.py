@@ -28,8 +28,6 @@ log = logging.getLogger("yoso")
 
 #: Hardware evaluators selectable with ``hw.evaluator``.
 HW_EVALUATORS = ("gp", "simulator")
-#: Search strategies selectable with ``strategy=...``.
-STRATEGIES = ("reinforce", "random")
 #: Exit status of a run stopped by an invalid config value.
 CONFIG_ERROR_EXIT = 2
 
@@ -42,6 +40,7 @@ class RunSetup:
     cells: CellSpace | None = None
     space: JointSpace | None = None
     reward: Reward | None = None
+    strategy: Any = None  # a yoso.search.strategy.Strategy, built from the strategy group
 
 
 def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -120,8 +119,14 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     reward = Reward.from_config(_group(cfg, "reward")) if "reward" in present else None
     if "hw" in present:
         _check_hw(_group(cfg, "hw"))
+    strategy = None
     if "strategy" in present:
-        check_choice("strategy.name", required(_group(cfg, "strategy"), "strategy", "name"), STRATEGIES)
+        from yoso.search.strategy import build_strategy
+
+        group = _group(cfg, "strategy")
+        required(group, "strategy", "name")
+        if space is None:
+            raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
     if "search" in present:
         _check_search(_group(cfg, "search"))
     if "data" in present:
@@ -129,13 +134,24 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if "model" in present:
         _check_model(_group(cfg, "model"))
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
-    return RunSetup(seed=seed, cells=cells, space=space, reward=reward)
+    if "strategy" in present:
+        strategy = build_strategy(group, space, seed)
+    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, strategy=strategy)
 
 
 #: The validated config groups, and what each entry point needs.
 GROUPS = ("space", "accelerator", "reward", "hw", "strategy", "search", "data", "model")
 SEARCH_GROUPS = GROUPS
 TRAIN_GROUPS = ("space", "accelerator", "data", "model")
+
+
+def instantiate_group(cfg: Mapping[str, Any] | None) -> list[Any]:
+    """Every ``_target_`` entry of a callbacks/logger group, instantiated (null entries skipped)."""
+    import hydra
+
+    if not cfg:
+        return []
+    return [hydra.utils.instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
 
 
 def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:

@@ -1,0 +1,45 @@
+"""The candidate evaluator of the search (DESIGN §1): accuracy, energy, latency and reward of a batch.
+
+Accuracy comes from any ``vectors -> accuracy`` callable (the HyperNet's sub-network
+evaluator, cached by genotype), energy and latency from any ``vectors -> (energy_mj,
+latency_ms)`` callable (the GP predictor or the simulator), the reward from eq. 2. A
+non-finite figure never reaches a strategy: its reward becomes ``reward_floor``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from yoso.search.reward import Reward
+from yoso.search.strategy import Evaluation
+
+log = logging.getLogger("yoso")
+
+AccuracyFn = Callable[[np.ndarray], np.ndarray]
+HardwareFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class CandidateEvaluator:
+    """``(n, D)`` candidates -> :class:`Evaluation`; the evaluator knows nothing of the strategy."""
+
+    def __init__(self, accuracy: AccuracyFn, hardware: HardwareFn, reward: Reward, reward_floor: float = 0.0):
+        self.accuracy, self.hardware, self.reward = accuracy, hardware, reward
+        self.reward_floor = float(reward_floor)  # below every valid reward: eq. 2's terms are all >= 0
+
+    def __call__(self, candidates: Any) -> Evaluation:
+        vectors = np.atleast_2d(np.asarray(candidates, dtype=np.int64))
+        accuracy = np.asarray(self.accuracy(vectors), dtype=np.float64)
+        energy, latency = (np.asarray(v, dtype=np.float64) for v in self.hardware(vectors))
+        with np.errstate(all="ignore"):
+            reward = self.reward(accuracy, latency, energy)
+        finite = np.isfinite(reward) & np.isfinite(accuracy) & np.isfinite(energy) & np.isfinite(latency)
+        bad = ~(finite & (energy > 0) & (latency > 0))
+        if bad.any():
+            log.warning("%d candidate(s) with a non-finite or non-positive figure get reward %g: %s",
+                        int(bad.sum()), self.reward_floor, vectors[bad][:3].tolist())  # fmt: skip
+            reward = np.where(bad, self.reward_floor, reward)
+        return Evaluation(accuracy, energy, latency, reward)

@@ -1,0 +1,117 @@
+"""Step 3, the final solution (DESIGN §1, paper §II.C): the top-N re-evaluated and trained stand-alone.
+
+The history's best candidates by reward (distinct decision vectors, screened by the reward's
+thresholds on the search-time figures) are re-costed with the simulator and trained from
+scratch; their reward is recomputed from the stand-alone validation accuracy and the
+simulated energy and latency, and the best one that still meets both thresholds is chosen.
+Finished candidates are kept in ``final.json`` so an interrupted final step resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yoso.search.history import History
+from yoso.search.reward import Reward
+
+log = logging.getLogger("yoso")
+
+#: ``genotype -> (validation accuracy, test accuracy)`` of the stand-alone network.
+TrainFn = Callable[[Any], tuple[float, float]]
+#: ``vectors -> (energy_mj, latency_ms)`` of the accurate hardware evaluator.
+CostFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def top_candidates(history: History, reward: Reward, top_n: int) -> tuple[np.ndarray, bool]:
+    """Iterations of the best ``top_n`` distinct candidates by reward that meet both thresholds.
+
+    Returns ``(iterations, screened)``; if no sample meets the thresholds the unscreened top-N
+    are returned with ``screened=False``, so the run still reports its best attempt.
+    """
+    order = np.argsort(-history.reward, kind="stable")
+    _, first = np.unique(history.vectors[order], axis=0, return_index=True)
+    distinct = order[np.sort(first)]
+    feasible = distinct[reward.feasible(history.latency_ms[distinct], history.energy_mj[distinct])]
+    if len(feasible):
+        return feasible[:top_n], True
+    log.warning("no sample meets t_lat = %g ms and t_eer = %g mJ: the final step takes the unscreened top-%d",
+                reward.t_lat_ms, reward.t_eer_mj, top_n)  # fmt: skip
+    return distinct[:top_n], False
+
+
+def final_step(
+    history: History,
+    reward: Reward,
+    top_n: int,
+    cost: CostFn,
+    train: TrainFn | None,
+    run_dir: str | Path | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Re-evaluate the top-N; returns their rows (best first by final reward) and the chosen row's index.
+
+    ``train=None`` skips stand-alone training and keeps the HyperNet accuracy.
+    """
+    iterations, screened = top_candidates(history, reward, top_n)
+    energy, latency = (np.asarray(v, dtype=float) for v in cost(history.vectors[iterations]))
+    done_path = Path(run_dir) / "final.json" if run_dir is not None else None
+    done = json.loads(done_path.read_text()) if done_path is not None and done_path.exists() else {}
+    rows = []
+    for k, it in enumerate(iterations):
+        vector = history.vectors[it]
+        genotype, accelerator = history.space.decode(vector)
+        key = ",".join(map(str, vector.tolist()))
+        if train is None:
+            val_acc, test_acc = float(history.accuracy[it]), float("nan")
+        elif key in done:
+            val_acc, test_acc = done[key]
+        else:
+            log.info("final step: training candidate %d/%d (iteration %d) stand-alone", k + 1, len(iterations), it)
+            val_acc, test_acc = (float(v) for v in train(genotype))
+            done[key] = [val_acc, test_acc]
+            if done_path is not None:
+                tmp = done_path.with_suffix(".json.tmp")
+                tmp.write_text(json.dumps(done))
+                os.replace(tmp, done_path)
+        rows.append({
+            "iteration": int(it), "genotype": genotype, "accelerator": accelerator,
+            "hypernet_accuracy": float(history.accuracy[it]), "search_reward": float(history.reward[it]),
+            "accuracy": val_acc, "test_accuracy": test_acc,
+            "energy_mj": float(energy[k]), "latency_ms": float(latency[k]),
+            "reward": float(reward(val_acc, latency[k], energy[k])),
+            "feasible": bool(reward.feasible(latency[k], energy[k])), "screened": screened,
+        })  # fmt: skip
+    rows.sort(key=lambda r: -r["reward"])
+    feasible = [i for i, r in enumerate(rows) if r["feasible"]]
+    if not feasible:
+        log.warning("no top-%d candidate meets both thresholds under the simulator: reporting the best by reward", top_n)
+    return rows, (feasible[0] if feasible else 0)
+
+
+def best_record(row: dict[str, Any], reward: Reward) -> dict[str, Any]:
+    """The chosen design as plain data for ``best.yaml``."""
+    return {
+        "genotype": row["genotype"].to_dict(),
+        "accelerator": row["accelerator"].to_dict(),
+        "accelerator_str": str(row["accelerator"]),
+        **{k: row[k] for k in ("accuracy", "test_accuracy", "hypernet_accuracy", "energy_mj", "latency_ms", "reward",
+                               "feasible", "iteration")},
+        "reward_config": {k: getattr(reward, k) for k in ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")},
+    }  # fmt: skip
+
+
+#: Columns of the printed/logged top-N table.
+TABLE_COLUMNS = ("rank", "iteration", "accelerator", "hypernet_accuracy", "accuracy", "test_accuracy", "energy_mj",
+                 "latency_ms", "reward", "feasible")  # fmt: skip
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The top-N rows with ranks and printable accelerators, in :data:`TABLE_COLUMNS`."""
+    return [{"rank": i + 1, **{c: (str(r[c]) if c == "accelerator" else r[c]) for c in TABLE_COLUMNS[1:]}}
+            for i, r in enumerate(rows)]  # fmt: skip

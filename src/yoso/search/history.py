@@ -1,0 +1,126 @@
+"""Every evaluated sample of a search, in memory and appended to ``history.csv`` as it comes.
+
+One row per candidate: iteration, loop step, the 44 decisions (one column each, named as
+in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R and
+the wall time since the search started. Rows are flushed at once; :meth:`History.open`
+reloads a file and keeps only the rows a checkpoint vouches for, so a resumed search never
+repeats or loses a sample.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from yoso.search.strategy import Evaluation
+from yoso.space.joint import JointSpace
+
+#: The metric columns after the decisions, in file order.
+METRICS = ("accuracy", "energy_mj", "latency_ms", "reward")
+
+
+@dataclass
+class History:
+    """The samples of one search: decision vectors and their figures, mirrored to a CSV file."""
+
+    space: JointSpace
+    path: Path | None = None
+    vectors: np.ndarray = field(default=None)  # type: ignore[assignment]
+    figures: dict[str, np.ndarray] = field(default_factory=dict)
+    steps: np.ndarray = field(default=None)  # type: ignore[assignment]
+    wall_time_s: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.vectors is None:
+            self.vectors = np.zeros((0, len(self.space)), dtype=np.int64)
+            self.steps = np.zeros(0, dtype=np.int64)
+            self.wall_time_s = np.zeros(0)
+            self.figures = {name: np.zeros(0) for name in METRICS}
+
+    @property
+    def columns(self) -> list[str]:
+        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "wall_time_s"]
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        return self.figures["accuracy"]
+
+    @property
+    def energy_mj(self) -> np.ndarray:
+        return self.figures["energy_mj"]
+
+    @property
+    def latency_ms(self) -> np.ndarray:
+        return self.figures["latency_ms"]
+
+    @property
+    def reward(self) -> np.ndarray:
+        return self.figures["reward"]
+
+    def evaluation(self) -> Evaluation:
+        """All figures as one :class:`Evaluation`."""
+        return Evaluation(*(self.figures[name] for name in METRICS))
+
+    # ----------------------------------------------------------------- writing
+
+    def append(self, vectors: np.ndarray, results: Evaluation, step: int, wall_time_s: float) -> None:
+        """Add a batch (in memory and, with a path, as flushed CSV rows)."""
+        vectors = self.space.check(vectors)
+        start = len(self)
+        if self.path is not None:
+            new_file = not self.path.exists() or self.path.stat().st_size == 0
+            with self.path.open("a", newline="") as handle:
+                writer = csv.writer(handle)
+                if new_file:
+                    writer.writerow(self.columns)
+                for i, vec in enumerate(vectors):
+                    genotype, accelerator = self.space.decode(vec)
+                    figures = [repr(float(getattr(results, name)[i])) for name in METRICS]
+                    writer.writerow([start + i, step, *vec.tolist(), genotype.to_json(), str(accelerator), *figures,
+                                     f"{wall_time_s:.3f}"])  # fmt: skip
+                handle.flush()
+                os.fsync(handle.fileno())
+        self.vectors = np.concatenate([self.vectors, vectors])
+        self.steps = np.concatenate([self.steps, np.full(len(vectors), step, dtype=np.int64)])
+        self.wall_time_s = np.concatenate([self.wall_time_s, np.full(len(vectors), wall_time_s)])
+        for name in METRICS:
+            self.figures[name] = np.concatenate([self.figures[name], np.asarray(getattr(results, name), float)])
+
+    # ----------------------------------------------------------------- reading
+
+    @classmethod
+    def open(cls, path: str | Path, space: JointSpace, keep: int | None = None) -> "History":
+        """The history at ``path`` (empty if missing), cut to its first ``keep`` complete rows (file rewritten)."""
+        history = cls(space, Path(path))
+        if not history.path.exists():
+            return history
+        text = history.path.read_text()
+        text = text[: text.rfind("\n") + 1]  # a line cut by a kill has no newline (rows hold none inside)
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        header, body = (rows[0], rows[1:]) if rows else (history.columns, [])
+        if header != history.columns:
+            raise ValueError(f"{path}: its columns do not match this search space (was it written by another config?)")
+        if keep is not None:
+            if keep > len(body):
+                raise ValueError(f"{path}: {len(body)} complete rows, but the checkpoint counts {keep}")
+            body = body[:keep]
+        index = {name: i for i, name in enumerate(header)}
+        if body:
+            d0 = index[space.names[0]]
+            history.vectors = space.check(np.array([row[d0 : d0 + len(space)] for row in body], dtype=np.int64))
+            history.steps = np.array([int(row[index["step"]]) for row in body], dtype=np.int64)
+            history.wall_time_s = np.array([float(row[index["wall_time_s"]]) for row in body])
+            history.figures = {name: np.array([float(row[index[name]]) for row in body]) for name in METRICS}
+        tmp = history.path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as handle:
+            csv.writer(handle).writerows([header, *body])
+        os.replace(tmp, history.path)
+        return history

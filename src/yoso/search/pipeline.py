@@ -1,0 +1,190 @@
+"""The whole single-stage flow behind ``search.py`` (DESIGN §1): evaluators, search, final step, report.
+
+Step 1 reuses or builds the fast evaluators: the HyperNet checkpoint (cached under
+``paths.cache_dir/hypernets`` by a hash of everything its weights depend on) and the GP
+predictor (cached by the predictor's own key). Step 2 runs the configured strategy in the
+shared :class:`SearchLoop`. Step 3 re-evaluates the top-N and writes ``best.yaml`` and
+``pareto.png`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+import yaml
+from filelock import FileLock
+from omegaconf import DictConfig, OmegaConf
+
+from yoso.cli import SEARCH_GROUPS, instantiate_group, validate_config
+from yoso.config import check_int
+from yoso.predictor.dataset import digest
+from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator, hardware_evaluator
+from yoso.search.evaluator import CandidateEvaluator
+from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
+from yoso.search.loop import SearchLoop
+from yoso.search.report import format_table, plot_pareto
+
+log = logging.getLogger("yoso.search")
+
+#: Bumped when HyperNet training changes in a way the config does not show.
+HYPERNET_VERSION = 1
+#: Trainer keys that change what a HyperNet learns (others, e.g. the progress bar, do not).
+_TRAINER_KEYS = ("limit_train_batches", "limit_val_batches", "max_steps", "precision", "accumulate_grad_batches",
+                 "gradient_clip_val", "deterministic")  # fmt: skip
+
+
+def _plain(cfg: DictConfig, *keys: str) -> dict[str, Any]:
+    return {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg.get(k), DictConfig) else cfg.get(k)
+            for k in keys}  # fmt: skip
+
+
+def hypernet_key(cfg: DictConfig) -> str:
+    """Hash of everything the HyperNet's weights depend on: data, space, accelerator, model, seed, trainer limits."""
+    parts = _plain(cfg, "data", "space", "accelerator", "model", "seed")
+    parts["data"] = {k: v for k, v in parts["data"].items() if k != "num_workers"}
+    parts["model"] = {k: v for k, v in parts["model"].items() if k != "standalone"}
+    parts["trainer"] = {k: cfg.trainer.get(k) for k in _TRAINER_KEYS}
+    return digest({**parts, "version": HYPERNET_VERSION})
+
+
+def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None):
+    """A Lightning Trainer from the ``trainer`` group: no logger, a rich progress bar when enabled."""
+    from pytorch_lightning.callbacks import RichProgressBar
+
+    callbacks = list(callbacks or [])
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(RichProgressBar())
+    return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=False,
+                                   callbacks=callbacks, enable_checkpointing=any(
+                                       type(c).__name__ == "ModelCheckpoint" for c in callbacks))  # fmt: skip
+
+
+def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModule
+    """The HyperNet of this config: loaded from the cache, else trained (resuming an interrupted training)."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from yoso.nn import SupernetModule
+
+    root = Path(cfg.paths.cache_dir) / "hypernets" / hypernet_key(cfg)
+    final = root / "hypernet.ckpt"
+    if final.is_file():
+        log.info("reusing the HyperNet %s", final)
+        return SupernetModule.load_from_checkpoint(final, map_location="cpu")
+    root.mkdir(parents=True, exist_ok=True)
+    last = root / "last.ckpt"
+    log.info("training the HyperNet (%d epochs) into %s%s", cfg.model.epochs, root,
+             " (resuming)" if last.is_file() else "")  # fmt: skip
+    start = time.perf_counter()
+    model = SupernetModule.from_config(_plain(cfg, "space", "accelerator", "data", "model", "seed"))
+    checkpoint = ModelCheckpoint(dirpath=root, save_last=True, save_top_k=0, every_n_epochs=1)
+    trainer = _trainer(cfg, cfg.model.epochs, root, [checkpoint])
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
+    tmp = root / "hypernet.ckpt.tmp"
+    trainer.save_checkpoint(tmp, weights_only=True)
+    os.replace(tmp, final)
+    log.info("HyperNet trained in %.1f s (val/acc_mean %.4f)", time.perf_counter() - start,
+             float(trainer.callback_metrics.get("val/acc_mean", float("nan"))))  # fmt: skip
+    return model
+
+
+def _device(cfg: DictConfig) -> torch.device:
+    wants_gpu = str(cfg.trainer.get("accelerator", "auto")) in ("auto", "gpu", "cuda")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
+
+
+def search_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """What a resumed search must share with the run it continues (iterations and top-N may change)."""
+    parts = _plain(cfg, "space", "accelerator", "reward", "strategy", "seed")
+    hw = _plain(cfg, "hw")["hw"]
+    hw["predictor"] = {k: v for k, v in hw["predictor"].items() if k not in ("n_jobs", "cache_dir")}
+    return {**parts, "hw": digest(hw), "hypernet": hypernet_key(cfg)}
+
+
+def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
+    """``genotype -> (val accuracy, test accuracy)``: stand-alone training at ``model.standalone``."""
+    import pytorch_lightning as pl
+
+    from yoso.nn import ChildModule
+
+    plain = _plain(cfg, "data", "model")
+    epochs = int(cfg.model.standalone.epochs)
+
+    def train(genotype: Any) -> tuple[float, float]:
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        model = ChildModule.from_config(plain, genotype)
+        trainer = _trainer(cfg, epochs, root)
+        trainer.fit(model, datamodule=datamodule)
+        val = float(trainer.validate(model, datamodule=datamodule, verbose=False)[0]["val/acc"])
+        test = float(trainer.test(model, datamodule=datamodule, verbose=False)[0]["test/acc"])
+        return val, test
+
+    return train
+
+
+def run_search(cfg: DictConfig) -> dict[str, Any]:
+    """Validate, build the evaluators, search, run the final step; returns the chosen design's record."""
+    import pytorch_lightning as pl
+
+    setup = validate_config(cfg, require=SEARCH_GROUPS)
+    search = cfg.search
+    log.info("config valid; seed %d; %s; strategy %s; %s", setup.seed, setup.space, setup.strategy.name, setup.reward)
+    run_dir = Path(cfg.paths.output_dir)
+    pl.seed_everything(setup.seed, workers=True, verbose=False)
+    loggers = instantiate_group(cfg.get("logger"))
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    cache = Path(cfg.paths.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache / "build.lock"):  # parallel sweep jobs: one builds, the others wait and reuse
+        supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
+        hardware = hardware_evaluator(cfg)
+        hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
+    supernet.evaluator(datamodule)
+    evaluator = CandidateEvaluator(supernet.accuracy, hardware, setup.reward)
+
+    loop = SearchLoop(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
+                      progress=bool(search.get("progress", True)),
+                      histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
+    start = time.perf_counter()
+    history = loop.run()
+    log.info("search: %d samples in %.1f s; best search reward %.4f", len(history), time.perf_counter() - start,
+             float(history.reward.max()))  # fmt: skip
+
+    train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
+    cost = SimulatorEvaluator(HwSetup.from_config(cfg))
+    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir)
+    best = best_record(rows[chosen], setup.reward)
+    (run_dir / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
+    table = table_rows(rows)
+    log.info("final step (top-%d, simulator + stand-alone):\n%s", len(rows),
+             format_table(table, TABLE_COLUMNS, title=f"chosen: rank {chosen + 1}"))  # fmt: skip
+    pareto = plot_pareto(run_dir / "pareto.png", history.accuracy, history.energy_mj, history.latency_ms,
+                         chosen=best["iteration"], thresholds=(setup.reward.t_lat_ms, setup.reward.t_eer_mj),
+                         title=f"{setup.strategy.name}, {len(history)} samples")  # fmt: skip
+    _log_final(loggers, table, best, pareto, len(history))
+    log.info("best design: %s, accuracy %.4f, energy %.3f mJ, latency %.3f ms, reward %.4f -> %s",
+             best["accelerator_str"], best["accuracy"], best["energy_mj"], best["latency_ms"], best["reward"],
+             run_dir / "best.yaml")  # fmt: skip
+    return best
+
+
+def _log_final(loggers: list[Any], table: list[dict[str, Any]], best: dict[str, Any], pareto: Path, step: int) -> None:
+    """The top-N table, the Pareto plot and the chosen design's figures to every logger."""
+    figures = {f"final/{k}": float(best[k]) for k in ("accuracy", "test_accuracy", "energy_mj", "latency_ms", "reward")}
+    for logger in loggers:
+        logger.log_metrics(figures, step=step)
+        if type(logger).__name__ == "WandbLogger":
+            logger.log_table(key="final/top_n", columns=list(TABLE_COLUMNS),
+                             data=[[r[c] for c in TABLE_COLUMNS] for r in table])  # fmt: skip
+            logger.log_image(key="final/pareto", images=[str(pareto)])
+            logger.experiment.summary.update({**figures, "final/accelerator": best["accelerator_str"]})
+        logger.save()

@@ -1,0 +1,221 @@
+"""Reporting of search results: Pareto fronts, hypervolume, plots (Agg) and plain-text tables."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from rich.console import Console
+from rich.table import Table
+
+#: Objective convention of a search sample: accuracy is maximised, energy and latency minimised.
+SEARCH_MAXIMIZE: tuple[bool, ...] = (True, False, False)
+
+_BLOCK = 512  # rows compared at once in pareto_mask: bounds memory at _BLOCK * front size bools
+
+
+def search_objectives(accuracy: Any, energy_mj: Any, latency_ms: Any) -> tuple[np.ndarray, tuple[bool, ...]]:
+    """The (n, 3) objective array ``[A, e, l]`` and its maximise flags, the one place of that convention."""
+    cols = [np.asarray(v, dtype=np.float64).ravel() for v in (accuracy, energy_mj, latency_ms)]
+    if len({c.size for c in cols}) != 1:
+        raise ValueError(f"accuracy, energy_mj and latency_ms differ in length: {[c.size for c in cols]}")
+    return np.column_stack(cols), SEARCH_MAXIMIZE
+
+
+def _minimisation(points: Any, maximize: Sequence[bool]) -> np.ndarray:
+    """``points`` as an (n, k) float array with the maximised columns negated, so all are minimised."""
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"points must be an (n, k) array with k >= 2, got shape {x.shape}")
+    flags = np.asarray(maximize, dtype=bool).ravel()
+    if flags.size != x.shape[1]:
+        raise ValueError(f"maximize has {flags.size} flags for k={x.shape[1]} objectives")
+    return np.where(flags, -x, x)
+
+
+def pareto_mask(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
+    """Which rows of an (n, k) array are non-dominated; equal copies of a front point are all kept.
+
+    Rows holding NaN are neither on the front nor dominate anything.
+    """
+    x = _minimisation(points, maximize)
+    mask = np.zeros(len(x), dtype=bool)
+    rows = np.flatnonzero(~np.isnan(x).any(axis=1))
+    if rows.size == 0:
+        return mask
+    # Lexicographic order: a row can only be dominated by a distinct row sorted before it.
+    order = rows[np.lexsort(x[rows].T[::-1])]
+    s = x[order]
+    first = np.ones(len(s), dtype=bool)
+    first[1:] = (s[1:] != s[:-1]).any(axis=1)
+    mask[order] = _nondominated_sorted(s[first])[np.cumsum(first) - 1]
+    return mask
+
+
+def _nondominated_sorted(u: np.ndarray) -> np.ndarray:
+    """Non-dominated flags of distinct rows in lexicographic order (minimisation), block by block.
+
+    A row is dominated iff some earlier row is <= it everywhere; by transitivity it suffices to
+    check the front found so far plus the earlier rows of its own block.
+    """
+    keep = np.zeros(len(u), dtype=bool)
+    front = u[:0]
+    for start in range(0, len(u), _BLOCK):
+        blk = u[start : start + _BLOCK]
+        by_front = np.ones((len(blk), len(front)), dtype=bool)
+        by_block = np.tri(len(blk), k=-1, dtype=bool)  # [i, j]: j sorts before i
+        for c in range(u.shape[1]):
+            by_front &= front[None, :, c] <= blk[:, None, c]
+            by_block &= blk[None, :, c] <= blk[:, None, c]
+        ok = ~(by_front.any(axis=1) | by_block.any(axis=1))
+        keep[start : start + len(blk)] = ok
+        front = np.concatenate([front, blk[ok]])
+    return keep
+
+
+def hypervolume(points: np.ndarray, reference: Sequence[float], maximize: Sequence[bool]) -> float:
+    """Exact hypervolume dominated by ``points`` and bounded by ``reference`` for k = 2 or 3.
+
+    Points not strictly better than the reference in every objective contribute nothing.
+    """
+    x = _minimisation(points, maximize)
+    k = x.shape[1]
+    if k not in (2, 3):
+        raise ValueError(f"hypervolume supports k=2 or k=3 objectives, got k={k}")
+    ref = _minimisation(np.asarray(reference, dtype=np.float64).reshape(1, -1), maximize)[0]
+    x = x[(x < ref).all(axis=1)]
+    x = x[pareto_mask(x, [False] * k)]
+    if len(x) == 0:
+        return 0.0
+    x = x[np.lexsort(x[:, :2].T[::-1])]  # by first then second objective, as _area_sorted needs
+    if k == 2:
+        return _area_sorted(x, ref)
+    # Slice along the third objective: between consecutive levels the cross-section is constant.
+    levels = np.unique(x[:, 2])
+    heights = np.diff(np.append(levels, ref[2]))
+    return float(sum(h * _area_sorted(x[x[:, 2] <= z], ref) for z, h in zip(levels, heights)))
+
+
+def _area_sorted(xy: np.ndarray, ref: np.ndarray) -> float:
+    """2-D area dominated by rows sorted by their first column (any set, not only a front) up to ``ref``."""
+    widths = np.diff(np.append(xy[:, 0], ref[0]))
+    return float(np.sum(widths * (ref[1] - np.minimum.accumulate(xy[:, 1]))))
+
+
+def running_best(rewards: Any) -> np.ndarray:
+    """The best reward seen so far after each sample; NaN counts as -inf so it never wins."""
+    r = np.asarray(rewards, dtype=np.float64)
+    return np.maximum.accumulate(np.where(np.isnan(r), -np.inf, r))
+
+
+def plot_pareto(
+    path: str | Path,
+    accuracy: Any,
+    energy_mj: Any,
+    latency_ms: Any,
+    chosen: int | None = None,
+    thresholds: tuple[float, float] | None = None,
+    title: str = "",
+) -> Path:
+    """Accuracy vs energy and vs latency with each panel's 2-D Pareto front, saved as PNG at ``path``.
+
+    ``chosen`` indexes the sample drawn as a red star; ``thresholds=(t_lat_ms, t_eer_mj)`` are dashed lines.
+    """
+    objectives, _ = search_objectives(accuracy, energy_mj, latency_ms)
+    t_lat, t_eer = thresholds if thresholds is not None else (None, None)
+    fig = Figure(figsize=(11, 4.5))
+    FigureCanvasAgg(fig)
+    ax_e, ax_l = fig.subplots(1, 2)
+    _pareto_panel(ax_e, objectives[:, 0], objectives[:, 1], "energy (mJ)", chosen, t_eer)
+    _pareto_panel(ax_l, objectives[:, 0], objectives[:, 2], "latency (ms)", chosen, t_lat)
+    return _save(fig, path, title)
+
+
+def _pareto_panel(
+    ax: Axes, acc: np.ndarray, cost: np.ndarray, label: str, chosen: int | None, threshold: float | None
+) -> None:
+    """One panel of plot_pareto: finite samples, their (max accuracy, min cost) front, choice, threshold."""
+    ok = np.isfinite(acc) & np.isfinite(cost)
+    a, c = acc[ok], cost[ok]
+    ax.scatter(c, a, s=8, color="tab:blue", alpha=0.25, linewidths=0, label="samples")
+    if a.size:
+        front = pareto_mask(np.column_stack([a, c]), (True, False))
+        order = np.argsort(c[front], kind="stable")
+        ax.step(c[front][order], a[front][order], where="post", marker="o", ms=4, color="tab:orange", label="Pareto front")
+        if c.min() > 0 and c.max() > 20 * c.min():
+            ax.set_xscale("log")
+    if chosen is not None and ok[chosen]:
+        ax.scatter([cost[chosen]], [acc[chosen]], marker="*", s=220, color="red", zorder=5, label="chosen")
+    if threshold is not None and np.isfinite(threshold):
+        ax.axvline(threshold, linestyle="--", color="gray", label=f"threshold {threshold:g}")
+    ax.set_xlabel(label)
+    ax.set_ylabel("accuracy")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+
+
+def plot_best_reward(path: str | Path, curves: Mapping[str, Sequence[np.ndarray]], title: str = "") -> Path:
+    """Running best reward vs samples per strategy (Fig. 4(a)): mean over seeds with a min-max band.
+
+    The seeds of a strategy are truncated to the shortest one.
+    """
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for name, seeds in curves.items():
+        if len(seeds) == 0:
+            raise ValueError(f"strategy {name!r} has no reward curves")
+        length = min(len(s) for s in seeds)
+        best = np.stack([running_best(s)[:length] for s in seeds])
+        steps = np.arange(1, length + 1)
+        (line,) = ax.plot(steps, best.mean(axis=0), drawstyle="steps-post", label=f"{name} (seeds={len(seeds)})")
+        ax.fill_between(steps, best.min(axis=0), best.max(axis=0), step="post", color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("samples")
+    ax.set_ylabel("best reward so far")
+    ax.grid(True, alpha=0.3)
+    if curves:
+        ax.legend(loc="lower right", fontsize="small")
+    return _save(fig, path, title)
+
+
+def _save(fig: Figure, path: str | Path, title: str) -> Path:
+    """Title, lay out and write ``fig`` as PNG at ``path`` (creating its folder); the path."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=120)
+    return out
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, title: str = "") -> str:
+    """``rows`` as a plain-text rich table (floats to 4 significant digits) for logging or printing.
+
+    ``columns`` defaults to every key of the rows in first-seen order; missing cells are blank.
+    """
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+    table = Table(title=title or None)
+    for col in columns:
+        table.add_column(str(col))
+    for row in rows:
+        table.add_row(*(_cell(row.get(col)) for col in columns))
+    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
+    console.print(table)
+    return console.file.getvalue()
+
+
+def _cell(value: Any) -> str:
+    """A table cell: floats to 4 significant digits, None blank, anything else as str."""
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)

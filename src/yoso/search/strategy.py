@@ -1,0 +1,118 @@
+"""The sampling-strategy interface of the search loop (DESIGN §5) and uniform random search.
+
+A strategy proposes candidates (``ask``) and learns from their results (``tell``); it knows
+nothing of training or hardware. The loop, the evaluator, the history, logging and resume
+are shared, so a new strategy is one class plus one YAML in ``conf/strategy`` whose
+``_target_`` names it (Hydra instantiates it with ``space`` and ``seed``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from yoso.config import ConfigError, check_int
+from yoso.space.joint import JointSpace
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Results of a batch of candidates: accuracy (fraction), energy (mJ), latency (ms) and reward (eq. 2).
+
+    ``reward`` is always finite (the evaluator replaces a non-finite one by its floor).
+    """
+
+    accuracy: np.ndarray
+    energy_mj: np.ndarray
+    latency_ms: np.ndarray
+    reward: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.reward)
+
+    def __getitem__(self, index: Any) -> "Evaluation":
+        return Evaluation(self.accuracy[index], self.energy_mj[index], self.latency_ms[index], self.reward[index])
+
+
+class Strategy(ABC):
+    """Proposes candidates of a joint space and learns from their evaluations.
+
+    ``batch_size`` is how many candidates the loop asks for per step. ``state_dict`` holds
+    everything needed to continue exactly where the strategy stopped (RNG state included).
+    """
+
+    name: str = "strategy"
+    batch_size: int = 1
+
+    def __init__(self, space: JointSpace, seed: int = 0):
+        self.space = space
+        self.seed = check_int("seed", seed, 0, 2**32 - 1)
+
+    @abstractmethod
+    def ask(self, n: int) -> np.ndarray:
+        """``n`` candidates as an ``(n, D)`` int64 array of decisions."""
+
+    def tell(self, candidates: np.ndarray, results: Evaluation) -> None:
+        """Learn from the results of candidates previously asked for (default: nothing to learn)."""
+
+    def metrics(self) -> dict[str, float]:
+        """Scalars describing the strategy's state, logged per step (e.g. entropy, baseline)."""
+        return {}
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume; plain containers, numpy arrays or tensors."""
+
+    @abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`."""
+
+
+class RandomStrategy(Strategy):
+    """Uniform random search over the joint space (paper Fig. 4(a) baseline; eq. 6 per decision)."""
+
+    name = "random"
+
+    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1):
+        super().__init__(space, seed)
+        self.batch_size = check_int("strategy.samples_per_step", samples_per_step, 1)
+        self.rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,)))
+
+    def ask(self, n: int) -> np.ndarray:
+        return self.space.sample(n, self.rng)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+#: SeedSequence spawn key of strategy RNGs (the HyperNet uses 0 and 1 for its paths).
+STRATEGY_RNG_KEY = 2
+
+
+def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int) -> Strategy:
+    """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label)."""
+    import hydra
+    from hydra.errors import InstantiationException
+    from omegaconf import DictConfig, OmegaConf
+
+    node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    target = node.get("_target_")
+    if not target:
+        raise ConfigError("strategy._target_", target, "the import path of a yoso.search.Strategy subclass")
+    params = {k: v for k, v in node.items() if k != "name"}
+    try:
+        strategy = hydra.utils.instantiate(params, space=space, seed=seed, _convert_="all")
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ConfigError):
+            raise err.__cause__ from None
+        raise ConfigError("strategy", target, f"a Strategy that accepts its config ({err})") from None
+    if not isinstance(strategy, Strategy):
+        raise ConfigError("strategy._target_", target, "a subclass of yoso.search.strategy.Strategy")
+    return strategy

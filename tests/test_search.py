@@ -1,0 +1,131 @@
+"""End-to-end single-stage search on the smoke experiment: files, determinism, SIGKILL + resume, loggers."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from omegaconf import open_dict
+
+from conftest import ROOT, compose_config
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _without_wall_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache (HyperNet, simulator samples, GP) shared by the tests of this module."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def _search(out: Path, cache: Path, *overrides: str) -> dict:
+    from yoso.search.pipeline import run_search
+
+    cfg = compose_config("search", [f"paths.cache_dir={cache}", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return run_search(cfg)
+
+
+def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: Path) -> None:
+    best = _search(tmp_path, cache_dir, "reward=energy")
+    rows = _rows(tmp_path / "history.csv")
+    assert [int(r["iteration"]) for r in rows] == list(range(8))
+    assert all(np.isfinite(float(r["reward"])) for r in rows)
+    saved = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert saved["reward"] == pytest.approx(best["reward"])
+    for key in ("genotype", "accelerator", "accuracy", "energy_mj", "latency_ms", "reward"):
+        assert key in saved
+    assert saved["reward_config"]["alpha1"] == 0.6  # reward=energy
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 0 <= saved["iteration"] < 8
+
+
+@pytest.mark.parametrize("strategy", ["reinforce", "random"])
+def test_same_seed_gives_the_same_history(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
+    runs = []
+    for name in ("a", "b"):
+        _search(tmp_path / name, cache_dir, f"strategy={strategy}", "search.standalone=false", "seed=3")
+        runs.append(_without_wall_time(_rows(tmp_path / name / "history.csv")))
+    assert len(runs[0]) == 8 and runs[0] == runs[1]
+
+
+def _command(run_dir: Path, cache: Path, iterations: int) -> list[str]:
+    return [sys.executable, str(ROOT / "search.py"), "experiment=smoke", f"hydra.run.dir={run_dir}",
+            f"paths.cache_dir={cache}", f"search.iterations={iterations}", "search.standalone=false"]  # fmt: skip
+
+
+def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_dir: Path) -> None:
+    iterations = 60
+    run_dir, reference = tmp_path / "killed", tmp_path / "reference"
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    subprocess.run(_command(reference, cache_dir, iterations), env=env, check=True, capture_output=True, timeout=300)
+
+    proc = subprocess.Popen(_command(run_dir, cache_dir, iterations), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    history = run_dir / "history.csv"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if history.exists() and history.read_text().count("\n") > 15:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = len(_rows(history))
+    assert 0 < killed_at < iterations
+
+    resumed = subprocess.run(_command(run_dir, cache_dir, iterations), env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed the search at iteration" in resumed.stdout + resumed.stderr
+    rows = _rows(history)
+    assert [int(r["iteration"]) for r in rows] == list(range(iterations))
+    assert _without_wall_time(rows) == _without_wall_time(_rows(reference / "history.csv"))
+
+
+def test_csv_logger_records_the_trajectory(tmp_path: Path, cache_dir: Path) -> None:
+    _search(tmp_path, cache_dir, "logger=csv", "search.standalone=false")
+    (metrics,) = tmp_path.glob("csv/*/metrics.csv")
+    rows = _rows(metrics)
+    rewards = [float(r["search/reward"]) for r in rows if r.get("search/reward")]
+    best = [float(r["search/best_reward"]) for r in rows if r.get("search/best_reward")]
+    assert len(rewards) == 8 and best == list(np.maximum.accumulate(rewards))
+    assert any(r.get("controller/entropy") for r in rows) and any(r.get("final/reward") for r in rows)
+
+
+def test_wandb_logger_writes_an_offline_run(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    _search(tmp_path, cache_dir, "logger=wandb", "search.standalone=false")
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_multirun_sweeps_reward_presets(tmp_path: Path, cache_dir: Path, launcher: str) -> None:
+    command = [sys.executable, str(ROOT / "search.py"), "-m", "experiment=smoke", f"hydra/launcher={launcher}",
+               f"hydra.sweep.dir={tmp_path}", f"paths.cache_dir={cache_dir}", "search.standalone=false",
+               "reward=energy,latency"]  # fmt: skip
+    if launcher == "joblib":
+        command.append("hydra.launcher.n_jobs=2")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    alphas = sorted(yaml.safe_load((tmp_path / job / "best.yaml").read_text())["reward_config"]["alpha1"]
+                    for job in ("0", "1"))  # fmt: skip
+    assert alphas == [0.3, 0.6]  # latency, energy
+    assert all(len(_rows(tmp_path / job / "history.csv")) == 8 for job in ("0", "1"))

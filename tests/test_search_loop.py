@@ -1,0 +1,332 @@
+"""The search loop with a cheap fake evaluator: evaluator, history file, determinism, resume and logging."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from yoso.search.controller import ReinforceStrategy
+from yoso.search.evaluator import CandidateEvaluator
+from yoso.search.history import METRICS, History
+from yoso.search.loop import SearchLoop
+from yoso.search.reward import Reward
+from yoso.search.strategy import Evaluation, RandomStrategy, Strategy
+from yoso.space.genotype import Genotype
+
+REWARD = Reward(0.5, -0.4, 0.5, -0.4)
+STRATEGIES = ("random", "reinforce")
+Rows = list[dict[str, str]]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread() -> Iterator[None]:
+    """The controller is tiny: intra-op threads only add spin-waiting, badly so on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fake_accuracy(v: np.ndarray) -> np.ndarray:
+    """Deterministic 'accuracy': the fraction of zero DNN decisions."""
+    return (v[:, :40] == 0).mean(1)
+
+
+def fake_hardware(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic energy (mJ) from the PE-array choice and latency (ms) from the dataflow choice."""
+    return 5.0 + v[:, -4], 1.0 + 0.1 * v[:, -1]
+
+
+def hand_reward(accuracy: Any, latency_ms: Any, energy_mj: Any) -> np.ndarray:
+    """Eq. 2 for REWARD, written out."""
+    with np.errstate(all="ignore"):
+        return np.asarray(accuracy) + 0.5 * (np.asarray(latency_ms) / 1.2) ** -0.4 + 0.5 * (np.asarray(energy_mj) / 9.0) ** -0.4
+
+
+def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int = 0, samples_per_step: int = 3,
+              **kwargs: Any) -> SearchLoop:  # fmt: skip
+    """A quiet SearchLoop of a small strategy on the fake evaluator."""
+    strategy: Strategy
+    if kind == "random":
+        strategy = RandomStrategy(space, seed, samples_per_step=samples_per_step)
+    else:
+        strategy = ReinforceStrategy(space, seed, lstm_hidden=8, lr=0.01, samples_per_step=samples_per_step)
+    evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD)
+    return SearchLoop(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
+
+
+def read_rows(path: Path, wall_time: bool = False) -> Rows:
+    """The rows of a history CSV as dicts (without wall_time_s unless asked: it is the only non-deterministic column)."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not wall_time:
+        for row in rows:
+            del row["wall_time_s"]
+    return rows
+
+
+def iterations(rows: Rows) -> list[int]:
+    return [int(row["iteration"]) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def reference(space, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Rows]:
+    """The history of an uninterrupted 30-iteration run (seed 0, 3 samples per step) of each strategy, run once."""
+    cache: dict[str, Rows] = {}
+
+    def get(kind: str) -> Rows:
+        if kind not in cache:
+            run_dir = tmp_path_factory.mktemp(f"reference-{kind}")
+            make_loop(kind, space, run_dir, 30).run()
+            cache[kind] = read_rows(run_dir / "history.csv")
+        return cache[kind]
+
+    return get
+
+
+# ----------------------------------------------------------------- evaluator
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("accuracy", np.nan),
+        ("accuracy", np.inf),
+        ("energy", 0.0),
+        ("energy", np.nan),
+        ("latency", -1.0),
+        ("latency", np.nan),
+        ("energy", np.inf),
+        ("latency", np.inf),
+    ],
+)
+def test_evaluator_floors_invalid_rows(space, field: str, bad: float) -> None:
+    figures = {"accuracy": np.array([0.5, 0.6, 0.7]), "energy": np.array([4.0, 8.0, 12.0]),
+               "latency": np.array([0.5, 1.0, 2.0])}  # fmt: skip
+    figures[field][1] = bad
+    evaluator = CandidateEvaluator(lambda v: figures["accuracy"], lambda v: (figures["energy"], figures["latency"]), REWARD)
+    results = evaluator(space.sample(3, 0))
+    assert isinstance(results, Evaluation) and len(results) == 3
+    assert results.reward[1] == evaluator.reward_floor == 0.0
+    expected = hand_reward(figures["accuracy"], figures["latency"], figures["energy"])
+    np.testing.assert_allclose(results.reward[[0, 2]], expected[[0, 2]], rtol=1e-12)
+    # The figures themselves pass through untouched (the history records what was measured).
+    np.testing.assert_array_equal(results.accuracy, figures["accuracy"])
+    np.testing.assert_array_equal(results.energy_mj, figures["energy"])
+    np.testing.assert_array_equal(results.latency_ms, figures["latency"])
+
+
+def test_evaluator_matches_reward_formula(space) -> None:
+    vectors = space.sample(20, 1)
+    results = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD)(vectors)
+    energy, latency = fake_hardware(vectors)
+    np.testing.assert_allclose(results.reward, hand_reward(fake_accuracy(vectors), latency, energy), rtol=1e-12)
+    assert np.all(results.reward > 0)
+
+
+# ----------------------------------------------------------------- history
+
+
+def filled_history(space, path: Path) -> tuple[History, np.ndarray, dict[str, np.ndarray]]:
+    """A history of two appended steps (3 + 2 rows) with awkward float figures."""
+    rng = np.random.default_rng(0)
+    vectors = space.sample(5, rng)
+    figures = {name: rng.random(5) * 10.0 ** rng.integers(-3, 3, 5) for name in METRICS}
+    history = History(space, path)
+    results = Evaluation(*(figures[name] for name in METRICS))
+    history.append(vectors[:3], results[:3], step=1, wall_time_s=0.25)
+    history.append(vectors[3:], results[3:], step=2, wall_time_s=1.23456)
+    return history, vectors, figures
+
+
+def test_history_round_trip(space, tmp_path: Path) -> None:
+    path = tmp_path / "history.csv"
+    history, vectors, figures = filled_history(space, path)
+    assert len(history) == 5
+
+    rows = read_rows(path, wall_time=True)
+    header = list(rows[0])
+    assert header == ["iteration", "step", *space.names, "genotype", "accelerator", "accuracy", "energy_mj",
+                      "latency_ms", "reward", "wall_time_s"]  # fmt: skip
+    assert len(space.names) == 44
+    assert iterations(rows) == [0, 1, 2, 3, 4]
+    for row, vec in zip(rows, vectors):
+        genotype, accelerator = space.decode(vec)
+        assert isinstance(json.loads(row["genotype"]), dict)
+        assert Genotype.from_json(row["genotype"]).to_dict() == genotype.to_dict()
+        assert row["accelerator"] == str(accelerator)
+
+    reopened = History.open(path, space)
+    np.testing.assert_array_equal(reopened.vectors, vectors)
+    assert reopened.vectors.dtype == np.int64
+    np.testing.assert_array_equal(reopened.steps, [1, 1, 1, 2, 2])
+    for name in METRICS:
+        np.testing.assert_array_equal(reopened.figures[name], figures[name])  # exact: repr round-trips floats
+    np.testing.assert_allclose(reopened.wall_time_s, [0.25, 0.25, 0.25, 1.235, 1.235])
+    np.testing.assert_array_equal(reopened.evaluation().reward, history.reward)
+
+
+def test_history_open_keep_truncates_the_file(space, tmp_path: Path) -> None:
+    path = tmp_path / "history.csv"
+    _, vectors, _ = filled_history(space, path)
+    with pytest.raises(ValueError, match="5 complete rows"):
+        History.open(path, space, keep=6)
+    kept = History.open(path, space, keep=3)
+    np.testing.assert_array_equal(kept.vectors, vectors[:3])
+    assert iterations(read_rows(path)) == [0, 1, 2]  # cut on disk, not only in memory
+    # Appending goes on from the kept rows.
+    kept.append(vectors[4:], Evaluation(*(np.ones(1),) * 4), step=9, wall_time_s=2.0)
+    assert iterations(read_rows(path)) == [0, 1, 2, 3]
+    assert History.open(tmp_path / "missing.csv", space).vectors.shape == (0, 44)
+
+
+def _cut(line: str, where: str) -> str:
+    """A prefix of one CSV line, as a kill in the middle of writing it would leave."""
+    return {"half": line[: len(line) // 2], "in_decisions": line[:40], "in_genotype": line[: line.index("[[") + 5],
+            "in_last_field": line[:-2]}[where]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "half",
+        "in_decisions",
+        "in_genotype",
+        "in_last_field",
+    ],
+)
+def test_history_drops_a_partial_trailing_line(space, tmp_path: Path, where: str) -> None:
+    path = tmp_path / "history.csv"
+    _, vectors, _ = filled_history(space, path)
+    last = path.read_text().splitlines()[-1]
+    with path.open("a", newline="") as handle:
+        handle.write(_cut(last, where))
+    reopened = History.open(path, space)
+    assert len(reopened) == 5
+    np.testing.assert_array_equal(reopened.vectors, vectors)
+    assert path.read_text().endswith("\n") and len(read_rows(path)) == 5  # the cut line is gone from disk
+
+
+# ----------------------------------------------------------------- the loop
+
+
+@pytest.mark.parametrize("kind", STRATEGIES)
+@pytest.mark.parametrize("samples_per_step", [1, 3])
+def test_loop_writes_every_iteration_once(space, tmp_path: Path, kind: str, samples_per_step: int) -> None:
+    loop = make_loop(kind, space, tmp_path, 31, samples_per_step=samples_per_step)
+    history = loop.run()
+    rows = read_rows(tmp_path / "history.csv")
+    assert len(history) == len(rows) == 31
+    assert iterations(rows) == list(range(31))
+    # Steps count from 1; with 3 per step the last step holds the single leftover candidate.
+    expected_steps = np.arange(31) // samples_per_step + 1
+    np.testing.assert_array_equal([int(r["step"]) for r in rows], expected_steps)
+    np.testing.assert_array_equal(history.steps, expected_steps)
+    assert loop.step == expected_steps[-1]
+    np.testing.assert_array_equal(History.open(tmp_path / "history.csv", space).vectors, history.vectors)
+    np.testing.assert_allclose(history.reward, hand_reward(*((history.accuracy, history.latency_ms, history.energy_mj))))
+    assert (tmp_path / "search_state.pt").exists()
+    if kind == "reinforce":
+        assert int(loop.strategy.module.updates) == expected_steps[-1]  # one REINFORCE step per loop step
+
+
+def test_loop_without_run_dir_keeps_history_in_memory(space) -> None:
+    history = make_loop("random", space, None, 7).run()
+    assert len(history) == 7 and history.path is None
+
+
+@pytest.mark.parametrize("kind", STRATEGIES)
+def test_loop_same_seed_same_history(space, tmp_path: Path, kind: str, reference: Callable[[str], Rows]) -> None:
+    make_loop(kind, space, tmp_path / "same", 30).run()
+    assert read_rows(tmp_path / "same" / "history.csv") == reference(kind)
+    make_loop(kind, space, tmp_path / "other", 30, seed=1).run()
+    other = read_rows(tmp_path / "other" / "history.csv")
+    assert [r["genotype"] for r in other] != [r["genotype"] for r in reference(kind)]
+
+
+def _drop_rows(path: Path, n: int) -> list[str]:
+    """Remove the last ``n`` rows of a CSV file; returns the removed lines."""
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-n]))
+    return lines[-n:]
+
+
+def _crash(run_dir: Path, window: str) -> int:
+    """Leave ``run_dir`` as a kill in ``window`` would; returns the rows the resumed loop must start from."""
+    path = run_dir / "history.csv"
+    if window == "missing_last_step":  # checkpoint written, the step's rows not appended
+        _drop_rows(path, 3)
+    elif window == "partial_last_step":  # killed while appending the step's first row
+        removed = _drop_rows(path, 3)
+        path.write_text(path.read_text() + removed[0][: len(removed[0]) // 2])
+    elif window == "extra_rows":  # rows the checkpoint does not vouch for
+        lines = path.read_text().splitlines(keepends=True)
+        fake = [f"{12 + i}{line[line.index(','):]}" for i, line in enumerate(lines[-2:])]
+        path.write_text("".join(lines + fake))
+    elif window == "no_checkpoint":  # killed before the first checkpoint: start again
+        (run_dir / "search_state.pt").unlink()
+        return 0
+    return 12
+
+
+@pytest.mark.parametrize("kind", STRATEGIES)
+@pytest.mark.parametrize("window", ["clean", "missing_last_step", "partial_last_step", "extra_rows", "no_checkpoint"])
+def test_loop_resume_equals_uninterrupted_run(space, tmp_path: Path, kind: str, window: str,
+                                             reference: Callable[[str], Rows]) -> None:  # fmt: skip
+    make_loop(kind, space, tmp_path, 12).run()
+    done = _crash(tmp_path, window)
+    loop = make_loop(kind, space, tmp_path, 30)
+    # Construction alone restores the history to what the checkpoint vouches for, on disk too.
+    assert len(loop.history) == done
+    assert iterations(read_rows(tmp_path / "history.csv")) == list(range(done))
+    assert loop.step == done // 3
+    loop.run()
+    rows = read_rows(tmp_path / "history.csv")
+    assert iterations(rows) == list(range(30))
+    assert rows == reference(kind)
+
+
+def test_loop_rejects_another_fingerprint(space, tmp_path: Path) -> None:
+    make_loop("random", space, tmp_path, 3, fingerprint={"seed": 0, "reward": "energy", "iterations": 3}).run()
+    with pytest.raises(ValueError, match="reward") as err:
+        make_loop("random", space, tmp_path, 3, fingerprint={"seed": 0, "reward": "latency", "iterations": 3})
+    assert "seed" not in str(err.value)
+    with pytest.raises(ValueError, match="lr"):
+        make_loop("random", space, tmp_path, 3, fingerprint={"seed": 0, "reward": "energy", "iterations": 3, "lr": 1})
+    assert len(read_rows(tmp_path / "history.csv")) == 3  # a refused resume leaves the run dir alone
+
+
+class FakeLogger:
+    """Records ``log_metrics`` calls like a Lightning logger."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, dict[str, float]]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.calls.append((step, dict(metrics)))
+
+
+@pytest.mark.parametrize("kind", STRATEGIES)
+def test_loop_logs_every_iteration(space, kind: str) -> None:
+    logger = FakeLogger()
+    history = make_loop(kind, space, None, 7, loggers=[logger]).run()
+    assert [step for step, _ in logger.calls] == list(range(7))
+    search_keys = {f"search/{k}" for k in ("reward", "accuracy", "energy_mj", "latency_ms", "best_reward")}
+    for _, metrics in logger.calls:
+        if kind == "random":
+            assert set(metrics) == search_keys
+        else:
+            assert set(metrics) >= search_keys | {"controller/entropy", "controller/baseline"}
+            assert metrics["controller/entropy"] > 0
+        assert all(isinstance(v, float) for v in metrics.values())
+    logged = {key: np.array([m[key] for _, m in logger.calls]) for key in logger.calls[0][1]}
+    np.testing.assert_array_equal(logged["search/reward"], history.reward)
+    np.testing.assert_array_equal(logged["search/energy_mj"], history.energy_mj)
+    np.testing.assert_array_equal(logged["search/best_reward"], np.maximum.accumulate(history.reward))
+    assert np.all(np.diff(logged["search/best_reward"]) >= 0)
