@@ -27,8 +27,9 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow" $(ARGS)
 
+# The README's main command: the accuracy-energy search of the paper's Fig. 4(b); ARGS overrides (last wins).
 search: install
-	$(BIN)/python search.py $(ARGS)
+	$(BIN)/python search.py reward=energy $(ARGS)
 
 train: install
 	$(BIN)/python train.py $(ARGS)

@@ -38,3 +38,14 @@ def space():
     from yoso.space import JointSpace
 
     return JointSpace.from_config(compose_config("search"))
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for tests of tiny models: intra-op threads only add spin-waiting on a busy 2-core machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

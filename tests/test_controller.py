@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -18,13 +17,7 @@ TINY_VOCAB = [2, 3, 2]
 SMALL_HIDDEN = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread() -> Iterator[None]:
-    """The controller is tiny: intra-op threads only add spin-waiting, badly so on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_controller(vocab: list[int] = TINY_VOCAB, hidden: int = 4, seed: int = 0) -> Controller:

@@ -104,3 +104,14 @@ def _range_text(what: str, low: int | None, high: int | None) -> str:
     if high is not None:
         return f"{what} <= {high}"
     return what
+
+
+def plain_groups(cfg: Any, *keys: str) -> dict[str, Any]:
+    """Top-level entries ``keys`` (those present) of a (Dict)Config as plain resolved containers.
+
+    Only these entries are resolved: others (e.g. ``paths.output_dir``) may need a running Hydra app.
+    """
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    return {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg.get(k), DictConfig | ListConfig)
+            else cfg.get(k) for k in keys if k in cfg}  # fmt: skip

@@ -33,13 +33,10 @@ class HwSetup:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "HwSetup":
         """From a composed run config (its ``space``, ``accelerator`` and ``hw`` groups)."""
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):  # resolve only the groups used (others may need a running Hydra app)
-            cfg = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg.get(k), DictConfig) else cfg.get(k)
-                   for k in ("space", "accelerator", "hw")}  # fmt: skip
         from yoso.cli import HW_EVALUATORS
-        from yoso.config import check_choice, required
+        from yoso.config import check_choice, plain_groups, required
+
+        cfg = plain_groups(cfg, "space", "accelerator", "hw")
 
         hw = required(cfg, "", "hw")
         return cls(

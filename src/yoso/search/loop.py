@@ -75,7 +75,7 @@ class SearchLoop:
             raise ValueError(f"{self.run_dir} holds a search with another config (differs in {changed}); "
                              "resume it with the same config or start a new run directory")  # fmt: skip
         done, last = int(state["done"]), state["last"]
-        on_file = History.open(self.history.path, self.strategy.space).__len__()
+        on_file = len(History.open(self.history.path, self.strategy.space))
         self.history = History.open(self.history.path, self.strategy.space, keep=min(on_file, done))
         if len(self.history) == done - len(last["vectors"]):  # killed between checkpoint and history
             self.history.append(last["vectors"], Evaluation(**last["results"]), last["step"], last["wall_time_s"])

@@ -21,8 +21,8 @@ import yaml
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.cli import SEARCH_GROUPS, instantiate_group, validate_config
-from yoso.config import check_int
+from yoso.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
+from yoso.config import check_int, plain_groups
 from yoso.predictor.dataset import digest
 from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator, hardware_evaluator
 from yoso.search.evaluator import CandidateEvaluator
@@ -39,14 +39,9 @@ _TRAINER_KEYS = ("limit_train_batches", "limit_val_batches", "max_steps", "preci
                  "gradient_clip_val", "deterministic")  # fmt: skip
 
 
-def _plain(cfg: DictConfig, *keys: str) -> dict[str, Any]:
-    return {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg.get(k), DictConfig) else cfg.get(k)
-            for k in keys}  # fmt: skip
-
-
 def hypernet_key(cfg: DictConfig) -> str:
     """Hash of everything the HyperNet's weights depend on: data, space, accelerator, model, seed, trainer limits."""
-    parts = _plain(cfg, "data", "space", "accelerator", "model", "seed")
+    parts = plain_groups(cfg, "data", "space", "accelerator", "model", "seed")
     parts["data"] = {k: v for k, v in parts["data"].items() if k != "num_workers"}
     parts["model"] = {k: v for k, v in parts["model"].items() if k != "standalone"}
     parts["trainer"] = {k: cfg.trainer.get(k) for k in _TRAINER_KEYS}
@@ -81,7 +76,7 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
     log.info("training the HyperNet (%d epochs) into %s%s", cfg.model.epochs, root,
              " (resuming)" if last.is_file() else "")  # fmt: skip
     start = time.perf_counter()
-    model = SupernetModule.from_config(_plain(cfg, "space", "accelerator", "data", "model", "seed"))
+    model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
     checkpoint = ModelCheckpoint(dirpath=root, save_last=True, save_top_k=0, every_n_epochs=1)
     trainer = _trainer(cfg, cfg.model.epochs, root, [checkpoint])
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
@@ -100,8 +95,8 @@ def _device(cfg: DictConfig) -> torch.device:
 
 def search_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     """What a resumed search must share with the run it continues (iterations and top-N may change)."""
-    parts = _plain(cfg, "space", "accelerator", "reward", "strategy", "seed")
-    hw = _plain(cfg, "hw")["hw"]
+    parts = plain_groups(cfg, "space", "accelerator", "reward", "strategy", "seed")
+    hw = plain_groups(cfg, "hw")["hw"]
     hw["predictor"] = {k: v for k, v in hw["predictor"].items() if k not in ("n_jobs", "cache_dir")}
     return {**parts, "hw": digest(hw), "hypernet": hypernet_key(cfg)}
 
@@ -112,7 +107,7 @@ def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
 
     from yoso.nn import ChildModule
 
-    plain = _plain(cfg, "data", "model")
+    plain = plain_groups(cfg, "data", "model")
     epochs = int(cfg.model.standalone.epochs)
 
     def train(genotype: Any) -> tuple[float, float]:
@@ -125,6 +120,20 @@ def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
         return val, test
 
     return train
+
+
+def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluator, Any]:
+    """Step 1: the HyperNet and hardware evaluators (reused or built) as one evaluator; also the datamodule."""
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    cache = Path(cfg.paths.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache / "build.lock"):  # parallel sweep jobs: one builds, the others wait and reuse
+        supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
+        hardware = hardware_evaluator(cfg)
+        hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
+    supernet.evaluator(datamodule)
+    return CandidateEvaluator(supernet.accuracy, hardware, setup.reward), datamodule
 
 
 def run_search(cfg: DictConfig) -> dict[str, Any]:
@@ -140,16 +149,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.setup("fit")
-    cache = Path(cfg.paths.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(cache / "build.lock"):  # parallel sweep jobs: one builds, the others wait and reuse
-        supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
-        hardware = hardware_evaluator(cfg)
-        hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
-    supernet.evaluator(datamodule)
-    evaluator = CandidateEvaluator(supernet.accuracy, hardware, setup.reward)
+    evaluator, datamodule = build_evaluator(cfg, setup)
 
     loop = SearchLoop(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
                       progress=bool(search.get("progress", True)),
