@@ -9,7 +9,7 @@ STAMP := $(VENV)/.install.stamp
 TORCH := torch==2.13.0
 ARGS ?=
 
-.PHONY: install test test-all search train bench ext clean
+.PHONY: install test test-all search two-stage train bench ext clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ test-all: install
 # The README's main command: the accuracy-energy search of the paper's Fig. 4(b); ARGS overrides (last wins).
 search: install
 	$(BIN)/python search.py reward=energy $(ARGS)
+
+# The paper's two-stage baseline (Table 2): known networks on their best enumerated accelerators.
+two-stage: install
+	$(BIN)/python two_stage.py $(ARGS)
 
 train: install
 	$(BIN)/python train.py $(ARGS)

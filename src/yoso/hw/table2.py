@@ -12,6 +12,7 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ import yaml
 
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import clear_cache, evaluate
-from yoso.hw.tech import load_tech
+from yoso.hw.tech import Tech, load_tech
 from yoso.space.accelerator import Accelerator, AcceleratorSpace
+from yoso.space.genotype import Genotype
 from yoso.space.known import KNOWN_GENOTYPES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -48,19 +50,40 @@ def compose(overrides: list[str] | None = None) -> Any:
         return hcompose(config_name="search", overrides=overrides or [])
 
 
+def hardware(cfg: Any) -> tuple[list[Accelerator], Deploy, Tech]:
+    """Every accelerator of the config's space, its deployment macro and technology constants."""
+    space = AcceleratorSpace.from_config(cfg["accelerator"])
+    tech = load_tech(cfg["hw"].get("tech", "eyeriss_65nm"))
+    return all_accelerators(space), Deploy.from_config(cfg["hw"]["deploy"]), tech
+
+
+def enumerate_costs(
+    genotype: Genotype, accs: Sequence[Accelerator], tech: Tech, deploy: Deploy, n_jobs: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy (mJ) and latency (ms) of ``genotype`` on each accelerator of ``accs`` (simulator batch API)."""
+    return evaluate([(genotype, a) for a in accs], tech=tech, deploy=deploy, n_jobs=n_jobs)
+
+
+def paper_table2() -> dict[str, dict[str, Any]]:
+    """The paper's Table 2 rows by model name as printed (NasNet-A, ..., YOSO_lat, YOSO_eer)."""
+    return {r["model"]: r for r in yaml.safe_load(PAPER.read_text())["table2"]}
+
+
+def paper_accelerator(row: dict[str, Any]) -> Accelerator:
+    """The accelerator of a paper Table 2 row."""
+    return Accelerator(*map(int, row["pe"].split("x")), row["gbuf_kb"], row["rbuf_b"], row["dataflow"])
+
+
 def table2(cfg: Any, n_jobs: int = 1) -> list[dict[str, Any]]:
     """For each known genotype, its best accelerator by energy and by latency, with the paper's figures."""
-    space = AcceleratorSpace.from_config(cfg["accelerator"])
-    deploy = Deploy.from_config(cfg["hw"]["deploy"])
-    tech = load_tech(cfg["hw"].get("tech", "eyeriss_65nm"))
-    accs = all_accelerators(space)
-    paper = {PAPER_NAMES[r["model"]]: r for r in yaml.safe_load(PAPER.read_text())["table2"] if r["model"] in PAPER_NAMES}
+    accs, deploy, tech = hardware(cfg)
+    paper = {PAPER_NAMES[name]: r for name, r in paper_table2().items() if name in PAPER_NAMES}
     rows = []
     for name, g in KNOWN_GENOTYPES.items():
-        energy, latency = evaluate([(g, a) for a in accs], tech=tech, deploy=deploy, n_jobs=n_jobs)
+        energy, latency = enumerate_costs(g, accs, tech, deploy, n_jobs)
         ie, il = int(np.argmin(energy)), int(np.argmin(latency))
         p = paper[name]
-        paper_acc = Accelerator(*map(int, p["pe"].split("x")), p["gbuf_kb"], p["rbuf_b"], p["dataflow"])
+        paper_acc = paper_accelerator(p)
         ep, lp = evaluate([(g, paper_acc)], tech=tech, deploy=deploy)
         rows.append({
             "genotype": name, "n_accelerators": len(accs),

@@ -34,9 +34,9 @@ log = logging.getLogger("yoso.search")
 
 #: Bumped when HyperNet training changes in a way the config does not show.
 HYPERNET_VERSION = 1
-#: Trainer keys that change what a HyperNet learns (others, e.g. the progress bar, do not).
-_TRAINER_KEYS = ("limit_train_batches", "limit_val_batches", "max_steps", "precision", "accumulate_grad_batches",
-                 "gradient_clip_val", "deterministic")  # fmt: skip
+#: Trainer keys that change what a trained network learns or scores (others, e.g. the progress bar, do not).
+TRAINER_KEYS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "max_steps", "precision",
+                "accumulate_grad_batches", "gradient_clip_val", "deterministic")  # fmt: skip
 
 
 def hypernet_key(cfg: DictConfig) -> str:
@@ -44,7 +44,7 @@ def hypernet_key(cfg: DictConfig) -> str:
     parts = plain_groups(cfg, "data", "space", "accelerator", "model", "seed")
     parts["data"] = {k: v for k, v in parts["data"].items() if k != "num_workers"}
     parts["model"] = {k: v for k, v in parts["model"].items() if k != "standalone"}
-    parts["trainer"] = {k: cfg.trainer.get(k) for k in _TRAINER_KEYS}
+    parts["trainer"] = {k: cfg.trainer.get(k) for k in TRAINER_KEYS}
     return digest({**parts, "version": HYPERNET_VERSION})
 
 

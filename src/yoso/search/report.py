@@ -134,7 +134,7 @@ def plot_pareto(
     ax_e, ax_l = fig.subplots(1, 2)
     _pareto_panel(ax_e, objectives[:, 0], objectives[:, 1], "energy (mJ)", chosen, t_eer)
     _pareto_panel(ax_l, objectives[:, 0], objectives[:, 2], "latency (ms)", chosen, t_lat)
-    return _save(fig, path, title)
+    return save_figure(fig, path, title)
 
 
 def _pareto_panel(
@@ -181,10 +181,10 @@ def plot_best_reward(path: str | Path, curves: Mapping[str, Sequence[np.ndarray]
     ax.grid(True, alpha=0.3)
     if curves:
         ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path, title)
+    return save_figure(fig, path, title)
 
 
-def _save(fig: Figure, path: str | Path, title: str) -> Path:
+def save_figure(fig: Figure, path: str | Path, title: str) -> Path:
     """Title, lay out and write ``fig`` as PNG at ``path`` (creating its folder); the path."""
     if title:
         fig.suptitle(title)

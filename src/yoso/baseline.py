@@ -1,0 +1,226 @@
+"""The two-stage baseline (paper Table 2): a known network first, then the best accelerator for it.
+
+For each known genotype, its accuracy comes from stand-alone training on the configured data
+(``model.standalone``; cached per genotype in ``standalone.json`` of the run directory so a
+rerun does not retrain), then every accelerator of the config's space is costed with the
+simulator and the best one is kept by energy, by latency and by the reward (eq. 2, with the
+stand-alone validation accuracy). ``run_two_stage`` writes ``two_stage.csv``, ``two_stage.md``
+and ``two_stage.yaml`` into the run directory; ``python two_stage.py`` is its entry point.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from yoso.config import ConfigError
+from yoso.hw.table2 import enumerate_costs, hardware
+from yoso.search.final import TrainFn
+from yoso.search.reward import Reward
+from yoso.space.accelerator import Accelerator
+from yoso.space.known import KNOWN_GENOTYPES
+
+log = logging.getLogger("yoso.baseline")
+
+#: The three selection criteria of the best accelerator of a network, in table order.
+CRITERIA = ("energy", "latency", "reward")
+#: Columns of ``two_stage.csv`` (one row per network and criterion).
+CSV_COLUMNS = ("model", "criterion", "val_accuracy", "test_accuracy", "error_pct", "energy_mj", "latency_ms",
+               "reward", "feasible", "accelerator", "pe", "gbuf_kb", "rbuf_bytes", "dataflow",
+               "n_accelerators", "enumeration_s")  # fmt: skip
+#: Columns of the Table-2-like markdown (key, header).
+MD_COLUMNS = (("model", "model"), ("error_pct", "error % (test)"), ("val_accuracy", "val acc"),
+              ("energy_mj", "energy (mJ)"), ("latency_ms", "latency (ms)"), ("pe", "PEs"), ("gbuf_kb", "g_buf (KB)"),
+              ("rbuf_bytes", "r_buf (B)"), ("dataflow", "dataflow"), ("reward", "reward"),
+              ("feasible", "feasible"))  # fmt: skip
+
+
+def check_models(names: Sequence[str] | None, key: str = "two_stage.models") -> list[str]:
+    """``names`` if each is a known genotype (exact name), else a ConfigError listing the allowed ones."""
+    if names is None or isinstance(names, str) or len(names) == 0:
+        raise ConfigError(key, names, f"a non-empty list of names among {list(KNOWN_GENOTYPES)}")
+    for i, name in enumerate(names):
+        if name not in KNOWN_GENOTYPES:
+            raise ConfigError(f"{key}[{i}]", name, f"one of {list(KNOWN_GENOTYPES)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(key, list(names), "distinct names")
+    return list(names)
+
+
+def best_indices(energy: Any, latency: Any, reward: Any) -> dict[str, int]:
+    """Index of the best accelerator by each criterion: least energy, least latency, largest reward.
+
+    NaN never wins; ties go to the first accelerator in enumeration order.
+    """
+    e, lat, r = (np.asarray(v, dtype=np.float64) for v in (energy, latency, reward))
+    if not (e.shape == lat.shape == r.shape) or e.ndim != 1 or e.size == 0:
+        raise ValueError(f"energy, latency and reward must be equal-length non-empty 1-D arrays, got "
+                         f"{e.shape}, {lat.shape}, {r.shape}")  # fmt: skip
+    return {
+        "energy": int(np.argmin(np.where(np.isnan(e), np.inf, e))),
+        "latency": int(np.argmin(np.where(np.isnan(lat), np.inf, lat))),
+        "reward": int(np.argmax(np.where(np.isnan(r), -np.inf, r))),
+    }
+
+
+def network_rows(
+    model: str,
+    accs: Sequence[Accelerator],
+    energy: np.ndarray,
+    latency: np.ndarray,
+    accuracy: tuple[float, float],
+    reward: Reward,
+) -> list[dict[str, Any]]:
+    """The rows of one network: its best accelerator by each criterion with figures and reward."""
+    val, test = (float(a) for a in accuracy)
+    rewards = reward(val, latency, energy)
+    feasible = reward.feasible(latency, energy)
+    rows = []
+    for criterion, i in best_indices(energy, latency, rewards).items():
+        acc = accs[i]
+        rows.append({
+            "model": model, "criterion": criterion, "val_accuracy": val, "test_accuracy": test,
+            "error_pct": 100.0 * (1.0 - test), "energy_mj": float(energy[i]), "latency_ms": float(latency[i]),
+            "reward": float(rewards[i]), "feasible": bool(feasible[i]), "accelerator": str(acc),
+            "pe": f"{acc.pe_rows}x{acc.pe_cols}", "gbuf_kb": acc.gbuf_kb, "rbuf_bytes": acc.rbuf_bytes,
+            "dataflow": acc.dataflow, "n_accelerators": len(accs),
+        })  # fmt: skip
+    return rows
+
+
+def standalone_key(cfg: Any) -> str:
+    """Hash of what a stand-alone accuracy depends on: data, ``model.standalone``, seed, trainer limits."""
+    from yoso.config import plain_groups
+    from yoso.predictor.dataset import digest
+    from yoso.search.pipeline import TRAINER_KEYS
+
+    parts = plain_groups(cfg, "data", "model")
+    data = {k: v for k, v in parts["data"].items() if k != "num_workers"}
+    trainer = {k: cfg["trainer"].get(k) for k in TRAINER_KEYS}
+    return digest({"data": data, "standalone": parts["model"]["standalone"], "seed": int(cfg["seed"]),
+                   "trainer": trainer})  # fmt: skip
+
+
+def cached_accuracy(path: Path, key: str, model: str, train: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    """``(val, test)`` accuracy of ``model`` from the json cache at ``path`` under ``key``, else trained and stored."""
+    cache = json.loads(path.read_text()) if path.is_file() else {}
+    if model in cache.get(key, {}):
+        val, test = cache[key][model]
+        log.info("%s: stand-alone accuracy from %s (val %.4f, test %.4f)", model, path, val, test)
+        return float(val), float(test)
+    log.info("%s: training stand-alone", model)
+    start = time.perf_counter()
+    val, test = (float(v) for v in train())
+    elapsed = time.perf_counter() - start
+    log.info("%s: stand-alone training took %.1f s (val %.4f, test %.4f)", model, elapsed, val, test)
+    cache = json.loads(path.read_text()) if path.is_file() else {}  # re-read: keep what others wrote meanwhile
+    cache.setdefault(key, {})[model] = [val, test]
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(cache, indent=1))
+    os.replace(tmp, path)
+    return val, test
+
+
+def two_stage(
+    models: Sequence[str],
+    accs: Sequence[Accelerator],
+    cost: Callable[[Any], tuple[np.ndarray, np.ndarray]],
+    accuracy: Callable[[str], tuple[float, float]],
+    reward: Reward,
+) -> list[dict[str, Any]]:
+    """Rows of every network: ``accuracy(name)`` then ``cost(genotype)`` over ``accs``, best by each criterion."""
+    rows = []
+    for name in models:
+        val_test = accuracy(name)
+        start = time.perf_counter()
+        energy, latency = cost(KNOWN_GENOTYPES[name])
+        elapsed = time.perf_counter() - start
+        log.info("%s: %d accelerators enumerated in %.1f s", name, len(accs), elapsed)
+        for row in network_rows(name, accs, np.asarray(energy), np.asarray(latency), val_test, reward):
+            rows.append({**row, "enumeration_s": elapsed})
+    return rows
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+    """``rows`` as a GitHub markdown table of ``(key, header)`` columns (floats to 4 significant digits)."""
+
+    def cell(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def two_stage_markdown(rows: Sequence[Mapping[str, Any]], reward: Reward) -> str:
+    """The Table-2-like markdown: one table per criterion."""
+    titles = {"energy": "best accelerator by energy", "latency": "best accelerator by latency",
+              "reward": f"best accelerator by the reward (eq. 2: {reward})"}  # fmt: skip
+    n = rows[0]["n_accelerators"] if rows else 0
+    out = [f"# Two-stage baseline: each network on its best of {n} accelerators\n"]
+    for c in CRITERIA:
+        out += [f"## {titles[c]}\n", markdown_table([r for r in rows if r["criterion"] == c], MD_COLUMNS)]
+    return "\n".join(out)
+
+
+def write_outputs(run_dir: Path, rows: Sequence[Mapping[str, Any]], reward: Reward, extra: Mapping[str, Any]) -> None:
+    """``two_stage.csv``, ``two_stage.md`` and ``two_stage.yaml`` in ``run_dir``."""
+    with open(run_dir / "two_stage.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (run_dir / "two_stage.md").write_text(two_stage_markdown(rows, reward))
+    doc = {**extra, "reward_config": dict(vars(reward)), "rows": [dict(r) for r in rows]}
+    (run_dir / "two_stage.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
+    """The two-stage flow of a composed ``two_stage`` config; writes its outputs to ``paths.output_dir``."""
+    import hydra
+    import pytorch_lightning as pl
+
+    from yoso.cli import validate_config
+    from yoso.config import plain_groups
+    from yoso.search.pipeline import standalone_trainer_fn
+    from yoso.search.report import format_table
+
+    setup = validate_config(cfg, require=("accelerator", "reward", "hw", "data", "model"))
+    models = check_models(plain_groups(cfg, "two_stage").get("two_stage", {}).get("models"))
+    run_dir = Path(cfg["paths"]["output_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(setup.seed, workers=True, verbose=False)
+    accs, deploy, tech = hardware(cfg)
+    log.info("two-stage baseline: %d networks x %d accelerators (%s, %s)", len(models), len(accs), tech.name,
+             setup.reward)  # fmt: skip
+
+    key = standalone_key(cfg)
+    lazy: dict[str, TrainFn] = {}
+
+    def train_fn() -> TrainFn:
+        """The stand-alone trainer, built (with the datamodule) only when some network is not cached."""
+        if "fn" not in lazy:
+            datamodule = hydra.utils.instantiate(cfg["data"])
+            datamodule.setup("fit")
+            lazy["fn"] = standalone_trainer_fn(cfg, datamodule, run_dir / "standalone")
+        return lazy["fn"]
+
+    def accuracy(name: str) -> tuple[float, float]:
+        return cached_accuracy(run_dir / "standalone.json", key, name, lambda: train_fn()(KNOWN_GENOTYPES[name]))
+
+    rows = two_stage(models, accs, lambda g: enumerate_costs(g, accs, tech, deploy), accuracy, setup.reward)
+    write_outputs(run_dir, rows, setup.reward,
+                  {"models": models, "n_accelerators": len(accs), "tech": tech.name,
+                   "deploy": plain_groups(cfg, "hw")["hw"]["deploy"], "standalone_key": key})  # fmt: skip
+    cols = ("model", "criterion", "test_accuracy", "energy_mj", "latency_ms", "accelerator", "reward", "enumeration_s")
+    log.info("two-stage baseline:\n%s", format_table(rows, cols))
+    log.info("wrote %s, %s, %s", *(run_dir / f"two_stage.{x}" for x in ("csv", "md", "yaml")))
+    return rows
