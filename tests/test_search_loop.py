@@ -108,6 +108,7 @@ def test_evaluator_floors_invalid_rows(space, field: str, bad: float) -> None:
     results = evaluator(space.sample(3, 0))
     assert isinstance(results, Evaluation) and len(results) == 3
     assert results.reward[1] == evaluator.reward_floor == 0.0
+    assert not results.feasible[1]
     expected = hand_reward(figures["accuracy"], figures["latency"], figures["energy"])
     np.testing.assert_allclose(results.reward[[0, 2]], expected[[0, 2]], rtol=1e-12)
     # The figures themselves pass through untouched (the history records what was measured).
@@ -122,6 +123,7 @@ def test_evaluator_matches_reward_formula(space) -> None:
     energy, latency = fake_hardware(vectors)
     np.testing.assert_allclose(results.reward, hand_reward(fake_accuracy(vectors), latency, energy), rtol=1e-12)
     assert np.all(results.reward > 0)
+    np.testing.assert_array_equal(results.feasible, (latency <= REWARD.t_lat_ms) & (energy <= REWARD.t_eer_mj))
 
 
 # ----------------------------------------------------------------- history
@@ -133,7 +135,7 @@ def filled_history(space, path: Path) -> tuple[History, np.ndarray, dict[str, np
     vectors = space.sample(5, rng)
     figures = {name: rng.random(5) * 10.0 ** rng.integers(-3, 3, 5) for name in METRICS}
     history = History(space, path)
-    results = Evaluation(*(figures[name] for name in METRICS))
+    results = Evaluation(*(figures[name] for name in METRICS), feasible=np.array([True, False, True, True, False]))
     history.append(vectors[:3], results[:3], step=1, wall_time_s=0.25)
     history.append(vectors[3:], results[3:], step=2, wall_time_s=1.23456)
     return history, vectors, figures
@@ -147,7 +149,8 @@ def test_history_round_trip(space, tmp_path: Path) -> None:
     rows = read_rows(path, wall_time=True)
     header = list(rows[0])
     assert header == ["iteration", "step", *space.names, "genotype", "accelerator", "accuracy", "energy_mj",
-                      "latency_ms", "reward", "wall_time_s"]  # fmt: skip
+                      "latency_ms", "reward", "feasible", "wall_time_s"]  # fmt: skip
+    assert [row["feasible"] for row in rows] == ["1", "0", "1", "1", "0"]
     assert len(space.names) == 44
     assert iterations(rows) == [0, 1, 2, 3, 4]
     for row, vec in zip(rows, vectors):
@@ -164,6 +167,7 @@ def test_history_round_trip(space, tmp_path: Path) -> None:
         np.testing.assert_array_equal(reopened.figures[name], figures[name])  # exact: repr round-trips floats
     np.testing.assert_allclose(reopened.wall_time_s, [0.25, 0.25, 0.25, 1.235, 1.235])
     np.testing.assert_array_equal(reopened.evaluation().reward, history.reward)
+    np.testing.assert_array_equal(reopened.evaluation().feasible, [True, False, True, True, False])
 
 
 def test_history_open_keep_truncates_the_file(space, tmp_path: Path) -> None:
@@ -177,6 +181,8 @@ def test_history_open_keep_truncates_the_file(space, tmp_path: Path) -> None:
     # Appending goes on from the kept rows.
     kept.append(vectors[4:], Evaluation(*(np.ones(1),) * 4), step=9, wall_time_s=2.0)
     assert iterations(read_rows(path)) == [0, 1, 2, 3]
+    assert read_rows(path)[-1]["feasible"] == ""  # not judged
+    assert np.isnan(History.open(path, space).feasible[-1])
     assert History.open(tmp_path / "missing.csv", space).vectors.shape == (0, 44)
 
 

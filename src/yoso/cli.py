@@ -20,6 +20,7 @@ from yoso.config import ConfigError, check_choice, check_float, check_int, check
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
+from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.joint import CellSpace, JointSpace
@@ -40,6 +41,7 @@ class RunSetup:
     cells: CellSpace | None = None
     space: JointSpace | None = None
     reward: Reward | None = None
+    constraints: Constraints | None = None
     strategy: Any = None  # a yoso.search.strategy.Strategy, built from the strategy group
 
 
@@ -117,6 +119,9 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         accelerators = AcceleratorSpace.from_config(_group(cfg, "accelerator"))
         space = JointSpace(cells, accelerators) if cells is not None else None
     reward = Reward.from_config(_group(cfg, "reward")) if "reward" in present else None
+    constraints = Constraints.from_config(_group(cfg, "constraints")) if "constraints" in present else None
+    if constraints is None and reward is not None:
+        constraints = Constraints(reward.t_lat_ms, reward.t_eer_mj)
     if "hw" in present:
         _check_hw(_group(cfg, "hw"))
     strategy = None
@@ -135,12 +140,12 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         _check_model(_group(cfg, "model"))
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
     if "strategy" in present:
-        strategy = build_strategy(group, space, seed)
-    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, strategy=strategy)
+        strategy = build_strategy(group, space, seed, constraints)
+    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy)
 
 
 #: The validated config groups, and what each entry point needs.
-GROUPS = ("space", "accelerator", "reward", "hw", "strategy", "search", "data", "model")
+GROUPS = ("space", "accelerator", "reward", "constraints", "hw", "strategy", "search", "data", "model")
 SEARCH_GROUPS = GROUPS
 TRAIN_GROUPS = ("space", "accelerator", "data", "model")
 

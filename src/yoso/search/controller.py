@@ -161,7 +161,7 @@ class ReinforceStrategy(Strategy):
 
     def tell(self, candidates: np.ndarray, results: Evaluation) -> None:
         batch = (torch.as_tensor(np.asarray(candidates), dtype=torch.long),
-                 torch.as_tensor(np.asarray(results.reward), dtype=torch.float64))  # fmt: skip
+                 torch.as_tensor(self.score(results), dtype=torch.float64))  # fmt: skip
         loader = torch.utils.data.DataLoader([batch], batch_size=None)
         trainer = self.trainer
         trainer.fit_loop.epoch_loop.max_steps = trainer.global_step + 1

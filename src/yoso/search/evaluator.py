@@ -2,8 +2,9 @@
 
 Accuracy comes from any ``vectors -> accuracy`` callable (the HyperNet's sub-network
 evaluator, cached by genotype), energy and latency from any ``vectors -> (energy_mj,
-latency_ms)`` callable (the GP predictor or the simulator), the reward from eq. 2. A
-non-finite figure never reaches a strategy: its reward becomes ``reward_floor``.
+latency_ms)`` callable (the GP predictor or the simulator), the reward from eq. 2 and
+feasibility from the run's constraints. A non-finite figure never reaches a strategy: its
+reward becomes ``reward_floor`` and it is infeasible.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
 from yoso.search.strategy import Evaluation
 
@@ -26,9 +28,11 @@ HardwareFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 class CandidateEvaluator:
     """``(n, D)`` candidates -> :class:`Evaluation`; the evaluator knows nothing of the strategy."""
 
-    def __init__(self, accuracy: AccuracyFn, hardware: HardwareFn, reward: Reward, reward_floor: float = 0.0):
+    def __init__(self, accuracy: AccuracyFn, hardware: HardwareFn, reward: Reward, reward_floor: float = 0.0,
+                 constraints: Constraints | None = None):  # fmt: skip
         self.accuracy, self.hardware, self.reward = accuracy, hardware, reward
         self.reward_floor = float(reward_floor)  # below every valid reward: eq. 2's terms are all >= 0
+        self.constraints = constraints or Constraints(reward.t_lat_ms, reward.t_eer_mj)
 
     def __call__(self, candidates: Any) -> Evaluation:
         vectors = np.atleast_2d(np.asarray(candidates, dtype=np.int64))
@@ -42,4 +46,4 @@ class CandidateEvaluator:
             log.warning("%d candidate(s) with a non-finite or non-positive figure get reward %g: %s",
                         int(bad.sum()), self.reward_floor, vectors[bad][:3].tolist())  # fmt: skip
             reward = np.where(bad, self.reward_floor, reward)
-        return Evaluation(accuracy, energy, latency, reward)
+        return Evaluation(accuracy, energy, latency, reward, self.constraints.feasible(latency, energy) & ~bad)

@@ -9,6 +9,7 @@ Finished candidates are kept in ``final.json`` so an interrupted final step resu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from yoso.search.constraints import Constraints
 from yoso.search.history import History
 from yoso.search.reward import Reward
 
@@ -29,21 +31,38 @@ TrainFn = Callable[[Any], tuple[float, float]]
 CostFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def top_candidates(history: History, reward: Reward, top_n: int) -> tuple[np.ndarray, bool]:
+def top_candidates(history: History, constraints: Constraints, top_n: int,
+                   cost: CostFn | None = None) -> tuple[np.ndarray, bool]:  # fmt: skip
     """Iterations of the best ``top_n`` distinct candidates by reward that meet both thresholds.
 
-    Returns ``(iterations, screened)``; if no sample meets the thresholds the unscreened top-N
-    are returned with ``screened=False``, so the run still reports its best attempt.
+    Returns ``(iterations, screened)``. With soft constraints the search-time figures screen and,
+    if no sample meets the thresholds, the unscreened top-N are returned with ``screened=False``
+    so the run still reports its best attempt. With hard constraints the simulator (``cost``)
+    screens, in reward order, and an empty array means no sampled design is feasible.
     """
     order = np.argsort(-history.reward, kind="stable")
     _, first = np.unique(history.vectors[order], axis=0, return_index=True)
     distinct = order[np.sort(first)]
-    feasible = distinct[reward.feasible(history.latency_ms[distinct], history.energy_mj[distinct])]
-    if len(feasible):
-        return feasible[:top_n], True
+    at_search = constraints.feasible(history.latency_ms[distinct], history.energy_mj[distinct])
+    if constraints.hard and cost is not None:
+        kept: list[int] = []
+        ranked = np.concatenate([distinct[at_search], distinct[~at_search]])  # predicted-feasible first
+        for chunk in np.array_split(ranked, max(1, int(np.ceil(len(ranked) / SCREEN_CHUNK)))):
+            energy, latency = cost(history.vectors[chunk])
+            kept += chunk[constraints.feasible(latency, energy)].tolist()
+            if len(kept) >= top_n:
+                break
+        kept_sorted = distinct[np.isin(distinct, kept)]  # back in reward order
+        return kept_sorted[:top_n], True
+    if at_search.any():
+        return distinct[at_search][:top_n], True
     log.warning("no sample meets t_lat = %g ms and t_eer = %g mJ: the final step takes the unscreened top-%d",
-                reward.t_lat_ms, reward.t_eer_mj, top_n)  # fmt: skip
+                constraints.t_lat_ms, constraints.t_eer_mj, top_n)  # fmt: skip
     return distinct[:top_n], False
+
+
+#: Candidates re-costed with the simulator at a time while hard constraints screen the history.
+SCREEN_CHUNK = 256
 
 
 def final_step(
@@ -53,12 +72,20 @@ def final_step(
     cost: CostFn,
     train: TrainFn | None,
     run_dir: str | Path | None = None,
-) -> tuple[list[dict[str, Any]], int]:
+    constraints: Constraints | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
     """Re-evaluate the top-N; returns their rows (best first by final reward) and the chosen row's index.
 
-    ``train=None`` skips stand-alone training and keeps the HyperNet accuracy.
+    ``train=None`` skips stand-alone training and keeps the HyperNet accuracy. ``constraints``
+    default to the reward's thresholds (soft); with hard constraints the chosen index is None
+    when no sampled design meets them under the simulator.
     """
-    iterations, screened = top_candidates(history, reward, top_n)
+    constraints = constraints or Constraints(reward.t_lat_ms, reward.t_eer_mj)
+    iterations, screened = top_candidates(history, constraints, top_n, cost)
+    if not len(iterations):
+        log.error("no sampled design meets latency <= %g ms and energy <= %g mJ under the simulator "
+                  "(hard constraints): there is no design to report", constraints.t_lat_ms, constraints.t_eer_mj)  # fmt: skip
+        return [], None
     energy, latency = (np.asarray(v, dtype=float) for v in cost(history.vectors[iterations]))
     done_path = Path(run_dir) / "final.json" if run_dir is not None else None
     done = json.loads(done_path.read_text()) if done_path is not None and done_path.exists() else {}
@@ -85,16 +112,16 @@ def final_step(
             "accuracy": val_acc, "test_accuracy": test_acc,
             "energy_mj": float(energy[k]), "latency_ms": float(latency[k]),
             "reward": float(reward(val_acc, latency[k], energy[k])),
-            "feasible": bool(reward.feasible(latency[k], energy[k])), "screened": screened,
+            "feasible": bool(constraints.feasible(latency[k], energy[k])[0]), "screened": screened,
         })  # fmt: skip
     rows.sort(key=lambda r: -r["reward"])
     feasible = [i for i, r in enumerate(rows) if r["feasible"]]
     if not feasible:
         log.warning("no top-%d candidate meets both thresholds under the simulator: reporting the best by reward", top_n)
-    return rows, (feasible[0] if feasible else 0)
+    return rows, (feasible[0] if feasible else None if constraints.hard else 0)
 
 
-def best_record(row: dict[str, Any], reward: Reward) -> dict[str, Any]:
+def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | None = None) -> dict[str, Any]:
     """The chosen design as plain data for ``best.yaml``."""
     return {
         "genotype": row["genotype"].to_dict(),
@@ -103,6 +130,7 @@ def best_record(row: dict[str, Any], reward: Reward) -> dict[str, Any]:
         **{k: row[k] for k in ("accuracy", "test_accuracy", "hypernet_accuracy", "energy_mj", "latency_ms", "reward",
                                "feasible", "iteration")},
         "reward_config": {k: getattr(reward, k) for k in ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")},
+        **({"constraints": dataclasses.asdict(constraints)} if constraints is not None else {}),
     }  # fmt: skip
 
 

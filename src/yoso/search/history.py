@@ -1,8 +1,9 @@
 """Every evaluated sample of a search, in memory and appended to ``history.csv`` as it comes.
 
 One row per candidate: iteration, loop step, the 44 decisions (one column each, named as
-in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R and
-the wall time since the search started. Rows are flushed at once; :meth:`History.open`
+in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R,
+whether it meets the run's thresholds (1/0, empty if not judged) and the wall time since the
+search started. Rows are flushed at once; :meth:`History.open`
 reloads a file and keeps only the rows a checkpoint vouches for, so a resumed search never
 repeats or loses a sample.
 """
@@ -34,17 +35,19 @@ class History:
     figures: dict[str, np.ndarray] = field(default_factory=dict)
     steps: np.ndarray = field(default=None)  # type: ignore[assignment]
     wall_time_s: np.ndarray = field(default=None)  # type: ignore[assignment]
+    feasible: np.ndarray = field(default=None)  # type: ignore[assignment]  # 1.0 / 0.0 / nan (not judged)
 
     def __post_init__(self) -> None:
         if self.vectors is None:
             self.vectors = np.zeros((0, len(self.space)), dtype=np.int64)
             self.steps = np.zeros(0, dtype=np.int64)
             self.wall_time_s = np.zeros(0)
+            self.feasible = np.zeros(0)
             self.figures = {name: np.zeros(0) for name in METRICS}
 
     @property
     def columns(self) -> list[str]:
-        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "wall_time_s"]
+        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "feasible", "wall_time_s"]
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -66,8 +69,9 @@ class History:
         return self.figures["reward"]
 
     def evaluation(self) -> Evaluation:
-        """All figures as one :class:`Evaluation`."""
-        return Evaluation(*(self.figures[name] for name in METRICS))
+        """All figures as one :class:`Evaluation` (``feasible`` None if any sample was not judged)."""
+        feasible = None if np.isnan(self.feasible).any() else self.feasible.astype(bool)
+        return Evaluation(*(self.figures[name] for name in METRICS), feasible)
 
     # ----------------------------------------------------------------- writing
 
@@ -75,6 +79,7 @@ class History:
         """Add a batch (in memory and, with a path, as flushed CSV rows)."""
         vectors = self.space.check(vectors)
         start = len(self)
+        feasible = np.full(len(vectors), np.nan) if results.feasible is None else np.asarray(results.feasible, float)
         if self.path is not None:
             new_file = not self.path.exists() or self.path.stat().st_size == 0
             with self.path.open("a", newline="") as handle:
@@ -84,13 +89,15 @@ class History:
                 for i, vec in enumerate(vectors):
                     genotype, accelerator = self.space.decode(vec)
                     figures = [repr(float(getattr(results, name)[i])) for name in METRICS]
+                    judged = "" if np.isnan(feasible[i]) else int(feasible[i])
                     writer.writerow([start + i, step, *vec.tolist(), genotype.to_json(), str(accelerator), *figures,
-                                     f"{wall_time_s:.3f}"])  # fmt: skip
+                                     judged, f"{wall_time_s:.3f}"])  # fmt: skip
                 handle.flush()
                 os.fsync(handle.fileno())
         self.vectors = np.concatenate([self.vectors, vectors])
         self.steps = np.concatenate([self.steps, np.full(len(vectors), step, dtype=np.int64)])
         self.wall_time_s = np.concatenate([self.wall_time_s, np.full(len(vectors), wall_time_s)])
+        self.feasible = np.concatenate([self.feasible, feasible])
         for name in METRICS:
             self.figures[name] = np.concatenate([self.figures[name], np.asarray(getattr(results, name), float)])
 
@@ -118,6 +125,7 @@ class History:
             history.vectors = space.check(np.array([row[d0 : d0 + len(space)] for row in body], dtype=np.int64))
             history.steps = np.array([int(row[index["step"]]) for row in body], dtype=np.int64)
             history.wall_time_s = np.array([float(row[index["wall_time_s"]]) for row in body])
+            history.feasible = np.array([float(row[index["feasible"]] or "nan") for row in body])
             history.figures = {name: np.array([float(row[index[name]]) for row in body]) for name in METRICS}
         tmp = history.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as handle:

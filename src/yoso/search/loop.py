@@ -53,6 +53,8 @@ class SearchLoop:
         self.elapsed_before = 0.0
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+        strategy.bind(self.run_dir)
+        if self.run_dir is not None:
             self._resume()
 
     @property
@@ -87,7 +89,7 @@ class SearchLoop:
 
     def _save(self, vectors: np.ndarray, results: Evaluation, wall_time_s: float) -> None:
         last = {"vectors": vectors, "step": self.step, "wall_time_s": wall_time_s,
-                "results": {k: np.asarray(v) for k, v in vars(results).items()}}  # fmt: skip
+                "results": {k: np.asarray(v) for k, v in vars(results).items() if v is not None}}  # fmt: skip
         state = {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, "done": len(self.history) + len(vectors),
                  "step": self.step, "elapsed_s": wall_time_s, "strategy": self.strategy.state_dict(), "last": last}  # fmt: skip
         tmp = self.checkpoint_path.with_suffix(".pt.tmp")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import torch
 import yaml
 from filelock import FileLock
@@ -96,6 +97,8 @@ def _device(cfg: DictConfig) -> torch.device:
 def search_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     """What a resumed search must share with the run it continues (iterations and top-N may change)."""
     parts = plain_groups(cfg, "space", "accelerator", "reward", "strategy", "seed")
+    if cfg.get("constraints") is not None:
+        parts.update(plain_groups(cfg, "constraints"))
     hw = plain_groups(cfg, "hw")["hw"]
     hw["predictor"] = {k: v for k, v in hw["predictor"].items() if k not in ("n_jobs", "cache_dir")}
     return {**parts, "hw": digest(hw), "hypernet": hypernet_key(cfg)}
@@ -133,7 +136,7 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
         hardware = hardware_evaluator(cfg)
         hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     supernet.evaluator(datamodule)
-    return CandidateEvaluator(supernet.accuracy, hardware, setup.reward), datamodule
+    return CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints), datamodule
 
 
 def run_search(cfg: DictConfig) -> dict[str, Any]:
@@ -161,19 +164,29 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
     cost = SimulatorEvaluator(HwSetup.from_config(cfg))
-    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir)
-    best = best_record(rows[chosen], setup.reward)
-    (run_dir / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
+    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir, setup.constraints)
+    thresholds = (setup.constraints.t_lat_ms, setup.constraints.t_eer_mj)
+    best_path = run_dir / "best.yaml"
+    if chosen is None:  # hard constraints and no feasible design: say so, write nothing false
+        best_path.unlink(missing_ok=True)
+        plot_pareto(run_dir / "pareto.png", history.accuracy, history.energy_mj, history.latency_ms,
+                    thresholds=thresholds, title=f"{setup.strategy.name}, {len(history)} samples, none feasible")  # fmt: skip
+        log.error("hard constraints: no design meets latency <= %g ms and energy <= %g mJ under the simulator "
+                  "(%d samples, %d feasible by the search-time evaluator); best.yaml not written",
+                  *thresholds, len(history), int(np.nansum(history.feasible)))  # fmt: skip
+        return {"feasible": False, "samples": len(history)}
+    best = best_record(rows[chosen], setup.reward, setup.constraints)
+    best_path.write_text(yaml.safe_dump(best, sort_keys=False))
     table = table_rows(rows)
     log.info("final step (top-%d, simulator + stand-alone):\n%s", len(rows),
              format_table(table, TABLE_COLUMNS, title=f"chosen: rank {chosen + 1}"))  # fmt: skip
     pareto = plot_pareto(run_dir / "pareto.png", history.accuracy, history.energy_mj, history.latency_ms,
-                         chosen=best["iteration"], thresholds=(setup.reward.t_lat_ms, setup.reward.t_eer_mj),
+                         chosen=best["iteration"], thresholds=thresholds,
                          title=f"{setup.strategy.name}, {len(history)} samples")  # fmt: skip
     _log_final(loggers, table, best, pareto, len(history))
     log.info("best design: %s, accuracy %.4f, energy %.3f mJ, latency %.3f ms, reward %.4f -> %s",
              best["accelerator_str"], best["accuracy"], best["energy_mj"], best["latency_ms"], best["reward"],
-             run_dir / "best.yaml")  # fmt: skip
+             best_path)  # fmt: skip
     return best
 
 

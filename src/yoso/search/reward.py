@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from yoso.config import check_float, required
+from yoso.search.constraints import Constraints
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Reward:
 
     def feasible(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """Whether designs meet both thresholds (paper §III.A screening)."""
-        return (np.asarray(latency_ms) <= self.t_lat_ms) & (np.asarray(energy_mj) <= self.t_eer_mj)
+        return Constraints(self.t_lat_ms, self.t_eer_mj).feasible(latency_ms, energy_mj)
 
 
 _FIELDS = ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")

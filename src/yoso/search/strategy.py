@@ -11,11 +11,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from yoso.config import ConfigError, check_int
+from yoso.search.constraints import Constraints
 from yoso.space.joint import JointSpace
 
 
@@ -24,18 +26,22 @@ class Evaluation:
     """Results of a batch of candidates: accuracy (fraction), energy (mJ), latency (ms) and reward (eq. 2).
 
     ``reward`` is always finite (the evaluator replaces a non-finite one by its floor).
+    ``feasible`` says whether each candidate meets the run's thresholds (None: not judged).
     """
 
     accuracy: np.ndarray
     energy_mj: np.ndarray
     latency_ms: np.ndarray
     reward: np.ndarray
+    feasible: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.reward)
 
     def __getitem__(self, index: Any) -> "Evaluation":
-        return Evaluation(self.accuracy[index], self.energy_mj[index], self.latency_ms[index], self.reward[index])
+        feasible = None if self.feasible is None else self.feasible[index]
+        return Evaluation(self.accuracy[index], self.energy_mj[index], self.latency_ms[index], self.reward[index],
+                          feasible)  # fmt: skip
 
 
 class Strategy(ABC):
@@ -43,14 +49,30 @@ class Strategy(ABC):
 
     ``batch_size`` is how many candidates the loop asks for per step. ``state_dict`` holds
     everything needed to continue exactly where the strategy stopped (RNG state included).
+    ``constraints`` (set by :func:`build_strategy`) holds the run's thresholds; when they are
+    hard, the strategy must steer away from infeasible samples, not only rank them by reward.
     """
 
     name: str = "strategy"
     batch_size: int = 1
+    constraints: Constraints | None = None
 
     def __init__(self, space: JointSpace, seed: int = 0):
         self.space = space
         self.seed = check_int("seed", seed, 0, 2**32 - 1)
+
+    @property
+    def hard_constraints(self) -> bool:
+        return self.constraints is not None and self.constraints.hard
+
+    def score(self, results: Evaluation) -> np.ndarray:
+        """What the strategy maximises: the reward, or with hard constraints the feasible-first score."""
+        if not self.hard_constraints:
+            return np.asarray(results.reward, dtype=np.float64)
+        return self.constraints.score(results.reward, results.latency_ms, results.energy_mj)
+
+    def bind(self, run_dir: Path | None) -> None:
+        """Called once by the loop before it resumes: strategies that keep files (e.g. ``optuna.db``) open them here."""
 
     @abstractmethod
     def ask(self, n: int) -> np.ndarray:
@@ -96,7 +118,8 @@ class RandomStrategy(Strategy):
 STRATEGY_RNG_KEY = 2
 
 
-def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int) -> Strategy:
+def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
+                   constraints: Constraints | None = None) -> Strategy:  # fmt: skip
     """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label)."""
     import hydra
     from hydra.errors import InstantiationException
@@ -115,4 +138,5 @@ def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int) -> Stra
         raise ConfigError("strategy", target, f"a Strategy that accepts its config ({err})") from None
     if not isinstance(strategy, Strategy):
         raise ConfigError("strategy._target_", target, "a subclass of yoso.search.strategy.Strategy")
+    strategy.constraints = constraints
     return strategy
