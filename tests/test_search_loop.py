@@ -12,16 +12,29 @@ import numpy as np
 import pytest
 import torch
 
-from yoso.search.controller import ReinforceStrategy
+from conftest import compose_config
+from yoso.search.constraints import Constraints
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import METRICS, History
 from yoso.search.loop import SearchLoop
 from yoso.search.reward import Reward
-from yoso.search.strategy import Evaluation, RandomStrategy, Strategy
+from yoso.search.strategy import Evaluation, build_strategy
 from yoso.space.genotype import Genotype
 
 REWARD = Reward(0.5, -0.4, 0.5, -0.4)
-STRATEGIES = ("random", "reinforce")
+#: Every strategy of conf/strategy, with overrides that make it small enough for a 30-sample run.
+SMALL = {
+    "random": [],
+    "reinforce": ["strategy.lstm_hidden=8", "strategy.lr=0.01"],
+    "evolution": ["strategy.population_size=6", "strategy.sample_size=3"],
+    "tpe": ["strategy.n_startup_trials=5"],
+    "nsga2": ["strategy.population_size=6"],
+    "cmaes": ["strategy.n_startup_trials=5"],
+    "qnehvi": ["strategy.pool_size=100", "strategy.initial_samples=6"],
+}
+STRATEGIES = tuple(SMALL)
+#: The key that sets how many candidates a strategy proposes per loop step.
+STEP_KEY = {"qnehvi": "batch_size"}
 Rows = list[dict[str, str]]
 
 
@@ -45,14 +58,11 @@ def hand_reward(accuracy: Any, latency_ms: Any, energy_mj: Any) -> np.ndarray:
 
 
 def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int = 0, samples_per_step: int = 3,
-              **kwargs: Any) -> SearchLoop:  # fmt: skip
-    """A quiet SearchLoop of a small strategy on the fake evaluator."""
-    strategy: Strategy
-    if kind == "random":
-        strategy = RandomStrategy(space, seed, samples_per_step=samples_per_step)
-    else:
-        strategy = ReinforceStrategy(space, seed, lstm_hidden=8, lr=0.01, samples_per_step=samples_per_step)
-    evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD)
+              constraints: Constraints | None = None, **kwargs: Any) -> SearchLoop:  # fmt: skip
+    """A quiet SearchLoop of a small strategy (built from its YAML) on the fake evaluator."""
+    overrides = [f"strategy={kind}", *SMALL[kind], f"strategy.{STEP_KEY.get(kind, 'samples_per_step')}={samples_per_step}"]
+    strategy = build_strategy(compose_config("search", overrides).strategy, space, seed, constraints)
+    evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD, constraints=constraints)
     return SearchLoop(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
 
 
@@ -321,9 +331,10 @@ def test_loop_logs_every_iteration(space, kind: str) -> None:
     for _, metrics in logger.calls:
         if kind == "random":
             assert set(metrics) == search_keys
-        else:
+        elif kind == "reinforce":
             assert set(metrics) >= search_keys | {"controller/entropy", "controller/baseline"}
             assert metrics["controller/entropy"] > 0
+        assert set(metrics) >= search_keys
         assert all(isinstance(v, float) for v in metrics.values())
     logged = {key: np.array([m[key] for _, m in logger.calls]) for key in logger.calls[0][1]}
     np.testing.assert_array_equal(logged["search/reward"], history.reward)

@@ -46,12 +46,14 @@ def check_float(
     greater_than: float | None = None,
     less_than: float | None = None,
     at_least: float | None = None,
+    at_most: float | None = None,
 ) -> float:
-    """``value`` as a finite float strictly above/below the given bounds (or at least ``at_least``)."""
+    """``value`` as a finite float strictly above/below the given bounds (or within ``at_least``/``at_most``)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (greater_than is None or value > greater_than)
     ok = ok and (less_than is None or value < less_than)
     ok = ok and (at_least is None or value >= at_least)
+    ok = ok and (at_most is None or value <= at_most)
     if not ok:
         parts = []
         if greater_than is not None:
@@ -60,6 +62,8 @@ def check_float(
             parts.append(f">= {at_least}")
         if less_than is not None:
             parts.append(f"< {less_than}")
+        if at_most is not None:
+            parts.append(f"<= {at_most}")
         raise ConfigError(key, value, "a finite number" + (" " + " and ".join(parts) if parts else ""))
     return float(value)
 
