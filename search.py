@@ -28,8 +28,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> float:
-    """Returns the chosen design's reward, so Hydra sweepers can optimise it."""
-    return float(search(cfg)["reward"])
+    """Returns the chosen design's reward, so Hydra sweepers can optimise it (NaN: no feasible design)."""
+    return float(search(cfg).get("reward", float("nan")))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ import yaml
 from omegaconf import open_dict
 
 from conftest import ROOT, compose_config
+from test_search_loop import STRATEGIES
+from yoso.cli import validate_config
+from yoso.space.accelerator import Accelerator
+from yoso.space.genotype import Genotype
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -65,23 +69,30 @@ def test_same_seed_gives_the_same_history(tmp_path: Path, cache_dir: Path, strat
     assert len(runs[0]) == 8 and runs[0] == runs[1]
 
 
-def _command(run_dir: Path, cache: Path, iterations: int) -> list[str]:
+def _command(run_dir: Path, cache: Path, iterations: int, *overrides: str) -> list[str]:
     return [sys.executable, str(ROOT / "search.py"), "experiment=smoke", f"hydra.run.dir={run_dir}",
-            f"paths.cache_dir={cache}", f"search.iterations={iterations}", "search.standalone=false"]  # fmt: skip
+            f"paths.cache_dir={cache}", f"search.iterations={iterations}", "search.standalone=false", *overrides]  # fmt: skip
 
 
-def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_dir: Path) -> None:
-    iterations = 60
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
+    """``search.py strategy=X experiment=smoke`` killed mid-run, then the same command: every iteration once.
+
+    REINFORCE's resumed history also equals an uninterrupted run's (the loop tests check that for every strategy).
+    """
+    iterations, kill_after = (60, 15) if strategy == "reinforce" else (30, 10)
     run_dir, reference = tmp_path / "killed", tmp_path / "reference"
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
-    subprocess.run(_command(reference, cache_dir, iterations), env=env, check=True, capture_output=True, timeout=300)
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"}
+    command = _command(run_dir, cache_dir, iterations, f"strategy={strategy}")
+    if strategy == "reinforce":
+        subprocess.run(_command(reference, cache_dir, iterations, f"strategy={strategy}"), env=env, check=True,
+                       capture_output=True, timeout=300)  # fmt: skip
 
-    proc = subprocess.Popen(_command(run_dir, cache_dir, iterations), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = run_dir / "history.csv"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if history.exists() and history.read_text().count("\n") > 15:
+        if history.exists() and history.read_text().count("\n") > kill_after:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the search ended before it could be killed"
@@ -89,14 +100,37 @@ def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_di
     proc.wait()
     killed_at = len(_rows(history))
     assert 0 < killed_at < iterations
+    assert not (run_dir / "best.yaml").exists()
 
-    resumed = subprocess.run(_command(run_dir, cache_dir, iterations), env=env, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resumed the search at iteration" in resumed.stdout + resumed.stderr
     rows = _rows(history)
     assert [int(r["iteration"]) for r in rows] == list(range(iterations))
-    assert _without_wall_time(rows) == _without_wall_time(_rows(reference / "history.csv"))
+    assert yaml.safe_load((run_dir / "best.yaml").read_text())["genotype"]
+    if strategy == "reinforce":
+        assert _without_wall_time(rows) == _without_wall_time(_rows(reference / "history.csv"))
+
+
+def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Path, cache_dir: Path) -> None:
+    from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator
+
+    best = _search(tmp_path / "loose", cache_dir, "constraints=hard", "constraints.t_lat_ms=3", "constraints.t_eer_mj=30",
+                   "search.iterations=16", "search.top_n=2", "search.standalone=false")  # fmt: skip
+    saved = yaml.safe_load((tmp_path / "loose" / "best.yaml").read_text())
+    assert saved["feasible"] and saved["constraints"] == {"t_lat_ms": 3.0, "t_eer_mj": 30.0, "hard": True}
+    cfg = compose_config("search", [f"paths.cache_dir={cache_dir}"])
+    space = validate_config(cfg).space
+    vector = np.array([space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))])
+    energy, latency = SimulatorEvaluator(HwSetup.from_config(cfg))(vector)
+    assert latency[0] <= 3.0 and energy[0] <= 30.0 and best["energy_mj"] == pytest.approx(energy[0])
+    rows = _rows(tmp_path / "loose" / "history.csv")
+    assert {r["feasible"] for r in rows} <= {"0", "1"}
+
+    nothing = _search(tmp_path / "impossible", cache_dir, "constraints=hard", "constraints.t_lat_ms=1e-6",
+                      "search.standalone=false")  # fmt: skip
+    assert nothing["feasible"] is False and not (tmp_path / "impossible" / "best.yaml").exists()
+    assert {r["feasible"] for r in _rows(tmp_path / "impossible" / "history.csv")} == {"0"}
 
 
 def test_csv_logger_records_the_trajectory(tmp_path: Path, cache_dir: Path) -> None:

@@ -51,6 +51,7 @@ class SearchLoop:
         self.history = History(space, self.run_dir / "history.csv" if self.run_dir else None)
         self.step = 0
         self.elapsed_before = 0.0
+        self.strategy_s = 0.0  # wall time spent in ask + tell (the strategy's own overhead), resumed too
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         strategy.bind(self.run_dir)
@@ -85,13 +86,15 @@ class SearchLoop:
             raise ValueError(f"{self.history.path}: {len(self.history)} rows, the checkpoint needs {done}")
         self.strategy.load_state_dict(state["strategy"])
         self.step, self.elapsed_before = int(state["step"]), float(state["elapsed_s"])
+        self.strategy_s = float(state.get("strategy_s", 0.0))
         log.info("resumed the search at iteration %d/%d from %s", done, self.iterations, path)
 
     def _save(self, vectors: np.ndarray, results: Evaluation, wall_time_s: float) -> None:
         last = {"vectors": vectors, "step": self.step, "wall_time_s": wall_time_s,
                 "results": {k: np.asarray(v) for k, v in vars(results).items() if v is not None}}  # fmt: skip
         state = {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, "done": len(self.history) + len(vectors),
-                 "step": self.step, "elapsed_s": wall_time_s, "strategy": self.strategy.state_dict(), "last": last}  # fmt: skip
+                 "step": self.step, "elapsed_s": wall_time_s, "strategy_s": self.strategy_s,
+                 "strategy": self.strategy.state_dict(), "last": last}  # fmt: skip
         tmp = self.checkpoint_path.with_suffix(".pt.tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoint_path)
@@ -104,9 +107,13 @@ class SearchLoop:
         with _Progress(self.progress, self.iterations, len(self.history), self.best_reward) as bar:
             while len(self.history) < self.iterations:
                 n = min(self.strategy.batch_size, self.iterations - len(self.history))
+                asked = time.perf_counter()
                 vectors = self.strategy.space.check(self.strategy.ask(n))
+                evaluated = time.perf_counter()
                 results = self.evaluator(vectors)
+                told = time.perf_counter()
                 self.strategy.tell(vectors, results)
+                self.strategy_s += (evaluated - asked) + (time.perf_counter() - told)
                 self.step += 1
                 wall = time.perf_counter() - start
                 if self.run_dir is not None:
@@ -116,6 +123,11 @@ class SearchLoop:
                 self._log(first, results)
                 bar.update(len(self.history), self.best_reward)
         return self.history
+
+    @property
+    def strategy_ms_per_candidate(self) -> float:
+        """Mean wall time of the strategy's ask + tell per evaluated candidate (the evaluator excluded)."""
+        return 1e3 * self.strategy_s / len(self.history) if len(self.history) else float("nan")
 
     @property
     def best_reward(self) -> float:

@@ -159,8 +159,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                       histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
     start = time.perf_counter()
     history = loop.run()
-    log.info("search: %d samples in %.1f s; best search reward %.4f", len(history), time.perf_counter() - start,
-             float(history.reward.max()))  # fmt: skip
+    log.info("search: %d samples in %.1f s (strategy overhead %.1f ms per sample); best search reward %.4f; "
+             "%d samples meet the thresholds", len(history), time.perf_counter() - start, loop.strategy_ms_per_candidate,
+             float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
     cost = SimulatorEvaluator(HwSetup.from_config(cfg))
@@ -174,7 +175,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         log.error("hard constraints: no design meets latency <= %g ms and energy <= %g mJ under the simulator "
                   "(%d samples, %d feasible by the search-time evaluator); best.yaml not written",
                   *thresholds, len(history), int(np.nansum(history.feasible)))  # fmt: skip
-        return {"feasible": False, "samples": len(history)}
+        return {"feasible": False, "reward": float("nan"), "samples": len(history)}
     best = best_record(rows[chosen], setup.reward, setup.constraints)
     best_path.write_text(yaml.safe_dump(best, sort_keys=False))
     table = table_rows(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,8 @@ def _pareto_panel(
 def plot_best_reward(path: str | Path, curves: Mapping[str, Sequence[np.ndarray]], title: str = "") -> Path:
     """Running best reward vs samples per strategy (Fig. 4(a)): mean over seeds with a min-max band.
 
-    The seeds of a strategy are truncated to the shortest one.
+    The seeds of a strategy are truncated to the shortest one; NaN rewards (e.g. infeasible samples)
+    never count, and a seed with no valid sample yet is left out of the mean until it has one.
     """
     fig = Figure(figsize=(7, 4.5))
     FigureCanvasAgg(fig)
@@ -173,9 +175,13 @@ def plot_best_reward(path: str | Path, curves: Mapping[str, Sequence[np.ndarray]
             raise ValueError(f"strategy {name!r} has no reward curves")
         length = min(len(s) for s in seeds)
         best = np.stack([running_best(s)[:length] for s in seeds])
+        best[np.isinf(best)] = np.nan
         steps = np.arange(1, length + 1)
-        (line,) = ax.plot(steps, best.mean(axis=0), drawstyle="steps-post", label=f"{name} (seeds={len(seeds)})")
-        ax.fill_between(steps, best.min(axis=0), best.max(axis=0), step="post", color=line.get_color(), alpha=0.2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before the first valid sample
+            mean, low, high = np.nanmean(best, axis=0), np.nanmin(best, axis=0), np.nanmax(best, axis=0)
+        (line,) = ax.plot(steps, mean, drawstyle="steps-post", label=f"{name} (seeds={len(seeds)})")
+        ax.fill_between(steps, low, high, step="post", color=line.get_color(), alpha=0.2)
     ax.set_xlabel("samples")
     ax.set_ylabel("best reward so far")
     ax.grid(True, alpha=0.3)
