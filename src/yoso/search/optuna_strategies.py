@@ -1,0 +1,351 @@
+"""Optuna samplers (TPE, NSGA-II, CMA-ES) as search strategies, driven through Optuna's ask-and-tell API.
+
+Design:
+
+* **Ask and tell.** The loop owns evaluation, so each strategy only asks ``study.ask(distributions)``
+  for a trial per candidate and later ``study.tell``\\ s it; Optuna never runs an objective itself.
+  The 44 decisions are 44 Optuna parameters named ``space.names[j]``, built from
+  :class:`~yoso.space.joint.JointSpace` alone: categorical ones (TPE, NSGA-II) whose choices are
+  the decision's choices as Optuna-storable values (a PE-array tuple becomes ``"(8, 8)"``), so
+  the optuna-dashboard reads like the history; integer indices for CMA-ES, which needs ordered
+  numbers (on categoricals it would fall back to independent random sampling).
+* **Objectives.** TPE and CMA-ES maximise :meth:`Strategy.score` (the reward, or with hard
+  constraints the feasible-first score); NSGA-II optimises accuracy (max), energy and latency
+  (min), so its study holds a Pareto front rather than a scalar reward. A non-finite objective
+  is told as a FAILed trial.
+* **Constraints.** With hard constraints every trial gets ``trial.set_constraint`` for each of
+  :data:`~yoso.search.constraints.CONSTRAINT_NAMES` before it is told (Optuna 5's API); TPE and
+  NSGA-II use them natively. CMA-ES ignores them (its objective is already feasible-first), but
+  they are still set so the dashboard shows them. Soft constraints set none.
+* **Storage and resume.** The study runs in memory (Optuna's SQLite storage commits per
+  parameter, ~40 ms a trial) and every finished trial is mirrored to ``<run_dir>/optuna.db`` in
+  one transaction (so ``optuna-dashboard sqlite:///<run_dir>/optuna.db`` shows the search live);
+  :meth:`OptunaStrategy.bind` loads that file's trials first. The checkpointed state is the
+  number of trials told (``committed``) and the pickled sampler (Optuna's documented way to keep
+  its RNG across restarts). A kill can leave finished trials beyond ``committed`` in the file
+  (told before the checkpoint was written); after a resume ``ask`` re-serves their parameters
+  first, in trial order, without telling them again, and only then asks for new trials. A trial
+  asked and never told is never written. So history iteration ``i`` is always trial ``i``, with
+  no duplicate or orphaned trial in the study. Without a run directory the state also carries
+  the told trials, since no file keeps them.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import sqlite3
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.samplers import BaseSampler, CmaEsSampler, NSGAIISampler, TPESampler
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from yoso.config import ConfigError, check_float, check_int
+from yoso.search.constraints import CONSTRAINT_NAMES
+from yoso.search.strategy import STRATEGY_RNG_KEY, Evaluation, Strategy
+from yoso.space.joint import JointSpace
+
+#: Name of the study inside ``optuna.db``.
+STUDY_NAME = "yoso"
+#: File name of the study database inside the run directory.
+DB_NAME = "optuna.db"
+#: Parameter kinds: Optuna categoricals of the decision's choices, or integer choice indices.
+PARAM_KINDS = ("categorical", "int")
+
+
+def storable_choice(choice: Any) -> Any:
+    """``choice`` as a value Optuna can store (None, bool, int, float, str stay; anything else becomes ``str``)."""
+    if choice is None or isinstance(choice, (bool, int, float, str)):
+        return choice
+    if isinstance(choice, np.generic):
+        return choice.item()
+    return str(choice)
+
+
+def optuna_distributions(space: JointSpace, kind: str = "categorical") -> dict[str, BaseDistribution]:
+    """One Optuna distribution per decision, named ``space.names[j]``, in decision order."""
+    if kind not in PARAM_KINDS:
+        raise ValueError(f"parameter kind {kind!r}: allowed {list(PARAM_KINDS)}")
+    out: dict[str, BaseDistribution] = {}
+    for decision in space.decisions:
+        if kind == "int":
+            out[decision.name] = IntDistribution(0, decision.vocab - 1)
+            continue
+        choices = tuple(storable_choice(c) for c in decision.choices)
+        if len(set(choices)) != len(choices):
+            raise ValueError(f"decision {decision.name}: choices {decision.choices} are not unique as Optuna values")
+        out[decision.name] = CategoricalDistribution(choices)
+    return out
+
+
+def sqlite_storage(path: Path) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage on an SQLite file in WAL mode with ``synchronous=NORMAL``.
+
+    Optuna commits once per parameter (44 per trial); with SQLite's default journal every commit
+    is an fsync (~15 ms here). WAL with NORMAL syncs only at checkpoints and still keeps every
+    commit across a killed process (only a power loss can drop the last ones).
+    """
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), timeout=60.0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Hide the Optuna warnings this module expects (experimental features, CMA-ES ignoring constraints)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Constraints have been set, but CmaEsSampler", category=UserWarning)
+        yield
+
+
+def _check_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "true or false")
+    return value
+
+
+def _check_prob(key: str, value: Any, optional: bool = False) -> float | None:
+    """A probability in [0, 1] (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    value = check_float(key, value, at_least=0.0)
+    if value > 1.0:
+        raise ConfigError(key, value, "a probability in [0, 1]" + (" or null" if optional else ""))
+    return value
+
+
+@dataclass
+class _Served:
+    """A candidate handed out by ``ask`` and not yet told: its trial and whether it still needs a ``tell``."""
+
+    number: int
+    trial: Trial | None  # None: the trial is already finished (re-served after a resume), do not tell it again
+    row: np.ndarray
+
+
+class OptunaStrategy(Strategy):
+    """An Optuna sampler behind the :class:`Strategy` interface (subclasses choose sampler, params and objectives)."""
+
+    name = "optuna"
+    #: Parameter kind of the 44 decisions (one of :data:`PARAM_KINDS`).
+    param_kind: str = "categorical"
+    #: Study directions of the values :meth:`objectives` returns.
+    directions: tuple[str, ...] = ("maximize",)
+
+    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1):
+        super().__init__(space, seed)
+        self.batch_size = check_int("strategy.samples_per_step", samples_per_step, 1)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._distributions = optuna_distributions(space, self.param_kind)
+        if self.param_kind == "categorical":
+            self._index = [{c: i for i, c in enumerate(d.choices)} for d in self._distributions.values()]
+        sampler_seed = int(np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,)).generate_state(1)[0])
+        with _quiet():
+            self._sampler = self.make_sampler(sampler_seed)
+        self.study: optuna.Study | None = None
+        self._mirror: optuna.Study | None = None  # the SQLite copy of the finished trials (optuna.db)
+        self.committed = 0  # trials told (or re-served and already finished): trial numbers [0, committed)
+        self._next = 0  # trial number the next ask serves
+        self._served: list[_Served] = []
+        self._backlog: list[FrozenTrial] | None = None  # trials beyond ``committed`` still to re-serve
+
+    # ----------------------------------------------------------------- subclass hooks
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        """The Optuna sampler, seeded from the run's seed."""
+        raise NotImplementedError
+
+    def objectives(self, results: Evaluation) -> np.ndarray:
+        """``(n, len(directions))`` values to tell: by default the score :meth:`Strategy.score` maximises."""
+        return self.score(results)[:, None]
+
+    # ----------------------------------------------------------------- study
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """``{decision name: Optuna distribution}`` of the 44 decisions, in decision order."""
+        return dict(self._distributions)
+
+    def bind(self, run_dir: Path | None) -> None:
+        """Open the study: in memory, mirrored to ``<run_dir>/optuna.db`` (whose trials are loaded first) if given."""
+        self._mirror = None
+        with _quiet():
+            self.study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=self._sampler,
+                                             study_name=STUDY_NAME, directions=list(self.directions))  # fmt: skip
+            if run_dir is not None:
+                path = Path(run_dir).resolve()
+                path.mkdir(parents=True, exist_ok=True)
+                self._mirror = optuna.create_study(storage=sqlite_storage(path / DB_NAME), study_name=STUDY_NAME,
+                                                   directions=list(self.directions), load_if_exists=True)  # fmt: skip
+                self.study.add_trials(self._mirror.get_trials(deepcopy=False))
+        self._next, self._served, self._backlog = self.committed, [], None
+
+    def _study(self) -> optuna.Study:
+        if self.study is None:
+            self.bind(None)
+        return self.study
+
+    def _row(self, params: Mapping[str, Any]) -> np.ndarray:
+        """The decision indices of a trial's params."""
+        if self.param_kind == "int":
+            return np.array([params[name] for name in self.space.names], dtype=np.int64)
+        return np.array([index[params[name]] for index, name in zip(self._index, self.space.names)], dtype=np.int64)
+
+    def _suggest_all(self, trial: Trial) -> dict[str, Any]:
+        """Fill in whichever params a trial lacks (none, unless a kill interrupted its ask) and return them all."""
+        for name, dist in self._distributions.items():
+            if isinstance(dist, IntDistribution):
+                trial.suggest_int(name, dist.low, dist.high)
+            else:
+                trial.suggest_categorical(name, dist.choices)
+        return trial.params
+
+    def _reserve(self, frozen: FrozenTrial) -> _Served:
+        """Serve again a trial a kill left beyond the checkpoint: RUNNING ones are told later, finished ones never."""
+        study = self._study()
+        if frozen.state == TrialState.RUNNING:
+            trial = Trial(study, frozen._trial_id)
+            return _Served(frozen.number, trial, self._row(self._suggest_all(trial)))
+        if frozen.state not in (TrialState.COMPLETE, TrialState.FAIL) or set(frozen.params) != set(self._distributions):
+            raise ValueError(f"{STUDY_NAME} trial {frozen.number} is {frozen.state.name} with params "
+                             f"{sorted(frozen.params)}: not a trial this strategy made")  # fmt: skip
+        return _Served(frozen.number, None, self._row(frozen.params))
+
+    def ask(self, n: int) -> np.ndarray:
+        study = self._study()
+        if self._backlog is None:  # first ask since bind/resume: trials a kill left beyond the checkpoint
+            trials = study.get_trials(deepcopy=False)
+            if len(trials) < self.committed:
+                raise ValueError(f"the Optuna study holds {len(trials)} trials, the checkpoint has told "
+                                 f"{self.committed}: was {DB_NAME} removed or replaced?")  # fmt: skip
+            self._backlog = list(trials[self.committed :])
+        rows = []
+        with _quiet():
+            for _ in range(int(n)):
+                if self._backlog:
+                    served = self._reserve(self._backlog.pop(0))
+                else:
+                    trial = study.ask(self._distributions)
+                    served = _Served(trial.number, trial, self._row(trial.params))
+                if served.number != self._next:
+                    raise ValueError(f"expected trial {self._next}, the study made trial {served.number}")
+                self._next += 1
+                self._served.append(served)
+                rows.append(served.row)
+        return np.stack(rows) if rows else np.zeros((0, len(self.space)), dtype=np.int64)
+
+    def tell(self, candidates: np.ndarray, results: Evaluation) -> None:
+        candidates = np.asarray(candidates)
+        if len(candidates) > len(self._served):
+            raise ValueError(f"told {len(candidates)} candidates, only {len(self._served)} were asked for")
+        served, self._served = self._served[: len(candidates)], self._served[len(candidates) :]
+        if not all(np.array_equal(s.row, c) for s, c in zip(served, candidates)):
+            raise ValueError("told candidates differ from those asked for, in order")
+        values = np.asarray(self.objectives(results), dtype=np.float64)
+        limits = self.constraints.values(results.latency_ms, results.energy_mj) if self.hard_constraints else None
+        study = self._study()
+        with _quiet():
+            for i, s in enumerate(served):
+                if s.trial is not None:
+                    if limits is not None:
+                        for name, value in zip(CONSTRAINT_NAMES, limits[i]):
+                            s.trial.set_constraint(name, float(value))
+                    if np.all(np.isfinite(values[i])):
+                        frozen = study.tell(s.trial, [float(v) for v in values[i]])
+                    else:
+                        frozen = study.tell(s.trial, state=TrialState.FAIL)
+                    if self._mirror is not None:  # one SQLite transaction per finished trial
+                        self._mirror.add_trial(frozen)
+                self.committed = s.number + 1
+
+    # ----------------------------------------------------------------- state
+
+    def metrics(self) -> dict[str, float]:
+        return {"optuna/trials": float(self.committed)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Trials told and the pickled sampler; in memory also the trials, since no file keeps them."""
+        study = self._study()
+        state: dict[str, Any] = {"committed": self.committed, "sampler": pickle.dumps(study.sampler)}
+        if self._mirror is None:
+            state["trials"] = pickle.dumps(study.get_trials(deepcopy=True)[: self.committed])
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        study = self._study()
+        self.committed = int(state["committed"])
+        study.sampler = self._sampler = pickle.loads(state["sampler"])
+        if "trials" in state and not study.get_trials(deepcopy=False):
+            study.add_trials(pickle.loads(state["trials"]))
+        self._next, self._served, self._backlog = self.committed, [], None
+
+
+class TPEStrategy(OptunaStrategy):
+    """Tree-structured Parzen estimator (Optuna's TPESampler, multivariate by default) maximising the score."""
+
+    name = "tpe"
+
+    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1, n_startup_trials: int = 20,
+                 n_ei_candidates: int = 24, multivariate: bool = True):  # fmt: skip
+        self.n_startup_trials = check_int("strategy.n_startup_trials", n_startup_trials, 0)
+        self.n_ei_candidates = check_int("strategy.n_ei_candidates", n_ei_candidates, 1)
+        self.multivariate = _check_bool("strategy.multivariate", multivariate)
+        super().__init__(space, seed, samples_per_step)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        return TPESampler(n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
+                          multivariate=self.multivariate, seed=seed)  # fmt: skip
+
+
+class NSGA2Strategy(OptunaStrategy):
+    """NSGA-II on three objectives (accuracy max, energy and latency min): a Pareto front, not a scalar reward."""
+
+    name = "nsga2"
+    directions = ("maximize", "minimize", "minimize")
+
+    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1, population_size: int = 20,
+                 mutation_prob: float | None = None, crossover_prob: float = 0.9, swapping_prob: float = 0.5):  # fmt: skip
+        self.population_size = check_int("strategy.population_size", population_size, 2)
+        self.mutation_prob = _check_prob("strategy.mutation_prob", mutation_prob, optional=True)
+        self.crossover_prob = _check_prob("strategy.crossover_prob", crossover_prob)
+        self.swapping_prob = _check_prob("strategy.swapping_prob", swapping_prob)
+        super().__init__(space, seed, samples_per_step)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        return NSGAIISampler(population_size=self.population_size, mutation_prob=self.mutation_prob,
+                             crossover_prob=self.crossover_prob, swapping_prob=self.swapping_prob, seed=seed)  # fmt: skip
+
+    def objectives(self, results: Evaluation) -> np.ndarray:
+        return np.stack([np.asarray(results.accuracy, dtype=np.float64), np.asarray(results.energy_mj, dtype=np.float64),
+                         np.asarray(results.latency_ms, dtype=np.float64)], axis=1)  # fmt: skip
+
+
+class CmaEsStrategy(OptunaStrategy):
+    """CMA-ES over the decisions' choice indices (ordered integers) maximising the (feasible-first) score."""
+
+    name = "cmaes"
+    param_kind = "int"
+
+    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1, n_startup_trials: int = 10,
+                 sigma0: float | None = None, popsize: int | None = None):  # fmt: skip
+        self.n_startup_trials = check_int("strategy.n_startup_trials", n_startup_trials, 0)
+        self.sigma0 = None if sigma0 is None else check_float("strategy.sigma0", sigma0, greater_than=0.0)
+        self.popsize = None if popsize is None else check_int("strategy.popsize", popsize, 2)
+        super().__init__(space, seed, samples_per_step)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        return CmaEsSampler(n_startup_trials=self.n_startup_trials, sigma0=self.sigma0, popsize=self.popsize,
+                            seed=seed)  # fmt: skip
