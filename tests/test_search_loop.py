@@ -196,6 +196,21 @@ def test_history_open_keep_truncates_the_file(space, tmp_path: Path) -> None:
     assert History.open(tmp_path / "missing.csv", space).vectors.shape == (0, 44)
 
 
+def test_history_without_the_feasible_column_is_upgraded(space, tmp_path: Path) -> None:
+    """A history.csv written before the feasible column existed still resumes (feasible: not judged)."""
+    path = tmp_path / "history.csv"
+    _, vectors, _ = filled_history(space, path)
+    at = History(space).columns.index("feasible")
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(cells[:at] + cells[at + 1 :] for cells in rows)  # the old layout
+    reopened = History.open(path, space)
+    np.testing.assert_array_equal(reopened.vectors, vectors)
+    assert np.isnan(reopened.feasible).all()
+    assert list(read_rows(path)[0]) == History(space).columns[:-1]  # rewritten with the new header
+
+
 def _cut(line: str, where: str) -> str:
     """A prefix of one CSV line, as a kill in the middle of writing it would leave."""
     return {"half": line[: len(line) // 2], "in_decisions": line[:40], "in_genotype": line[: line.index("[[") + 5],

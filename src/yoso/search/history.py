@@ -113,6 +113,9 @@ class History:
         text = text[: text.rfind("\n") + 1]  # a line cut by a kill has no newline (rows hold none inside)
         rows = list(csv.reader(io.StringIO(text, newline="")))
         header, body = (rows[0], rows[1:]) if rows else (history.columns, [])
+        if header == [c for c in history.columns if c != "feasible"]:  # written before the column existed
+            at = history.columns.index("feasible")
+            header, body = history.columns, [row[:at] + [""] + row[at:] for row in body]
         if header != history.columns:
             raise ValueError(f"{path}: its columns do not match this search space (was it written by another config?)")
         if keep is not None:
