@@ -191,15 +191,16 @@ def test_kill_before_checkpoint_reserves_told_trials_without_telling_them_again(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_kill_before_first_checkpoint_reserves_every_trial(space, tmp_path: Path, kind: str) -> None:
+def test_kill_before_first_checkpoint_starts_over(space, tmp_path: Path, kind: str) -> None:
+    """No checkpoint: the loop starts from iteration 0, so the study starts empty and asks what a fresh run asks."""
     first = make(kind, space)
     first.bind(tmp_path)
     done = steps(first, 2)
-    running = first.ask(1)
+    first.ask(1)
     restarted = make(kind, space)  # no load_state_dict: no checkpoint was written
     restarted.bind(tmp_path)
     vectors = steps(restarted, 3)
-    np.testing.assert_array_equal(vectors[:4], done)  # the finished trials, served again; the running one is lost
+    np.testing.assert_array_equal(vectors[:4], done)  # same seed, same sampler: the same first trials
     trials = trials_of(tmp_path)
     assert len(trials) == restarted.committed == 6
     assert all(t.state == TrialState.COMPLETE for t in trials)

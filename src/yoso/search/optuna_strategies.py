@@ -25,7 +25,8 @@ Design:
   its RNG across restarts). A kill can leave finished trials beyond ``committed`` in the file
   (told before the checkpoint was written); after a resume ``ask`` re-serves their parameters
   first, in trial order, without telling them again, and only then asks for new trials. A trial
-  asked and never told is never written. So history iteration ``i`` is always trial ``i``, with
+  asked and never told is never written. A run killed before its first checkpoint starts over
+  (as the loop does), so ``optuna.db`` is emptied. So history iteration ``i`` is always trial ``i``, with
   no duplicate or orphaned trial in the study. Without a run directory the state also carries
   the told trials, since no file keeps them.
 """
@@ -158,6 +159,7 @@ class OptunaStrategy(Strategy):
             self._sampler = self.make_sampler(sampler_seed)
         self.study: optuna.Study | None = None
         self._mirror: optuna.Study | None = None  # the SQLite copy of the finished trials (optuna.db)
+        self._loaded = False  # whether a checkpoint's state was loaded (else trials in optuna.db are discarded)
         self.committed = 0  # trials told (or re-served and already finished): trial numbers [0, committed)
         self._next = 0  # trial number the next ask serves
         self._served: list[_Served] = []
@@ -193,6 +195,16 @@ class OptunaStrategy(Strategy):
                 self.study.add_trials(self._mirror.get_trials(deepcopy=False))
         self._next, self._served, self._backlog = self.committed, [], None
 
+    def _start_over(self) -> optuna.Study:
+        """Empty ``optuna.db`` and the in-memory study (a run with no checkpoint begins again from trial 0)."""
+        storage = self._mirror._storage
+        with _quiet():
+            optuna.delete_study(study_name=STUDY_NAME, storage=storage)
+            self._mirror = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=list(self.directions))
+            self.study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=self._sampler,
+                                             study_name=STUDY_NAME, directions=list(self.directions))  # fmt: skip
+        return self.study
+
     def _study(self) -> optuna.Study:
         if self.study is None:
             self.bind(None)
@@ -226,6 +238,8 @@ class OptunaStrategy(Strategy):
 
     def ask(self, n: int) -> np.ndarray:
         study = self._study()
+        if self._backlog is None and not self._loaded and self._mirror is not None and study.get_trials(deepcopy=False):
+            study = self._start_over()  # killed before the first checkpoint: the loop starts over, so does the study
         if self._backlog is None:  # first ask since bind/resume: trials a kill left beyond the checkpoint
             trials = study.get_trials(deepcopy=False)
             if len(trials) < self.committed:
@@ -286,6 +300,7 @@ class OptunaStrategy(Strategy):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         study = self._study()
+        self._loaded = True
         self.committed = int(state["committed"])
         study.sampler = self._sampler = pickle.loads(state["sampler"])
         if "trials" in state and not study.get_trials(deepcopy=False):
