@@ -38,7 +38,8 @@ def top_candidates(history: History, constraints: Constraints, top_n: int,
     Returns ``(iterations, screened)``. With soft constraints the search-time figures screen and,
     if no sample meets the thresholds, the unscreened top-N are returned with ``screened=False``
     so the run still reports its best attempt. With hard constraints the simulator (``cost``)
-    screens, in reward order, and an empty array means no sampled design is feasible.
+    screens the candidates the search-time figures call feasible first, then the others (each
+    in reward order, until ``top_n`` pass); an empty array means no sampled design is feasible.
     """
     order = np.argsort(-history.reward, kind="stable")
     _, first = np.unique(history.vectors[order], axis=0, return_index=True)
