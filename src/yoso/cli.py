@@ -121,7 +121,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     reward = Reward.from_config(_group(cfg, "reward")) if "reward" in present else None
     constraints = Constraints.from_config(_group(cfg, "constraints")) if "constraints" in present else None
     if constraints is None and reward is not None:
-        constraints = Constraints(reward.t_lat_ms, reward.t_eer_mj)
+        constraints = reward.constraints
     if "hw" in present:
         _check_hw(_group(cfg, "hw"))
     strategy = None

@@ -29,6 +29,13 @@ def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
+def check_bool(key: str, value: Any) -> bool:
+    """``value`` if it is a bool (YAML true/false), else a ConfigError."""
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "true or false")
+    return value
+
+
 def check_int(key: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int within [low, high] (either bound optional)."""
     if isinstance(value, bool) or not isinstance(value, int) and not _is_integral_float(value):

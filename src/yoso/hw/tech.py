@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from yoso.config import ConfigError, check_choice, check_float, check_int, required
+from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, required
 from yoso.space.accelerator import Accelerator
 
 #: Memory levels, innermost first; energy breakdowns use these keys (plus "static").
@@ -70,8 +70,7 @@ class Tech:
     onchip_fmaps: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.onchip_fmaps, bool):
-            raise ConfigError("tech.onchip_fmaps", self.onchip_fmaps, "true or false")
+        check_bool("tech.onchip_fmaps", self.onchip_fmaps)
         check_choice("tech.word_bits", self.word_bits, (8, 16, 32))
         for key in ("mac_pj", "rf_ref_bytes", "glb_ref_kb", "noc_ref_pes", "clock_mhz", "dram_gb_s"):
             check_float(f"tech.{key}", getattr(self, key), greater_than=0.0)

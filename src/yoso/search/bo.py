@@ -45,7 +45,7 @@ from yoso.config import ConfigError, check_float, check_int
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import Tech, load_tech
 from yoso.predictor.features import FeatureEncoder
-from yoso.search.strategy import STRATEGY_RNG_KEY, Evaluation, Strategy
+from yoso.search.strategy import Evaluation, Strategy
 from yoso.space.joint import JointSpace
 
 log = logging.getLogger("yoso")
@@ -125,7 +125,7 @@ class QNEHVIStrategy(Strategy):
                 raise ConfigError("strategy.tech", tech, "a technology name (conf/hw/tech) or a YAML path")
             tech = load_tech(tech)
         self.encoder = FeatureEncoder(space, deploy, tech)
-        self.rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,)))
+        self.rng = np.random.default_rng(self.seed_sequence())
         self.vectors = np.zeros((0, len(space)), dtype=np.int64)
         self.y = np.zeros((0, NUM_OUTCOMES))
         self._features = np.zeros((0, len(self.encoder.spec)))

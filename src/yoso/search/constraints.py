@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from yoso.config import ConfigError, check_float, required
+from yoso.config import check_bool, check_float, required
 
 #: Constraint names, in the column order of :meth:`Constraints.values`.
 CONSTRAINT_NAMES = ("latency", "energy")
@@ -38,9 +38,7 @@ class Constraints:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], prefix: str = "constraints") -> "Constraints":
         """Validated constraints from the ``constraints`` config group (errors name ``prefix.key``)."""
-        hard = required(cfg, prefix, "hard")
-        if not isinstance(hard, bool):
-            raise ConfigError(f"{prefix}.hard", hard, "true or false")
+        hard = check_bool(f"{prefix}.hard", required(cfg, prefix, "hard"))
         return cls(
             t_lat_ms=check_float(f"{prefix}.t_lat_ms", required(cfg, prefix, "t_lat_ms"), greater_than=0.0),
             t_eer_mj=check_float(f"{prefix}.t_eer_mj", required(cfg, prefix, "t_eer_mj"), greater_than=0.0),

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from yoso.config import check_float, check_int
-from yoso.search.strategy import STRATEGY_RNG_KEY, Evaluation, Strategy
+from yoso.search.strategy import Evaluation, Strategy
 from yoso.space.joint import JointSpace
 
 
@@ -151,7 +151,7 @@ class ReinforceStrategy(Strategy):
         super().__init__(space, seed)
         self.batch_size = check_int("strategy.samples_per_step", samples_per_step, 1)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,)).generate_state(1)[0]))
+            torch.manual_seed(int(self.seed_sequence().generate_state(1)[0]))
             self.module = ControllerModule(space.vocab_sizes.tolist(), lstm_hidden, lr, entropy_weight, baseline_decay)
         self.generator = torch.Generator().manual_seed(self.seed)
         self._trainer: pl.Trainer | None = None

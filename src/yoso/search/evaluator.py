@@ -32,7 +32,7 @@ class CandidateEvaluator:
                  constraints: Constraints | None = None):  # fmt: skip
         self.accuracy, self.hardware, self.reward = accuracy, hardware, reward
         self.reward_floor = float(reward_floor)  # below every valid reward: eq. 2's terms are all >= 0
-        self.constraints = constraints or Constraints(reward.t_lat_ms, reward.t_eer_mj)
+        self.constraints = constraints or reward.constraints
 
     def __call__(self, candidates: Any) -> Evaluation:
         vectors = np.atleast_2d(np.asarray(candidates, dtype=np.int64))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from yoso.config import check_float, check_int
-from yoso.search.strategy import STRATEGY_RNG_KEY, Evaluation, Strategy
+from yoso.search.strategy import Evaluation, Strategy
 from yoso.space.joint import JointSpace
 
 
@@ -40,7 +40,7 @@ class EvolutionStrategy(Strategy):
         self.accel_mutation_prob = check_float("strategy.accel_mutation_prob", accel_mutation_prob, at_least=0.0,
                                                at_most=1.0)  # fmt: skip
         self.batch_size = check_int("strategy.samples_per_step", samples_per_step, 1)
-        self.rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,)))
+        self.rng = np.random.default_rng(self.seed_sequence())
         self.population = np.zeros((0, len(space)), dtype=np.int64)  # oldest first
         self.fitness = np.zeros(0)
         # decisions that can mutate (a one-choice decision cannot), split by kind

@@ -81,7 +81,7 @@ def final_step(
     default to the reward's thresholds (soft); with hard constraints the chosen index is None
     when no sampled design meets them under the simulator.
     """
-    constraints = constraints or Constraints(reward.t_lat_ms, reward.t_eer_mj)
+    constraints = constraints or reward.constraints
     iterations, screened = top_candidates(history, constraints, top_n, cost)
     if not len(iterations):
         log.error("no sampled design meets latency <= %g ms and energy <= %g mJ under the simulator "

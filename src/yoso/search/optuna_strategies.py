@@ -49,9 +49,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, IntD
 from optuna.samplers import BaseSampler, CmaEsSampler, NSGAIISampler, TPESampler
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from yoso.config import ConfigError, check_float, check_int
+from yoso.config import check_bool, check_float, check_int
 from yoso.search.constraints import CONSTRAINT_NAMES
-from yoso.search.strategy import STRATEGY_RNG_KEY, Evaluation, Strategy
+from yoso.search.strategy import Evaluation, Strategy
 from yoso.space.joint import JointSpace
 
 #: Name of the study inside ``optuna.db``.
@@ -113,20 +113,11 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _check_bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, value, "true or false")
-    return value
-
-
 def _check_prob(key: str, value: Any, optional: bool = False) -> float | None:
     """A probability in [0, 1] (or None when ``optional``)."""
     if value is None and optional:
         return None
-    value = check_float(key, value, at_least=0.0)
-    if value > 1.0:
-        raise ConfigError(key, value, "a probability in [0, 1]" + (" or null" if optional else ""))
-    return value
+    return check_float(key, value, at_least=0.0, at_most=1.0)
 
 
 @dataclass
@@ -154,7 +145,7 @@ class OptunaStrategy(Strategy):
         self._distributions = optuna_distributions(space, self.param_kind)
         if self.param_kind == "categorical":
             self._index = [{c: i for i, c in enumerate(d.choices)} for d in self._distributions.values()]
-        sampler_seed = int(np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,)).generate_state(1)[0])
+        sampler_seed = int(self.seed_sequence().generate_state(1)[0])
         with _quiet():
             self._sampler = self.make_sampler(sampler_seed)
         self.study: optuna.Study | None = None
@@ -317,7 +308,7 @@ class TPEStrategy(OptunaStrategy):
                  n_ei_candidates: int = 24, multivariate: bool = True):  # fmt: skip
         self.n_startup_trials = check_int("strategy.n_startup_trials", n_startup_trials, 0)
         self.n_ei_candidates = check_int("strategy.n_ei_candidates", n_ei_candidates, 1)
-        self.multivariate = _check_bool("strategy.multivariate", multivariate)
+        self.multivariate = check_bool("strategy.multivariate", multivariate)
         super().__init__(space, seed, samples_per_step)
 
     def make_sampler(self, seed: int) -> BaseSampler:

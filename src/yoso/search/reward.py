@@ -46,9 +46,14 @@ class Reward:
             + self.alpha2 * np.power(eer / self.t_eer_mj, self.omega2)
         )
 
+    @property
+    def constraints(self) -> Constraints:
+        """The thresholds as soft constraints (what a run without a ``constraints`` group screens by)."""
+        return Constraints(self.t_lat_ms, self.t_eer_mj)
+
     def feasible(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """Whether designs meet both thresholds (paper §III.A screening)."""
-        return Constraints(self.t_lat_ms, self.t_eer_mj).feasible(latency_ms, energy_mj)
+        return self.constraints.feasible(latency_ms, energy_mj)
 
 
 _FIELDS = ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")

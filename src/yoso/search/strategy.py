@@ -61,6 +61,10 @@ class Strategy(ABC):
         self.space = space
         self.seed = check_int("seed", seed, 0, 2**32 - 1)
 
+    def seed_sequence(self) -> np.random.SeedSequence:
+        """The strategy's own random stream of the run's seed (apart from the HyperNet's)."""
+        return np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,))
+
     @property
     def hard_constraints(self) -> bool:
         return self.constraints is not None and self.constraints.hard
@@ -102,7 +106,7 @@ class RandomStrategy(Strategy):
     def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1):
         super().__init__(space, seed)
         self.batch_size = check_int("strategy.samples_per_step", samples_per_step, 1)
-        self.rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(STRATEGY_RNG_KEY,)))
+        self.rng = np.random.default_rng(self.seed_sequence())
 
     def ask(self, n: int) -> np.ndarray:
         return self.space.sample(n, self.rng)
