@@ -115,9 +115,13 @@ class SlotClassifier(nn.Module):
         bound = 1.0 / math.sqrt(fan_in)
         self.bias = nn.Parameter(torch.empty(num_classes).uniform_(-bound, bound))
 
-    def forward(self, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
-        pooled = _cat([F.adaptive_avg_pool2d(self.bns[s](x), 1).flatten(1) for x, s in zip(inputs, slots)])
-        return F.linear(pooled, _gather(self.weights, slots), self.bias)
+    def forward(self, inputs: Sequence[torch.Tensor], slots: Sequence[int],
+                scales: Sequence[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+        """Logits of a concat of node slots; ``scales`` (one per input) weight each normalised slot (a relaxed cell)."""
+        pooled = [F.adaptive_avg_pool2d(self.bns[s](x), 1).flatten(1) for x, s in zip(inputs, slots)]
+        if scales is not None:
+            pooled = [p * w for p, w in zip(pooled, scales)]
+        return F.linear(_cat(pooled), _gather(self.weights, slots), self.bias)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from yoso.nn.cells import Cell, CellPlan, MacroNet
+from yoso.nn.cells import Cell, CellOutput, CellPlan, MacroNet
 from yoso.nn.ops import OPS
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
 from yoso.space.joint import CellSpace
@@ -24,6 +24,7 @@ class HyperCell(Cell):
     def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], cells: CellSpace,
                  affine: bool):
         super().__init__(plan, prev_prev, prev, affine)
+        self.space_ops = tuple(cells.ops)
         self.candidates = nn.ModuleDict()
         for node in range(NUM_INPUT_NODES, NUM_INPUT_NODES + cells.num_nodes):
             for input_node in range(node):
@@ -36,6 +37,23 @@ class HyperCell(Cell):
 
     def edge_modules(self) -> nn.Module:
         return self.candidates
+
+    def run_relaxed(self, s0: CellOutput, s1: CellOutput, edges: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The DARTS mixed cell: node ``i`` is ``sum_{j,o} edges[i-2][j, o] * op_o(state_j)`` over every
+        candidate; returns every computed node's tensor.
+
+        With weights 1 on the genotype's two edges per node and 0 elsewhere each node equals that of
+        :meth:`Cell.run`: the other candidates contribute exact zeros.
+        """
+        states = [self.pre0(*s0), self.pre1(*s1)]
+        for k, weights in enumerate(edges):
+            node = NUM_INPUT_NODES + k
+            h = 0
+            for j in range(node):
+                for o, op in enumerate(self.space_ops):
+                    h = h + weights[j, o] * self.candidates[edge_key(node, j, op)](states[j])
+            states.append(h)
+        return states[NUM_INPUT_NODES:]
 
 
 class HyperNet(MacroNet):
@@ -78,6 +96,24 @@ class HyperNet(MacroNet):
 
     def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
         return self.run(x, self.check(genotype))
+
+    def forward_relaxed(self, x: torch.Tensor, edges: Mapping[str, Sequence[torch.Tensor]],
+                        outputs: Mapping[str, torch.Tensor]) -> torch.Tensor:  # fmt: skip
+        """Logits of the continuous relaxation (DARTS) of the cells.
+
+        Per cell type: ``edges``, each node's ``(inputs, ops)`` edge weights; ``outputs``, each node
+        slot's weight in the cell output (how much that node is a loose end). Slots are weighted
+        before the next cells' 1x1 pre-processing and after the classifier's per-slot BatchNorm, so
+        with 0/1 weights the logits are exactly ``self(x, genotype)`` of the genotype they encode.
+        """
+        stem = self.stem(x)
+        s0 = s1 = ([stem], (0,))
+        for cell in self.cells:
+            weights = outputs[cell.plan.cell_type]
+            nodes = cell.run_relaxed(s0, s1, edges[cell.plan.cell_type])
+            slots = tuple(range(len(nodes)))
+            s0, s1 = s1, ([h * weights[k] for k, h in enumerate(nodes)], slots)
+        return self.classifier(nodes, slots, [weights[k] for k in slots])
 
     def child(self, genotype: Genotype) -> "ChildNet":
         """The stand-alone network of ``genotype`` holding this HyperNet's weights for its path.

@@ -30,10 +30,12 @@ class Constraints:
     t_lat_ms: float = 1.2
     t_eer_mj: float = 9.0
     hard: bool = False
+    penalty: float = 0.0  # soft constraints: what a strategy maximises is ``reward - penalty * violation``
 
     def __post_init__(self) -> None:
         check_float("constraints.t_lat_ms", self.t_lat_ms, greater_than=0.0)
         check_float("constraints.t_eer_mj", self.t_eer_mj, greater_than=0.0)
+        check_float("constraints.penalty", self.penalty, at_least=0.0)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], prefix: str = "constraints") -> "Constraints":
@@ -43,6 +45,7 @@ class Constraints:
             t_lat_ms=check_float(f"{prefix}.t_lat_ms", required(cfg, prefix, "t_lat_ms"), greater_than=0.0),
             t_eer_mj=check_float(f"{prefix}.t_eer_mj", required(cfg, prefix, "t_eer_mj"), greater_than=0.0),
             hard=hard,
+            penalty=check_float(f"{prefix}.penalty", cfg.get("penalty", 0.0), at_least=0.0),
         )
 
     def values(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
@@ -65,10 +68,14 @@ class Constraints:
         return np.clip(self.values(latency_ms, energy_mj), 0, None).sum(axis=1)
 
     def score(self, reward: Any, latency_ms: Any, energy_mj: Any, floor: float = 0.0) -> np.ndarray:
-        """Feasible-first score: the reward where feasible, else ``floor - violation`` (below every feasible reward).
+        """What a strategy maximises. Hard: the reward where feasible, else ``floor - violation`` (below every
+        feasible reward). Soft: ``reward - penalty * violation`` (the reward itself at ``penalty = 0``).
 
         Eq. 2's terms are all > 0 for finite figures, so every feasible reward exceeds ``floor = 0``
         and a smaller violation always scores higher: a learner is pulled towards feasibility.
         """
         violation = self.violation(latency_ms, energy_mj)
-        return np.where(violation > 0, floor - violation, np.asarray(reward, dtype=np.float64))
+        reward = np.asarray(reward, dtype=np.float64)
+        if not self.hard:
+            return reward - self.penalty * violation
+        return np.where(violation > 0, floor - violation, reward)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,18 +38,21 @@ class History:
     steps: np.ndarray = field(default=None)  # type: ignore[assignment]
     wall_time_s: np.ndarray = field(default=None)  # type: ignore[assignment]
     feasible: np.ndarray = field(default=None)  # type: ignore[assignment]  # 1.0 / 0.0 / nan (not judged)
+    extra: tuple[str, ...] = ()  # further figure columns a strategy records (e.g. simulated cost), after the rest
 
     def __post_init__(self) -> None:
+        self.extra = tuple(self.extra)
         if self.vectors is None:
             self.vectors = np.zeros((0, len(self.space)), dtype=np.int64)
             self.steps = np.zeros(0, dtype=np.int64)
             self.wall_time_s = np.zeros(0)
             self.feasible = np.zeros(0)
-            self.figures = {name: np.zeros(0) for name in METRICS}
+            self.figures = {name: np.zeros(0) for name in (*METRICS, *self.extra)}
 
     @property
     def columns(self) -> list[str]:
-        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "feasible", "wall_time_s"]
+        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "feasible", "wall_time_s",
+                *self.extra]  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -75,11 +80,13 @@ class History:
 
     # ----------------------------------------------------------------- writing
 
-    def append(self, vectors: np.ndarray, results: Evaluation, step: int, wall_time_s: float) -> None:
-        """Add a batch (in memory and, with a path, as flushed CSV rows)."""
+    def append(self, vectors: np.ndarray, results: Evaluation, step: int, wall_time_s: float,
+               extra: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+        """Add a batch (in memory and, with a path, as flushed CSV rows); ``extra`` gives the extra columns."""
         vectors = self.space.check(vectors)
         start = len(self)
         feasible = np.full(len(vectors), np.nan) if results.feasible is None else np.asarray(results.feasible, float)
+        extra = {name: np.asarray((extra or {}).get(name, np.full(len(vectors), np.nan)), float) for name in self.extra}
         if self.path is not None:
             new_file = not self.path.exists() or self.path.stat().st_size == 0
             with self.path.open("a", newline="") as handle:
@@ -91,7 +98,7 @@ class History:
                     figures = [repr(float(getattr(results, name)[i])) for name in METRICS]
                     judged = "" if np.isnan(feasible[i]) else int(feasible[i])
                     writer.writerow([start + i, step, *vec.tolist(), genotype.to_json(), str(accelerator), *figures,
-                                     judged, f"{wall_time_s:.3f}"])  # fmt: skip
+                                     judged, f"{wall_time_s:.3f}", *(repr(float(v[i])) for v in extra.values())])  # fmt: skip
                 handle.flush()
                 os.fsync(handle.fileno())
         self.vectors = np.concatenate([self.vectors, vectors])
@@ -100,13 +107,15 @@ class History:
         self.feasible = np.concatenate([self.feasible, feasible])
         for name in METRICS:
             self.figures[name] = np.concatenate([self.figures[name], np.asarray(getattr(results, name), float)])
+        for name, values in extra.items():
+            self.figures[name] = np.concatenate([self.figures[name], values])
 
     # ----------------------------------------------------------------- reading
 
     @classmethod
-    def open(cls, path: str | Path, space: JointSpace, keep: int | None = None) -> "History":
+    def open(cls, path: str | Path, space: JointSpace, keep: int | None = None, extra: tuple[str, ...] = ()) -> "History":
         """The history at ``path`` (empty if missing), cut to its first ``keep`` complete rows (file rewritten)."""
-        history = cls(space, Path(path))
+        history = cls(space, Path(path), extra=extra)
         if not history.path.exists():
             return history
         text = history.path.read_text()
@@ -129,7 +138,7 @@ class History:
             history.steps = np.array([int(row[index["step"]]) for row in body], dtype=np.int64)
             history.wall_time_s = np.array([float(row[index["wall_time_s"]]) for row in body])
             history.feasible = np.array([float(row[index["feasible"]] or "nan") for row in body])
-            history.figures = {name: np.array([float(row[index[name]]) for row in body]) for name in METRICS}
+            history.figures = {name: np.array([float(row[index[name]]) for row in body]) for name in (*METRICS, *extra)}
         tmp = history.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as handle:
             csv.writer(handle).writerows([header, *body])

@@ -28,8 +28,10 @@ from yoso.predictor.dataset import digest
 from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator, hardware_evaluator
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
+from yoso.search.history import History
 from yoso.search.loop import SearchLoop
 from yoso.search.report import format_table, plot_pareto
+from yoso.search.strategy import OneShotStrategy
 
 log = logging.getLogger("yoso.search")
 
@@ -139,6 +141,51 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
     return CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints), datamodule
 
 
+def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[Any]) -> tuple[History, Any]:
+    """Step 2 for a one-shot strategy: train its LightningModule (resuming ``checkpoints/last.ckpt``).
+
+    Each epoch appends its exported candidate to ``history.csv`` before the epoch's checkpoint is
+    written; a resumed run keeps the rows its checkpoint counts (a later row is redone with its epoch).
+    """
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.utilities import CombinedLoader
+
+    from yoso.predictor.relaxed import cost_model
+    from yoso.search.differentiable import SIMULATED_COLUMNS
+
+    strategy = setup.strategy
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    hw = HwSetup.from_config(cfg)
+    cache = Path(cfg.paths.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache / "build.lock"):
+        supernet = load_or_train_hypernet(cfg, datamodule)
+        cost, errors = cost_model(hw, strategy.settings.cost_model)
+    log.info("differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",
+             hw.predictor.n_train, errors["energy_mape"], errors["latency_mape"])  # fmt: skip
+    fingerprint = search_fingerprint(cfg)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    rows = 0
+    if last.is_file():
+        saved = torch.load(last, map_location="cpu", weights_only=False).get("yoso", {})
+        if saved.get("fingerprint") != fingerprint:
+            raise ValueError(f"{run_dir} holds a search with another config; resume it with the same config "
+                             "or start a new run directory")  # fmt: skip
+        rows = int(saved["rows"])
+        log.info("resuming the differentiable search after epoch %d from %s", rows, last)
+    history = History.open(run_dir / "history.csv", setup.space, keep=rows, extra=SIMULATED_COLUMNS)
+    module = strategy.module(supernet.net, cost, setup.reward, history, SimulatorEvaluator(hw), datamodule,
+                             int(cfg.model.bn_recalibration_batches), loggers, fingerprint)  # fmt: skip
+    checkpoint = ModelCheckpoint(dirpath=last.parent, save_last=True, save_top_k=0, every_n_epochs=1,
+                                 save_on_train_epoch_end=True)  # fmt: skip
+    trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint])
+    loaders = CombinedLoader({"train": datamodule.train_dataloader(), "val": datamodule.val_dataloader()},
+                             mode="max_size_cycle")  # fmt: skip
+    trainer.fit(module, train_dataloaders=loaders, ckpt_path=str(last) if last.is_file() else None)
+    return history, datamodule
+
+
 def run_search(cfg: DictConfig) -> dict[str, Any]:
     """Validate, build the evaluators, search, run the final step; returns the chosen design's record."""
     import pytorch_lightning as pl
@@ -152,16 +199,21 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    evaluator, datamodule = build_evaluator(cfg, setup)
-
-    loop = SearchLoop(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
-                      progress=bool(search.get("progress", True)),
-                      histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
     start = time.perf_counter()
-    history = loop.run()
-    log.info("search: %d samples in %.1f s (strategy overhead %.1f ms per sample); best search reward %.4f; "
-             "%d samples meet the thresholds", len(history), time.perf_counter() - start, loop.strategy_ms_per_candidate,
-             float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
+    if isinstance(setup.strategy, OneShotStrategy):
+        history, datamodule = run_one_shot(cfg, setup, run_dir, loggers)
+        log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
+                 len(history), time.perf_counter() - start, float(history.reward.max()),
+                 int(np.nansum(history.feasible)))  # fmt: skip
+    else:
+        evaluator, datamodule = build_evaluator(cfg, setup)
+        loop = SearchLoop(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
+                          progress=bool(search.get("progress", True)),
+                          histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
+        history = loop.run()
+        log.info("search: %d samples in %.1f s (strategy overhead %.1f ms per sample); best search reward %.4f; "
+                 "%d samples meet the thresholds", len(history), time.perf_counter() - start,
+                 loop.strategy_ms_per_candidate, float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
     cost = SimulatorEvaluator(HwSetup.from_config(cfg))

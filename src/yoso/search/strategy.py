@@ -70,8 +70,9 @@ class Strategy(ABC):
         return self.constraints is not None and self.constraints.hard
 
     def score(self, results: Evaluation) -> np.ndarray:
-        """What the strategy maximises: the reward, or with hard constraints the feasible-first score."""
-        if not self.hard_constraints:
+        """What the strategy maximises: the reward; with hard constraints the feasible-first score, with a
+        soft ``constraints.penalty`` the reward minus the penalised violation."""
+        if self.constraints is None:
             return np.asarray(results.reward, dtype=np.float64)
         return self.constraints.score(results.reward, results.latency_ms, results.energy_mj)
 
@@ -118,12 +119,32 @@ class RandomStrategy(Strategy):
         self.rng.bit_generator.state = state["rng"]
 
 
+class OneShotStrategy(ABC):
+    """A strategy that trains a relaxed design instead of sampling candidates (NNI's one-shot shape).
+
+    It does not fit ask/tell: :meth:`module` turns the trained HyperNet and a differentiable cost
+    model into a LightningModule that owns the training loop and appends one exported candidate
+    per epoch to the history; the pipeline trains it and runs the shared final step.
+    """
+
+    name: str = "one-shot"
+    constraints: Constraints | None = None
+
+    def __init__(self, space: JointSpace, seed: int = 0):
+        self.space = space
+        self.seed = check_int("seed", seed, 0, 2**32 - 1)
+
+    @abstractmethod
+    def module(self, *args: Any, **kwargs: Any) -> Any:
+        """The LightningModule that searches (see :class:`yoso.search.differentiable.DifferentiableStrategy`)."""
+
+
 #: SeedSequence spawn key of strategy RNGs (the HyperNet uses 0 and 1 for its paths).
 STRATEGY_RNG_KEY = 2
 
 
 def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
-                   constraints: Constraints | None = None) -> Strategy:  # fmt: skip
+                   constraints: Constraints | None = None) -> "Strategy | OneShotStrategy":  # fmt: skip
     """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label)."""
     import hydra
     from hydra.errors import InstantiationException
@@ -140,7 +161,7 @@ def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
         if isinstance(err.__cause__, ConfigError):
             raise err.__cause__ from None
         raise ConfigError("strategy", target, f"a Strategy that accepts its config ({err})") from None
-    if not isinstance(strategy, Strategy):
-        raise ConfigError("strategy._target_", target, "a subclass of yoso.search.strategy.Strategy")
+    if not isinstance(strategy, (Strategy, OneShotStrategy)):
+        raise ConfigError("strategy._target_", target, "a subclass of yoso.search.strategy.Strategy or OneShotStrategy")
     strategy.constraints = constraints
     return strategy
