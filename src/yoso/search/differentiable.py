@@ -15,9 +15,10 @@ one candidate per epoch.
 * Accelerator: Gumbel-softmax over the four accelerator decisions, temperature annealed per
   epoch from ``tau_max`` to ``tau_min``.
 * Cost: :class:`yoso.predictor.relaxed.CostMLP` on the expected encoding (edge occupancies and
-  accelerator probabilities) gives log-energy and log-latency; the loss is cross-entropy minus
-  eq. 2's hardware terms. First-order bilevel: logits on validation batches, weights on training
-  batches.
+  accelerator probabilities) gives log-energy and log-latency. Its value is taken at the hard
+  design (the derived network with the Gumbel-sampled accelerator; straight-through), where the
+  MLP was trained, and its gradient at the relaxed one. The loss is cross-entropy minus eq. 2's
+  hardware terms. First-order bilevel: logits on validation batches, weights on training batches.
 * Constraints: ``constraints=hard`` applies the HDX rule (:func:`hdx_gradient`) whenever the
   relaxed design's predicted cost exceeds a threshold; ``constraints=soft`` adds
   ``penalty x violation`` to the loss instead.
@@ -163,17 +164,32 @@ class RelaxedDesign(nn.Module):
         accel = accel if accel is not None else self.accel_probs()
         return self.encoding.join([w for cell in CELL_TYPES for w in edges[cell]], accel)
 
+    def straight_through(self, edges: dict[str, list[torch.Tensor]] | None = None,
+                         accel: list[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+        """The exact encoding of the hard design (derived network, most probable accelerator choices of
+        ``accel``) with the gradient of the relaxed encoding (straight-through estimator).
+
+        The cost model is trained on hard designs only, so its value is taken where it is accurate;
+        its gradient flows to every logit through the expected one-hots.
+        """
+        relaxed = self.relaxed_encoding(edges, accel)
+        vector = self.derive()
+        if accel is not None:
+            vector[self.space.num_dnn_decisions :] = [int(p.argmax()) for p in accel]
+        hard = torch.as_tensor(self.encoding.hard(vector[None])[0], dtype=relaxed.dtype, device=relaxed.device)
+        return hard + relaxed - relaxed.detach()
+
     # ----------------------------------------------------------------- hard designs
 
     @torch.no_grad()
     def derive(self) -> np.ndarray:
-        """The discrete candidate: per node its two most probable edges (strongest first) with their
-        strongest op, each accelerator decision's most probable choice; a ``(44,)`` encoding."""
+        """The discrete candidate: per node its two most probable edges (as ``a`` the one from the lower
+        input) with their strongest op, each accelerator decision's most probable choice; a ``(44,)`` encoding."""
         out: list[int] = []
         for c in range(len(CELL_TYPES)):
             for alpha in self.node_alphas(c):
                 strength = torch.logsumexp(alpha, dim=1)
-                first, second = torch.topk(strength, 2).indices.tolist()
+                first, second = sorted(torch.topk(strength, 2).indices.tolist())  # canonical order: lower input first
                 ops = alpha.argmax(dim=1)
                 out += [first, int(ops[first]), second, int(ops[second])]
         out += [int(logits.argmax()) for logits in self.accel_logits]
@@ -211,6 +227,7 @@ class DifferentiableSettings:
     """The ``strategy=differentiable`` group, validated at start-up."""
 
     epochs: int = 20
+    batches_per_epoch: int | None = None  # None: the whole training split (as trainer.limit_train_batches allows)
     weight_lr: float = 0.025
     weight_momentum: float = 0.9
     weight_decay: float = 3e-4
@@ -227,6 +244,8 @@ class DifferentiableSettings:
     def __post_init__(self) -> None:
         p = "strategy"
         check_int(f"{p}.epochs", self.epochs, 1)
+        if self.batches_per_epoch is not None:
+            check_int(f"{p}.batches_per_epoch", self.batches_per_epoch, 1)
         check_float(f"{p}.weight_lr", self.weight_lr, at_least=0.0)
         check_float(f"{p}.weight_momentum", self.weight_momentum, at_least=0.0, less_than=1.0)
         check_float(f"{p}.weight_decay", self.weight_decay, at_least=0.0)
@@ -322,8 +341,9 @@ class DifferentiableSearchModule(pl.LightningModule):
 
     def predicted_log_cost(self, accel: list[torch.Tensor] | None = None,
                            edges: dict[str, list[torch.Tensor]] | None = None) -> torch.Tensor:  # fmt: skip
-        """``(2,)`` predicted log-energy (mJ) and log-latency (ms) of the relaxed design."""
-        return self.cost(self.design.relaxed_encoding(edges, accel))
+        """``(2,)`` predicted log-energy (mJ) and log-latency (ms) of the design (straight-through: the value of
+        the derived design, with ``accel``'s sampled accelerator if given; the gradient of the relaxed one)."""
+        return self.cost(self.design.straight_through(edges, accel))
 
     def hardware_terms(self, log_cost: torch.Tensor) -> torch.Tensor:
         """Eq. 2's hardware terms ``a1 (l/t_lat)^w1 + a2 (e/t_eer)^w2`` of predicted log costs (to maximise)."""
@@ -361,7 +381,7 @@ class DifferentiableSearchModule(pl.LightningModule):
             p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
             offset += p.numel()
         return {"arch_ce": float(ce.detach()), "violation": float(violation.detach()), "hdx_active": manipulated,
-                "pred_energy_mj": float(torch.exp(expected[0])), "pred_latency_ms": float(torch.exp(expected[1]))}  # fmt: skip
+                "pred_energy_mj": float(torch.exp(expected[0]).detach()), "pred_latency_ms": float(torch.exp(expected[1]).detach())}  # fmt: skip
 
     def training_step(self, batch: Mapping[str, tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
         weights_opt, arch_opt = self.optimizers()

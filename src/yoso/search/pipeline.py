@@ -51,7 +51,7 @@ def hypernet_key(cfg: DictConfig) -> str:
     return digest({**parts, "version": HYPERNET_VERSION})
 
 
-def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None):
+def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None, **overrides: Any):
     """A Lightning Trainer from the ``trainer`` group: no logger, a rich progress bar when enabled."""
     from pytorch_lightning.callbacks import RichProgressBar
 
@@ -60,7 +60,7 @@ def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | No
         callbacks.append(RichProgressBar())
     return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=False,
                                    callbacks=callbacks, enable_checkpointing=any(
-                                       type(c).__name__ == "ModelCheckpoint" for c in callbacks))  # fmt: skip
+                                       type(c).__name__ == "ModelCheckpoint" for c in callbacks), **overrides)  # fmt: skip
 
 
 def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModule
@@ -179,7 +179,9 @@ def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[
                              int(cfg.model.bn_recalibration_batches), loggers, fingerprint)  # fmt: skip
     checkpoint = ModelCheckpoint(dirpath=last.parent, save_last=True, save_top_k=0, every_n_epochs=1,
                                  save_on_train_epoch_end=True)  # fmt: skip
-    trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint])
+    batches = strategy.settings.batches_per_epoch
+    trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint],
+                       **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
     loaders = CombinedLoader({"train": datamodule.train_dataloader(), "val": datamodule.val_dataloader()},
                              mode="max_size_cycle")  # fmt: skip
     trainer.fit(module, train_dataloaders=loaders, ckpt_path=str(last) if last.is_file() else None)
