@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from conftest import compose_config
+from conftest import ROOT, compose_config
 from yoso.cli import validate_config
 from yoso.config import ConfigError
 from yoso.nn import HyperNet
@@ -177,3 +185,72 @@ def test_temperature_schedule_anneals_from_tau_max_to_tau_min() -> None:
     taus = [settings.tau(e) for e in range(5)]
     assert taus[0] == pytest.approx(4.0) and taus[-1] == pytest.approx(0.25)
     assert all(a > b for a, b in zip(taus, taus[1:]))
+
+
+# --------------------------------------------------------------------------- end to end (search.py, smoke)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _command(run_dir: Path, cache: Path, *overrides: str) -> list[str]:
+    return [sys.executable, str(ROOT / "search.py"), "strategy=differentiable", "experiment=smoke",
+            f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache}", "search.standalone=false", *overrides]  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("constraints", ["none", "hard"])
+def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, cache_dir: Path, constraints: str) -> None:
+    """``search.py strategy=differentiable experiment=smoke`` (and with constraints=hard): one exported candidate per
+    epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space."""
+    from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator
+    from yoso.space.accelerator import Accelerator
+    from yoso.space.genotype import Genotype
+
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(_command(tmp_path, cache_dir, "strategy.epochs=3", f"constraints={constraints}"), env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = _rows(tmp_path / "history.csv")
+    assert [int(r["iteration"]) for r in rows] == [0, 1, 2]
+    for row in rows:
+        assert float(row["simulated_latency_ms"]) > 0 and float(row["latency_ms"]) > 0
+        assert row["feasible"] in ("0", "1")
+    saved = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    cfg = compose_config("search", [f"paths.cache_dir={cache_dir}"])
+    space = validate_config(cfg).space
+    vector = space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))
+    assert any(vector.tolist() == [int(r[name]) for name in space.names] for r in rows)
+    if constraints == "hard":
+        energy, latency = SimulatorEvaluator(HwSetup.from_config(cfg))(vector[None])
+        assert saved["feasible"] and latency[0] <= saved["constraints"]["t_lat_ms"]
+        assert energy[0] <= saved["constraints"]["t_eer_mj"]
+
+
+def test_sigkill_then_resume_keeps_every_epoch_once(tmp_path: Path, cache_dir: Path) -> None:
+    """Killed after its second exported candidate, the same command resumes from the last epoch checkpoint."""
+    epochs = 5
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"}
+    command = _command(tmp_path, cache_dir, f"strategy.epochs={epochs}")
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = tmp_path / "history.csv"
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None:
+        if history.exists() and history.read_text().count("\n") > 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < len(_rows(history)) < epochs and not (tmp_path / "best.yaml").exists()
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming the differentiable search after epoch" in resumed.stdout + resumed.stderr
+    assert [int(r["iteration"]) for r in _rows(history)] == list(range(epochs))
+    assert (tmp_path / "best.yaml").exists()

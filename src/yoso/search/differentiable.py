@@ -19,6 +19,10 @@ one candidate per epoch.
   design (the derived network with the Gumbel-sampled accelerator; straight-through), where the
   MLP was trained, and its gradient at the relaxed one. The loss is cross-entropy minus eq. 2's
   hardware terms. First-order bilevel: logits on validation batches, weights on training batches.
+* Calibration: every epoch the exported candidate is simulated; ``log(simulated / predicted)`` of
+  it is added to the cost model's output from then on (a constant per target, so gradients are
+  unchanged): the constraint and the reward act on the simulator's figures near the current design
+  even where the cost model is biased (``calibrate: false`` turns it off).
 * Constraints: ``constraints=hard`` applies the HDX rule (:func:`hdx_gradient`) whenever the
   relaxed design's predicted cost exceeds a threshold; ``constraints=soft`` adds
   ``penalty x violation`` to the loss instead.
@@ -39,7 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from yoso.config import check_choice, check_float, check_int
+from yoso.config import check_bool, check_choice, check_float, check_int
 from yoso.predictor.relaxed import CostMLP, MLPSettings, RelaxedEncoding
 from yoso.search.constraints import Constraints
 from yoso.search.history import History
@@ -232,13 +236,14 @@ class DifferentiableSettings:
     weight_momentum: float = 0.9
     weight_decay: float = 3e-4
     arch_optimizer: str = "adam"
-    arch_lr: float = 0.05
+    arch_lr: float = 0.2
     arch_weight_decay: float = 1e-3
     tau_max: float = 5.0
     tau_min: float = 0.2
-    hdx_margin: float = 0.5
+    hdx_margin: float = 2.0
     safety_margin: float = 0.05
     init_noise: float = 1e-3
+    calibrate: bool = True
     cost_model: MLPSettings = MLPSettings()
 
     def __post_init__(self) -> None:
@@ -257,6 +262,7 @@ class DifferentiableSettings:
         check_float(f"{p}.hdx_margin", self.hdx_margin, greater_than=0.0)
         check_float(f"{p}.safety_margin", self.safety_margin, at_least=0.0, less_than=1.0)
         check_float(f"{p}.init_noise", self.init_noise, at_least=0.0)
+        check_bool(f"{p}.calibrate", self.calibrate)
 
     def tau(self, epoch: int) -> float:
         """Gumbel-softmax temperature of ``epoch``: exponential from ``tau_max`` (first) to ``tau_min`` (last)."""
@@ -320,6 +326,9 @@ class DifferentiableSearchModule(pl.LightningModule):
         # the constraint of the relaxed design: predicted log cost <= log threshold + log(1 - safety margin)
         shrink = math.log(1.0 - settings.safety_margin)
         self.register_buffer("log_limits", torch.tensor([math.log(constraints.t_eer_mj), math.log(constraints.t_lat_ms)]) + shrink)
+        # log(simulated / predicted) of the last exported candidate: the cost model's bias near the current design,
+        # measured by the simulator every epoch and added to every prediction (a constant: gradients unchanged)
+        self.register_buffer("log_cost_offset", torch.zeros(2))
         self.started = time.perf_counter()
         self.elapsed_before = 0.0
         self._stats: dict[str, list[float]] = {}
@@ -343,7 +352,7 @@ class DifferentiableSearchModule(pl.LightningModule):
                            edges: dict[str, list[torch.Tensor]] | None = None) -> torch.Tensor:  # fmt: skip
         """``(2,)`` predicted log-energy (mJ) and log-latency (ms) of the design (straight-through: the value of
         the derived design, with ``accel``'s sampled accelerator if given; the gradient of the relaxed one)."""
-        return self.cost(self.design.straight_through(edges, accel))
+        return self.cost(self.design.straight_through(edges, accel)) + self.log_cost_offset
 
     def hardware_terms(self, log_cost: torch.Tensor) -> torch.Tensor:
         """Eq. 2's hardware terms ``a1 (l/t_lat)^w1 + a2 (e/t_eer)^w2`` of predicted log costs (to maximise)."""
@@ -417,6 +426,9 @@ class DifferentiableSearchModule(pl.LightningModule):
         sim_energy, sim_latency = (np.asarray(v, dtype=float) for v in self.simulator(vector[None]))
         reward = self.reward(accuracy, latency, energy)
         results = Evaluation(accuracy, energy, latency, reward, self.constraints.feasible(latency, energy))
+        if self.settings.calibrate:
+            residual = np.log([sim_energy[0] / energy[0], sim_latency[0] / latency[0]])
+            self.log_cost_offset.copy_(torch.as_tensor(residual, dtype=self.log_cost_offset.dtype))
         wall = self.elapsed_before + time.perf_counter() - self.started
         step = len(self.history)
         self.history.append(vector[None], results, step + 1, wall,
