@@ -208,17 +208,19 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.mark.parametrize("constraints", ["none", "hard"])
 def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, cache_dir: Path, constraints: str) -> None:
     """``search.py strategy=differentiable experiment=smoke`` (and with constraints=hard): one exported candidate per
-    epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space."""
+    epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space, the
+    per-epoch figures and the final ones in the run's logger."""
     from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator
     from yoso.space.accelerator import Accelerator
     from yoso.space.genotype import Genotype
 
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(_command(tmp_path, cache_dir, "strategy.epochs=3", f"constraints={constraints}"), env=env,
+    epochs = 3 if constraints == "none" else 4
+    proc = subprocess.run(_command(tmp_path, cache_dir, f"strategy.epochs={epochs}", f"constraints={constraints}", "logger=csv"), env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = _rows(tmp_path / "history.csv")
-    assert [int(r["iteration"]) for r in rows] == [0, 1, 2]
+    assert [int(r["iteration"]) for r in rows] == list(range(epochs))
     for row in rows:
         assert float(row["simulated_latency_ms"]) > 0 and float(row["latency_ms"]) > 0
         assert row["feasible"] in ("0", "1")
@@ -227,6 +229,10 @@ def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, 
     space = validate_config(cfg).space
     vector = space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))
     assert any(vector.tolist() == [int(r[name]) for name in space.names] for r in rows)
+    (metrics,) = tmp_path.glob("csv/*/metrics.csv")  # the run's loggers get one row per epoch and the final figures
+    logged = _rows(metrics)
+    assert len([r for r in logged if r.get("search/reward")]) == epochs
+    assert any(r.get("differentiable/tau") for r in logged) and any(r.get("final/reward") for r in logged)
     if constraints == "hard":
         energy, latency = SimulatorEvaluator(HwSetup.from_config(cfg))(vector[None])
         assert saved["feasible"] and latency[0] <= saved["constraints"]["t_lat_ms"]

@@ -74,7 +74,13 @@ def _command(run_dir: Path, cache: Path, iterations: int, *overrides: str) -> li
             f"paths.cache_dir={cache}", f"search.iterations={iterations}", "search.standalone=false", *overrides]  # fmt: skip
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+#: Strategies whose end-to-end kill + resume runs only with ``-m slow`` (the loop tests cover every crash window of
+#: every strategy in-process; the default suite keeps one of each kind: REINFORCE, Optuna, botorch).
+SLOW_SIGKILL = ("random", "evolution", "nsga2", "cmaes")
+
+
+@pytest.mark.parametrize("strategy", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_SIGKILL else s
+                                      for s in STRATEGIES])  # fmt: skip
 def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
     """``search.py strategy=X experiment=smoke`` killed mid-run, then the same command: every iteration once.
 

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from yoso.config import check_bool, check_choice, check_float, check_int
+from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int
 from yoso.predictor.relaxed import CostMLP, MLPSettings, RelaxedEncoding
 from yoso.search.constraints import Constraints
 from yoso.search.history import History
@@ -282,8 +282,6 @@ class DifferentiableStrategy(OneShotStrategy):
         known = set(DifferentiableSettings.__dataclass_fields__) - {"cost_model"}
         unknown = sorted(set(settings) - known)
         if unknown:
-            from yoso.config import ConfigError
-
             raise ConfigError(f"strategy.{unknown[0]}", settings[unknown[0]], f"one of the keys {sorted(known | {'cost_model'})}")
         mlp = dict(cost_model or {})
         for key in ("hidden", "layers", "epochs"):
