@@ -209,6 +209,13 @@ def _plot(path: Path, runs: list[dict[str, Any]], targets: list[float]) -> None:
     ax.plot(line, line, "k--", lw=1, label="latency = target")
     ax.set(xscale="log", yscale="log", xlabel="latency target (ms)", ylabel="simulated latency of the exported design (ms)",
            title="differentiable co-search: HDX vs soft penalty")  # fmt: skip
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(targets)
+    ax.set_yticks(targets)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
