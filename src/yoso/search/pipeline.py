@@ -53,20 +53,37 @@ def hypernet_key(cfg: DictConfig) -> str:
 
 def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None, **overrides: Any):
     """A Lightning Trainer from the ``trainer`` group: no logger, a rich progress bar when enabled."""
-    from pytorch_lightning.callbacks import RichProgressBar
+    from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
     callbacks = list(callbacks or [])
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=False,
-                                   callbacks=callbacks, enable_checkpointing=any(
-                                       type(c).__name__ == "ModelCheckpoint" for c in callbacks), **overrides)  # fmt: skip
+                                   callbacks=callbacks, **overrides,
+                                   enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks))  # fmt: skip
+
+
+def epoch_checkpoint(path: Path) -> Any:
+    """A Lightning callback writing ``path`` atomically after every training epoch (built lazily: Lightning).
+
+    It is a ``Checkpoint``, so Lightning runs it after the LightningModule's epoch-end hook (where the
+    one-shot search appends the epoch's row). ``ModelCheckpoint(save_top_k=0, save_last=True)``, used here before,
+    writes no ``last.ckpt`` at the end of an epoch in Lightning 2.6 (only when a top-k file is saved).
+    """
+    from pytorch_lightning.callbacks import Checkpoint
+
+    class _EpochCheckpoint(Checkpoint):
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            trainer.save_checkpoint(tmp)
+            os.replace(tmp, path)
+
+    return _EpochCheckpoint()
 
 
 def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModule
     """The HyperNet of this config: loaded from the cache, else trained (resuming an interrupted training)."""
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
     from yoso.nn import SupernetModule
 
     root = Path(cfg.paths.cache_dir) / "hypernets" / hypernet_key(cfg)
@@ -80,8 +97,7 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
              " (resuming)" if last.is_file() else "")  # fmt: skip
     start = time.perf_counter()
     model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
-    checkpoint = ModelCheckpoint(dirpath=root, save_last=True, save_top_k=0, every_n_epochs=1)
-    trainer = _trainer(cfg, cfg.model.epochs, root, [checkpoint])
+    trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(last)])
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
     tmp = root / "hypernet.ckpt.tmp"
     trainer.save_checkpoint(tmp, weights_only=True)
@@ -147,7 +163,6 @@ def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[
     Each epoch appends its exported candidate to ``history.csv`` before the epoch's checkpoint is
     written; a resumed run keeps the rows its checkpoint counts (a later row is redone with its epoch).
     """
-    from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.utilities import CombinedLoader
 
     from yoso.predictor.relaxed import cost_model
@@ -177,8 +192,7 @@ def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[
     history = History.open(run_dir / "history.csv", setup.space, keep=rows, extra=SIMULATED_COLUMNS)
     module = strategy.module(supernet.net, cost, setup.reward, history, SimulatorEvaluator(hw), datamodule,
                              int(cfg.model.bn_recalibration_batches), loggers, fingerprint)  # fmt: skip
-    checkpoint = ModelCheckpoint(dirpath=last.parent, save_last=True, save_top_k=0, every_n_epochs=1,
-                                 save_on_train_epoch_end=True)  # fmt: skip
+    checkpoint = epoch_checkpoint(last)
     batches = strategy.settings.batches_per_epoch
     trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint],
                        **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
