@@ -205,7 +205,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.parametrize("constraints", ["none", "hard"])
+@pytest.mark.parametrize("constraints", [pytest.param("none", marks=pytest.mark.slow), "hard"])  # none: also in the kill test
 def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, cache_dir: Path, constraints: str) -> None:
     """``search.py strategy=differentiable experiment=smoke`` (and with constraints=hard): one exported candidate per
     epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space, the

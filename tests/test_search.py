@@ -75,8 +75,8 @@ def _command(run_dir: Path, cache: Path, iterations: int, *overrides: str) -> li
 
 
 #: Strategies whose end-to-end kill + resume runs only with ``-m slow`` (the loop tests cover every crash window of
-#: every strategy in-process; the default suite keeps one of each kind: REINFORCE, Optuna, botorch).
-SLOW_SIGKILL = ("random", "evolution", "nsga2", "cmaes")
+#: every strategy in-process; the default suite keeps REINFORCE and one Optuna sampler end to end).
+SLOW_SIGKILL = ("random", "evolution", "nsga2", "cmaes", "qnehvi")
 
 
 @pytest.mark.parametrize("strategy", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_SIGKILL else s
