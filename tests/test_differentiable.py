@@ -175,6 +175,7 @@ def test_config_group_builds_and_rejects_bad_values() -> None:
     assert setup.constraints.penalty > 0 and not setup.constraints.hard
     for override, key in (("strategy.tau_min=0", "strategy.tau_min"), ("strategy.arch_optimizer=rmsprop", "strategy.arch_optimizer"),
                           ("+strategy.bogus=1", "strategy.bogus"), ("strategy.cost_model.hidden=0", "strategy.cost_model.hidden"),
+                          ("+strategy.cost_model.depth=3", "strategy.cost_model.depth"),
                           ("strategy.safety_margin=1.5", "strategy.safety_margin"), ("constraints=soft constraints.penalty=-1", "constraints.penalty")):  # fmt: skip
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             validate_config(compose_config("search", ["strategy=differentiable", *override.split()]))

@@ -284,9 +284,13 @@ class DifferentiableStrategy(OneShotStrategy):
         if unknown:
             raise ConfigError(f"strategy.{unknown[0]}", settings[unknown[0]], f"one of the keys {sorted(known | {'cost_model'})}")
         mlp = dict(cost_model or {})
-        for key in ("hidden", "layers", "epochs"):
+        unknown = sorted(set(mlp) - set(MLPSettings.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"strategy.cost_model.{unknown[0]}", mlp[unknown[0]],
+                              f"one of the keys {sorted(MLPSettings.__dataclass_fields__)}")  # fmt: skip
+        for key, low in (("hidden", 1), ("layers", 1), ("epochs", 1), ("seed", 0)):
             if key in mlp:
-                mlp[key] = check_int(f"strategy.cost_model.{key}", mlp[key], 1)
+                mlp[key] = check_int(f"strategy.cost_model.{key}", mlp[key], low)
         for key in ("lr", "weight_decay"):
             if key in mlp:
                 mlp[key] = check_float(f"strategy.cost_model.{key}", mlp[key], at_least=0.0)
@@ -406,7 +410,7 @@ class DifferentiableSearchModule(pl.LightningModule):
         loss = F.cross_entropy(self.net.forward_relaxed(x, edges, outputs), y)
         self.manual_backward(loss)
         weights_opt.step()
-        stats["train_ce"] = float(loss)
+        stats["train_ce"] = float(loss.detach())
         for k, v in stats.items():
             self._stats.setdefault(k, []).append(v)
 
