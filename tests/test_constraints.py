@@ -39,6 +39,10 @@ def test_values_feasible_violation_and_score_by_hand() -> None:
     score = c.score(np.array([2.0, 2.5, 3.0, 1.0, 1.0]), latency, energy)
     np.testing.assert_allclose(score[:3], [2.0, -0.5, -0.5])  # feasible keeps its reward, infeasible sits below 0
     assert np.all(score[1:] < 0) and score[0] > 0
+    soft = Constraints(t_lat_ms=2.0, t_eer_mj=10.0, penalty=4.0)  # constraints=soft: reward - penalty * violation
+    np.testing.assert_allclose(soft.score(np.array([2.0, 2.5, 3.0]), latency[:3], energy[:3]), [2.0, 0.5, 1.0])
+    unpenalised = Constraints(t_lat_ms=2.0, t_eer_mj=10.0)  # constraints=none: the reward itself
+    np.testing.assert_array_equal(unpenalised.score(np.array([2.0, 2.5, 3.0]), latency[:3], energy[:3]), [2.0, 2.5, 3.0])
 
 
 def test_config_group_defaults_to_the_reward_thresholds() -> None:
