@@ -9,7 +9,7 @@ checks in their constructors, so the API and the command line reject the same va
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -27,6 +27,13 @@ def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> Any:
     if value not in allowed:
         raise ConfigError(key, value, f"one of {allowed}")
     return value
+
+
+def check_keys(prefix: str, mapping: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    """A ConfigError naming ``prefix.<key>`` for the first (sorted) key of ``mapping`` not in ``allowed``."""
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}", mapping[unknown[0]], f"one of the keys {list(allowed)}")
 
 
 def check_bool(key: str, value: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, required
+from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, check_keys, required
 from yoso.space.accelerator import Accelerator
 
 #: Memory levels, innermost first; energy breakdowns use these keys (plus "static").
@@ -86,9 +86,7 @@ class Tech:
         if not isinstance(data, Mapping):
             raise ConfigError("tech", data, "a mapping of technology constants")
         names = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ConfigError(f"tech.{unknown[0]}", data[unknown[0]], f"one of the keys {names}")
+        check_keys("tech", data, names)
         values = {k: required(data, "tech", k) for k in names if k != "onchip_fmaps"}
         values["onchip_fmaps"] = data.get("onchip_fmaps", True)
         costs = values["unit_costs"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from yoso.config import ConfigError, check_choice, check_float, check_int
+from yoso.config import ConfigError, check_choice, check_float, check_int, check_keys
 
 #: Allowed values of the GP settings.
 OPTIMIZERS = ("lbfgs", "adam")
@@ -53,9 +53,7 @@ class PredictorConfig:
         cfg = dict(cfg or {})
         gp_keys = tuple(GPSettings.__dataclass_fields__)
         own = ("n_train", "n_test", "seed", "n_jobs", "cache_dir")
-        unknown = sorted(set(cfg) - set(own) - set(gp_keys))
-        if unknown:
-            raise ConfigError(f"{prefix}.{unknown[0]}", cfg[unknown[0]], f"one of the keys {sorted(set(own + gp_keys))}")
+        check_keys(prefix, cfg, sorted(set(own + gp_keys)))
         seed = check_int(f"{prefix}.seed", cfg.get("seed", 0), 0, 2**32 - 1)
         gp = GPSettings(**{k: cfg[k] for k in gp_keys if k in cfg and k != "seed"}, seed=seed)
         n_jobs = check_int(f"{prefix}.n_jobs", cfg.get("n_jobs", 1), -1)

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int
+from yoso.config import check_bool, check_choice, check_float, check_int, check_keys
 from yoso.predictor.relaxed import CostMLP, MLPSettings, RelaxedEncoding
 from yoso.search.constraints import Constraints
 from yoso.search.history import History
@@ -76,6 +76,12 @@ def hdx_gradient(grad_loss: torch.Tensor, grad_violation: torch.Tensor, margin: 
         return grad_loss
     lam = torch.clamp((margin * norm2 - (grad_loss * grad_violation).sum()) / norm2, min=0.0)
     return grad_loss + lam * grad_violation
+
+
+def _flat_grad(value: torch.Tensor, params: Sequence[torch.Tensor], retain_graph: bool = False) -> torch.Tensor:
+    """The gradient of ``value`` with respect to ``params`` as one flat vector (zeros where a parameter is unused)."""
+    grads = torch.autograd.grad(value, params, retain_graph=retain_graph, allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)])
 
 
 # --------------------------------------------------------------------------- the relaxed design
@@ -279,15 +285,10 @@ class DifferentiableStrategy(OneShotStrategy):
 
     def __init__(self, space: JointSpace, seed: int = 0, cost_model: Mapping[str, Any] | None = None, **settings: Any):
         super().__init__(space, seed)
-        known = set(DifferentiableSettings.__dataclass_fields__) - {"cost_model"}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ConfigError(f"strategy.{unknown[0]}", settings[unknown[0]], f"one of the keys {sorted(known | {'cost_model'})}")
+        known = set(DifferentiableSettings.__dataclass_fields__)
+        check_keys("strategy", settings, sorted(known))
         mlp = dict(cost_model or {})
-        unknown = sorted(set(mlp) - set(MLPSettings.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(f"strategy.cost_model.{unknown[0]}", mlp[unknown[0]],
-                              f"one of the keys {sorted(MLPSettings.__dataclass_fields__)}")  # fmt: skip
+        check_keys("strategy.cost_model", mlp, sorted(MLPSettings.__dataclass_fields__))
         for key, low in (("hidden", 1), ("layers", 1), ("epochs", 1), ("seed", 0)):
             if key in mlp:
                 mlp[key] = check_int(f"strategy.cost_model.{key}", mlp[key], low)
@@ -356,13 +357,6 @@ class DifferentiableSearchModule(pl.LightningModule):
         the derived design, with ``accel``'s sampled accelerator if given; the gradient of the relaxed one)."""
         return self.cost(self.design.straight_through(edges, accel)) + self.log_cost_offset
 
-    def hardware_terms(self, log_cost: torch.Tensor) -> torch.Tensor:
-        """Eq. 2's hardware terms ``a1 (l/t_lat)^w1 + a2 (e/t_eer)^w2`` of predicted log costs (to maximise)."""
-        r = self.reward
-        log_e, log_l = log_cost[..., 0], log_cost[..., 1]
-        return (r.alpha1 * torch.exp(r.omega1 * (log_l - math.log(r.t_lat_ms)))
-                + r.alpha2 * torch.exp(r.omega2 * (log_e - math.log(r.t_eer_mj))))  # fmt: skip
-
     def violation(self, log_cost: torch.Tensor) -> torch.Tensor:
         """Sum of the log excesses over the (safety-shrunk) thresholds; 0 when feasible."""
         return F.relu(log_cost - self.log_limits).sum(-1)
@@ -374,18 +368,16 @@ class DifferentiableSearchModule(pl.LightningModule):
         outputs = self.design.output_weights(edges)
         ce = F.cross_entropy(self.net.forward_relaxed(x, edges, outputs), y)
         sampled = self.predicted_log_cost(self.design.accel_probs(tau, self.gumbel), edges)
-        loss = ce - self.hardware_terms(sampled)
+        energy, latency = torch.exp(sampled).unbind(-1)
+        loss = ce - self.reward.hardware_terms(latency, energy)  # eq. 2's hardware terms, to maximise
         expected = self.predicted_log_cost(edges=edges)
         violation = self.violation(expected)
         if self.constraints.penalty > 0 and not self.constraints.hard:
             loss = loss + self.constraints.penalty * violation
-        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        flat = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)])
+        flat = _flat_grad(loss, params, retain_graph=True)
         manipulated = 0.0
         if self.constraints.hard and float(violation.detach()) > 0:
-            g_v = torch.autograd.grad(violation, params, allow_unused=True)
-            g_v = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(g_v, params)])
-            flat = hdx_gradient(flat, g_v, self.settings.hdx_margin)
+            flat = hdx_gradient(flat, _flat_grad(violation, params), self.settings.hdx_margin)
             manipulated = 1.0
         offset = 0
         for p in params:

@@ -143,13 +143,24 @@ def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
     return train
 
 
-def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluator, Any]:
-    """Step 1: the HyperNet and hardware evaluators (reused or built) as one evaluator; also the datamodule."""
+def _datamodule(cfg: DictConfig) -> Any:
+    """The run's DataModule, set up for fitting."""
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
+    return datamodule
+
+
+def _build_lock(cfg: DictConfig) -> FileLock:
+    """The cache's build lock: parallel sweep jobs build the HyperNet and predictors once, the others wait and reuse."""
     cache = Path(cfg.paths.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(cache / "build.lock"):  # parallel sweep jobs: one builds, the others wait and reuse
+    return FileLock(cache / "build.lock")
+
+
+def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluator, Any]:
+    """Step 1: the HyperNet and hardware evaluators (reused or built) as one evaluator; also the datamodule."""
+    datamodule = _datamodule(cfg)
+    with _build_lock(cfg):
         supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
         hardware = hardware_evaluator(cfg)
         hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
@@ -169,12 +180,9 @@ def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[
     from yoso.search.differentiable import SIMULATED_COLUMNS
 
     strategy = setup.strategy
-    datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.setup("fit")
+    datamodule = _datamodule(cfg)
     hw = HwSetup.from_config(cfg)
-    cache = Path(cfg.paths.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(cache / "build.lock"):
+    with _build_lock(cfg):
         supernet = load_or_train_hypernet(cfg, datamodule)
         cost, errors = cost_model(hw, strategy.settings.cost_model)
     log.info("differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",

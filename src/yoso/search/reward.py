@@ -40,11 +40,12 @@ class Reward:
         a = np.asarray(accuracy, dtype=np.float64)
         lat = np.asarray(latency_ms, dtype=np.float64)
         eer = np.asarray(energy_mj, dtype=np.float64)
-        return (
-            a
-            + self.alpha1 * np.power(lat / self.t_lat_ms, self.omega1)
-            + self.alpha2 * np.power(eer / self.t_eer_mj, self.omega2)
-        )
+        return a + self.hardware_terms(lat, eer)
+
+    def hardware_terms(self, latency_ms: Any, energy_mj: Any) -> Any:
+        """Eq. 2's hardware terms ``a1 (l/t_lat)^w1 + a2 (e/t_eer)^w2`` of numpy arrays or torch tensors (differentiable)."""
+        return (self.alpha1 * (latency_ms / self.t_lat_ms) ** self.omega1
+                + self.alpha2 * (energy_mj / self.t_eer_mj) ** self.omega2)  # fmt: skip
 
     @property
     def constraints(self) -> Constraints:
