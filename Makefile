@@ -9,7 +9,13 @@ STAMP := $(VENV)/.install.stamp
 TORCH := torch==2.13.0
 ARGS ?=
 
-.PHONY: install test test-all search two-stage train bench ext clean
+.PHONY: install data test test-all search two-stage train bench ext clean
+
+# Fashion-MNIST, the default data: Debian's dataset-fashion-mnist package (four idx files, no network beyond
+# Debian's mirror). Installed when missing and this is root with apt; otherwise one line says how to get it.
+# Skipped when ARGS names the data (data=digits, data.root=..., data.download=true).
+FMNIST_ROOT := /usr/share/datasets/fashion-mnist
+FMNIST_FILES := $(addprefix $(FMNIST_ROOT)/,train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
 
 install: $(STAMP)
 
@@ -21,21 +27,37 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+data:
+	@case "$(ARGS)" in *data*) exit 0;; esac; \
+	if ls $(FMNIST_FILES) >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Fashion-MNIST: apt-get install dataset-fashion-mnist"; \
+		apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; } \
+		|| { echo "could not install dataset-fashion-mnist with apt-get; see 'apt-get install dataset-fashion-mnist'"; exit 1; }; \
+	else \
+		echo "Fashion-MNIST is missing from $(FMNIST_ROOT): run 'sudo apt-get install dataset-fashion-mnist', or pass ARGS='data.root=<folder with the four idx .gz files>' or ARGS='data.download=true'"; \
+		exit 1; \
+	fi
+
+# The loader tests need no real data (those that do skip with a reason), so a failed data step does not stop them.
 test: install
+	-@$(MAKE) --no-print-directory data
 	$(BIN)/python -m pytest $(ARGS)
 
 test-all: install
+	-@$(MAKE) --no-print-directory data
 	$(BIN)/python -m pytest -m "slow or not slow" $(ARGS)
 
 # The README's main command: the accuracy-energy search of the paper's Fig. 4(b); ARGS overrides (last wins).
-search: install
+search: install data
 	$(BIN)/python search.py reward=energy $(ARGS)
 
 # The paper's two-stage baseline (Table 2): known networks on their best enumerated accelerators.
-two-stage: install
+two-stage: install data
 	$(BIN)/python two_stage.py $(ARGS)
 
-train: install
+train: install data
 	$(BIN)/python train.py $(ARGS)
 
 bench: install

@@ -13,7 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
-class ConfigError(ValueError):
+class InputError(ValueError):
+    """Bad user input (a config value, a data file) that stops a run before any work, exit status 2."""
+
+
+class ConfigError(InputError):
     """A config value outside what is allowed; the message names key, value and allowed range."""
 
     def __init__(self, key: str, value: Any, allowed: str):

@@ -11,10 +11,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from yoso.config import check_float, check_int
+from yoso.config import InputError, check_float, check_int
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset folder or file that is missing or not in the expected format; the message says
     what was expected where."""
 
