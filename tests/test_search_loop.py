@@ -160,7 +160,7 @@ def test_history_round_trip(space, tmp_path: Path) -> None:
     rows = read_rows(path, wall_time=True)
     header = list(rows[0])
     assert header == ["iteration", "step", *space.names, "genotype", "accelerator", "accuracy", "energy_mj",
-                      "latency_ms", "reward", "feasible", "wall_time_s"]  # fmt: skip
+                      "latency_ms", "reward", "feasible", "val_images", "wall_time_s"]  # fmt: skip
     assert [row["feasible"] for row in rows] == ["1", "0", "1", "1", "0"]
     assert len(space.names) == 44
     assert iterations(rows) == [0, 1, 2, 3, 4]
@@ -357,3 +357,35 @@ def test_loop_logs_every_iteration(space, kind: str) -> None:
     np.testing.assert_array_equal(logged["search/energy_mj"], history.energy_mj)
     np.testing.assert_array_equal(logged["search/best_reward"], np.maximum.accumulate(history.reward))
     assert np.all(np.diff(logged["search/best_reward"]) >= 0)
+
+
+def fake_race(v: np.ndarray, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A race on 100 of 1000 'images': the first look is the whole accuracy shifted by a per-vector offset."""
+    from yoso.stats import wilson_interval
+
+    whole = fake_accuracy(v)
+    first = np.clip(whole + 0.05 * np.sin(v.sum(1)), 0.0, 1.0)
+    stops = wilson_interval(first, 100)[1] < needed
+    return np.where(stops, first, whole), np.where(stops, 100, 1000)
+
+
+def racing_loop(space, run_dir: Path, iterations: int) -> SearchLoop:
+    strategy = build_strategy(compose_config("search", ["strategy=random"]).strategy, space, 0, None)
+    evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD, race=fake_race, race_top=5)
+    return SearchLoop(strategy, evaluator, iterations, run_dir, progress=False)
+
+
+def test_racing_keeps_the_top_whole_and_resumes_exactly(space, tmp_path: Path) -> None:
+    """With racing, the history's top race_top rewards are whole-split accuracies, early rows are all whole, the
+    val_images column says which is which, and a killed run resumed gives the uninterrupted history."""
+    history = racing_loop(space, tmp_path / "a", 60).run()
+    assert set(history.val_images[:5]) == {1000}  # fewer than race_top rewards so far: everything is finished
+    top = np.argsort(history.reward)[-5:]
+    assert set(history.val_images[top]) == {1000}
+    assert 0 < int((history.val_images == 100).sum()) < 55
+    rows = read_rows(tmp_path / "a" / "history.csv")
+    assert {row["val_images"] for row in rows} == {"100", "1000"}
+    racing_loop(space, tmp_path / "b", 21).run()
+    _drop_rows(tmp_path / "b" / "history.csv", 1)  # killed between the checkpoint and the history
+    racing_loop(space, tmp_path / "b", 60).run()
+    assert read_rows(tmp_path / "b" / "history.csv") == rows

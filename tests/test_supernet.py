@@ -232,3 +232,34 @@ def test_dirac_init_keeps_the_stand_alone_equivalence() -> None:
         assert child.dirac_init == 0.3
         with torch.no_grad():
             assert torch.allclose(net(x, genotype), child(x), atol=1e-5)
+
+
+def test_race_finishes_only_candidates_that_can_reach_the_accuracy_needed() -> None:
+    """The first look is the validation split's first images; the result depends on the genotype and the
+    accuracy needed only (not on what was cached before), and a finished race equals the whole-split accuracy."""
+    from yoso.data import DigitsDataModule
+
+    torch.manual_seed(3)
+    module = small_module(seed=3)
+    dm = DigitsDataModule(batch_size=64, seed=3)
+    evaluator = module.evaluator(dm, first_images=100)
+    genotypes = [module.genotype(v) for v in module.space.sample(3, 4)]
+    whole = module.accuracy(genotypes)
+    acc, images = evaluator.race(genotypes, np.full(3, -np.inf))  # anything can enter: finish all
+    assert np.array_equal(acc, whole) and np.array_equal(images, [360] * 3)
+    acc, images = evaluator.race(genotypes, np.full(3, 1.5))  # nothing can: the first look alone
+    assert np.array_equal(images, [100] * 3)
+    reference = SubnetEvaluator(module.net, evaluator.calibration, [(x[:100], y[:100]) for x, y in [
+        (torch.cat([b[0] for b in dm.val_tensors()]), torch.cat([b[1] for b in dm.val_tensors()]))]])  # fmt: skip
+    assert np.array_equal(acc, reference.accuracy(genotypes))
+    # the bound: the first look's upper 95 % bound decides, per genotype
+    from yoso.stats import wilson_interval
+
+    high = wilson_interval(acc, 100)[1]
+    needed = np.array([high[0] - 1e-9, high[1] + 1e-9, -np.inf])
+    acc2, images2 = module.evaluator(dm, first_images=100).race(genotypes, needed)  # a fresh cache
+    assert images2.tolist() == [360, 100, 360]
+    assert acc2[0] == whole[0] and acc2[1] == acc[1] and acc2[2] == whole[2]
+    # a genotype asked twice in one batch with different needs is finished once and reported per ask
+    acc3, images3 = evaluator.race([genotypes[0], genotypes[0]], np.array([1.5, -np.inf]))
+    assert images3.tolist() == [100, 360] and acc3[1] == whole[0]

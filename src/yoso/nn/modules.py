@@ -184,20 +184,27 @@ class SupernetModule(_Trainable):
 
     # ----------------------------------------------------------------- evaluation
 
-    def evaluator(self, datamodule: Any = None) -> SubnetEvaluator:
-        """The sub-network evaluator on ``datamodule``'s validation split (reused until the next training step)."""
+    def evaluator(self, datamodule: Any = None, first_images: int | None = None) -> SubnetEvaluator:
+        """The sub-network evaluator on ``datamodule``'s validation split (reused until the next training step);
+        ``first_images``: the first look of :meth:`race` (None: no racing)."""
         if self._evaluator is None or datamodule is not None:
             if datamodule is None:
                 datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
             if datamodule is None:
                 raise RuntimeError("accuracy() needs a datamodule: pass one to evaluator(datamodule) first")
             datamodule.setup("validate")
-            self._evaluator = SubnetEvaluator(self.net, self._calibration(datamodule), datamodule.val_tensors())
+            self._evaluator = SubnetEvaluator(self.net, self._calibration(datamodule), datamodule.val_tensors(),
+                                              first_images=first_images)  # fmt: skip
         return self._evaluator
 
     def accuracy(self, archs: Iterable[Arch], datamodule: Any = None) -> np.ndarray:
         """Validation accuracy of each architecture's sub-network with inherited weights (cached)."""
         return self.evaluator(datamodule).accuracy([self.genotype(a) for a in archs])
+
+    def race(self, archs: Iterable[Arch], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(accuracy, validation images)`` per architecture, finished on the whole split only where the first
+        look's upper 95 % bound reaches ``needed`` (:meth:`SubnetEvaluator.race`)."""
+        return self.evaluator().race([self.genotype(a) for a in archs], needed)
 
 
 class ChildModule(_Trainable):

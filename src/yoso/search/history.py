@@ -2,7 +2,8 @@
 
 One row per candidate: iteration, loop step, the 44 decisions (one column each, named as
 in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R,
-whether it meets the run's thresholds (1/0, empty if not judged) and the wall time since the
+whether it meets the run's thresholds (1/0, empty if not judged), the number of validation
+images its accuracy was measured on (empty if not recorded) and the wall time since the
 search started. Rows are flushed at once; :meth:`History.open`
 reloads a file and keeps only the rows a checkpoint vouches for, so a resumed search never
 repeats or loses a sample.
@@ -25,6 +26,8 @@ from yoso.space.joint import JointSpace
 
 #: The metric columns after the decisions, in file order.
 METRICS = ("accuracy", "energy_mj", "latency_ms", "reward")
+#: Columns a file written by an older yoso may lack (read as empty).
+OPTIONAL = ("feasible", "val_images")
 
 
 @dataclass
@@ -38,6 +41,7 @@ class History:
     steps: np.ndarray = field(default=None)  # type: ignore[assignment]
     wall_time_s: np.ndarray = field(default=None)  # type: ignore[assignment]
     feasible: np.ndarray = field(default=None)  # type: ignore[assignment]  # 1.0 / 0.0 / nan (not judged)
+    val_images: np.ndarray = field(default=None)  # type: ignore[assignment]  # images behind each accuracy / nan
     extra: tuple[str, ...] = ()  # further figure columns a strategy records (e.g. simulated cost), after the rest
 
     def __post_init__(self) -> None:
@@ -47,12 +51,13 @@ class History:
             self.steps = np.zeros(0, dtype=np.int64)
             self.wall_time_s = np.zeros(0)
             self.feasible = np.zeros(0)
+            self.val_images = np.zeros(0)
             self.figures = {name: np.zeros(0) for name in (*METRICS, *self.extra)}
 
     @property
     def columns(self) -> list[str]:
-        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "feasible", "wall_time_s",
-                *self.extra]  # fmt: skip
+        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "feasible", "val_images",
+                "wall_time_s", *self.extra]  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -76,7 +81,8 @@ class History:
     def evaluation(self) -> Evaluation:
         """All figures as one :class:`Evaluation` (``feasible`` None if any sample was not judged)."""
         feasible = None if np.isnan(self.feasible).any() else self.feasible.astype(bool)
-        return Evaluation(*(self.figures[name] for name in METRICS), feasible)
+        images = None if np.isnan(self.val_images).any() else self.val_images.astype(np.int64)
+        return Evaluation(*(self.figures[name] for name in METRICS), feasible, images)
 
     # ----------------------------------------------------------------- writing
 
@@ -86,6 +92,7 @@ class History:
         vectors = self.space.check(vectors)
         start = len(self)
         feasible = np.full(len(vectors), np.nan) if results.feasible is None else np.asarray(results.feasible, float)
+        images = np.full(len(vectors), np.nan) if results.val_images is None else np.asarray(results.val_images, float)
         extra = {name: np.asarray((extra or {}).get(name, np.full(len(vectors), np.nan)), float) for name in self.extra}
         if self.path is not None:
             new_file = not self.path.exists() or self.path.stat().st_size == 0
@@ -97,14 +104,16 @@ class History:
                     genotype, accelerator = self.space.decode(vec)
                     figures = [repr(float(getattr(results, name)[i])) for name in METRICS]
                     judged = "" if np.isnan(feasible[i]) else int(feasible[i])
+                    seen = "" if np.isnan(images[i]) else int(images[i])
                     writer.writerow([start + i, step, *vec.tolist(), genotype.to_json(), str(accelerator), *figures,
-                                     judged, f"{wall_time_s:.3f}", *(repr(float(v[i])) for v in extra.values())])  # fmt: skip
+                                     judged, seen, f"{wall_time_s:.3f}", *(repr(float(v[i])) for v in extra.values())])  # fmt: skip
                 handle.flush()
                 os.fsync(handle.fileno())
         self.vectors = np.concatenate([self.vectors, vectors])
         self.steps = np.concatenate([self.steps, np.full(len(vectors), step, dtype=np.int64)])
         self.wall_time_s = np.concatenate([self.wall_time_s, np.full(len(vectors), wall_time_s)])
         self.feasible = np.concatenate([self.feasible, feasible])
+        self.val_images = np.concatenate([self.val_images, images])
         for name in METRICS:
             self.figures[name] = np.concatenate([self.figures[name], np.asarray(getattr(results, name), float)])
         for name, values in extra.items():
@@ -122,9 +131,10 @@ class History:
         text = text[: text.rfind("\n") + 1]  # a line cut by a kill has no newline (rows hold none inside)
         rows = list(csv.reader(io.StringIO(text, newline="")))
         header, body = (rows[0], rows[1:]) if rows else (history.columns, [])
-        if header == [c for c in history.columns if c != "feasible"]:  # written before the column existed
-            at = history.columns.index("feasible")
-            header, body = history.columns, [row[:at] + [""] + row[at:] for row in body]
+        missing = [c for c in history.columns if c not in header]
+        if missing and set(missing) <= set(OPTIONAL) and header == [c for c in history.columns if c in header]:
+            at = {name: i for i, name in enumerate(header)}  # written before those columns existed: empty
+            header, body = history.columns, [[row[at[c]] if c in at else "" for c in history.columns] for row in body]
         if header != history.columns:
             raise ValueError(f"{path}: its columns do not match this search space (was it written by another config?)")
         if keep is not None:
@@ -138,6 +148,7 @@ class History:
             history.steps = np.array([int(row[index["step"]]) for row in body], dtype=np.int64)
             history.wall_time_s = np.array([float(row[index["wall_time_s"]]) for row in body])
             history.feasible = np.array([float(row[index["feasible"]] or "nan") for row in body])
+            history.val_images = np.array([float(row[index["val_images"]] or "nan") for row in body])
             history.figures = {name: np.array([float(row[index[name]]) for row in body]) for name in (*METRICS, *extra)}
         tmp = history.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as handle:

@@ -110,7 +110,7 @@ class SearchLoop:
                 asked = time.perf_counter()
                 vectors = self.strategy.space.check(self.strategy.ask(n))
                 evaluated = time.perf_counter()
-                results = self.evaluator(vectors)
+                results = self.evaluator(vectors, self.history.reward)
                 told = time.perf_counter()
                 self.strategy.tell(vectors, results)
                 self.strategy_s += (evaluated - asked) + (time.perf_counter() - told)

@@ -26,7 +26,8 @@ class Evaluation:
     """Results of a batch of candidates: accuracy (fraction), energy (mJ), latency (ms) and reward (eq. 2).
 
     ``reward`` is always finite (the evaluator replaces a non-finite one by its floor).
-    ``feasible`` says whether each candidate meets the run's thresholds (None: not judged).
+    ``feasible`` says whether each candidate meets the run's thresholds (None: not judged);
+    ``val_images`` how many validation images each accuracy was measured on (None: not recorded).
     """
 
     accuracy: np.ndarray
@@ -34,14 +35,16 @@ class Evaluation:
     latency_ms: np.ndarray
     reward: np.ndarray
     feasible: np.ndarray | None = None
+    val_images: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.reward)
 
     def __getitem__(self, index: Any) -> "Evaluation":
         feasible = None if self.feasible is None else self.feasible[index]
+        images = None if self.val_images is None else self.val_images[index]
         return Evaluation(self.accuracy[index], self.energy_mj[index], self.latency_ms[index], self.reward[index],
-                          feasible)  # fmt: skip
+                          feasible, images)  # fmt: skip
 
 
 class Strategy(ABC):
