@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from yoso.baseline import best_indices, cached_accuracy, check_models, network_rows, two_stage
+from yoso.baseline import (CSV_COLUMNS, INTERVAL_COLUMNS, best_indices, cached_accuracy, check_models, network_rows,
+                           two_stage)  # fmt: skip
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import evaluate
 from yoso.hw.table2 import all_accelerators, enumerate_costs
 from yoso.hw.tech import load_tech
-from yoso.report import (compare, format_range, load_design, main, matched_mask, paper_rows, ratio_range,
-                         reduction_ratios)  # fmt: skip
+from yoso.report import (compare, format_range, load_design, load_two_stage, main, matched_mask, paper_rows,
+                         ratio_range, reduction_ratios)  # fmt: skip
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.known import KNOWN_GENOTYPES
@@ -59,8 +60,13 @@ def test_best_by_reward_differs_from_both_minima(small_space):
     energy, latency = np.array([1.0, 100.0, 2.0]), np.array([100.0, 0.1, 0.3])
     reward = Reward(0.5, -0.5, 0.5, -0.5)
     assert best_indices(energy, latency, reward(0.9, latency, energy)) == {"energy": 0, "latency": 1, "reward": 2}
-    rows = network_rows("ENAS", accs, energy, latency, (0.9, 0.85), reward)
+    rows = network_rows("ENAS", accs, energy, latency, (0.9, 0.85, 1000, 400), reward)
     assert [r["accelerator"] for r in rows] == [str(a) for a in accs]
+    assert rows[0]["val_accuracy_n"] == 1000 and rows[0]["test_accuracy_n"] == 400
+    assert (rows[0]["val_accuracy_ci95_low"], rows[0]["val_accuracy_ci95_high"]) == (0.8798, 0.9171)  # Wilson 95 %
+    assert rows[0]["test_accuracy_ci95_low"] < 0.85 < rows[0]["test_accuracy_ci95_high"]
+    unknown = network_rows("ENAS", accs, energy, latency, (0.9, 0.85), reward)[0]  # sizes unknown: no interval
+    assert unknown["test_accuracy_n"] is None and unknown["test_accuracy_ci95_low"] is None
     assert rows[2]["reward"] == pytest.approx(0.9 + 0.5 * (0.3 / 1.2) ** -0.5 + 0.5 * (2.0 / 9.0) ** -0.5)
     # NaN never wins
     assert best_indices([np.nan, 2.0], [np.nan, 3.0], [np.nan, 0.1]) == {"energy": 1, "latency": 1, "reward": 1}
@@ -76,11 +82,14 @@ def test_check_models_names_allowed():
 
 def test_standalone_cache_trains_once(tmp_path):
     calls = []
-    train = lambda: calls.append(1) or (0.9, 0.8)  # noqa: E731
-    assert cached_accuracy(tmp_path / "s.json", "k", "ENAS", train) == (0.9, 0.8)
-    assert cached_accuracy(tmp_path / "s.json", "k", "ENAS", train) == (0.9, 0.8)
+    train = lambda: calls.append(1) or (0.9, 0.8, 360, 360)  # noqa: E731
+    assert cached_accuracy(tmp_path / "s.json", "k", "ENAS", train) == (0.9, 0.8, 360, 360)
+    assert cached_accuracy(tmp_path / "s.json", "k", "ENAS", train) == (0.9, 0.8, 360, 360)
     assert len(calls) == 1
     cached_accuracy(tmp_path / "s.json", "other-config", "ENAS", train)
+    assert len(calls) == 2
+    (tmp_path / "old.json").write_text('{"k": {"ENAS": [0.9, 0.8]}}')  # an older cache: no split sizes
+    assert cached_accuracy(tmp_path / "old.json", "k", "ENAS", train) == (0.9, 0.8, None, None)
     assert len(calls) == 2
 
 
@@ -89,9 +98,21 @@ def _rows(models, accs, energies, latencies):
             for m, a, e, lat in zip(models, accs, energies, latencies) for c in ("energy", "latency")]  # fmt: skip
 
 
+def test_matched_accuracy_uses_the_designs_upper_95_bound():
+    # 0.9 on 1000 images: Wilson 95 % interval [0.8798, 0.9171]; a network up to 0.9171 is matched.
+    np.testing.assert_array_equal(matched_mask([0.85, 0.90, 0.917, 0.918, np.nan], 0.9, 1000),
+                                  [True, True, True, False, False])  # fmt: skip
+    np.testing.assert_array_equal(matched_mask([0.918, 0.923], 0.9, 1000, 0.5), [True, False])  # + 0.5 pp margin
+    np.testing.assert_array_equal(matched_mask([0.918], 0.9, 10000), [False])  # n=10000: [0.8940, 0.9058]
+    np.testing.assert_array_equal(matched_mask([0.9, 0.9001], 0.9, None), [True, False])  # size unknown: no interval
+    np.testing.assert_array_equal(matched_mask([0.951], 0.95, None, 0.5), [True])
+    design = {"test_accuracy": 0.9, "test_accuracy_n": 1000, "energy_mj": 5.0, "latency_ms": 0.5}
+    out = compare(_rows(["A", "B", "C"], [0.91, 0.917, 0.92], [10.0, 20.0, 30.0], [1.0, 2.0, 3.0]), design)
+    assert out["energy"]["matched"] == ["A", "B"] and out["energy"]["upper95"] == pytest.approx(0.91709, abs=1e-5)
+    assert out["energy"]["text"] == "2.00x~4.00x"
+
+
 def test_ratio_arithmetic():
-    np.testing.assert_array_equal(matched_mask([0.90, 0.951, 0.96, np.nan], 0.95, 0.5), [True, True, False, False])
-    np.testing.assert_array_equal(matched_mask([0.951], 0.95, 0.0), [False])
     np.testing.assert_allclose(reduction_ratios([4.0, 6.0], 2.0), [2.0, 3.0])
     with pytest.raises(ValueError, match="positive"):
         reduction_ratios([1.0], 0.0)
@@ -99,22 +120,25 @@ def test_ratio_arithmetic():
     assert ratio_range([2.0], [False]) is None
     assert format_range((1.4234, 2.2871)) == "1.42x~2.29x"
     assert format_range((2.0, 2.0)) == "2.00x"
-    assert "no two-stage network at matched accuracy" in format_range(None, 0.5)
+    assert "upper 95 % bound + 0.5 pp)" in format_range(None, 0.5)
 
     rows = _rows(["A", "B", "C"], [0.90, 0.95, 0.99], [10.0, 20.0, 30.0], [1.0, 2.0, 3.0])
-    out = compare(rows, {"test_accuracy": 0.95, "energy_mj": 5.0, "latency_ms": 0.5}, 0.5)
+    out = compare(rows, {"test_accuracy": 0.95, "test_accuracy_n": 1000, "energy_mj": 5.0, "latency_ms": 0.5})
     assert out["energy"]["matched"] == ["A", "B"] and out["energy"]["range"] == (2.0, 4.0)
     assert out["latency"]["range"] == (2.0, 4.0) and out["latency"]["text"] == "2.00x~4.00x"
-    none = compare(rows, {"test_accuracy": 0.5, "energy_mj": 5.0, "latency_ms": 0.5}, 0.5)
+    none = compare(rows, {"test_accuracy": 0.5, "test_accuracy_n": 1000, "energy_mj": 5.0, "latency_ms": 0.5})
     assert none["energy"]["range"] is None and none["energy"]["matched"] == []
     assert "no two-stage network" in none["latency"]["text"]
 
 
 def test_ratios_reproduce_the_paper_claims():
     baselines, designs = paper_rows()
-    by = {d["run"]: compare(baselines, d, 0.5) for d in designs}
+    by = {d["run"]: compare(baselines, d) for d in designs}  # n = 10000 CIFAR-10 test images, no extra margin
     assert by["YOSO_eer"]["energy"]["text"] == "1.42x~2.29x"
     assert by["YOSO_lat"]["latency"]["text"] == "1.79x~3.08x"  # the paper prints 3.07x (2.37/0.77 = 3.078)
+    assert len(by["YOSO_eer"]["energy"]["matched"]) == 6  # 96.95 %: upper bound 97.27 % >= DARTS_V2's 97.18 %
+    assert "DARTS_V2" not in by["YOSO_lat"]["latency"]["matched"]  # 96.82 %: upper bound 97.15 % < 97.18 %
+    assert len(by["YOSO_lat"]["latency"]["matched"]) == 5
 
 
 def test_report_names_run_dir_without_best_yaml(tmp_path, capsys):
@@ -126,6 +150,7 @@ def test_report_names_run_dir_without_best_yaml(tmp_path, capsys):
 
 
 BEST = {"genotype": "DARTS_V2", "accelerator_str": "16x32/512KB/128B/OS", "accuracy": 0.9, "test_accuracy": 0.9,
+        "accuracy_n": 360, "test_accuracy_n": 360,
         "hypernet_accuracy": 0.5, "energy_mj": 1.5, "latency_ms": 0.5, "reward": 2.0, "feasible": True,
         "iteration": 3, "reward_config": {"alpha1": 0.6, "omega1": -0.4, "alpha2": 0.3, "omega2": -0.2,
                                           "t_lat_ms": 1.2, "t_eer_mj": 9.0}}  # fmt: skip
@@ -143,11 +168,25 @@ def test_two_stage_and_report_end_to_end(tmp_path):
     assert [r["criterion"] for r in rows] == ["energy", "latency", "reward"] and rows[0]["model"] == "DARTS_V2"
     assert (run / "two_stage.md").is_file() and (run / "standalone.json").is_file()
     assert len(yaml.safe_load((run / "two_stage.yaml").read_text())["rows"]) == 3
+    assert rows[0]["test_accuracy_n"] == "32" and rows[0]["val_accuracy_n"] == "32"  # smoke: limit_*_batches=1 x 32
+    low, acc, high = (float(rows[0][k]) for k in ("test_accuracy_ci95_low", "test_accuracy", "test_accuracy_ci95_high"))
+    assert low <= acc <= high and high - low > 0.05  # 32 images: a wide interval
+    assert "test acc [95 % CI] n" in (run / "two_stage.md").read_text() and "n=32" in (run / "two_stage.md").read_text()
 
     search.mkdir(parents=True)
     (search / "best.yaml").write_text(yaml.safe_dump(BEST))
     main([str(run), str(search)])  # python -m yoso.report RUN SEARCH, in-process
     report = (tmp_path / "runs" / "report" / "report.md").read_text()
     assert "search_energy" in report and "| energy |" in report and "1.42x~2.29x" in report
+    assert "0.9000 [0.8647, 0.9269] n=360" in report and "n=32" in report and "n=10000" in report
+    assert "upper bound of the searched design's 95 % interval" in report
+    old = tmp_path / "old_two_stage"  # a two_stage.csv written before the interval columns still loads
+    old.mkdir()
+    with open(run / "two_stage.csv", newline="") as f, open(old / "two_stage.csv", "w", newline="") as g:
+        writer = csv.DictWriter(g, fieldnames=[c for c in CSV_COLUMNS if c not in INTERVAL_COLUMNS],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(csv.DictReader(f))
+    assert [r["test_accuracy_n"] for r in load_two_stage(old)] == [None] * 3
     assert (tmp_path / "runs" / "report" / "report.png").stat().st_size > 0
 

@@ -169,3 +169,15 @@ def test_format_table_has_columns_and_formatted_floats() -> None:
     assert "\x1b[" not in text
     only = format_table(rows, columns=["reward"])
     assert "strategy" not in only and "1.235" in only
+
+
+def test_format_table_keeps_accuracy_intervals_on_one_line() -> None:
+    from yoso.search.final import TABLE_COLUMNS
+    from yoso.stats import format_accuracy
+
+    cell = format_accuracy(0.887, 10000)
+    assert cell == "0.8870 [0.8806, 0.8931] n=10000"
+    row = {"rank": 1, "iteration": 12, "accelerator": "14x16/1024KB/1024B/RS", "hypernet_accuracy": cell,
+           "accuracy": cell, "test_accuracy": cell, "energy_mj": 1.5, "latency_ms": 0.5, "reward": 2.0, "feasible": True}
+    text = format_table([row], TABLE_COLUMNS)
+    assert sum(line.count(cell) for line in text.splitlines()) == 3  # each interval whole on its row

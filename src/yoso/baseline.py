@@ -5,7 +5,8 @@ For each known genotype, its accuracy comes from stand-alone training on the con
 rerun does not retrain), then every accelerator of the config's space is costed with the
 simulator and the best one is kept by energy, by latency and by the reward (eq. 2, with the
 stand-alone validation accuracy). ``run_two_stage`` writes ``two_stage.csv``, ``two_stage.md``
-and ``two_stage.yaml`` into the run directory; ``python two_stage.py`` is its entry point.
+and ``two_stage.yaml`` into the run directory; ``python two_stage.py`` is its entry point. Each
+accuracy comes with its split size (``*_n``) and Wilson 95 % interval (``*_ci95_low``/``_high``).
 """
 
 from __future__ import annotations
@@ -24,21 +25,25 @@ import yaml
 
 from yoso.config import ConfigError
 from yoso.hw.table2 import enumerate_costs, hardware
-from yoso.search.final import TrainFn
+from yoso.search.final import TrainFn, standalone_result
 from yoso.search.reward import Reward
 from yoso.space.accelerator import Accelerator
 from yoso.space.known import KNOWN_GENOTYPES
+from yoso.stats import accuracy_fields, format_accuracy
 
 log = logging.getLogger("yoso.baseline")
 
 #: The three selection criteria of the best accelerator of a network, in table order.
 CRITERIA = ("energy", "latency", "reward")
+#: Split size and Wilson 95 % bounds of each accuracy (columns an older ``two_stage.csv`` lacks).
+INTERVAL_COLUMNS = tuple(f"{a}_{k}" for a in ("val_accuracy", "test_accuracy") for k in ("n", "ci95_low", "ci95_high"))
 #: Columns of ``two_stage.csv`` (one row per network and criterion).
-CSV_COLUMNS = ("model", "criterion", "val_accuracy", "test_accuracy", "error_pct", "energy_mj", "latency_ms",
-               "reward", "feasible", "accelerator", "pe", "gbuf_kb", "rbuf_bytes", "dataflow",
+CSV_COLUMNS = ("model", "criterion", "val_accuracy", "test_accuracy", *INTERVAL_COLUMNS, "error_pct", "energy_mj",
+               "latency_ms", "reward", "feasible", "accelerator", "pe", "gbuf_kb", "rbuf_bytes", "dataflow",
                "n_accelerators", "enumeration_s")  # fmt: skip
-#: Columns of the Table-2-like markdown (key, header).
-MD_COLUMNS = (("model", "model"), ("error_pct", "error % (test)"), ("val_accuracy", "val acc"),
+#: Columns of the Table-2-like markdown (key, header); ``*_text`` cells are added by :func:`two_stage_markdown`.
+MD_COLUMNS = (("model", "model"), ("error_pct", "error % (test)"), ("test_text", "test acc [95 % CI] n"),
+              ("val_text", "val acc [95 % CI] n"),
               ("energy_mj", "energy (mJ)"), ("latency_ms", "latency (ms)"), ("pe", "PEs"), ("gbuf_kb", "g_buf (KB)"),
               ("rbuf_bytes", "r_buf (B)"), ("dataflow", "dataflow"), ("reward", "reward"),
               ("feasible", "feasible"))  # fmt: skip
@@ -77,18 +82,22 @@ def network_rows(
     accs: Sequence[Accelerator],
     energy: np.ndarray,
     latency: np.ndarray,
-    accuracy: tuple[float, float],
+    accuracy: Sequence[Any],
     reward: Reward,
 ) -> list[dict[str, Any]]:
-    """The rows of one network: its best accelerator by each criterion with figures and reward."""
-    val, test = (float(a) for a in accuracy)
+    """The rows of one network: its best accelerator by each criterion with figures and reward.
+
+    ``accuracy`` is ``(val, test, val images, test images)`` (or ``(val, test)``: sizes unknown).
+    """
+    val, test, val_n, test_n = standalone_result(accuracy)
+    intervals = {**accuracy_fields("val_accuracy", val, val_n), **accuracy_fields("test_accuracy", test, test_n)}
     rewards = reward(val, latency, energy)
     feasible = reward.feasible(latency, energy)
     rows = []
     for criterion, i in best_indices(energy, latency, rewards).items():
         acc = accs[i]
         rows.append({
-            "model": model, "criterion": criterion, "val_accuracy": val, "test_accuracy": test,
+            "model": model, "criterion": criterion, "val_accuracy": val, "test_accuracy": test, **intervals,
             "error_pct": 100.0 * (1.0 - test), "energy_mj": float(energy[i]), "latency_ms": float(latency[i]),
             "reward": float(rewards[i]), "feasible": bool(feasible[i]), "accelerator": str(acc),
             "pe": f"{acc.pe_rows}x{acc.pe_cols}", "gbuf_kb": acc.gbuf_kb, "rbuf_bytes": acc.rbuf_bytes,
@@ -110,31 +119,34 @@ def standalone_key(cfg: Any) -> str:
                    "trainer": trainer})  # fmt: skip
 
 
-def cached_accuracy(path: Path, key: str, model: str, train: Callable[[], tuple[float, float]]) -> tuple[float, float]:
-    """``(val, test)`` accuracy of ``model`` from the json cache at ``path`` under ``key``, else trained and stored."""
+def cached_accuracy(path: Path, key: str, model: str, train: Callable[[], Sequence[Any]]) -> tuple[Any, ...]:
+    """``(val, test, val images, test images)`` of ``model`` from the json cache at ``path`` under ``key``, else
+    trained and stored (an older cache's ``[val, test]`` gives None sizes)."""
     cache = json.loads(path.read_text()) if path.is_file() else {}
     if model in cache.get(key, {}):
-        val, test = cache[key][model]
-        log.info("%s: stand-alone accuracy from %s (val %.4f, test %.4f)", model, path, val, test)
-        return float(val), float(test)
+        val, test, val_n, test_n = standalone_result(cache[key][model])
+        log.info("%s: stand-alone accuracy from %s (val %s, test %s)", model, path, format_accuracy(val, val_n),
+                 format_accuracy(test, test_n))  # fmt: skip
+        return val, test, val_n, test_n
     log.info("%s: training stand-alone", model)
     start = time.perf_counter()
-    val, test = (float(v) for v in train())
+    val, test, val_n, test_n = standalone_result(train())
     elapsed = time.perf_counter() - start
-    log.info("%s: stand-alone training took %.1f s (val %.4f, test %.4f)", model, elapsed, val, test)
+    log.info("%s: stand-alone training took %.1f s (val %s, test %s)", model, elapsed, format_accuracy(val, val_n),
+             format_accuracy(test, test_n))  # fmt: skip
     cache = json.loads(path.read_text()) if path.is_file() else {}  # re-read: keep what others wrote meanwhile
-    cache.setdefault(key, {})[model] = [val, test]
+    cache.setdefault(key, {})[model] = [val, test, val_n, test_n]
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(cache, indent=1))
     os.replace(tmp, path)
-    return val, test
+    return val, test, val_n, test_n
 
 
 def two_stage(
     models: Sequence[str],
     accs: Sequence[Accelerator],
     cost: Callable[[Any], tuple[np.ndarray, np.ndarray]],
-    accuracy: Callable[[str], tuple[float, float]],
+    accuracy: Callable[[str], Sequence[Any]],
     reward: Reward,
 ) -> list[dict[str, Any]]:
     """Rows of every network: ``accuracy(name)`` then ``cost(genotype)`` over ``accs``, best by each criterion."""
@@ -161,14 +173,21 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[st
     return "\n".join(lines) + "\n"
 
 
+def accuracy_text(row: Mapping[str, Any], key: str) -> str:
+    """``row[key]`` with its 95 % interval and split size (``row[key + "_n"]``), as :func:`format_accuracy`."""
+    return format_accuracy(row[key], row.get(f"{key}_n"))
+
+
 def two_stage_markdown(rows: Sequence[Mapping[str, Any]], reward: Reward) -> str:
-    """The Table-2-like markdown: one table per criterion."""
+    """The Table-2-like markdown: one table per criterion, accuracies with their 95 % interval and split size."""
     titles = {"energy": "best accelerator by energy", "latency": "best accelerator by latency",
               "reward": f"best accelerator by the reward (eq. 2: {reward})"}  # fmt: skip
     n = rows[0]["n_accelerators"] if rows else 0
     out = [f"# Two-stage baseline: each network on its best of {n} accelerators\n"]
     for c in CRITERIA:
-        out += [f"## {titles[c]}\n", markdown_table([r for r in rows if r["criterion"] == c], MD_COLUMNS)]
+        shown = [{**r, "test_text": accuracy_text(r, "test_accuracy"), "val_text": accuracy_text(r, "val_accuracy")}
+                 for r in rows if r["criterion"] == c]  # fmt: skip
+        out += [f"## {titles[c]}\n", markdown_table(shown, MD_COLUMNS)]
     return "\n".join(out)
 
 
@@ -213,7 +232,7 @@ def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
             lazy["fn"] = standalone_trainer_fn(cfg, datamodule, run_dir / "standalone")
         return lazy["fn"]
 
-    def accuracy(name: str) -> tuple[float, float]:
+    def accuracy(name: str) -> tuple[Any, ...]:
         return cached_accuracy(run_dir / "standalone.json", key, name, lambda: train_fn()(KNOWN_GENOTYPES[name]))
 
     rows = two_stage(models, accs, lambda g: enumerate_costs(g, accs, tech, deploy), accuracy, setup.reward)

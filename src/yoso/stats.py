@@ -44,6 +44,11 @@ def accuracy_record(accuracy: float, total: int | None) -> dict[str, float | int
     return {"n": int(total), "ci95_low": round(float(low), 4), "ci95_high": round(float(high), 4)}
 
 
+def accuracy_fields(key: str, accuracy: float, total: int | None) -> dict[str, float | int | None]:
+    """:func:`accuracy_record` as flat ``{key}_n``, ``{key}_ci95_low``, ``{key}_ci95_high`` keys (rows, CSV, YAML)."""
+    return {f"{key}_{k}": v for k, v in accuracy_record(accuracy, total).items()}
+
+
 def format_accuracy(accuracy: float, total: int | None) -> str:
     """``0.8870 [0.8807, 0.8931] n=10000``: the accuracy, its 95 % interval and the split size."""
     if accuracy is None or not np.isfinite(accuracy):

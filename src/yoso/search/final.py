@@ -4,7 +4,9 @@ The history's best candidates by reward (distinct decision vectors, screened by 
 thresholds on the search-time figures) are re-costed with the simulator and trained from
 scratch; their reward is recomputed from the stand-alone validation accuracy and the
 simulated energy and latency, and the best one that still meets both thresholds is chosen.
-Finished candidates are kept in ``final.json`` so an interrupted final step resumes.
+Finished candidates are kept in ``final.json`` so an interrupted final step resumes. Every
+accuracy comes with the number of images it was measured on (``*_n``) and its Wilson 95 %
+interval (``*_ci95_low``/``*_ci95_high``, :mod:`yoso.stats`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,14 @@ import numpy as np
 from yoso.search.constraints import Constraints
 from yoso.search.history import History
 from yoso.search.reward import Reward
+from yoso.stats import accuracy_fields, format_accuracy
 
 log = logging.getLogger("yoso")
 
-#: ``genotype -> (validation accuracy, test accuracy)`` of the stand-alone network.
-TrainFn = Callable[[Any], tuple[float, float]]
+#: ``genotype -> (validation accuracy, test accuracy, validation images, test images)`` of the stand-alone network.
+TrainFn = Callable[[Any], tuple[float, float, int, int]]
+#: Accuracy keys of the final rows; each has ``_n``, ``_ci95_low`` and ``_ci95_high`` companions.
+ACCURACY_KEYS = ("hypernet_accuracy", "accuracy", "test_accuracy")
 #: ``vectors -> (energy_mj, latency_ms)`` of the accurate hardware evaluator.
 CostFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -66,6 +71,17 @@ def top_candidates(history: History, constraints: Constraints, top_n: int,
 SCREEN_CHUNK = 256
 
 
+def standalone_result(values: Sequence[Any] | Mapping[str, Any]) -> tuple[float, float, int | None, int | None]:
+    """``(val, test, val images, test images)`` of a trainer, a ``final.json`` entry or an older ``[val, test]``.
+
+    Sizes an older cache did not keep are None (no interval).
+    """
+    if isinstance(values, Mapping):
+        values = [values.get(k) for k in ("accuracy", "test_accuracy", "accuracy_n", "test_accuracy_n")]
+    val, test, val_n, test_n = (*values, None, None)[:4]
+    return float(val), float(test), *(None if n is None else int(n) for n in (val_n, test_n))
+
+
 def final_step(
     history: History,
     reward: Reward,
@@ -74,12 +90,14 @@ def final_step(
     train: TrainFn | None,
     run_dir: str | Path | None = None,
     constraints: Constraints | None = None,
+    hypernet_n: int | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Re-evaluate the top-N; returns their rows (best first by final reward) and the chosen row's index.
 
     ``train=None`` skips stand-alone training and keeps the HyperNet accuracy. ``constraints``
     default to the reward's thresholds (soft); with hard constraints the chosen index is None
-    when no sampled design meets them under the simulator.
+    when no sampled design meets them under the simulator. ``hypernet_n`` is the size of the
+    validation split behind the HyperNet accuracies (None: unknown, no interval).
     """
     constraints = constraints or reward.constraints
     iterations, screened = top_candidates(history, constraints, top_n, cost)
@@ -96,13 +114,14 @@ def final_step(
         genotype, accelerator = history.space.decode(vector)
         key = ",".join(map(str, vector.tolist()))
         if train is None:
-            val_acc, test_acc = float(history.accuracy[it]), float("nan")
+            val_acc, test_acc, val_n, test_n = float(history.accuracy[it]), float("nan"), hypernet_n, None
         elif key in done:
-            val_acc, test_acc = done[key]
+            val_acc, test_acc, val_n, test_n = standalone_result(done[key])
         else:
             log.info("final step: training candidate %d/%d (iteration %d) stand-alone", k + 1, len(iterations), it)
-            val_acc, test_acc = (float(v) for v in train(genotype))
-            done[key] = [val_acc, test_acc]
+            val_acc, test_acc, val_n, test_n = standalone_result(train(genotype))
+            done[key] = {"accuracy": val_acc, **accuracy_fields("accuracy", val_acc, val_n),
+                         "test_accuracy": test_acc, **accuracy_fields("test_accuracy", test_acc, test_n)}  # fmt: skip
             if done_path is not None:
                 tmp = done_path.with_suffix(".json.tmp")
                 tmp.write_text(json.dumps(done))
@@ -111,6 +130,8 @@ def final_step(
             "iteration": int(it), "genotype": genotype, "accelerator": accelerator,
             "hypernet_accuracy": float(history.accuracy[it]), "search_reward": float(history.reward[it]),
             "accuracy": val_acc, "test_accuracy": test_acc,
+            **accuracy_fields("hypernet_accuracy", float(history.accuracy[it]), hypernet_n),
+            **accuracy_fields("accuracy", val_acc, val_n), **accuracy_fields("test_accuracy", test_acc, test_n),
             "energy_mj": float(energy[k]), "latency_ms": float(latency[k]),
             "reward": float(reward(val_acc, latency[k], energy[k])),
             "feasible": bool(constraints.feasible(latency[k], energy[k])[0]), "screened": screened,
@@ -123,13 +144,14 @@ def final_step(
 
 
 def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | None = None) -> dict[str, Any]:
-    """The chosen design as plain data for ``best.yaml``."""
+    """The chosen design as plain data for ``best.yaml`` (each accuracy with its ``_n`` and ``_ci95_*`` keys)."""
     return {
         "genotype": row["genotype"].to_dict(),
         "accelerator": row["accelerator"].to_dict(),
         "accelerator_str": str(row["accelerator"]),
         **{k: row[k] for k in ("accuracy", "test_accuracy", "hypernet_accuracy", "energy_mj", "latency_ms", "reward",
                                "feasible", "iteration")},
+        **{f"{a}_{k}": row.get(f"{a}_{k}") for a in ACCURACY_KEYS for k in ("n", "ci95_low", "ci95_high")},
         "reward_config": {k: getattr(reward, k) for k in ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")},
         **({"constraints": dataclasses.asdict(constraints)} if constraints is not None else {}),
     }  # fmt: skip
@@ -141,6 +163,11 @@ TABLE_COLUMNS = ("rank", "iteration", "accelerator", "hypernet_accuracy", "accur
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The top-N rows with ranks and printable accelerators, in :data:`TABLE_COLUMNS`."""
-    return [{"rank": i + 1, **{c: (str(r[c]) if c == "accelerator" else r[c]) for c in TABLE_COLUMNS[1:]}}
-            for i, r in enumerate(rows)]  # fmt: skip
+    """The top-N rows in :data:`TABLE_COLUMNS`: ranks, printable accelerators, accuracies as ``acc [low, high] n=N``."""
+
+    def cell(r: dict[str, Any], c: str) -> Any:
+        if c in ACCURACY_KEYS:
+            return format_accuracy(r[c], r.get(f"{c}_n"))
+        return str(r[c]) if c == "accelerator" else r[c]
+
+    return [{"rank": i + 1, **{c: cell(r, c) for c in TABLE_COLUMNS[1:]}} for i, r in enumerate(rows)]

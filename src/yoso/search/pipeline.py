@@ -32,6 +32,7 @@ from yoso.search.history import History
 from yoso.search.loop import SearchLoop
 from yoso.search.report import format_table, plot_pareto
 from yoso.search.strategy import OneShotStrategy
+from yoso.stats import format_accuracy
 
 log = logging.getLogger("yoso.search")
 
@@ -122,8 +123,16 @@ def search_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     return {**parts, "hw": digest(hw), "hypernet": hypernet_key(cfg)}
 
 
+def evaluated_images(batches: Any, size: int, batch_size: int) -> int:
+    """Images an ordered evaluation loop saw: ``batches`` (``trainer.num_val_batches``) of ``batch_size``, at most ``size``."""
+    return int(min(size, sum(batches) * batch_size))
+
+
 def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
-    """``genotype -> (val accuracy, test accuracy)``: stand-alone training at ``model.standalone``."""
+    """``genotype -> (val accuracy, test accuracy, val images, test images)``: stand-alone training at ``model.standalone``.
+
+    The image counts are those the trainer evaluated (``limit_val_batches``/``limit_test_batches`` apply).
+    """
     import pytorch_lightning as pl
 
     from yoso.nn import ChildModule
@@ -131,14 +140,16 @@ def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
     plain = plain_groups(cfg, "data", "model")
     epochs = int(cfg.model.standalone.epochs)
 
-    def train(genotype: Any) -> tuple[float, float]:
+    def train(genotype: Any) -> tuple[float, float, int, int]:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         model = ChildModule.from_config(plain, genotype)
         trainer = _trainer(cfg, epochs, root)
         trainer.fit(model, datamodule=datamodule)
         val = float(trainer.validate(model, datamodule=datamodule, verbose=False)[0]["val/acc"])
+        val_n = evaluated_images(trainer.num_val_batches, len(datamodule.splits.val), datamodule.batch_size)
         test = float(trainer.test(model, datamodule=datamodule, verbose=False)[0]["test/acc"])
-        return val, test
+        test_n = evaluated_images(trainer.num_test_batches, len(datamodule.splits.test), datamodule.batch_size)
+        return val, test, val_n, test_n
 
     return train
 
@@ -241,7 +252,8 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
     cost = SimulatorEvaluator(HwSetup.from_config(cfg))
-    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir, setup.constraints)
+    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir, setup.constraints,
+                              hypernet_n=len(datamodule.splits.val))  # the HyperNet scores the whole val split
     thresholds = (setup.constraints.t_lat_ms, setup.constraints.t_eer_mj)
     best_path = run_dir / "best.yaml"
     if chosen is None:  # hard constraints and no feasible design: say so, write nothing false
@@ -261,9 +273,10 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                          chosen=best["iteration"], thresholds=thresholds,
                          title=f"{setup.strategy.name}, {len(history)} samples")  # fmt: skip
     _log_final(loggers, table, best, pareto, len(history))
-    log.info("best design: %s, accuracy %.4f, energy %.3f mJ, latency %.3f ms, reward %.4f -> %s",
-             best["accelerator_str"], best["accuracy"], best["energy_mj"], best["latency_ms"], best["reward"],
-             best_path)  # fmt: skip
+    log.info("best design: %s, accuracy %s (test %s), energy %.3f mJ, latency %.3f ms, reward %.4f -> %s",
+             best["accelerator_str"], format_accuracy(best["accuracy"], best["accuracy_n"]),
+             format_accuracy(best["test_accuracy"], best["test_accuracy_n"]), best["energy_mj"], best["latency_ms"],
+             best["reward"], best_path)  # fmt: skip
     return best
 
 

@@ -213,7 +213,7 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
         table.add_column(str(col))
     for row in rows:
         table.add_row(*(_cell(row.get(col)) for col in columns))
-    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
+    console = Console(file=io.StringIO(), width=220, force_terminal=False, color_system=None)  # accuracy cells with intervals
     console.print(table)
     return console.file.getvalue()
 
