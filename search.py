@@ -6,6 +6,7 @@ the top-N with the simulator and stand-alone training, and writes ``history.csv`
 ``hydra.run.dir=<that run directory>`` resumes an interrupted search.
 """
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,18 @@ os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
 from yoso.cli import task_wrapper  # noqa: E402
 
+log = logging.getLogger("yoso.search")
+
 
 @task_wrapper
 def search(cfg: DictConfig) -> dict[str, Any]:
     """The whole flow; returns the chosen design (as written to best.yaml)."""
     from yoso.search.pipeline import run_search
 
-    return run_search(cfg)
+    best = run_search(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    log.info("run directory %s: %s", run_dir, ", ".join(sorted(p.name for p in run_dir.iterdir() if p.is_file())))
+    return best
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")

@@ -36,7 +36,7 @@ def resolve_genotype(cfg: DictConfig, space: Any) -> Any:
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Validate the config, then fit the HyperNet or one stand-alone network; returns the logged metrics."""
-    from yoso.config import check_choice, check_int
+    from yoso.config import check_choice
 
     setup = validate_config(cfg, require=TRAIN_GROUPS)
     mode = check_choice("mode", cfg.get("mode"), MODES)
@@ -47,11 +47,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from yoso.nn import ChildModule, SupernetModule
 
-    if cfg.get("num_threads"):
-        import torch
-
-        torch.set_num_threads(check_int("num_threads", cfg.num_threads, 1))
-    pl.seed_everything(setup.seed, workers=True)
+    pl.seed_everything(setup.seed, workers=True, verbose=False)  # the config line names the seed
     datamodule = hydra.utils.instantiate(cfg.data)
     plain = OmegaConf.to_container(cfg, resolve=True)
     if mode == "supernet":
@@ -78,7 +74,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if mode == "standalone" and cfg.get("test", True):
-        trainer.test(model, datamodule=datamodule)
+        trainer.test(model, datamodule=datamodule, verbose=False)  # test/acc is logged below
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     for key in ("val/acc_mean", "val/acc", "test/acc"):
         if key in metrics:

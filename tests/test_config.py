@@ -97,6 +97,8 @@ INVALID = [
     ("hw.evaluator=spice", "hw.evaluator", "'spice'", "one of ['gp', 'simulator']"),
     ("accelerator.dataflows=[WS,WS]", "accelerator.dataflows", "['WS', 'WS']", "without repeated entries"),
     ("search.iterations=0", "search.iterations", "0", "an integer >= 1"),
+    ("num_threads=0", "num_threads", "0", "an integer >= 1"),
+    ("num_threads=two", "num_threads", "'two'", "an integer >= 1"),
 ]
 
 

@@ -105,6 +105,71 @@ def _check_search(search: Mapping[str, Any]) -> None:
     check_int("search.top_n", required(search, "search", "top_n"), 1)
 
 
+def check_num_threads(value: Any) -> int | None:
+    """``num_threads``: an int >= 1, or None for torch's default; a ConfigError otherwise."""
+    return None if value is None else check_int("num_threads", value, 1)
+
+
+def set_num_threads(value: Any) -> int | None:
+    """Validate ``num_threads`` and give torch that many CPU threads (intra-op; inter-op where still allowed).
+
+    Returns the value applied (None: torch's default kept). ``torch.set_num_interop_threads`` may be
+    called once per process, before any inter-op work, so a second call (a second run in one process,
+    as in tests) keeps the first value.
+    """
+    threads = check_num_threads(value)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # already set, or inter-op work already started
+            pass
+    return threads
+
+
+class _DropMessages(logging.Filter):
+    """Drops log records whose message starts with one of ``prefixes``."""
+
+    def __init__(self, *prefixes: str):
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefixes)
+
+
+#: Lightning INFO lines that tell a run's user nothing, dropped from Lightning's rank-zero logger: the device
+#: lines of every Trainer (the device in use is in the config), the litlogger/litmodels tips, the
+#: scheduler's "Loading `train_dataloader` to estimate ..." and the "stopped: `max_epochs=N` reached" of every fit.
+LIGHTNING_NOISE = ("GPU available:", "TPU available:", "HPU available:", "💡 Tip:",
+                   "Loading `train_dataloader` to estimate", "`Trainer.fit` stopped: `max_epochs=")  # fmt: skip
+
+
+def quiet_libraries() -> None:
+    """Filter the libraries' output that tells a run's user nothing; every other warning and log line still shows.
+
+    Lightning's INFO lines in :data:`LIGHTNING_NOISE` are dropped at its rank-zero logger; its deprecation
+    warnings (``LightningDeprecationWarning``, and torch's ``LeafSpec`` FutureWarning raised from Lightning's
+    own ``_pytree`` helper at every fit) are ignored: they concern Lightning's code, not this project's.
+    W&B's "anonymous setting" warning is avoided where the loggers are built (:func:`instantiate_group`);
+    the model summary is off in ``conf/trainer/default.yaml`` and the ``weights_only`` INFO line is avoided by
+    passing ``weights_only`` when saving checkpoints. Idempotent.
+    """
+    import warnings
+
+    from lightning_fabric.utilities.rank_zero import LightningDeprecationWarning
+
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in target.filters):
+            target.addFilter(_DropMessages(*LIGHTNING_NOISE))
+    warnings.filterwarnings("ignore", category=LightningDeprecationWarning)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            category=FutureWarning)  # fmt: skip
+
+
 def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> RunSetup:
     """Check every value of the groups a run holds (and insist on those in ``require``).
 
@@ -139,6 +204,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if "model" in present:
         _check_model(_group(cfg, "model"))
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
+    if "num_threads" in cfg:
+        check_num_threads(cfg.get("num_threads"))
     if "strategy" in present:
         strategy = build_strategy(group, space, seed, constraints)
     return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy)
@@ -156,15 +223,26 @@ def instantiate_group(cfg: Mapping[str, Any] | None) -> list[Any]:
 
     if not cfg:
         return []
-    return [hydra.utils.instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
+    items = [hydra.utils.instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
+    for item in items:
+        init = getattr(item, "_wandb_init", None)  # Lightning's WandbLogger: the wandb.init arguments, used lazily
+        if isinstance(init, dict) and init.get("anonymous") is None:
+            # Lightning passes anonymous=None when not asked for, and W&B (0.31) warns about any value set.
+            init.pop("anonymous", None)
+    return items
 
 
 def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Run ``task``: a ConfigError exits with status 2 and one clear line; W&B is always closed."""
+    """Run ``task``: a ConfigError exits with status 2 and one clear line; W&B is always closed.
+
+    Before the task: the libraries' noise is filtered (:func:`quiet_libraries`) and ``num_threads`` applied.
+    """
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
         try:
+            quiet_libraries()
+            set_num_threads(cfg.get("num_threads"))
             return task(cfg)
         except ConfigError as err:
             log.error("%s", err)

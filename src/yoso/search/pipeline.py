@@ -77,7 +77,7 @@ def epoch_checkpoint(path: Path) -> Any:
         def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
-            trainer.save_checkpoint(tmp)
+            trainer.save_checkpoint(tmp, weights_only=False)  # full state for resuming (unset: an INFO line each time)
             os.replace(tmp, path)
 
     return _EpochCheckpoint()

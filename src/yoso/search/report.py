@@ -150,7 +150,7 @@ def _pareto_panel(
         order = np.argsort(c[front], kind="stable")
         ax.step(c[front][order], a[front][order], where="post", marker="o", ms=4, color="tab:orange", label="Pareto front")
         if c.min() > 0 and c.max() > 20 * c.min():
-            ax.set_xscale("log")
+            _log_xaxis(ax, c.min(), c.max())
     if chosen is not None and ok[chosen]:
         ax.scatter([cost[chosen]], [acc[chosen]], marker="*", s=220, color="red", zorder=5, label="chosen")
     if threshold is not None and np.isfinite(threshold):
@@ -159,6 +159,21 @@ def _pareto_panel(
     ax.set_ylabel("accuracy")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
+
+
+def _log_xaxis(ax: Axes, low: float, high: float) -> None:
+    """A log-scale x axis labelled in plain decimals (0.5, 1, 2, 5, 10, ...), no minor labels.
+
+    Ticks at 1, 2 and 5 per decade over up to 3 decades, at powers of ten over more: about 4-10 labels.
+    (Matplotlib's default labels minor ticks as ``3×10⁰`` over short ranges, and they overlap.)
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    subs = (1.0, 2.0, 5.0) if np.log10(high / low) <= 3 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_best_reward(path: str | Path, curves: Mapping[str, Sequence[np.ndarray]], title: str = "") -> Path:
