@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,11 +98,12 @@ def test_bad_values_stop_before_training(tmp_path: Path, caplog, overrides: list
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_missing_cifar10_folder_fails_with_a_clear_message(tmp_path: Path) -> None:
-    from yoso.data import DatasetError
-
-    with pytest.raises(DatasetError, match=r"CIFAR-10 folder .*nowhere does not exist: expected the python batches"):
+def test_missing_cifar10_folder_fails_with_a_clear_message(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A missing data folder is bad input: one clear line and exit status 2, like a bad config value."""
+    with pytest.raises(SystemExit) as info:
         run_train(tmp_path, "data=cifar10", f"data.root={tmp_path / 'nowhere'}", "data.num_workers=0")
+    assert info.value.code == CONFIG_ERROR_EXIT
+    assert re.search(r"CIFAR-10 folder .*nowhere does not exist: expected the python batches", caplog.text)
 
 
 # --------------------------------------------------------------------------- slow: real processes

@@ -12,11 +12,12 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, check_choice, check_float, check_int, check_shape, required
+from yoso.config import ConfigError, InputError, check_choice, check_float, check_int, check_keys, check_shape, required
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
@@ -63,7 +64,7 @@ def _check_hw(hw: Mapping[str, Any]) -> None:
 
 
 #: Datasets selectable with ``data=...``.
-DATASETS = ("digits", "cifar10")
+DATASETS = ("fashion_mnist", "digits", "cifar10")
 
 
 def _check_data(data: Mapping[str, Any]) -> None:
@@ -79,6 +80,16 @@ def _check_data(data: Mapping[str, Any]) -> None:
             raise ConfigError("data.test_fraction", test, f"< {1.0 - val} so that data.val_fraction + it < 1")
     else:
         check_int("data.val_size", required(data, "data", "val_size"), 1)
+    if name == "fashion_mnist":
+        from yoso.data.fashion_mnist import IMAGE_SIZE, check_root
+
+        resolution = check_int("data.resolution", required(data, "data", "resolution"), 1, IMAGE_SIZE)
+        if data.get("train_size") is not None:
+            check_int("data.train_size", data["train_size"], 1)
+        if list(data["input_shape"]) != [1, resolution, resolution]:
+            raise ConfigError("data.input_shape", list(data["input_shape"]), f"[1, {resolution}, {resolution}] (data.resolution)")
+        if not data.get("download", False):
+            check_root(Path(str(data.get("root"))))  # the files are there before any work (exit 2 otherwise)
 
 
 def _check_net(net: Mapping[str, Any], prefix: str) -> None:
@@ -96,13 +107,19 @@ def _check_model(model: Mapping[str, Any]) -> None:
     _check_net(model, "model")
     check_int("model.bn_recalibration_batches", required(model, "model", "bn_recalibration_batches"), 0)
     check_int("model.val_paths", model.get("val_paths", 8), 1)
+    check_int("model.val_every_n_epochs", model.get("val_every_n_epochs", 1), 1)
     if model.get("standalone") is not None:
         _check_net(model["standalone"], "model.standalone")
 
 
 def _check_search(search: Mapping[str, Any]) -> None:
     check_int("search.iterations", required(search, "search", "iterations"), 1)
-    check_int("search.top_n", required(search, "search", "top_n"), 1)
+    top_n = check_int("search.top_n", required(search, "search", "top_n"), 1)
+    race = search.get("race") or {}
+    check_keys("search.race", race, ("first_images", "top"))
+    if race.get("first_images") is not None:
+        check_int("search.race.first_images", race["first_images"], 1)
+        check_int("search.race.top", race.get("top", 10), top_n)  # the final step's top-N are whole-split measured
 
 
 def check_num_threads(value: Any) -> int | None:
@@ -244,7 +261,7 @@ def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], An
             quiet_libraries()
             set_num_threads(cfg.get("num_threads"))
             return task(cfg)
-        except ConfigError as err:
+        except InputError as err:  # a bad config value or data file: one line, exit 2
             log.error("%s", err)
             raise SystemExit(CONFIG_ERROR_EXIT) from None
         except Exception:

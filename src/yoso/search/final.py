@@ -97,7 +97,8 @@ def final_step(
     ``train=None`` skips stand-alone training and keeps the HyperNet accuracy. ``constraints``
     default to the reward's thresholds (soft); with hard constraints the chosen index is None
     when no sampled design meets them under the simulator. ``hypernet_n`` is the size of the
-    validation split behind the HyperNet accuracies (None: unknown, no interval).
+    validation split behind the HyperNet accuracies (None: unknown, no interval); a row's own
+    ``val_images`` in the history (a raced candidate's first look) takes precedence.
     """
     constraints = constraints or reward.constraints
     iterations, screened = top_candidates(history, constraints, top_n, cost)
@@ -111,10 +112,11 @@ def final_step(
     rows = []
     for k, it in enumerate(iterations):
         vector = history.vectors[it]
+        seen = int(history.val_images[it]) if np.isfinite(history.val_images[it]) else hypernet_n
         genotype, accelerator = history.space.decode(vector)
         key = ",".join(map(str, vector.tolist()))
         if train is None:
-            val_acc, test_acc, val_n, test_n = float(history.accuracy[it]), float("nan"), hypernet_n, None
+            val_acc, test_acc, val_n, test_n = float(history.accuracy[it]), float("nan"), seen, None
         elif key in done:
             val_acc, test_acc, val_n, test_n = standalone_result(done[key])
         else:
@@ -130,7 +132,7 @@ def final_step(
             "iteration": int(it), "genotype": genotype, "accelerator": accelerator,
             "hypernet_accuracy": float(history.accuracy[it]), "search_reward": float(history.reward[it]),
             "accuracy": val_acc, "test_accuracy": test_acc,
-            **accuracy_fields("hypernet_accuracy", float(history.accuracy[it]), hypernet_n),
+            **accuracy_fields("hypernet_accuracy", float(history.accuracy[it]), seen),
             **accuracy_fields("accuracy", val_acc, val_n), **accuracy_fields("test_accuracy", test_acc, test_n),
             "energy_mj": float(energy[k]), "latency_ms": float(latency[k]),
             "reward": float(reward(val_acc, latency[k], energy[k])),

@@ -98,7 +98,8 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
              " (resuming)" if last.is_file() else "")  # fmt: skip
     start = time.perf_counter()
     model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
-    trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(last)])
+    every = check_int("model.val_every_n_epochs", cfg.model.get("val_every_n_epochs", 1), 1)
+    trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(last)], check_val_every_n_epoch=every)
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
     tmp = root / "hypernet.ckpt.tmp"
     trainer.save_checkpoint(tmp, weights_only=True)
@@ -120,7 +121,8 @@ def search_fingerprint(cfg: DictConfig) -> dict[str, Any]:
         parts.update(plain_groups(cfg, "constraints"))
     hw = plain_groups(cfg, "hw")["hw"]
     hw["predictor"] = {k: v for k, v in hw["predictor"].items() if k not in ("n_jobs", "cache_dir")}
-    return {**parts, "hw": digest(hw), "hypernet": hypernet_key(cfg)}
+    race = OmegaConf.to_container(cfg.search.race, resolve=True) if cfg.search.get("race") is not None else None
+    return {**parts, "hw": digest(hw), "hypernet": hypernet_key(cfg), "race": race}
 
 
 def evaluated_images(batches: Any, size: int, batch_size: int) -> int:
@@ -143,7 +145,8 @@ def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
     def train(genotype: Any) -> tuple[float, float, int, int]:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         model = ChildModule.from_config(plain, genotype)
-        trainer = _trainer(cfg, epochs, root)
+        # no validation while fitting: the trained network is validated (and tested) once below
+        trainer = _trainer(cfg, epochs, root, check_val_every_n_epoch=epochs + 1, num_sanity_val_steps=0)
         trainer.fit(model, datamodule=datamodule)
         val = float(trainer.validate(model, datamodule=datamodule, verbose=False)[0]["val/acc"])
         val_n = evaluated_images(trainer.num_val_batches, len(datamodule.splits.val), datamodule.batch_size)
@@ -175,8 +178,13 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
         supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
         hardware = hardware_evaluator(cfg)
         hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
-    supernet.evaluator(datamodule)
-    return CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints), datamodule
+    race = cfg.search.get("race") or {}
+    first_images = race.get("first_images")
+    supernet.evaluator(datamodule, first_images=first_images)
+    evaluator = CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints,
+                                   race=supernet.race if first_images is not None else None,
+                                   race_top=int(race.get("top", 10)))  # fmt: skip
+    return evaluator, datamodule
 
 
 def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[Any]) -> tuple[History, Any]:
