@@ -242,7 +242,7 @@ def test_race_finishes_only_candidates_that_can_reach_the_accuracy_needed() -> N
     torch.manual_seed(3)
     module = small_module(seed=3)
     dm = DigitsDataModule(batch_size=64, seed=3)
-    evaluator = module.evaluator(dm, first_images=100)
+    evaluator = module.evaluator(dm, looks=[100])
     genotypes = [module.genotype(v) for v in module.space.sample(3, 4)]
     whole = module.accuracy(genotypes)
     acc, images = evaluator.race(genotypes, np.full(3, -np.inf))  # anything can enter: finish all
@@ -257,9 +257,28 @@ def test_race_finishes_only_candidates_that_can_reach_the_accuracy_needed() -> N
 
     high = wilson_interval(acc, 100)[1]
     needed = np.array([high[0] - 1e-9, high[1] + 1e-9, -np.inf])
-    acc2, images2 = module.evaluator(dm, first_images=100).race(genotypes, needed)  # a fresh cache
+    acc2, images2 = module.evaluator(dm, looks=[100]).race(genotypes, needed)  # a fresh cache
     assert images2.tolist() == [360, 100, 360]
     assert acc2[0] == whole[0] and acc2[1] == acc[1] and acc2[2] == whole[2]
     # a genotype asked twice in one batch with different needs is finished once and reported per ask
     acc3, images3 = evaluator.race([genotypes[0], genotypes[0]], np.array([1.5, -np.inf]))
     assert images3.tolist() == [100, 360] and acc3[1] == whole[0]
+
+
+def test_race_with_two_looks_stops_at_the_first_that_rules_out() -> None:
+    from yoso.data import DigitsDataModule
+    from yoso.stats import wilson_interval
+
+    torch.manual_seed(4)
+    module = small_module(seed=4)
+    dm = DigitsDataModule(batch_size=64, seed=4)
+    evaluator = module.evaluator(dm, looks=[200, 60, 5000])  # sorted, the whole split last, beyond-split dropped
+    assert evaluator.bounds == [60, 200, 360]
+    g = module.genotype(module.space.sample(1, 2)[0])
+    acc60, n60 = evaluator.race([g], np.array([2.0]))
+    assert n60.tolist() == [60]
+    high60 = wilson_interval(acc60[0], 60)[1]
+    acc200, n200 = evaluator.race([g], np.array([high60 - 1e-9]))  # passes the first look
+    high200 = wilson_interval(acc200[0], 200)[1]
+    assert n200.tolist() == ([200] if high200 < high60 - 1e-9 else [360])
+    assert evaluator.race([g], np.array([-np.inf]))[0][0] == module.accuracy([g])[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,10 +116,14 @@ def _check_search(search: Mapping[str, Any]) -> None:
     check_int("search.iterations", required(search, "search", "iterations"), 1)
     top_n = check_int("search.top_n", required(search, "search", "top_n"), 1)
     race = search.get("race") or {}
-    check_keys("search.race", race, ("first_images", "top"))
-    if race.get("first_images") is not None:
-        check_int("search.race.first_images", race["first_images"], 1)
-        check_int("search.race.top", race.get("top", 10), top_n)  # the final step's top-N are whole-split measured
+    check_keys("search.race", race, ("looks", "top"))
+    looks = race.get("looks") or []
+    if not isinstance(looks, Sequence) or isinstance(looks, str):
+        raise ConfigError("search.race.looks", looks, "a list of image counts, e.g. [500, 2000] ([]: no race)")
+    for i, images in enumerate(looks):
+        check_int(f"search.race.looks[{i}]", images, 1)
+    if looks:
+        check_int("search.race.top", race.get("top", top_n), top_n)  # the final step's top-N are whole-split measured
 
 
 def check_num_threads(value: Any) -> int | None:

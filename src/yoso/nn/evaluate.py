@@ -5,10 +5,11 @@ batches (cumulative average, no gradients), then measure accuracy on the validat
 eval mode. Inputs are fixed tensors, so the result is deterministic; results are cached by
 genotype (valid until the HyperNet's weights change: build a new evaluator then).
 
-Racing (:meth:`SubnetEvaluator.race`): a candidate is first measured on the validation split's
-first ``first_images`` images; it is finished on all of them only if the upper end of that
-estimate's 95 % interval reaches the accuracy it needs (e.g. to enter the top of a search's
-history). The result is a pure function of the genotype and the accuracy needed.
+Racing (:meth:`SubnetEvaluator.race`): a candidate is measured on growing prefixes of the
+validation split (``looks``, e.g. its first 500, then 2000 images, then all) and stops at the
+first look where even the upper end of its accuracy's 95 % interval is below the accuracy it
+needs (e.g. to enter the top of a search's history). The result is a pure function of the
+genotype and the accuracy needed.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class SubnetEvaluator:
         calibration: Sequence[torch.Tensor],
         validation: Sequence[tuple[torch.Tensor, torch.Tensor]],
         eval_batch_size: int = 500,
-        first_images: int | None = None,
+        looks: Sequence[int] = (),
     ):
         if not validation:
             raise ValueError("sub-network evaluation needs at least one validation batch")
@@ -43,14 +44,19 @@ class SubnetEvaluator:
         inputs = torch.cat([x for x, _ in validation]).to(device)
         labels = torch.cat([y for _, y in validation]).to(device)
         self.total = int(labels.numel())
-        #: images of a race's first look (the whole split when None or larger)
-        self.first_images = self.total if first_images is None else min(int(first_images), self.total)
-        cut = self.first_images
-        self.first = list(zip(inputs[:cut].split(eval_batch_size), labels[:cut].split(eval_batch_size)))
-        self.rest = list(zip(inputs[cut:].split(eval_batch_size), labels[cut:].split(eval_batch_size)))
-        self.cache: dict[Genotype, int] = {}  # correct of the whole split
-        self.first_cache: dict[Genotype, int] = {}  # correct of the first look
+        #: images measured at each look of a race, the whole split last
+        self.bounds = sorted({int(n) for n in looks if 0 < int(n) < self.total} | {self.total})
+        starts = [0, *self.bounds[:-1]]
+        self.segments = [list(zip(inputs[a:b].split(eval_batch_size), labels[a:b].split(eval_batch_size)))
+                         for a, b in zip(starts, self.bounds)]  # fmt: skip
+        self.counts: dict[Genotype, list[int]] = {}  # correct predictions within each look measured so far
+        self.cache: dict[Genotype, int] = {}  # correct predictions on the whole split
         self._bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def clear(self) -> None:
+        """Forget every measured genotype (e.g. to time the same work twice)."""
+        self.counts.clear()
+        self.cache.clear()
 
     def correct(self, genotypes: Iterable[Genotype]) -> np.ndarray:
         """Number of correctly classified validation images per genotype, on the whole split (cached)."""
@@ -63,46 +69,48 @@ class SubnetEvaluator:
         return self.correct(genotypes) / self.total
 
     def race(self, genotypes: Iterable[Genotype], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(accuracy, images)`` per genotype: on the first look alone when even the upper end of its 95 %
-        interval is below ``needed``, else on the whole split."""
+        """``(accuracy, images)`` per genotype, measured up to the first look whose upper 95 % bound is below
+        ``needed`` (the whole split if none is)."""
         genotypes = [self.net.check(g) for g in genotypes]
         needed = np.broadcast_to(np.asarray(needed, dtype=float), (len(genotypes),))
-        least: dict[Genotype, float] = {}  # a genotype asked twice is finished if either ask needs it
+        least: dict[Genotype, float] = {}  # a genotype asked twice goes as far as either ask needs
         for g, n in zip(genotypes, needed):
-            if g not in self.cache:
-                least[g] = min(least.get(g, np.inf), float(n))
+            least[g] = min(least.get(g, np.inf), float(n))
         self._measure_all(least)
         accuracy, images = np.empty(len(genotypes)), np.empty(len(genotypes), dtype=np.int64)
         for i, (g, n) in enumerate(zip(genotypes, needed)):
-            if self._stops(g, n):
-                accuracy[i], images[i] = self.first_cache[g] / self.first_images, self.first_images
-            else:
-                accuracy[i], images[i] = self.cache[g] / self.total, self.total
+            look = self._stop(g, float(n))
+            accuracy[i], images[i] = self.counts[g][look] / self.bounds[look], self.bounds[look]
         return accuracy, images
 
-    def _stops(self, genotype: Genotype, needed: float) -> bool:
-        """Whether the first look rules the genotype out (its accuracy's upper 95 % bound < ``needed``)."""
-        if self.first_images >= self.total or genotype not in self.first_cache:
-            return False
-        _, high = wilson_interval(self.first_cache[genotype] / self.first_images, self.first_images)
-        return bool(high < needed)
+    def _stop(self, genotype: Genotype, needed: float | None) -> int | None:
+        """The look at which ``genotype`` stops for ``needed`` (None: more looks must be measured to tell)."""
+        counts = self.counts.get(genotype, [])
+        for look, images in enumerate(self.bounds):
+            if look >= len(counts):
+                return None
+            if look == len(self.bounds) - 1:
+                return look
+            if needed is not None and wilson_interval(counts[look] / images, images)[1] < needed:
+                return look
+        return None
 
     def _measure_all(self, needed: Mapping[Genotype, float | None]) -> None:
-        """Measure each genotype on the first look, then on the rest unless it does not reach its ``needed``
-        accuracy (None: always the rest); one BN recalibration each; BN state restored after."""
-        if not needed:
+        """Measure each genotype look by look until it stops for its ``needed`` accuracy (None: the whole
+        split); one BN recalibration each; BN state restored after."""
+        todo = [(g, need) for g, need in needed.items() if self._stop(g, need) is None]
+        if not todo:
             return
         was_training = self.net.training
         saved = [(bn.momentum, _stats(bn)) for bn in self._bns]
         try:
-            for g, need in needed.items():
-                if need is not None and self._stops(g, need):
-                    continue  # the cached first look already rules it out
+            for g, need in todo:
                 self._calibrate(g)
-                if g not in self.first_cache:
-                    self.first_cache[g] = self._count(g, self.first)
-                if need is None or not self._stops(g, need):
-                    self.cache[g] = self.first_cache[g] + self._count(g, self.rest)
+                counts = self.counts.setdefault(g, [])
+                while self._stop(g, need) is None:
+                    counts.append(self._count(g, self.segments[len(counts)]) + (counts[-1] if counts else 0))
+                if len(counts) == len(self.bounds):
+                    self.cache[g] = counts[-1]
         finally:
             for bn, (momentum, stats) in zip(self._bns, saved):
                 bn.momentum = momentum

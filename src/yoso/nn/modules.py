@@ -184,9 +184,9 @@ class SupernetModule(_Trainable):
 
     # ----------------------------------------------------------------- evaluation
 
-    def evaluator(self, datamodule: Any = None, first_images: int | None = None) -> SubnetEvaluator:
+    def evaluator(self, datamodule: Any = None, looks: Sequence[int] = ()) -> SubnetEvaluator:
         """The sub-network evaluator on ``datamodule``'s validation split (reused until the next training step);
-        ``first_images``: the first look of :meth:`race` (None: no racing)."""
+        ``looks``: the images of :meth:`race`'s looks before the whole split."""
         if self._evaluator is None or datamodule is not None:
             if datamodule is None:
                 datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
@@ -194,7 +194,7 @@ class SupernetModule(_Trainable):
                 raise RuntimeError("accuracy() needs a datamodule: pass one to evaluator(datamodule) first")
             datamodule.setup("validate")
             self._evaluator = SubnetEvaluator(self.net, self._calibration(datamodule), datamodule.val_tensors(),
-                                              first_images=first_images)  # fmt: skip
+                                              looks=looks)  # fmt: skip
         return self._evaluator
 
     def accuracy(self, archs: Iterable[Arch], datamodule: Any = None) -> np.ndarray:
@@ -202,8 +202,8 @@ class SupernetModule(_Trainable):
         return self.evaluator(datamodule).accuracy([self.genotype(a) for a in archs])
 
     def race(self, archs: Iterable[Arch], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(accuracy, validation images)`` per architecture, finished on the whole split only where the first
-        look's upper 95 % bound reaches ``needed`` (:meth:`SubnetEvaluator.race`)."""
+        """``(accuracy, validation images)`` per architecture, measured look by look until its upper 95 % bound
+        falls below ``needed`` (:meth:`SubnetEvaluator.race`)."""
         return self.evaluator().race([self.genotype(a) for a in archs], needed)
 
 

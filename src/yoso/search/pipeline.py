@@ -179,11 +179,11 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
         hardware = hardware_evaluator(cfg)
         hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     race = cfg.search.get("race") or {}
-    first_images = race.get("first_images")
-    supernet.evaluator(datamodule, first_images=first_images)
+    looks = list(race.get("looks") or [])
+    supernet.evaluator(datamodule, looks=looks)
     evaluator = CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints,
-                                   race=supernet.race if first_images is not None else None,
-                                   race_top=int(race.get("top", 10)))  # fmt: skip
+                                   race=supernet.race if looks else None,
+                                   race_top=int(race.get("top", cfg.search.top_n)))  # fmt: skip
     return evaluator, datamodule
 
 
