@@ -27,3 +27,17 @@ def test_log_cost_axis_has_plain_non_overlapping_labels(low: float, high: float)
     assert not any(t.get_text() for t in ax.xaxis.get_minorticklabels())
     boxes = sorted((t.get_window_extent(canvas.get_renderer()) for t in labels), key=lambda b: b.x0)
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))
+
+
+def test_raced_samples_are_drawn_apart_and_left_off_the_front() -> None:
+    """A first-look accuracy (fewer validation images) never makes the Pareto front: it is noisier."""
+    acc = np.array([0.80, 0.70, 0.95, 0.75])
+    cost = np.array([1.0, 0.5, 0.2, 2.0])
+    raced = np.array([False, False, True, False])  # the best-looking point rests on a first look only
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.subplots()
+    _pareto_panel(ax, acc, cost, "energy (mJ)", None, None, raced)
+    front = next(line for line in ax.get_lines() if line.get_label() == "Pareto front")
+    assert sorted(front.get_xdata().tolist()) == [0.5, 1.0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "stopped early (first looks)" in labels and "samples (whole validation split)" in labels

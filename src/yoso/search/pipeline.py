@@ -269,6 +269,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     if chosen is None:  # hard constraints and no feasible design: say so, write nothing false
         best_path.unlink(missing_ok=True)
         plot_pareto(run_dir / "pareto.png", history.accuracy, history.energy_mj, history.latency_ms,
+                    val_images=history.val_images,
                     thresholds=thresholds, title=f"{setup.strategy.name}, {len(history)} samples, none feasible")  # fmt: skip
         log.error("hard constraints: no design meets latency <= %g ms and energy <= %g mJ under the simulator "
                   "(%d samples, %d feasible by the search-time evaluator); best.yaml not written",
@@ -280,6 +281,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     log.info("final step (top-%d, simulator + stand-alone):\n%s", len(rows),
              format_table(table, TABLE_COLUMNS, title=f"chosen: rank {chosen + 1}"))  # fmt: skip
     pareto = plot_pareto(run_dir / "pareto.png", history.accuracy, history.energy_mj, history.latency_ms,
+                         val_images=history.val_images,
                          chosen=best["iteration"], thresholds=thresholds,
                          title=f"{setup.strategy.name}, {len(history)} samples")  # fmt: skip
     _log_final(loggers, table, best, pareto, len(history))

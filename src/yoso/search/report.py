@@ -123,34 +123,51 @@ def plot_pareto(
     chosen: int | None = None,
     thresholds: tuple[float, float] | None = None,
     title: str = "",
+    val_images: Any = None,
 ) -> Path:
     """Accuracy vs energy and vs latency with each panel's 2-D Pareto front, saved as PNG at ``path``.
 
-    ``chosen`` indexes the sample drawn as a red star; ``thresholds=(t_lat_ms, t_eer_mj)`` are dashed lines.
+    ``chosen`` indexes the sample drawn as a red star; ``thresholds=(t_lat_ms, t_eer_mj)`` are dashed lines;
+    ``val_images`` (a raced history's) marks samples stopped before the whole split, drawn apart and left
+    out of the front.
     """
     objectives, _ = search_objectives(accuracy, energy_mj, latency_ms)
     t_lat, t_eer = thresholds if thresholds is not None else (None, None)
+    raced = np.zeros(len(objectives), dtype=bool)
+    if val_images is not None and len(objectives):
+        images = np.asarray(val_images, dtype=float)
+        raced = np.isfinite(images) & (images < np.nanmax(images)) if np.isfinite(images).any() else raced
     fig = Figure(figsize=(11, 4.5))
     FigureCanvasAgg(fig)
     ax_e, ax_l = fig.subplots(1, 2)
-    _pareto_panel(ax_e, objectives[:, 0], objectives[:, 1], "energy (mJ)", chosen, t_eer)
-    _pareto_panel(ax_l, objectives[:, 0], objectives[:, 2], "latency (ms)", chosen, t_lat)
+    _pareto_panel(ax_e, objectives[:, 0], objectives[:, 1], "energy (mJ)", chosen, t_eer, raced)
+    _pareto_panel(ax_l, objectives[:, 0], objectives[:, 2], "latency (ms)", chosen, t_lat, raced)
     return save_figure(fig, path, title)
 
 
 def _pareto_panel(
-    ax: Axes, acc: np.ndarray, cost: np.ndarray, label: str, chosen: int | None, threshold: float | None
+    ax: Axes, acc: np.ndarray, cost: np.ndarray, label: str, chosen: int | None, threshold: float | None,
+    raced: np.ndarray | None = None,
 ) -> None:
-    """One panel of plot_pareto: finite samples, their (max accuracy, min cost) front, choice, threshold."""
+    """One panel of plot_pareto: finite samples, their (max accuracy, min cost) front, choice, threshold;
+    ``raced`` samples (stopped before the whole validation split) are drawn apart, off the front."""
+    raced = np.zeros(len(acc), dtype=bool) if raced is None else raced
     ok = np.isfinite(acc) & np.isfinite(cost)
+    span = cost[ok]
+    if span.size and span.min() > 0 and span.max() > 20 * span.min():
+        _log_xaxis(ax, span.min(), span.max())
+    if raced.any():
+        early = ok & raced
+        ax.scatter(cost[early], acc[early], s=8, color="gray", alpha=0.3, linewidths=0,
+                   label="stopped early (first looks)")  # fmt: skip
+        ok &= ~raced
     a, c = acc[ok], cost[ok]
-    ax.scatter(c, a, s=8, color="tab:blue", alpha=0.25, linewidths=0, label="samples")
+    ax.scatter(c, a, s=8, color="tab:blue", alpha=0.25 if not raced.any() else 0.6, linewidths=0,
+               label="samples" if not raced.any() else "samples (whole validation split)")  # fmt: skip
     if a.size:
         front = pareto_mask(np.column_stack([a, c]), (True, False))
         order = np.argsort(c[front], kind="stable")
         ax.step(c[front][order], a[front][order], where="post", marker="o", ms=4, color="tab:orange", label="Pareto front")
-        if c.min() > 0 and c.max() > 20 * c.min():
-            _log_xaxis(ax, c.min(), c.max())
     if chosen is not None and ok[chosen]:
         ax.scatter([cost[chosen]], [acc[chosen]], marker="*", s=220, color="red", zorder=5, label="chosen")
     if threshold is not None and np.isfinite(threshold):
