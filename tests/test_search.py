@@ -83,7 +83,7 @@ def _command(run_dir: Path, cache: Path, iterations: int, *overrides: str) -> li
 
 #: Strategies whose end-to-end kill + resume runs only with ``-m slow`` (the loop tests cover every crash window of
 #: every strategy in-process; the default suite keeps REINFORCE and one Optuna sampler end to end).
-SLOW_SIGKILL = ("random", "evolution", "nsga2", "cmaes", "qnehvi")
+SLOW_SIGKILL = ("random", "evolution", "tpe", "nsga2", "cmaes", "qnehvi")  # in-process resume: test_search_loop
 
 
 @pytest.mark.parametrize("strategy", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_SIGKILL else s
@@ -163,7 +163,7 @@ def test_wandb_logger_writes_an_offline_run(tmp_path: Path, cache_dir: Path, mon
     assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])  # same sweep, processes
 def test_multirun_sweeps_reward_presets(tmp_path: Path, cache_dir: Path, launcher: str) -> None:
     command = [sys.executable, str(ROOT / "search.py"), "-m", "experiment=smoke", f"hydra/launcher={launcher}",
                f"hydra.sweep.dir={tmp_path}", f"paths.cache_dir={cache_dir}", "search.standalone=false",
