@@ -17,14 +17,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, InputError, check_choice, check_float, check_int, check_keys, check_shape, required
+from yoso.config import ConfigError, InputError, check_bool, check_choice, check_float, check_int, check_keys, check_shape, required
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
-from yoso.space.joint import CellSpace, JointSpace
+from yoso.space.joint import CellSpace, JointSpace, ScaleSpace
 
 log = logging.getLogger("yoso")
 
@@ -108,6 +108,9 @@ def _check_model(model: Mapping[str, Any]) -> None:
     check_int("model.bn_recalibration_batches", required(model, "model", "bn_recalibration_batches"), 0)
     check_int("model.val_paths", model.get("val_paths", 8), 1)
     check_int("model.val_every_n_epochs", model.get("val_every_n_epochs", 1), 1)
+    for key in ("sandwich", "distill"):
+        if key in model:
+            check_bool(f"model.{key}", model[key])
     if model.get("standalone") is not None:
         _check_net(model["standalone"], "model.standalone")
 
@@ -200,10 +203,11 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         _group(cfg, name)
     present = {name for name in GROUPS if cfg.get(name) is not None}
     cells = CellSpace.from_config(_group(cfg, "space")) if "space" in present else None
+    scale = ScaleSpace.from_config(_group(cfg, "space")) if "space" in present else None
     space = None
     if "accelerator" in present:
         accelerators = AcceleratorSpace.from_config(_group(cfg, "accelerator"))
-        space = JointSpace(cells, accelerators) if cells is not None else None
+        space = JointSpace(cells, accelerators, scale) if cells is not None else None
     reward = Reward.from_config(_group(cfg, "reward")) if "reward" in present else None
     constraints = Constraints.from_config(_group(cfg, "constraints")) if "constraints" in present else None
     if constraints is None and reward is not None:

@@ -2,7 +2,8 @@
 
 The macro is DARTS' ``NetworkCIFAR`` (quark0/darts ``cnn/model.py``), auxiliary head
 excluded: stem conv, ``cells`` cells with reductions at 1/3 and 2/3 of the depth, global
-average pooling and a linear classifier. Each op is expanded from its registry entry
+average pooling and a linear classifier. A scaled genotype (elastic space) keeps its width
+fraction of the channels and its depth fraction of each stage's normal cells. Each op is expanded from its registry entry
 (:data:`yoso.nn.ops.OPS` kind/kernel/dilation), never from its name.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from yoso.config import ConfigError, check_int, check_shape, required
 from yoso.nn import ops as O
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
+from yoso.space.joint import kept_cells, scaled_channels
 
 #: Layer kinds the simulator costs.
 LAYER_KINDS = ("conv", "dwconv", "pool_max", "pool_avg", "add", "fc")
@@ -193,16 +195,20 @@ def deployment_layers(genotype: Genotype, deploy: Deploy | None = None, names: b
 
 def _build(genotype: Genotype, d: Deploy, make: Any, make_op: Any) -> list[Layer]:
     n, (c_img, h, w) = d.batch, d.input_shape
-    c_curr = d.stem_multiplier * d.channels
+    base = scaled_channels(d.channels, genotype.width)  # a scaled genotype keeps its fractions of the macro
+    c_curr = d.stem_multiplier * base
     layers = [make("conv", c_img, c_curr, h, w, 3, 3, 1, 1, N=n, bn=True, name="stem")]
     # (channels, height, width) of the two previous cells' outputs
     s0 = s1 = (c_curr, h, w)
-    c_curr, reduction_prev = d.channels, False
+    c_curr, reduction_prev = base, False
     reductions = {d.cells // 3, 2 * d.cells // 3}
+    kept = set(kept_cells(d.cells, genotype.depth))
     for i in range(d.cells):
         reduction = i in reductions
         if reduction:
             c_curr *= 2
+        if i not in kept:
+            continue
         cell = "reduce" if reduction else "normal"
         tag = f"cell{i}"
         # preprocessing of the two inputs to c_curr channels at s1's resolution

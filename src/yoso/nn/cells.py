@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from yoso.nn.elastic import ActiveWidth
 from yoso.nn.ops import FactorizedReduce
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
 
@@ -50,8 +51,12 @@ def dirac_(weight: torch.Tensor, noise: float, groups: int = 1, shift: int = 0) 
         weight.mul_(noise).add_(delta)
 
 
-def _gather(weights: nn.ParameterList, slots: Sequence[int]) -> torch.Tensor:
+def _gather(weights: nn.ParameterList, slots: Sequence[int], inputs: Sequence[torch.Tensor] | None = None,
+            rows: int | None = None) -> torch.Tensor:  # fmt: skip
+    """The slots' weights side by side (dim 1); sliced to ``rows`` and each input's channels when given."""
     parts = [weights[s] for s in slots]
+    if inputs is not None:
+        parts = [w[:rows, : x.shape[1]] for w, x in zip(parts, inputs)]
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
@@ -78,14 +83,20 @@ class SlotPreprocess(nn.Module):
             _slot_weights(num_slots, (c_out // parts, slot_channels, 1, 1), fan_in) for _ in range(parts)
         )
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
+        self.width: ActiveWidth | None = None  # set by an elastic HyperNet: run on the leading channels
+
+    def _weight(self, part: int, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
+        if self.width is None or not self.width.sliced:
+            return _gather(self.weights[part], slots)
+        return _gather(self.weights[part], slots, inputs, self.width.scale(self.weights[part][slots[0]].shape[0]))
 
     def forward(self, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
         x = F.relu(_cat(inputs))
         if not self.reduce:
-            return self.bn(F.conv2d(x, _gather(self.weights[0], slots)))
+            return self.bn(F.conv2d(x, self._weight(0, inputs, slots)))
         shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
         y = torch.cat(
-            [F.conv2d(x, _gather(self.weights[0], slots), stride=2), F.conv2d(shifted, _gather(self.weights[1], slots), stride=2)],
+            [F.conv2d(x, self._weight(0, inputs, slots), stride=2), F.conv2d(shifted, self._weight(1, inputs, slots), stride=2)],
             dim=1,
         )
         return self.bn(y)
@@ -121,7 +132,7 @@ class SlotClassifier(nn.Module):
         pooled = [F.adaptive_avg_pool2d(self.bns[s](x), 1).flatten(1) for x, s in zip(inputs, slots)]
         if scales is not None:
             pooled = [p * w for p, w in zip(pooled, scales)]
-        return F.linear(_cat(pooled), _gather(self.weights, slots), self.bias)
+        return F.linear(_cat(pooled), _gather(self.weights, slots, pooled), self.bias)
 
 
 @dataclass(frozen=True)
@@ -138,17 +149,20 @@ class CellPlan:
         return "reduce" if self.reduction else "normal"
 
 
-def macro_plan(num_cells: int, channels: int) -> list[CellPlan]:
-    """The DARTS/NASNet macro: reductions (doubling the width) at 1/3 and 2/3 of the depth."""
+def macro_plan(num_cells: int, channels: int, kept: Sequence[int] | None = None) -> list[CellPlan]:
+    """The DARTS/NASNet macro: reductions (doubling the width) at 1/3 and 2/3 of the depth;
+    ``kept``: only those cells (the reductions and the leading normal cells of each stage)."""
     if num_cells < 1 or channels < 1:
         raise ValueError(f"a network needs >= 1 cell and >= 1 channel, got {num_cells} cells, {channels} channels")
     reductions = {num_cells // 3, 2 * num_cells // 3} if num_cells >= 3 else set()
+    kept = set(range(num_cells)) if kept is None else set(kept)
     plans, width, reduction_prev = [], channels, False
     for i in range(num_cells):
         reduction = i in reductions
         width = width * 2 if reduction else width
-        plans.append(CellPlan(i, reduction, reduction_prev, width))
-        reduction_prev = reduction
+        if i in kept:
+            plans.append(CellPlan(i, reduction, reduction_prev, width))
+            reduction_prev = reduction
     return plans
 
 
@@ -160,11 +174,14 @@ class Cell(nn.Module):
     genotype's edges. The two inputs are pre-processed only when a node reads them.
     """
 
-    def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], affine: bool):
+    def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], affine: bool,
+                 stem: tuple[int, int] | None = None):  # fmt: skip
         super().__init__()
         self.plan = plan
         self.pre0 = SlotPreprocess(*prev_prev, plan.channels, reduce=plan.reduction_prev, affine=affine)
         self.pre1 = SlotPreprocess(*prev, plan.channels, affine=affine)
+        # an elastic HyperNet's cell whose first input is the stem when the cells before it are skipped
+        self.pre0_stem = None if stem is None else SlotPreprocess(*stem, plan.channels, affine=affine)
 
     def stride(self, input_node: int) -> int:
         return 2 if self.plan.reduction and input_node < NUM_INPUT_NODES else 1
@@ -184,8 +201,9 @@ class Cell(nn.Module):
         starts close to an identity map (the signal propagates) and every candidate starts with the same
         channel meaning, so the ops a path combines agree from the first step.
         """
-        self.pre0.dirac_(noise)
-        self.pre1.dirac_(noise)
+        for pre in (self.pre0, self.pre1, self.pre0_stem):
+            if pre is not None:
+                pre.dirac_(noise)
         reduces = [m for m in self.edge_modules().modules() if isinstance(m, FactorizedReduce)]
         second = {id(m.conv_2) for m in reduces}
         for module in self.edge_modules().modules():
@@ -193,10 +211,12 @@ class Cell(nn.Module):
                 shift = module.out_channels if id(module) in second else 0
                 dirac_(module.weight, noise, groups=module.groups, shift=shift)
 
-    def run(self, s0: CellOutput, s1: CellOutput, genotype: Genotype, slot_of: Callable[[int], int]) -> CellOutput:
+    def run(self, s0: CellOutput, s1: CellOutput, genotype: Genotype, slot_of: Callable[[int], int],
+            s0_is_stem: bool = False) -> CellOutput:  # fmt: skip
         cell = self.plan.cell_type
         states: list[torch.Tensor | None] = [None, None]
-        pre = (lambda: self.pre0(*s0), lambda: self.pre1(*s1))
+        pre0 = self.pre0_stem if s0_is_stem and self.pre0_stem is not None else self.pre0
+        pre = (lambda: pre0(*s0), lambda: self.pre1(*s1))
 
         def state(i: int) -> torch.Tensor:
             if states[i] is None:
@@ -220,14 +240,18 @@ class MacroNet(nn.Module):
         self.input_shape = tuple(int(v) for v in input_shape)
         self.num_classes, self.channels, self.num_cells = int(num_classes), int(channels), int(num_cells)
         self.affine = affine
-        stem_width = stem_multiplier * channels
+        base = self.base_channels()
+        stem_width = stem_multiplier * base
         self.stem = nn.Sequential(
             nn.Conv2d(self.input_shape[0], stem_width, 3, padding=1, bias=False), nn.BatchNorm2d(stem_width)
         )
+        plans = macro_plan(num_cells, base, self.kept_cells())
         shapes = [(1, stem_width), (1, stem_width)]  # (slots, channels per slot) of the last two outputs
+        from_stem = self.stem_inputs(plans)
         cells = []
-        for plan in macro_plan(num_cells, channels):
-            cell = self.make_cell(plan, shapes[-2], shapes[-1])
+        for plan in plans:
+            stem = (1, stem_width) if plan.index in from_stem and len(shapes) > 3 else None
+            cell = self.make_cell(plan, shapes[-2], shapes[-1], stem)
             cells.append(cell)
             shapes.append((self.output_slots(plan), plan.channels))
         self.cells = nn.ModuleList(cells)
@@ -237,7 +261,20 @@ class MacroNet(nn.Module):
             for cell in self.cells:
                 cell.dirac_(self.dirac_init)
 
-    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int]) -> Cell:
+    def base_channels(self) -> int:
+        """The first stage's channels of the cells this network builds."""
+        return self.channels
+
+    def kept_cells(self) -> list[int] | None:
+        """Indices of the macro's cells this network builds (None: all)."""
+        return None
+
+    def stem_inputs(self, plans: Sequence[CellPlan]) -> set[int]:
+        """Cells that may read the stem as their first input without doing so in the full macro (elastic depth)."""
+        return set()
+
+    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int],
+                  stem: tuple[int, int] | None = None) -> Cell:  # fmt: skip
         raise NotImplementedError
 
     def output_slots(self, plan: CellPlan) -> int:
@@ -246,9 +283,13 @@ class MacroNet(nn.Module):
     def slot_of(self, plan: CellPlan, genotype: Genotype) -> Callable[[int], int]:
         raise NotImplementedError
 
+    def active_cells(self, genotype: Genotype) -> Sequence[Cell]:
+        """The cells ``genotype``'s network runs, in order."""
+        return self.cells
+
     def run(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
         stem = self.stem(x)
         s0 = s1 = ([stem], (0,))
-        for cell in self.cells:
-            s0, s1 = s1, cell.run(s0, s1, genotype, self.slot_of(cell.plan, genotype))
+        for k, cell in enumerate(self.active_cells(genotype)):
+            s0, s1 = s1, cell.run(s0, s1, genotype, self.slot_of(cell.plan, genotype), s0_is_stem=k < 2)
         return self.classifier(*s1)

@@ -7,10 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from yoso.nn.cells import Cell, CellOutput, CellPlan, MacroNet
-from yoso.nn.ops import OPS
+from yoso.nn.cells import Cell, CellOutput, CellPlan, MacroNet, SlotPreprocess
+from yoso.nn.elastic import ActiveWidth, leading_slice, make_elastic
+from yoso.nn.ops import OPS, FactorizedReduce
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
-from yoso.space.joint import CellSpace
+from yoso.space.joint import CellSpace, ScaleSpace, kept_cells, scaled_channels
 
 
 def edge_key(node: int, input_node: int, op: str) -> str:
@@ -22,8 +23,8 @@ class HyperCell(Cell):
     """A cell holding every candidate op of every (node, input, op) choice of the space."""
 
     def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], cells: CellSpace,
-                 affine: bool):
-        super().__init__(plan, prev_prev, prev, affine)
+                 affine: bool, stem: tuple[int, int] | None = None):  # fmt: skip
+        super().__init__(plan, prev_prev, prev, affine, stem)
         self.space_ops = tuple(cells.ops)
         self.candidates = nn.ModuleDict()
         for node in range(NUM_INPUT_NODES, NUM_INPUT_NODES + cells.num_nodes):
@@ -60,16 +61,50 @@ class HyperNet(MacroNet):
     """Stem, ``num_cells`` HyperCells (reductions at 1/3 and 2/3), pool and classifier.
 
     ``forward(x, genotype)`` runs only the genotype's path. Cell outputs keep one weight slot
-    per computed node in the layers that read them (see :mod:`yoso.nn.cells`).
+    per computed node in the layers that read them (see :mod:`yoso.nn.cells`). With a ``scale``
+    (an elastic space) the HyperNet is the widest, deepest network: a genotype's width runs the
+    leading channels of every layer (:mod:`yoso.nn.elastic`), its depth skips the last normal
+    cells of each stage.
     """
 
     def __init__(self, cells: CellSpace, input_shape: Sequence[int], num_classes: int, channels: int = 16,
-                 num_cells: int = 6, stem_multiplier: int = 3, affine: bool = True, dirac_init: float | None = None):
-        self.space_cells = cells
+                 num_cells: int = 6, stem_multiplier: int = 3, affine: bool = True, dirac_init: float | None = None,
+                 scale: ScaleSpace | None = None):  # fmt: skip
+        self.space_cells, self.scale = cells, scale
+        if scale is not None:
+            num_cells = scale.cells
         super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
+        self.width: ActiveWidth | None = None
+        self._kept: dict[float, list[Cell]] = {}
+        if scale is not None:
+            self.width = ActiveWidth(self.channels)
+            halves = {id(m.bn) for m in self.modules()
+                      if isinstance(m, FactorizedReduce) or (isinstance(m, SlotPreprocess) and m.reduce)}  # fmt: skip
+            make_elastic(self, self.width, halves)
+            for m in self.modules():
+                if isinstance(m, SlotPreprocess):
+                    m.width = self.width
 
-    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int]) -> Cell:
-        return HyperCell(plan, prev_prev, prev, self.space_cells, self.affine)
+    @property
+    def elastic(self) -> bool:
+        return self.scale is not None
+
+    def stem_inputs(self, plans: Sequence[CellPlan]) -> set[int]:
+        if self.scale is None:
+            return set()
+        chains = [kept_cells(self.num_cells, self.scale.depth_fraction(d)) for d in self.scale.depths]
+        return {chain[1] for chain in chains if len(chain) > 1}
+
+    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int],
+                  stem: tuple[int, int] | None = None) -> Cell:  # fmt: skip
+        return HyperCell(plan, prev_prev, prev, self.space_cells, self.affine, stem)
+
+    def active_cells(self, genotype: Genotype) -> Sequence[Cell]:
+        if genotype.depth == 1.0:
+            return self.cells
+        if genotype.depth not in self._kept:
+            self._kept[genotype.depth] = [self.cells[i] for i in kept_cells(self.num_cells, genotype.depth)]
+        return self._kept[genotype.depth]
 
     def output_slots(self, plan: CellPlan) -> int:
         return self.space_cells.num_nodes
@@ -81,6 +116,9 @@ class HyperNet(MacroNet):
         """``genotype`` if this HyperNet holds its path; a ValueError says why not."""
         if not isinstance(genotype, Genotype):
             raise TypeError(f"expected a Genotype, got {type(genotype).__name__}")
+        if genotype.scaled and not self.elastic:
+            raise ValueError(f"genotype has width {genotype.width}, depth {genotype.depth}; this HyperNet has no "
+                             "network-scale decisions (build it for an elastic space)")  # fmt: skip
         for cell in ("normal", "reduce"):
             if genotype.num_nodes(cell) != self.space_cells.num_nodes:
                 raise ValueError(
@@ -95,7 +133,10 @@ class HyperNet(MacroNet):
         return genotype
 
     def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
-        return self.run(x, self.check(genotype))
+        self.check(genotype)
+        if self.width is not None:
+            self.width.active = scaled_channels(self.channels, genotype.width)
+        return self.run(x, genotype)
 
     def forward_relaxed(self, x: torch.Tensor, edges: Mapping[str, Sequence[torch.Tensor]],
                         outputs: Mapping[str, torch.Tensor]) -> torch.Tensor:  # fmt: skip
@@ -124,15 +165,16 @@ class HyperNet(MacroNet):
         self.check(genotype)
         child = ChildNet(genotype, self.input_shape, self.num_classes, self.channels, self.num_cells,
                          self.stem[0].out_channels // self.channels, self.affine, self.dirac_init)
-        child.stem.load_state_dict(self.stem.state_dict())
+        _load_leading(child.stem, self.stem.state_dict())
         prev_slots = [(0,), (0,)]  # HyperNet slots feeding each cell's pre0 / pre1 (the stem: slot 0)
-        for mine, theirs in zip(self.cells, child.cells):
-            for name, slots in (("pre0", prev_slots[0]), ("pre1", prev_slots[1])):
-                _copy_slots(getattr(mine, name), getattr(theirs, name), slots)
+        for k, (mine, theirs) in enumerate(zip(self.active_cells(genotype), child.cells)):
+            pre0 = mine.pre0_stem if k == 1 and mine.pre0_stem is not None else mine.pre0
+            for source, target, slots in ((pre0, theirs.pre0, prev_slots[0]), (mine.pre1, theirs.pre1, prev_slots[1])):
+                _copy_slots(source, target, slots)
             cell = mine.plan.cell_type
             for position, (op, input_node) in enumerate(genotype.edges(cell)):
                 node = NUM_INPUT_NODES + position // 2
-                theirs.edges[position].load_state_dict(mine.candidates[edge_key(node, input_node, op)].state_dict())
+                _load_leading(theirs.edges[position], mine.candidates[edge_key(node, input_node, op)].state_dict())
             prev_slots = [prev_slots[1], tuple(n - NUM_INPUT_NODES for n in genotype.concat(cell))]
         _copy_slots(self.classifier, child.classifier, prev_slots[1])
         return child
@@ -150,7 +192,22 @@ def _copy_slots(source: nn.Module, target: nn.Module, slots: Sequence[int]) -> N
         elif int(parts[at]) in slots:
             parts[at] = str(slots.index(int(parts[at])))
             state[".".join(parts)] = value
-    target.load_state_dict(state)
+    _load_leading(target, state)
+
+
+def _load_leading(target: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Load ``state`` into ``target``, each tensor cut to its leading part of the target's shape (a narrower
+    stand-alone network; a factorized reduce's BatchNorm: the leading part of each half)."""
+    halves = tuple(
+        f"{name}.bn." if name else "bn."
+        for name, m in target.named_modules()
+        if isinstance(m, FactorizedReduce) or (isinstance(m, SlotPreprocess) and m.reduce)
+    )
+    own = target.state_dict()
+    target.load_state_dict(
+        {key: leading_slice(value, own[key].shape, key.startswith(halves) if halves else False)
+         for key, value in state.items()}  # fmt: skip
+    )
 
 
 class ChildCell(Cell):
@@ -174,7 +231,8 @@ class ChildCell(Cell):
 class ChildNet(MacroNet):
     """The stand-alone network of one genotype, with its own ops and its real concat lists.
 
-    Any genotype (sampled or published, 4 or 5 nodes, DARTS ops) at any macro (width, cells).
+    Any genotype (sampled or published, 4 or 5 nodes, DARTS ops) at any macro (width, cells); a scaled
+    genotype keeps its fractions of the macro's channels and of each stage's normal cells.
     """
 
     def __init__(self, genotype: Genotype, input_shape: Sequence[int], num_classes: int, channels: int = 16,
@@ -182,7 +240,14 @@ class ChildNet(MacroNet):
         self.genotype = genotype
         super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
 
-    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int]) -> Cell:
+    def base_channels(self) -> int:
+        return scaled_channels(self.channels, self.genotype.width)
+
+    def kept_cells(self) -> list[int] | None:
+        return None if self.genotype.depth == 1.0 else kept_cells(self.num_cells, self.genotype.depth)
+
+    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int],
+                  stem: tuple[int, int] | None = None) -> Cell:  # fmt: skip
         return ChildCell(plan, prev_prev, prev, self.genotype, self.affine)
 
     def output_slots(self, plan: CellPlan) -> int:

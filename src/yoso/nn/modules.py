@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,12 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from yoso.config import check_float, check_int
+from yoso.config import check_bool, check_float, check_int
 from yoso.nn.evaluate import SubnetEvaluator
 from yoso.nn.hypernet import ChildNet, HyperNet
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.genotype import Genotype
-from yoso.space.joint import CellSpace, JointSpace
+from yoso.space.joint import CellSpace, JointSpace, ScaleSpace
 
 Arch = Genotype | Sequence[int] | np.ndarray
 #: SeedSequence spawn keys: training paths are (0, step), the fixed validation paths (1,).
@@ -55,6 +56,12 @@ def _macro_hparams(
     }
 
 
+def macro_cells(cfg: Mapping[str, Any], cells: int) -> int:
+    """The cells of a network macro under ``cfg``'s space: an elastic space's deepest network, else ``cells``."""
+    scale = ScaleSpace.from_config(cfg["space"]) if cfg.get("space") is not None else None
+    return cells if scale is None else scale.cells
+
+
 class _Trainable(pl.LightningModule):
     """SGD with momentum and a per-step cosine schedule from ``lr`` to ``lr_min`` (paper §III.A)."""
 
@@ -91,23 +98,30 @@ class SupernetModule(_Trainable):
         dirac_init: float | None = None,
         val_paths: int = 8,
         seed: int = 0,
+        sandwich: bool = True,
+        distill: bool = False,
     ):
         super().__init__()
+        scale = ScaleSpace.from_config(space)
+        scale_keys = {} if scale is None else {"widths": list(scale.widths), "depths": list(scale.depths)}
         self.save_hyperparameters(
             {
-                "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"])},
+                "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"]), **scale_keys},
                 "accelerator": {k: list(v) for k, v in accelerator.items()},
                 **_macro_hparams("model", input_shape, num_classes, channels, cells, stem_multiplier, affine,
                                  dirac_init, optimizer),
                 "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
                 "val_paths": check_int("model.val_paths", val_paths, 1),
                 "seed": check_int("seed", seed, 0, 2**32 - 1),
+                "sandwich": check_bool("model.sandwich", sandwich),
+                "distill": check_bool("model.distill", distill),
             }
         )
         hp = self.hparams
-        self.space = JointSpace(CellSpace.from_config(hp.space), AcceleratorSpace.from_config(hp.accelerator))
+        self.space = JointSpace(CellSpace.from_config(hp.space), AcceleratorSpace.from_config(hp.accelerator),
+                                ScaleSpace.from_config(hp.space))  # fmt: skip
         self.net = HyperNet(self.space.cells, hp.input_shape, hp.num_classes, hp.channels, hp.cells,
-                            hp.stem_multiplier, hp.affine, hp.get("dirac_init"))
+                            hp.stem_multiplier, hp.affine, hp.get("dirac_init"), self.space.scale)
         self.val_genotypes = [self.space.decode(v)[0] for v in self.space.sample(hp.val_paths, self._rng(_VAL_KEY))]
         self._val_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._evaluator: SubnetEvaluator | None = None
@@ -121,7 +135,8 @@ class SupernetModule(_Trainable):
             num_classes=d["num_classes"], channels=m["channels"], cells=m["cells"],
             stem_multiplier=m["stem_multiplier"], affine=m.get("affine", True), optimizer=m["optimizer"],
             bn_recalibration_batches=m["bn_recalibration_batches"], dirac_init=m.get("dirac_init"),
-            val_paths=m.get("val_paths", 8), seed=cfg["seed"],
+            val_paths=m.get("val_paths", 8), seed=cfg["seed"], sandwich=m.get("sandwich", True),
+            distill=m.get("distill", False),
         )
 
     # ----------------------------------------------------------------- paths
@@ -147,13 +162,29 @@ class SupernetModule(_Trainable):
 
     # ----------------------------------------------------------------- training
 
+    def training_paths(self, step: int) -> list[Genotype]:
+        """The sub-networks trained at ``step``: the uniformly drawn path; in an elastic space with
+        ``sandwich``, first its cells at the largest and at the smallest scale (BigNAS' sandwich rule)."""
+        genotype = self.genotype(self.path_vector(step))
+        scale = self.space.scale
+        if scale is None or not self.hparams.sandwich:
+            return [genotype]
+        largest = replace(genotype, width=max(scale.widths), depth=1.0)
+        smallest = replace(genotype, width=min(scale.widths), depth=scale.depth_fraction(min(scale.depths)))
+        return [largest, smallest, genotype]
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         self._evaluator = None  # the weights change: cached accuracies are stale
         x, y = batch
-        logits = self.net(x, self.genotype(self.path_vector(self.global_step)))
+        paths = self.training_paths(self.global_step)
+        logits = self.net(x, paths[0])
         loss = F.cross_entropy(logits, y)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", (logits.argmax(1) == y).float().mean())
+        teacher = F.softmax(logits.detach(), dim=1) if self.hparams.distill else None
+        for genotype in paths[1:]:  # in-place distillation: the others learn the largest network's soft labels
+            out = self.net(x, genotype)
+            loss = loss + (F.cross_entropy(out, y) if teacher is None else F.cross_entropy(out, teacher))
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -239,8 +270,8 @@ class ChildModule(_Trainable):
     def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> "ChildModule":
         """The stand-alone module of ``genotype`` at the ``model.standalone`` macro of a composed config."""
         s, d = cfg["model"]["standalone"], cfg["data"]
-        return cls(genotype, d["input_shape"], d["num_classes"], s["channels"], s["cells"], s["stem_multiplier"],
-                   s.get("affine", True), s["optimizer"], s.get("dirac_init"))
+        return cls(genotype, d["input_shape"], d["num_classes"], s["channels"], macro_cells(cfg, s["cells"]),
+                   s["stem_multiplier"], s.get("affine", True), s["optimizer"], s.get("dirac_init"))
 
     @property
     def genotype(self) -> Genotype:

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from yoso.config import check_bool, check_choice, check_float, check_int, check_keys
+from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, check_keys
 from yoso.predictor.relaxed import CostMLP, MLPSettings, RelaxedEncoding
 from yoso.search.constraints import Constraints
 from yoso.search.history import History
@@ -284,6 +284,10 @@ class DifferentiableStrategy(OneShotStrategy):
     name = "differentiable"
 
     def __init__(self, space: JointSpace, seed: int = 0, cost_model: Mapping[str, Any] | None = None, **settings: Any):
+        if space.elastic:  # the relaxation covers cells and accelerator only: never drop a decision silently
+            raise ConfigError("space", "an elastic space (net.width, net.depth decisions)",
+                              "a space without network-scale decisions for strategy=differentiable, e.g. space=yoso "
+                              "(it relaxes cells and accelerator only)")  # fmt: skip
         super().__init__(space, seed)
         known = set(DifferentiableSettings.__dataclass_fields__)
         check_keys("strategy", settings, sorted(known))

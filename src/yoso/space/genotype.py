@@ -15,6 +15,8 @@ from yoso.nn.ops import OPS
 NUM_INPUT_NODES = 2
 #: The two cell types, in the order their decisions appear in the joint encoding.
 CELL_TYPES = ("normal", "reduce")
+#: The network-scale fields of a genotype (fractions of a macro's channels and of its normal cells per stage).
+SCALE_FIELDS = ("width", "depth")
 
 Edge = tuple[str, int]  # (op name, input node)
 NodeChoice = tuple[int, str, int, str]  # (input_a, op_a, input_b, op_b)
@@ -38,24 +40,34 @@ class Genotype:
     normal_concat: tuple[int, ...]
     reduce: tuple[Edge, ...]
     reduce_concat: tuple[int, ...]
+    #: Network scale (the elastic space): the fraction of a macro's channels and of each stage's normal cells
+    #: kept; 1.0 is the macro as configured (every published genotype).
+    width: float = 1.0
+    depth: float = 1.0
 
     def __post_init__(self) -> None:
         for cell in CELL_TYPES:
             edges = tuple((str(op), int(node)) for op, node in getattr(self, cell))
             object.__setattr__(self, cell, edges)
             object.__setattr__(self, f"{cell}_concat", tuple(int(n) for n in getattr(self, f"{cell}_concat")))
+        for key in SCALE_FIELDS:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+                raise GenotypeError(f"{key} = {value!r}: a network-scale fraction must lie in (0, 1]")
+            object.__setattr__(self, key, round(float(value), 6))
         self.validate()
 
     # ----------------------------------------------------------------- construction
 
     @classmethod
-    def from_nodes(cls, normal: Sequence[NodeChoice], reduce: Sequence[NodeChoice]) -> "Genotype":
-        """A YOSO genotype from per-node ``(input_a, op_a, input_b, op_b)`` choices.
+    def from_nodes(cls, normal: Sequence[NodeChoice], reduce: Sequence[NodeChoice], width: float = 1.0,
+                   depth: float = 1.0) -> "Genotype":  # fmt: skip
+        """A YOSO genotype from per-node ``(input_a, op_a, input_b, op_b)`` choices (and its network scale).
 
         The output concat is derived as the paper defines it: the computed nodes that feed
         no other node.
         """
-        cells: dict[str, Any] = {}
+        cells: dict[str, Any] = {"width": width, "depth": depth}
         for cell, nodes in zip(CELL_TYPES, (normal, reduce)):
             edges = tuple(edge for in_a, op_a, in_b, op_b in nodes for edge in ((op_a, in_a), (op_b, in_b)))
             cells[cell] = edges
@@ -68,7 +80,8 @@ class Genotype:
         missing = [f for f in ("normal", "normal_concat", "reduce", "reduce_concat") if f not in data]
         if missing:
             raise GenotypeError(f"genotype mapping lacks {missing}; got keys {sorted(data)}")
-        return cls(**{k: data[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")})
+        scale = {k: data[k] for k in SCALE_FIELDS if k in data}
+        return cls(**{k: data[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}, **scale)
 
     @classmethod
     def from_json(cls, text: str) -> "Genotype":
@@ -101,12 +114,19 @@ class Genotype:
         """Every op name the genotype uses."""
         return {op for cell in CELL_TYPES for op, _ in self.edges(cell)}
 
-    def to_dict(self) -> dict[str, list]:
-        """Plain lists and ints, for JSON/YAML."""
-        out: dict[str, list] = {}
+    @property
+    def scaled(self) -> bool:
+        """Whether the network scale differs from the full macro (an elastic-space genotype)."""
+        return self.width != 1.0 or self.depth != 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and ints, for JSON/YAML (the scale fractions only when not the full macro)."""
+        out: dict[str, Any] = {}
         for cell in CELL_TYPES:
             out[cell] = [[op, node] for op, node in self.edges(cell)]
             out[f"{cell}_concat"] = list(self.concat(cell))
+        if self.scaled:
+            out.update({k: getattr(self, k) for k in SCALE_FIELDS})
         return out
 
     def to_json(self) -> str:
@@ -123,6 +143,8 @@ class Genotype:
                 for k, (in_a, op_a, in_b, op_b) in enumerate(self.nodes(cell))
             )
             lines.append(f"{cell:6s}: {nodes}  -> concat{list(self.concat(cell))}")
+        if self.scaled:
+            lines.append(f"scale : width x{self.width:g}, depth x{self.depth:.3g} (of the macro's channels, cells per stage)")
         return "\n".join(lines)
 
     # ----------------------------------------------------------------- validation

@@ -2,8 +2,9 @@
 
 Decision order (paper §II.D, DESIGN §2): the normal cell, then the reduction cell, each
 node ``i = 2..6`` as ``(input_a, op_a, input_b, op_b)`` with inputs in ``[0, i)``;
-then the accelerator's PE array, global buffer, register file and dataflow. This module
-is the one place that order is defined; the controller, HyperNet, simulator and
+in an elastic space (``space=yoso_elastic``) then the network scale, ``net.width`` and
+``net.depth``; then the accelerator's PE array, global buffer, register file and dataflow.
+This module is the one place that order is defined; the controller, HyperNet, simulator and
 predictor all go through it.
 """
 
@@ -16,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from yoso.config import check_choice, check_int, check_nonempty_unique, required
+from yoso.config import check_choice, check_float, check_int, check_nonempty_unique, required
 from yoso.nn.ops import OPS
 from yoso.space.accelerator import Accelerator, AcceleratorSpace
-from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES, Genotype, loose_ends
+from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES, SCALE_FIELDS, Genotype, loose_ends
 
 #: The four decisions of each computed node, in encoding order.
 NODE_FIELDS = ("input_a", "op_a", "input_b", "op_b")
@@ -57,33 +58,113 @@ class CellSpace:
         return cls(ops=ops, num_nodes=nodes)
 
 
+@dataclass(frozen=True)
+class ScaleSpace:
+    """The network-scale decisions of an elastic space: width multipliers and normal cells per stage.
+
+    ``widths`` are fractions of the macro's channels (``model.channels``, ``hw.deploy.channels``);
+    ``depths`` are normal cells per stage (between the stem and the two reductions) of the searched
+    network, whose deepest choice is the macro: 3 x max(depths) + 2 cells. A genotype holds its
+    depth as the fraction ``depth / max(depths)``, which the deployment macro scales alike.
+    """
+
+    widths: tuple[float, ...]
+    depths: tuple[int, ...]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> "ScaleSpace | None":
+        """The scale decisions of a ``space`` group; None for a space without ``widths``/``depths``."""
+        if cfg.get("widths") is None and cfg.get("depths") is None:
+            return None
+        widths = check_nonempty_unique(f"{prefix}.widths", required(cfg, prefix, "widths"))
+        widths = [check_float(f"{prefix}.widths[{i}]", w, greater_than=0.0, at_most=1.0) for i, w in enumerate(widths)]
+        depths = check_nonempty_unique(f"{prefix}.depths", required(cfg, prefix, "depths"))
+        depths = [check_int(f"{prefix}.depths[{i}]", d, 1, MAX_DEPTH) for i, d in enumerate(depths)]
+        return cls(tuple(sorted(round(w, 6) for w in widths)), tuple(sorted(depths)))
+
+    @property
+    def cells(self) -> int:
+        """Cells of the deepest network: ``max(depths)`` normal cells per stage and two reductions."""
+        return 3 * max(self.depths) + 2
+
+    def depth_fraction(self, depth: int) -> float:
+        """A genotype's depth field for ``depth`` normal cells per stage."""
+        return round(depth / max(self.depths), 6)
+
+    @property
+    def choices(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """Vocabularies of the decisions, in encoding order (``net.width``, ``net.depth``)."""
+        return self.widths, self.depths
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """The first stage's channels of a macro of ``channels`` at ``width`` (later stages double them)."""
+    return max(1, int(round(channels * width)))
+
+
+def stage_depths(num_cells: int) -> tuple[int, int, int]:
+    """Normal cells in each of the three stages of the DARTS macro of ``num_cells`` cells."""
+    first, second = num_cells // 3, 2 * num_cells // 3
+    return first, second - first - 1, num_cells - second - 1
+
+
+def kept_cells(num_cells: int, depth: float) -> list[int]:
+    """Indices of the cells a network of ``depth`` (fraction) keeps: the reductions and the first
+    ``round(depth x stage size)`` (at least one) normal cells of each stage."""
+    if num_cells < 3:
+        return list(range(num_cells))
+    reductions = (num_cells // 3, 2 * num_cells // 3)
+    starts = (0, reductions[0] + 1, reductions[1] + 1)
+    kept = list(reductions)
+    for start, size in zip(starts, stage_depths(num_cells)):
+        keep = min(size, max(1, int(round(size * depth)))) if size else 0
+        kept += range(start, start + keep)
+    return sorted(kept)
+
+
+#: Most normal cells per stage an elastic space may ask for.
+MAX_DEPTH = 8
+
+
 class JointSpace:
     """The joint DNN x accelerator space: decisions, sampling, decode/encode and validation."""
 
-    def __init__(self, cells: CellSpace, accelerators: AcceleratorSpace):
+    def __init__(self, cells: CellSpace, accelerators: AcceleratorSpace, scale: ScaleSpace | None = None):
         self.cells = cells
         self.accelerators = accelerators
+        self.scale = scale
         decisions: list[Decision] = []
         for cell in CELL_TYPES:
             for node in range(NUM_INPUT_NODES, NUM_INPUT_NODES + cells.num_nodes):
                 inputs = tuple(range(node))
                 for field, choices in zip(NODE_FIELDS, (inputs, cells.ops, inputs, cells.ops)):
                     decisions.append(Decision(f"{cell}.node{node}.{field}", choices))
+        if scale is not None:
+            for field, choices in zip(SCALE_FIELDS, scale.choices):
+                decisions.append(Decision(f"net.{field}", choices))
         for field, choices in zip(ACCEL_FIELDS, accelerators.choices):
             decisions.append(Decision(f"accel.{field}", tuple(choices)))
         self.decisions: tuple[Decision, ...] = tuple(decisions)
         self.vocab_sizes: np.ndarray = np.array([d.vocab for d in decisions], dtype=np.int64)
         self.vocab_sizes.setflags(write=False)
-        self.num_dnn_decisions = len(CELL_TYPES) * cells.num_nodes * len(NODE_FIELDS)
+        self.num_cell_decisions = len(CELL_TYPES) * cells.num_nodes * len(NODE_FIELDS)
+        self.num_dnn_decisions = self.num_cell_decisions + (len(SCALE_FIELDS) if scale is not None else 0)
         self.num_accel_decisions = len(ACCEL_FIELDS)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "JointSpace":
         """The space of a composed run config (its ``space`` and ``accelerator`` groups)."""
+        space = required(cfg, "", "space")
         return cls(
-            CellSpace.from_config(required(cfg, "", "space")),
+            CellSpace.from_config(space),
             AcceleratorSpace.from_config(required(cfg, "", "accelerator")),
+            ScaleSpace.from_config(space),
         )
+
+    @property
+    def elastic(self) -> bool:
+        """Whether the space holds network-scale (width/depth) decisions."""
+        return self.scale is not None
 
     def __len__(self) -> int:
         """Number of decisions (44 for YOSO's space)."""
@@ -99,9 +180,10 @@ class JointSpace:
         return tuple(d.name for d in self.decisions)
 
     def __repr__(self) -> str:
+        scale = f"; widths={list(self.scale.widths)}, depths={list(self.scale.depths)}" if self.scale else ""
         return (
             f"JointSpace({len(self)} decisions: {self.num_dnn_decisions} DNN + {self.num_accel_decisions} "
-            f"accelerator; ops={list(self.cells.ops)}; {self.accelerators.size} accelerators; "
+            f"accelerator; ops={list(self.cells.ops)}{scale}; {self.accelerators.size} accelerators; "
             f"{float(self.size):.3g} encodings)"
         )
 
@@ -148,7 +230,11 @@ class JointSpace:
         for c in range(len(CELL_TYPES)):
             block = vec[c * self.cells.num_nodes * 4 : (c + 1) * self.cells.num_nodes * 4].reshape(-1, 4)
             cells.append([(int(a), ops[oa], int(b), ops[ob]) for a, oa, b, ob in block])
-        genotype = Genotype.from_nodes(*cells)
+        scale: dict[str, float] = {}
+        if self.scale is not None:
+            w, d = (int(i) for i in vec[self.num_cell_decisions : self.num_dnn_decisions])
+            scale = {"width": self.scale.widths[w], "depth": self.scale.depth_fraction(self.scale.depths[d])}
+        genotype = Genotype.from_nodes(*cells, **scale)
         return genotype, self.accelerators.accelerator(*(int(i) for i in vec[self.num_dnn_decisions :]))
 
     def decode_many(self, vectors: Any) -> list[tuple[Genotype, Accelerator]]:
@@ -173,6 +259,21 @@ class JointSpace:
                     if op not in self.cells.ops:
                         raise ValueError(f"{cell} cell uses op {op!r}, not in this space's ops {list(self.cells.ops)}")
                 out += [in_a, self.cells.ops.index(op_a), in_b, self.cells.ops.index(op_b)]
+        out += self._scale_indices(genotype)
         out += self.accelerators.indices(accelerator)
         return np.asarray(out, dtype=np.int64)
 
+
+    def _scale_indices(self, genotype: Genotype) -> list[int]:
+        """The ``net.width``/``net.depth`` decisions of ``genotype`` (none in a space without them)."""
+        if self.scale is None:
+            if genotype.scaled:
+                raise ValueError(f"genotype has width {genotype.width}, depth {genotype.depth}; this space has no "
+                                 "network-scale decisions (use an elastic space, e.g. space=yoso_elastic)")  # fmt: skip
+            return []
+        depths = [self.scale.depth_fraction(d) for d in self.scale.depths]
+        if genotype.width not in self.scale.widths or genotype.depth not in depths:
+            raise ValueError(f"genotype has width {genotype.width}, depth {genotype.depth}; this space allows widths "
+                             f"{list(self.scale.widths)} and depths {depths} (fractions of {max(self.scale.depths)} "
+                             "cells per stage)")  # fmt: skip
+        return [self.scale.widths.index(genotype.width), depths.index(genotype.depth)]
