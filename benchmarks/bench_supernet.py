@@ -144,6 +144,17 @@ def summarise(
     return out
 
 
+def within_width_lines(w: Mapping[str, Any]) -> list[str]:
+    """The within-one-width rank figures (cells and depth only) as summary lines."""
+    per = ", ".join(f"width {g}: {w['kendall_tau_by_group'][g]:.3f} ({n} archs)" for g, n in w["groups"].items())
+    return [
+        f"Within one width (cells and depth only; {w['pairs']} pairs): Kendall tau {w['kendall_tau']:.3f} "
+        f"[{w['kendall_tau_ci95_low']:.3f}, {w['kendall_tau_ci95_high']:.3f}], Spearman {w['spearman']:.3f} "
+        f"[{w['spearman_ci95_low']:.3f}, {w['spearman_ci95_high']:.3f}] (bootstrap within widths)",
+        f"  per width: {per}",
+    ]
+
+
 def _pp(x: float) -> str:
     return f"{100 * x:.2f} pp"
 
@@ -208,6 +219,7 @@ def summary_lines(s: Mapping[str, Any]) -> list[str]:
         f"{100 * s['hypernet_min']:.2f}-{100 * s['hypernet_max']:.2f} %; "
         f"binomial noise {_pp(s['hypernet_binomial_sd'])} "
         f"(spread / noise {_times(s['hypernet_spread_to_noise'])})",
+        *(within_width_lines(s["within_width"]) if "within_width" in s else []),
         f"verdict: {verdict(s)}",
     ]
 
@@ -325,6 +337,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "bench" / "supernet")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the rank correlations")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout (the rest to stderr)")
+    parser.add_argument("--standalone-only", action="store_true",
+                        help="only train (and cache) the stand-alone networks, e.g. one process per seed, then stop")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/search.yaml, e.g. data=fashion_mnist")
     args = parser.parse_args(argv)
     if args.archs < 2:
@@ -374,18 +388,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     # ---------------------------------------------------------------- HyperNet accuracy
     datamodule = _datamodule(cfg)
-    with _build_lock(cfg):
-        supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
-    evaluator = supernet.evaluator(datamodule)
-    n_val = int(evaluator.total)
     decoded = setup.space.decode_many(setup.space.sample(args.archs, args.arch_seed))
     genotypes = [g for g, _ in decoded]
-    t0 = time.perf_counter()
-    hyper = evaluator.accuracy(genotypes)
-    hyper_seconds = time.perf_counter() - t0
     ids = [digest(g.to_dict()) for g in genotypes]
-    say(f"HyperNet {hypernet_key(cfg)}: {len(genotypes)} architectures evaluated in {hyper_seconds:.1f} s "
-        f"({n_val} validation images, BN recalibrated); mean accuracy {hyper.mean():.4f}")  # fmt: skip
+    if args.standalone_only:
+        datamodule.setup("validate")
+        n_val = sum(len(y) for _, y in datamodule.val_tensors())
+        hyper, hyper_seconds = np.full(len(genotypes), np.nan), 0.0
+    else:
+        with _build_lock(cfg):
+            supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
+        evaluator = supernet.evaluator(datamodule)
+        n_val = int(evaluator.total)
+        t0 = time.perf_counter()
+        hyper = evaluator.accuracy(genotypes)
+        hyper_seconds = time.perf_counter() - t0
+        say(f"HyperNet {hypernet_key(cfg)}: {len(genotypes)} architectures evaluated in {hyper_seconds:.1f} s "
+            f"({n_val} validation images, BN recalibrated); mean accuracy {hyper.mean():.4f}")  # fmt: skip
 
     # ---------------------------------------------------------------- stand-alone accuracy
     cache_path = out / "standalone.jsonl"
@@ -420,9 +439,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             say(f"[{count}/{total}] arch {i:2d} ({ids[i][:8]}) seed {s}: stand-alone val {rec['val_acc']:.4f} "
                 f"(HyperNet {hyper[i]:.4f}), {how}; elapsed {time.perf_counter() - start:.0f} s")  # fmt: skip
 
+    if args.standalone_only:
+        say(f"stand-alone networks cached in {cache_path} ({trained} trained now); rerun without --standalone-only")
+        return {}
     runs = np.array([[results[(i, s)]["val_acc"] for s in args.seeds] for i in range(len(genotypes))])
     n_sa = min(int(rec.get("val_images", standalone_val_images(cfg, n_val))) for rec in results.values())
     summary = summarise(hyper, runs, n_val, n_sa, samples=args.bootstrap, seed=args.arch_seed)
+    if len({g.width for g in genotypes}) > 1:  # elastic space: how much ranking is left within one width
+        from yoso.stats import within_group_correlations
+
+        summary["within_width"] = within_group_correlations(hyper, runs.mean(axis=1), [g.width for g in genotypes],
+                                                            samples=args.bootstrap, seed=args.arch_seed)  # fmt: skip
     rows = [{"index": i, "id": ids[i][:8], "genotype": str(g), "hypernet": float(hyper[i]),
              "standalone": {str(s): results[(i, s)]["val_acc"] for s in args.seeds},
              "standalone_test": {str(s): results[(i, s)]["test_acc"] for s in args.seeds},
