@@ -34,10 +34,18 @@ def cfg_train() -> DictConfig:
 
 @pytest.fixture(scope="session")
 def space():
-    """The default joint space, built from the composed search config."""
+    """The default joint space (the elastic one), built from the composed search config."""
     from yoso.space import JointSpace
 
     return JointSpace.from_config(compose_config("search"))
+
+
+@pytest.fixture(scope="session")
+def paper_space():
+    """The paper's 44-decision space (space=yoso)."""
+    from yoso.space import JointSpace
+
+    return JointSpace.from_config(compose_config("search", ["space=yoso"]))
 
 
 @pytest.fixture(scope="module")

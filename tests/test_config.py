@@ -26,7 +26,7 @@ def test_default_configs_compose_and_validate(name: str) -> None:
     setup = validate_config(cfg)
     assert setup.cells is not None and setup.cells.ops == YOSO_OPS and setup.cells.num_nodes == 5
     if name == "search":
-        assert setup.space is not None and len(setup.space) == 44 and setup.reward is not None
+        assert setup.space is not None and len(setup.space) == 46 and setup.space.elastic and setup.reward is not None
     assert cfg.data.name == "digits"
     assert cfg.logger == {}  # the smoke experiment turns the logger off
 

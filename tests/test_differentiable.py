@@ -36,6 +36,12 @@ REWARD = Reward(0.5, -0.4, 0.5, -0.4, 1.2, 9.0)
 
 
 @pytest.fixture(scope="module")
+def space(paper_space):
+    """The differentiable strategy relaxes the paper's space (it refuses the elastic one)."""
+    return paper_space
+
+
+@pytest.fixture(scope="module")
 def net(space) -> HyperNet:
     torch.manual_seed(0)
     return HyperNet(space.cells, (1, 8, 8), 10, channels=4, num_cells=3, stem_multiplier=1, dirac_init=0.3)
@@ -170,7 +176,7 @@ def test_hdx_step_of_the_module_reduces_the_predicted_violation(space, net, cost
 
 
 def test_config_group_builds_and_rejects_bad_values() -> None:
-    setup = validate_config(compose_config("search", ["strategy=differentiable", "constraints=soft"]))
+    setup = validate_config(compose_config("search", ["space=yoso", "strategy=differentiable", "constraints=soft"]))
     assert setup.strategy.name == "differentiable" and setup.strategy.settings.epochs >= 1
     assert setup.constraints.penalty > 0 and not setup.constraints.hard
     for override, key in (("strategy.tau_min=0", "strategy.tau_min"), ("strategy.arch_optimizer=rmsprop", "strategy.arch_optimizer"),
@@ -178,7 +184,7 @@ def test_config_group_builds_and_rejects_bad_values() -> None:
                           ("+strategy.cost_model.depth=3", "strategy.cost_model.depth"),
                           ("strategy.safety_margin=1.5", "strategy.safety_margin"), ("constraints=soft constraints.penalty=-1", "constraints.penalty")):  # fmt: skip
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-            validate_config(compose_config("search", ["strategy=differentiable", *override.split()]))
+            validate_config(compose_config("search", ["space=yoso", "strategy=differentiable", *override.split()]))
 
 
 def test_temperature_schedule_anneals_from_tau_max_to_tau_min() -> None:
@@ -197,7 +203,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _command(run_dir: Path, cache: Path, *overrides: str) -> list[str]:
-    return [sys.executable, str(ROOT / "search.py"), "strategy=differentiable", "experiment=smoke",
+    return [sys.executable, str(ROOT / "search.py"), "space=yoso", "strategy=differentiable", "experiment=smoke",
             f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache}", "search.standalone=false", *overrides]  # fmt: skip
 
 
@@ -226,7 +232,7 @@ def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, 
         assert float(row["simulated_latency_ms"]) > 0 and float(row["latency_ms"]) > 0
         assert row["feasible"] in ("0", "1")
     saved = yaml.safe_load((tmp_path / "best.yaml").read_text())
-    cfg = compose_config("search", [f"paths.cache_dir={cache_dir}"])
+    cfg = compose_config("search", ["space=yoso", f"paths.cache_dir={cache_dir}"])
     space = validate_config(cfg).space
     vector = space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))
     assert any(vector.tolist() == [int(r[name]) for name in space.names] for r in rows)

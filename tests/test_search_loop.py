@@ -162,7 +162,7 @@ def test_history_round_trip(space, tmp_path: Path) -> None:
     assert header == ["iteration", "step", *space.names, "genotype", "accelerator", "accuracy", "energy_mj",
                       "latency_ms", "reward", "feasible", "val_images", "wall_time_s"]  # fmt: skip
     assert [row["feasible"] for row in rows] == ["1", "0", "1", "1", "0"]
-    assert len(space.names) == 44
+    assert len(space.names) == len(space)
     assert iterations(rows) == [0, 1, 2, 3, 4]
     for row, vec in zip(rows, vectors):
         genotype, accelerator = space.decode(vec)
@@ -194,7 +194,7 @@ def test_history_open_keep_truncates_the_file(space, tmp_path: Path) -> None:
     assert iterations(read_rows(path)) == [0, 1, 2, 3]
     assert read_rows(path)[-1]["feasible"] == ""  # not judged
     assert np.isnan(History.open(path, space).feasible[-1])
-    assert History.open(tmp_path / "missing.csv", space).vectors.shape == (0, 44)
+    assert History.open(tmp_path / "missing.csv", space).vectors.shape == (0, len(space))
 
 
 def test_history_without_the_feasible_column_is_upgraded(space, tmp_path: Path) -> None:

@@ -10,6 +10,12 @@ from yoso.space import Accelerator, Genotype, JointSpace, known_genotype
 from yoso.space.joint import ACCEL_FIELDS, NODE_FIELDS
 
 
+@pytest.fixture(scope="module")
+def space(paper_space: JointSpace) -> JointSpace:
+    """This module checks the paper's 44-decision space (test_elastic.py: the elastic one)."""
+    return paper_space
+
+
 def test_44_decisions_with_their_vocab_sizes(space: JointSpace) -> None:
     per_cell = []
     for node in range(2, 7):  # inputs in [0, node), 6 ops
