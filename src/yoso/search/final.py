@@ -160,7 +160,7 @@ def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | 
 
 
 #: Columns of the printed/logged top-N table.
-TABLE_COLUMNS = ("rank", "iteration", "accelerator", "hypernet_accuracy", "accuracy", "test_accuracy", "energy_mj",
+TABLE_COLUMNS = ("rank", "iteration", "scale", "accelerator", "hypernet_accuracy", "accuracy", "test_accuracy", "energy_mj",
                  "latency_ms", "reward", "feasible")  # fmt: skip
 
 
@@ -170,6 +170,8 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def cell(r: dict[str, Any], c: str) -> Any:
         if c in ACCURACY_KEYS:
             return format_accuracy(r[c], r.get(f"{c}_n"))
+        if c == "scale":  # the network's width and depth fractions (1, 1 outside the elastic space)
+            return f"w{r['genotype'].width:g} d{r['genotype'].depth:.2g}"
         return str(r[c]) if c == "accelerator" else r[c]
 
     return [{"rank": i + 1, **{c: cell(r, c) for c in TABLE_COLUMNS[1:]}} for i, r in enumerate(rows)]

@@ -1,6 +1,6 @@
 """Every evaluated sample of a search, in memory and appended to ``history.csv`` as it comes.
 
-One row per candidate: iteration, loop step, the 44 decisions (one column each, named as
+One row per candidate: iteration, loop step, every decision (44, or 46 in the elastic space; one column each, named as
 in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R,
 whether it meets the run's thresholds (1/0, empty if not judged), the number of validation
 images its accuracy was measured on (empty if not recorded) and the wall time since the

@@ -37,17 +37,21 @@ from yoso.stats import format_accuracy
 log = logging.getLogger("yoso.search")
 
 #: Bumped when HyperNet training changes in a way the config does not show.
-HYPERNET_VERSION = 1
+HYPERNET_VERSION = 2  # 2: elastic width/depth and sandwich training
 #: Trainer keys that change what a trained network learns or scores (others, e.g. the progress bar, do not).
 TRAINER_KEYS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "max_steps", "precision",
                 "accumulate_grad_batches", "gradient_clip_val", "deterministic")  # fmt: skip
+
+
+#: ``model`` keys that change how a trained HyperNet is evaluated (or the stand-alone networks), not its weights.
+EVALUATION_KEYS = ("standalone", "bn_recalibration_batches")
 
 
 def hypernet_key(cfg: DictConfig) -> str:
     """Hash of everything the HyperNet's weights depend on: data, space, accelerator, model, seed, trainer limits."""
     parts = plain_groups(cfg, "data", "space", "accelerator", "model", "seed")
     parts["data"] = {k: v for k, v in parts["data"].items() if k != "num_workers"}
-    parts["model"] = {k: v for k, v in parts["model"].items() if k != "standalone"}
+    parts["model"] = {k: v for k, v in parts["model"].items() if k not in EVALUATION_KEYS}
     parts["trainer"] = {k: cfg.trainer.get(k) for k in TRAINER_KEYS}
     return digest({**parts, "version": HYPERNET_VERSION})
 
@@ -91,7 +95,10 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
     final = root / "hypernet.ckpt"
     if final.is_file():
         log.info("reusing the HyperNet %s", final)
-        return SupernetModule.load_from_checkpoint(final, map_location="cpu")
+        model = SupernetModule.load_from_checkpoint(final, map_location="cpu")
+        model.hparams.bn_recalibration_batches = check_int(
+            "model.bn_recalibration_batches", cfg.model.bn_recalibration_batches, 0)  # fmt: skip
+        return model
     root.mkdir(parents=True, exist_ok=True)
     last = root / "last.ckpt"
     log.info("training the HyperNet (%d epochs) into %s%s", cfg.model.epochs, root,
