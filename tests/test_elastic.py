@@ -112,14 +112,16 @@ def test_sliced_subnetwork_equals_the_standalone_network_with_inherited_weights(
 
 
 def test_sandwich_trains_largest_smallest_and_the_drawn_path() -> None:
-    cfg = compose_config("search", ["space=yoso_elastic"])
+    cfg = compose_config("search", ["space=yoso_elastic", "model.sandwich=true"])
     module = SupernetModule.from_config(cfg)
     largest, smallest, drawn = module.training_paths(5)
     assert (largest.width, largest.depth) == (1.0, 1.0)
     assert (smallest.width, smallest.depth) == (0.25, pytest.approx(1 / 3, abs=1e-6))
     assert largest.normal == smallest.normal == drawn.normal and drawn == module.genotype(module.path_vector(5))
-    paper = SupernetModule.from_config(compose_config("search", ["space=yoso"]))
+    paper = SupernetModule.from_config(compose_config("search", ["space=yoso", "model.sandwich=true"]))
     assert len(paper.training_paths(5)) == 1 and len(paper.net.cells) == 6
+    uniform = SupernetModule.from_config(compose_config("search", ["model.sandwich=false"]))
+    assert uniform.training_paths(5) == [drawn]
 
 
 def test_standalone_network_of_an_elastic_genotype_uses_the_elastic_macro(elastic: JointSpace) -> None:
@@ -135,6 +137,7 @@ ELASTIC_INVALID = [
     ("space.widths=[]", "space.widths", "[]", "a non-empty list"),
     ("space.depths=[0,1]", "space.depths[0]", "0", "an integer in [1, 8]"),
     ("space.depths=[]", "space.depths", "[]", "a non-empty list"),
+    ("model.distill=true", "model.distill", "True", "false unless model.sandwich=true"),
 ]
 
 

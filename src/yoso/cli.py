@@ -108,9 +108,9 @@ def _check_model(model: Mapping[str, Any]) -> None:
     check_int("model.bn_recalibration_batches", required(model, "model", "bn_recalibration_batches"), 0)
     check_int("model.val_paths", model.get("val_paths", 8), 1)
     check_int("model.val_every_n_epochs", model.get("val_every_n_epochs", 1), 1)
-    for key in ("sandwich", "distill"):
-        if key in model:
-            check_bool(f"model.{key}", model[key])
+    sandwich = check_bool("model.sandwich", model.get("sandwich", False))
+    if check_bool("model.distill", model.get("distill", False)) and not sandwich:
+        raise ConfigError("model.distill", True, "false unless model.sandwich=true (it distils the largest path)")
     if model.get("standalone") is not None:
         _check_net(model["standalone"], "model.standalone")
 

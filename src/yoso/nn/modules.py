@@ -98,7 +98,7 @@ class SupernetModule(_Trainable):
         dirac_init: float | None = None,
         val_paths: int = 8,
         seed: int = 0,
-        sandwich: bool = True,
+        sandwich: bool = False,
         distill: bool = False,
     ):
         super().__init__()
@@ -135,7 +135,7 @@ class SupernetModule(_Trainable):
             num_classes=d["num_classes"], channels=m["channels"], cells=m["cells"],
             stem_multiplier=m["stem_multiplier"], affine=m.get("affine", True), optimizer=m["optimizer"],
             bn_recalibration_batches=m["bn_recalibration_batches"], dirac_init=m.get("dirac_init"),
-            val_paths=m.get("val_paths", 8), seed=cfg["seed"], sandwich=m.get("sandwich", True),
+            val_paths=m.get("val_paths", 8), seed=cfg["seed"], sandwich=m.get("sandwich", False),
             distill=m.get("distill", False),
         )
 
