@@ -181,3 +181,16 @@ def test_format_table_keeps_accuracy_intervals_on_one_line() -> None:
            "accuracy": cell, "test_accuracy": cell, "energy_mj": 1.5, "latency_ms": 0.5, "reward": 2.0, "feasible": True}
     text = format_table([row], TABLE_COLUMNS)
     assert sum(line.count(cell) for line in text.splitlines()) == 3  # each interval whole on its row
+
+
+def test_accuracy_signal_measures_whole_split_samples_and_the_fronts() -> None:
+    from yoso.search.report import accuracy_signal
+
+    accuracy = [0.80, 0.85, 0.90, 0.50, 0.84]
+    energy = [1.0, 2.0, 4.0, 0.1, 3.0]  # sample 4 is dominated (costlier and less accurate than sample 1)
+    latency = [1.0, 2.0, 4.0, 0.1, 1.5]
+    signal = accuracy_signal(accuracy, energy, latency, val_images=[1000, 1000, 1000, 500, 1000])
+    assert signal["samples"] == 4 and signal["val_images"] == 1000  # the raced sample (500 images) is left out
+    assert signal["span"] == pytest.approx(0.10) and signal["binomial_sd"] == pytest.approx((0.8475 * 0.1525 / 1000) ** 0.5)
+    assert signal["front_span_energy"] == pytest.approx(0.10)
+    assert accuracy_signal(accuracy, energy, latency, total=10_000)["val_images"] == 10_000

@@ -30,7 +30,7 @@ from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
 from yoso.search.history import History
 from yoso.search.loop import SearchLoop
-from yoso.search.report import format_table, plot_pareto
+from yoso.search.report import accuracy_signal, format_table, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
 
@@ -293,6 +293,12 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                          chosen=best["iteration"], thresholds=thresholds,
                          title=f"{setup.strategy.name}, {len(history)} samples")  # fmt: skip
     _log_final(loggers, table, best, pareto, len(history))
+    signal = accuracy_signal(history.accuracy, history.energy_mj, history.latency_ms, history.val_images,
+                             total=len(datamodule.splits.val))  # fmt: skip
+    log.info("accuracy signal: the %d whole-split samples' HyperNet accuracies span %.2f pp (%.1fx the binomial std "
+             "%.2f pp at n=%d); the Pareto fronts span %.2f pp (energy) and %.2f pp (latency)", signal["samples"],
+             100 * signal["span"], signal["span"] / signal["binomial_sd"], 100 * signal["binomial_sd"],
+             signal["val_images"], 100 * signal["front_span_energy"], 100 * signal["front_span_latency"])  # fmt: skip
     log.info("best design: %s, accuracy %s (test %s), energy %.3f mJ, latency %.3f ms, reward %.4f -> %s",
              best["accelerator_str"], format_accuracy(best["accuracy"], best["accuracy_n"]),
              format_accuracy(best["test_accuracy"], best["test_accuracy_n"]), best["energy_mj"], best["latency_ms"],

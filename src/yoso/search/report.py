@@ -145,6 +145,32 @@ def plot_pareto(
     return save_figure(fig, path, title)
 
 
+def accuracy_signal(accuracy: Any, energy_mj: Any, latency_ms: Any, val_images: Any = None,
+                    total: int | None = None) -> dict[str, float]:  # fmt: skip
+    """How far a search's accuracies move, against their noise: over the whole-split samples, the span (max - min)
+    of accuracy, the binomial std at their mean, and the accuracy span of the energy and the latency Pareto fronts."""
+    from yoso.stats import binomial_sd
+
+    objectives, _ = search_objectives(accuracy, energy_mj, latency_ms)
+    acc, energy, latency = objectives.T
+    ok = np.isfinite(objectives).all(axis=1)
+    images = np.full(len(acc), np.nan) if val_images is None else np.asarray(val_images, dtype=float)
+    if np.isfinite(images).any():
+        ok &= images == np.nanmax(images)  # raced samples rest on fewer images: left out as off the front
+    n = int(np.nanmax(images)) if np.isfinite(images).any() else int(total or 0)  # total: the split's images
+    out = {"samples": int(ok.sum()), "val_images": n, "span": float("nan"), "binomial_sd": float("nan"),
+           "front_span_energy": float("nan"), "front_span_latency": float("nan")}  # fmt: skip
+    if not ok.any():
+        return out
+    a = acc[ok]
+    out["span"] = float(a.max() - a.min())
+    out["binomial_sd"] = float(binomial_sd(float(a.mean()), n)) if n else float("nan")
+    for name, cost in (("energy", energy[ok]), ("latency", latency[ok])):
+        front = pareto_mask(np.column_stack([a, cost]), (True, False))
+        out[f"front_span_{name}"] = float(a[front].max() - a[front].min())
+    return out
+
+
 def _pareto_panel(
     ax: Axes, acc: np.ndarray, cost: np.ndarray, label: str, chosen: int | None, threshold: float | None,
     raced: np.ndarray | None = None,
