@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, compose_config
+from conftest import compose_config
+from test_config import _run_entry
 
 from yoso.cli import CONFIG_ERROR_EXIT, validate_config
 from yoso.config import ConfigError
@@ -129,6 +127,11 @@ def test_standalone_network_of_an_elastic_genotype_uses_the_elastic_macro(elasti
     genotype = dataclasses.replace(elastic.decode(elastic.sample(1, 2)[0])[0], width=0.5, depth=elastic.scale.depth_fraction(2))
     module = ChildModule.from_config(cfg, genotype)
     assert len(module.net.cells) == 8 and module.net.cells[0].plan.channels == 4  # 8 channels x 0.5
+    with pytest.raises(ValueError, match="needs the config's space"):
+        ChildModule.from_config({"model": cfg.model, "data": cfg.data}, genotype)
+    from yoso.baseline import standalone_key
+
+    assert standalone_key(cfg) != standalone_key(compose_config("search", ["space=yoso"]))
 
 
 ELASTIC_INVALID = [
@@ -148,16 +151,10 @@ def test_bad_elastic_values_name_key_value_and_what_is_allowed(override: str, ke
     assert (info.value.key, repr(info.value.value)) == (key, value) and allowed in info.value.allowed
 
 
-def _search_cli(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, str(ROOT / "search.py"), f"hydra.run.dir={tmp_path}", "logger=none",
-                           *overrides], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
-
-
 @pytest.mark.parametrize("overrides", [("space=yoso_elastic", "space.widths=[0,1]"),
                                        ("space=yoso_elastic", "strategy=differentiable")])  # fmt: skip
 def test_search_stops_at_start_up_with_exit_status_2(tmp_path: Path, overrides: tuple[str, ...]) -> None:
-    result = _search_cli(tmp_path, "experiment=smoke", *overrides)
+    result = _run_entry("search.py", tmp_path, "experiment=smoke", *overrides)
     output = result.stdout + result.stderr
     assert result.returncode == CONFIG_ERROR_EXIT, output
     assert "Traceback" not in output and "config valid" not in output

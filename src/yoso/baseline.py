@@ -109,14 +109,18 @@ def network_rows(
 def standalone_key(cfg: Any) -> str:
     """Hash of what a stand-alone accuracy depends on: data, ``model.standalone``, seed, trainer limits."""
     from yoso.config import plain_groups
+    from yoso.nn.modules import macro_cells
     from yoso.predictor.dataset import digest
     from yoso.search.pipeline import TRAINER_KEYS
 
     parts = plain_groups(cfg, "data", "model")
     data = {k: v for k, v in parts["data"].items() if k != "num_workers"}
     trainer = {k: cfg["trainer"].get(k) for k in TRAINER_KEYS}
-    return digest({"data": data, "standalone": parts["model"]["standalone"], "seed": int(cfg["seed"]),
-                   "trainer": trainer})  # fmt: skip
+    standalone = dict(parts["model"]["standalone"])
+    cells = macro_cells(cfg, standalone["cells"])
+    if cells != standalone["cells"]:  # an elastic space's macro (keys of the paper's space unchanged)
+        standalone["macro_cells"] = cells
+    return digest({"data": data, "standalone": standalone, "seed": int(cfg["seed"]), "trainer": trainer})
 
 
 def cached_accuracy(path: Path, key: str, model: str, train: Callable[[], Sequence[Any]]) -> tuple[Any, ...]:

@@ -156,6 +156,12 @@ def load_design(run_dir: str | Path) -> dict[str, Any]:
             "accuracy_source": source}  # fmt: skip
 
 
+def scale_text(design: Mapping[str, Any]) -> str:
+    """A design's network scale from its ``best.yaml`` genotype (fractions of the macro; 1, 1: the full macro)."""
+    genotype = design.get("genotype") or {}
+    return f"{float(genotype.get('width', 1.0)):g}, {float(genotype.get('depth', 1.0)):.2g}"
+
+
 def paper_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The paper's Table 2 as two-stage rows (one accelerator per network, both criteria) and YOSO designs."""
     baselines, designs = [], []
@@ -199,7 +205,7 @@ def report_markdown(
                  "ea": r["accelerator"], "l": by["latency"][m]["latency_ms"], "la": by["latency"][m]["accelerator"]}
                 for m, r in by["energy"].items()]  # fmt: skip
     searched = [{**d, "error_pct": 100.0 * (1.0 - d["test_accuracy"]), "test": accuracy_text(d, "test_accuracy"),
-                 "acc": d["accelerator_str"]} for d in designs]  # fmt: skip
+                 "acc": d["accelerator_str"], "scale": scale_text(d)} for d in designs]  # fmt: skip
     p_base, p_designs = paper_rows()
     p_table = [{**r, "test": accuracy_text(r, "test_accuracy")}
                for r in [r for r in p_base if r["criterion"] == "energy"] + p_designs]  # fmt: skip
@@ -220,7 +226,7 @@ def report_markdown(
                                   ("e", "energy (mJ)"), ("ea", "best-by-energy accelerator"), ("l", "latency (ms)"),
                                   ("la", "best-by-latency accelerator"))),  # fmt: skip
         "## Single-stage designs (best.yaml of each search run)\n",
-        markdown_table(searched, (("run", "run"), ("reward_preset", "reward"), ("error_pct", "error %"),
+        markdown_table(searched, (("run", "run"), ("reward_preset", "reward"), ("scale", "width, depth"), ("error_pct", "error %"),
                                   ("test", "acc [95 % CI] n"), ("accuracy_source", "accuracy split"), ("energy_mj", "energy (mJ)"),
                                   ("latency_ms", "latency (ms)"), ("acc", "accelerator"), ("feasible", "feasible"))),
         "## Reduction ratios at matched accuracy (this run)\n",

@@ -270,6 +270,9 @@ class ChildModule(_Trainable):
     def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> "ChildModule":
         """The stand-alone module of ``genotype`` at the ``model.standalone`` macro of a composed config."""
         s, d = cfg["model"]["standalone"], cfg["data"]
+        if genotype.scaled and cfg.get("space") is None:  # never fall back to another macro silently
+            raise ValueError(f"genotype of width {genotype.width}, depth {genotype.depth}: building its stand-alone "
+                             "network needs the config's space (its macro is the elastic space's deepest network)")  # fmt: skip
         return cls(genotype, d["input_shape"], d["num_classes"], s["channels"], macro_cells(cfg, s["cells"]),
                    s["stem_multiplier"], s.get("affine", True), s["optimizer"], s.get("dirac_init"))
 

@@ -146,7 +146,7 @@ def standalone_trainer_fn(cfg: DictConfig, datamodule: Any, root: Path):
 
     from yoso.nn import ChildModule
 
-    plain = plain_groups(cfg, "data", "model")
+    plain = plain_groups(cfg, "data", "model", "space")  # the space: an elastic genotype's macro
     epochs = int(cfg.model.standalone.epochs)
 
     def train(genotype: Any) -> tuple[float, float, int, int]:
