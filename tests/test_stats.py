@@ -43,3 +43,18 @@ def test_rank_correlations_of_a_monotone_pair() -> None:
     assert out["kendall_tau"] == pytest.approx(1.0) and out["spearman"] == pytest.approx(1.0)
     assert out["kendall_tau_ci95_low"] == pytest.approx(1.0) and out["kendall_tau_ci95_high"] == pytest.approx(1.0)
     assert rank_correlations(x, -x, samples=50)["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_within_group_correlations_hold_the_group_fixed() -> None:
+    """Groups far apart in y but ranked correctly inside: tau 1 within; reversed inside one group: lower."""
+    from yoso.stats import within_group_correlations
+
+    x = [1, 2, 3, 4, 11, 12, 13, 14, 21, 22]
+    y = [5, 6, 7, 8, 1, 2, 3, 4, 0, 9]
+    groups = ["a"] * 4 + ["b"] * 4 + ["c"] * 2  # "c" has fewer than 3 members: left out
+    out = within_group_correlations(x, y, groups, samples=200, seed=0)
+    assert out["groups"] == {"a": 4, "b": 4} and out["pairs"] == 12
+    assert out["kendall_tau"] == pytest.approx(1.0) and out["spearman"] == pytest.approx(1.0)
+    flipped = within_group_correlations(x, [8, 7, 6, 5, 1, 2, 3, 4, 0, 9], groups, samples=200, seed=0)
+    assert flipped["kendall_tau"] == pytest.approx(0.0) and flipped["kendall_tau_by_group"] == {"a": -1.0, "b": 1.0}
+    assert flipped["kendall_tau_ci95_low"] <= 0.0 <= flipped["kendall_tau_ci95_high"]

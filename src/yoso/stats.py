@@ -7,6 +7,8 @@ Plain numpy (and scipy for the rank statistics): importable from every layer.
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -110,7 +112,9 @@ def within_group_correlations(x: Sequence[float], y: Sequence[float], groups: Se
     weights = {g: len(idx) * (len(idx) - 1) / 2 for g, idx in members.items()}
 
     def pooled(fn: Callable[..., Any], pick: Mapping[str, np.ndarray]) -> float:
-        values = [(float(fn(x[idx], y[idx]).statistic), weights[g]) for g, idx in pick.items()]
+        with warnings.catch_warnings():  # a resample of tied values has no correlation: NaN, dropped
+            warnings.simplefilter("ignore")
+            values = [(float(fn(x[idx], y[idx]).statistic), weights[g]) for g, idx in pick.items()]
         values = [(v, w) for v, w in values if np.isfinite(v)]
         return float(sum(v * w for v, w in values) / sum(w for _, w in values)) if values else float("nan")
 
