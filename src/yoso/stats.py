@@ -8,7 +8,6 @@ Plain numpy (and scipy for the rank statistics): importable from every layer.
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
