@@ -158,7 +158,8 @@ def load_design(run_dir: str | Path) -> dict[str, Any]:
 
 def scale_text(design: Mapping[str, Any]) -> str:
     """A design's network scale from its ``best.yaml`` genotype (fractions of the macro; 1, 1: the full macro)."""
-    genotype = design.get("genotype") or {}
+    genotype = design.get("genotype")
+    genotype = genotype if isinstance(genotype, Mapping) else {}  # a design without a genotype mapping: full macro
     return f"{float(genotype.get('width', 1.0)):g}, {float(genotype.get('depth', 1.0)):.2g}"
 
 
