@@ -99,6 +99,13 @@ INVALID = [
     ("search.iterations=0", "search.iterations", "0", "an integer >= 1"),
     ("num_threads=0", "num_threads", "0", "an integer >= 1"),
     ("num_threads=two", "num_threads", "'two'", "an integer >= 1"),
+    # the elastic space (the default): width and depth lists
+    ("space.widths=[0,0.5]", "space.widths[0]", "0", "> 0.0 and <= 1.0"),
+    ("space.widths=[0.5,1.5]", "space.widths[1]", "1.5", "> 0.0 and <= 1.0"),
+    ("space.widths=[]", "space.widths", "[]", "a non-empty list"),
+    ("space.depths=[0,1]", "space.depths[0]", "0", "an integer in [1, 8]"),
+    ("space.depths=[]", "space.depths", "[]", "a non-empty list"),
+    ("model.distill=true", "model.distill", "True", "false unless model.sandwich=true"),
 ]
 
 
