@@ -106,13 +106,14 @@ INVALID = [
     ("space.depths=[0,1]", "space.depths[0]", "0", "an integer in [1, 8]"),
     ("space.depths=[]", "space.depths", "[]", "a non-empty list"),
     ("model.distill=true", "model.distill", "True", "false unless model.sandwich=true"),
+    ("space=yoso model.sandwich=true", "model.sandwich", "True", "false in a space without width/depth decisions"),
 ]
 
 
 @pytest.mark.parametrize(("override", "key", "value", "allowed"), INVALID)
 def test_invalid_values_raise_a_clear_error(override: str, key: str, value: str, allowed: str) -> None:
     with pytest.raises(ConfigError) as info:
-        validate_config(compose_config("search", [override]))
+        validate_config(compose_config("search", override.split()))
     assert (info.value.key, repr(info.value.value)) == (key, value)
     assert allowed in info.value.allowed
     assert f"{key}={value}" in str(info.value) and allowed in str(info.value)

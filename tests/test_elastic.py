@@ -115,7 +115,7 @@ def test_sandwich_trains_largest_smallest_and_the_drawn_path() -> None:
     assert (largest.width, largest.depth) == (1.0, 1.0)
     assert (smallest.width, smallest.depth) == (0.25, pytest.approx(1 / 3, abs=1e-6))
     assert largest.normal == smallest.normal == drawn.normal and drawn == module.genotype(module.path_vector(5))
-    paper = SupernetModule.from_config(compose_config("search", ["space=yoso", "model.sandwich=true"]))
+    paper = SupernetModule.from_config(compose_config("search", ["space=yoso"]))
     assert len(paper.training_paths(5)) == 1 and len(paper.net.cells) == 6
     uniform = SupernetModule.from_config(compose_config("search", ["model.sandwich=false"]))
     assert uniform.training_paths(5) == [drawn]

@@ -228,6 +228,9 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         _check_data(_group(cfg, "data"))
     if "model" in present:
         _check_model(_group(cfg, "model"))
+        if _group(cfg, "model").get("sandwich", False) and "space" in present and scale is None:
+            raise ConfigError("model.sandwich", True, "false in a space without width/depth decisions (space=yoso): "
+                              "the sandwich rule trains the largest and smallest scale")  # fmt: skip
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
     if "num_threads" in cfg:
         check_num_threads(cfg.get("num_threads"))

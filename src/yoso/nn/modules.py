@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from yoso.config import check_bool, check_float, check_int
+from yoso.config import ConfigError, check_bool, check_float, check_int
 from yoso.nn.evaluate import SubnetEvaluator
 from yoso.nn.hypernet import ChildNet, HyperNet
 from yoso.space.accelerator import AcceleratorSpace
@@ -103,6 +103,10 @@ class SupernetModule(_Trainable):
     ):
         super().__init__()
         scale = ScaleSpace.from_config(space)
+        if distill and not sandwich:
+            raise ConfigError("model.distill", distill, "false unless model.sandwich=true (it distils the largest path)")
+        if sandwich and scale is None:
+            raise ConfigError("model.sandwich", sandwich, "false in a space without width/depth decisions")
         scale_keys = {} if scale is None else {"widths": list(scale.widths), "depths": list(scale.depths)}
         self.save_hyperparameters(
             {
