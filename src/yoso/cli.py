@@ -17,14 +17,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, InputError, check_bool, check_choice, check_float, check_int, check_keys, check_shape, required
+from yoso.config import ConfigError, InputError, check_choice, check_float, check_int, check_keys, check_shape, required
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
-from yoso.space.joint import CellSpace, JointSpace, ScaleSpace
+from yoso.space.joint import CellSpace, JointSpace, ScaleSpace, check_sandwich
 
 log = logging.getLogger("yoso")
 
@@ -108,9 +108,6 @@ def _check_model(model: Mapping[str, Any]) -> None:
     check_int("model.bn_recalibration_batches", required(model, "model", "bn_recalibration_batches"), 0)
     check_int("model.val_paths", model.get("val_paths", 8), 1)
     check_int("model.val_every_n_epochs", model.get("val_every_n_epochs", 1), 1)
-    sandwich = check_bool("model.sandwich", model.get("sandwich", False))
-    if check_bool("model.distill", model.get("distill", False)) and not sandwich:
-        raise ConfigError("model.distill", True, "false unless model.sandwich=true (it distils the largest path)")
     if model.get("standalone") is not None:
         _check_net(model["standalone"], "model.standalone")
 
@@ -228,9 +225,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         _check_data(_group(cfg, "data"))
     if "model" in present:
         _check_model(_group(cfg, "model"))
-        if _group(cfg, "model").get("sandwich", False) and "space" in present and scale is None:
-            raise ConfigError("model.sandwich", True, "false in a space without width/depth decisions (space=yoso): "
-                              "the sandwich rule trains the largest and smallest scale")  # fmt: skip
+        model = _group(cfg, "model")
+        check_sandwich(model.get("sandwich", False), model.get("distill", False), scale)
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
     if "num_threads" in cfg:
         check_num_threads(cfg.get("num_threads"))

@@ -247,7 +247,7 @@ class MacroNet(nn.Module):
         )
         plans = macro_plan(num_cells, base, self.kept_cells())
         shapes = [(1, stem_width), (1, stem_width)]  # (slots, channels per slot) of the last two outputs
-        from_stem = self.stem_inputs(plans)
+        from_stem = self.stem_inputs()
         cells = []
         for plan in plans:
             stem = (1, stem_width) if plan.index in from_stem and len(shapes) > 3 else None
@@ -269,7 +269,7 @@ class MacroNet(nn.Module):
         """Indices of the macro's cells this network builds (None: all)."""
         return None
 
-    def stem_inputs(self, plans: Sequence[CellPlan]) -> set[int]:
+    def stem_inputs(self) -> set[int]:
         """Cells that may read the stem as their first input without doing so in the full macro (elastic depth)."""
         return set()
 

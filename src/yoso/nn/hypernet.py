@@ -78,9 +78,7 @@ class HyperNet(MacroNet):
         self._kept: dict[float, list[Cell]] = {}
         if scale is not None:
             self.width = ActiveWidth(self.channels)
-            halves = {id(m.bn) for m in self.modules()
-                      if isinstance(m, FactorizedReduce) or (isinstance(m, SlotPreprocess) and m.reduce)}  # fmt: skip
-            make_elastic(self, self.width, halves)
+            make_elastic(self, self.width, {id(m.bn) for m in self.modules() if _halves_bn(m)})
             for m in self.modules():
                 if isinstance(m, SlotPreprocess):
                     m.width = self.width
@@ -89,7 +87,7 @@ class HyperNet(MacroNet):
     def elastic(self) -> bool:
         return self.scale is not None
 
-    def stem_inputs(self, plans: Sequence[CellPlan]) -> set[int]:
+    def stem_inputs(self) -> set[int]:
         if self.scale is None:
             return set()
         chains = [kept_cells(self.num_cells, self.scale.depth_fraction(d)) for d in self.scale.depths]
@@ -195,14 +193,15 @@ def _copy_slots(source: nn.Module, target: nn.Module, slots: Sequence[int]) -> N
     _load_leading(target, state)
 
 
+def _halves_bn(module: nn.Module) -> bool:
+    """Whether ``module``'s BatchNorm normalises two concatenated halves (a factorized reduce)."""
+    return isinstance(module, FactorizedReduce) or (isinstance(module, SlotPreprocess) and module.reduce)
+
+
 def _load_leading(target: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """Load ``state`` into ``target``, each tensor cut to its leading part of the target's shape (a narrower
     stand-alone network; a factorized reduce's BatchNorm: the leading part of each half)."""
-    halves = tuple(
-        f"{name}.bn." if name else "bn."
-        for name, m in target.named_modules()
-        if isinstance(m, FactorizedReduce) or (isinstance(m, SlotPreprocess) and m.reduce)
-    )
+    halves = tuple(f"{name}.bn." if name else "bn." for name, m in target.named_modules() if _halves_bn(m))
     own = target.state_dict()
     target.load_state_dict(
         {key: leading_slice(value, own[key].shape, key.startswith(halves) if halves else False)

@@ -11,12 +11,12 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from yoso.config import ConfigError, check_bool, check_float, check_int
+from yoso.config import check_float, check_int
 from yoso.nn.evaluate import SubnetEvaluator
 from yoso.nn.hypernet import ChildNet, HyperNet
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.genotype import Genotype
-from yoso.space.joint import CellSpace, JointSpace, ScaleSpace
+from yoso.space.joint import CellSpace, JointSpace, ScaleSpace, check_sandwich
 
 Arch = Genotype | Sequence[int] | np.ndarray
 #: SeedSequence spawn keys: training paths are (0, step), the fixed validation paths (1,).
@@ -103,10 +103,7 @@ class SupernetModule(_Trainable):
     ):
         super().__init__()
         scale = ScaleSpace.from_config(space)
-        if distill and not sandwich:
-            raise ConfigError("model.distill", distill, "false unless model.sandwich=true (it distils the largest path)")
-        if sandwich and scale is None:
-            raise ConfigError("model.sandwich", sandwich, "false in a space without width/depth decisions")
+        sandwich, distill = check_sandwich(sandwich, distill, scale)
         scale_keys = {} if scale is None else {"widths": list(scale.widths), "depths": list(scale.depths)}
         self.save_hyperparameters(
             {
@@ -117,8 +114,8 @@ class SupernetModule(_Trainable):
                 "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
                 "val_paths": check_int("model.val_paths", val_paths, 1),
                 "seed": check_int("seed", seed, 0, 2**32 - 1),
-                "sandwich": check_bool("model.sandwich", sandwich),
-                "distill": check_bool("model.distill", distill),
+                "sandwich": sandwich,
+                "distill": distill,
             }
         )
         hp = self.hparams

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from yoso.config import check_choice, check_float, check_int, check_nonempty_unique, required
+from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, check_nonempty_unique, required
 from yoso.nn.ops import OPS
 from yoso.space.accelerator import Accelerator, AcceleratorSpace
 from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES, SCALE_FIELDS, Genotype, loose_ends
@@ -95,6 +95,18 @@ class ScaleSpace:
     def choices(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
         """Vocabularies of the decisions, in encoding order (``net.width``, ``net.depth``)."""
         return self.widths, self.depths
+
+
+def check_sandwich(sandwich: Any, distill: Any, scale: "ScaleSpace | None") -> tuple[bool, bool]:
+    """``model.sandwich`` and ``model.distill`` as bools; a ConfigError where one would be ignored (the sandwich
+    rule needs width/depth decisions to train the largest and smallest scale, distillation needs the sandwich)."""
+    sandwich, distill = check_bool("model.sandwich", sandwich), check_bool("model.distill", distill)
+    if distill and not sandwich:
+        raise ConfigError("model.distill", distill, "false unless model.sandwich=true (it distils the largest path)")
+    if sandwich and scale is None:
+        raise ConfigError("model.sandwich", sandwich, "false in a space without width/depth decisions (space=yoso): "
+                          "the sandwich rule trains the largest and smallest scale")  # fmt: skip
+    return sandwich, distill
 
 
 def scaled_channels(channels: int, width: float) -> int:
