@@ -15,7 +15,7 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 from test_search_loop import REWARD, fake_accuracy, fake_hardware
 
-from yoso.config import ConfigError
+from yoso.config import ConfigError, build
 from yoso.search.constraints import CONSTRAINT_NAMES, Constraints
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import History
@@ -279,7 +279,7 @@ def test_bad_config_names_the_key(space, kind: str, key: str, value: Any) -> Non
 @pytest.mark.parametrize("kind", KINDS)
 def test_search_loop_writes_history_and_study(space, tmp_path: Path, kind: str) -> None:
     cfg = compose_config("search", [f"strategy={kind}", "constraints=hard"])
-    constraints = Constraints.from_config(cfg.constraints)
+    constraints = build(cfg.constraints, "constraints")
 
     def loop(iterations: int) -> SearchLoop:
         strategy = build_strategy(cfg.strategy, space, 0, constraints)

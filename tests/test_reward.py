@@ -31,7 +31,7 @@ def test_bad_coefficients_name_key_value_and_range() -> None:
     with pytest.raises(ConfigError, match=r"reward\.omega2=0\.0: allowed a finite number < 0\.0"):
         Reward(0.5, -0.4, 0.5, 0.0)
     with pytest.raises(ConfigError, match=r"reward\.t_eer_mj=-9: allowed a finite number > 0\.0"):
-        Reward.from_config({"alpha1": 0.5, "omega1": -0.4, "alpha2": 0.5, "omega2": -0.4, "t_lat_ms": 1, "t_eer_mj": -9})
+        Reward(**{"alpha1": 0.5, "omega1": -0.4, "alpha2": 0.5, "omega2": -0.4, "t_lat_ms": 1, "t_eer_mj": -9})
 
 
 #: The paper's Fig. 4 coefficient sets (alpha1, omega1 on latency; alpha2, omega2 on energy), written out here.
@@ -42,7 +42,9 @@ PAPER_PRESETS = {"balanced": (0.5, -0.4, 0.5, -0.4), "energy": (0.6, -0.4, 0.3, 
 def test_reward_presets_compute_eq2(preset: str) -> None:
     from conftest import compose_config
 
-    reward = Reward.from_config(compose_config("search", [f"reward={preset}"]).reward)
+    from yoso.config import build
+
+    reward = build(compose_config("search", [f"reward={preset}"]).reward, "reward")
     a1, w1, a2, w2 = PAPER_PRESETS[preset]
     accuracy, latency, energy = np.array([0.93, 0.71]), np.array([0.8, 2.4]), np.array([6.5, 13.0])
     by_hand = [acc + a1 * (lat / 1.2) ** w1 + a2 * (eer / 9.0) ** w2 for acc, lat, eer in zip(accuracy, latency, energy)]

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, InputError, check_choice, check_float, check_int, check_keys, check_shape, required
+from yoso.config import ConfigError, InputError, build, check_choice, check_float, check_int, check_keys, config_schema, required
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
@@ -63,33 +63,14 @@ def _check_hw(hw: Mapping[str, Any]) -> None:
     PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
 
 
-#: Datasets selectable with ``data=...``.
-DATASETS = ("fashion_mnist", "digits", "cifar10")
+def _check_data(node: Any) -> None:
+    """Build the DataModule (its constructor checks every value; nothing is loaded) and insist its files are there."""
+    datamodule = build(node, "data")
+    root = getattr(datamodule, "root", None)
+    if datamodule.name == "fashion_mnist" and not datamodule.download:
+        from yoso.data.fashion_mnist import check_root
 
-
-def _check_data(data: Mapping[str, Any]) -> None:
-    name = check_choice("data.name", required(data, "data", "name"), DATASETS)
-    check_int("data.batch_size", required(data, "data", "batch_size"), 1)
-    check_int("data.num_classes", required(data, "data", "num_classes"), 2)
-    check_int("data.num_workers", data.get("num_workers", 0), 0)
-    check_shape("data.input_shape", required(data, "data", "input_shape"))
-    if name == "digits":
-        val = check_float("data.val_fraction", required(data, "data", "val_fraction"), greater_than=0.0, less_than=1.0)
-        test = check_float("data.test_fraction", required(data, "data", "test_fraction"), greater_than=0.0, less_than=1.0)
-        if val + test >= 1.0:
-            raise ConfigError("data.test_fraction", test, f"< {1.0 - val} so that data.val_fraction + it < 1")
-    else:
-        check_int("data.val_size", required(data, "data", "val_size"), 1)
-    if name == "fashion_mnist":
-        from yoso.data.fashion_mnist import IMAGE_SIZE, check_root
-
-        resolution = check_int("data.resolution", required(data, "data", "resolution"), 1, IMAGE_SIZE)
-        if data.get("train_size") is not None:
-            check_int("data.train_size", data["train_size"], 1)
-        if list(data["input_shape"]) != [1, resolution, resolution]:
-            raise ConfigError("data.input_shape", list(data["input_shape"]), f"[1, {resolution}, {resolution}] (data.resolution)")
-        if not data.get("download", False):
-            check_root(Path(str(data.get("root"))))  # the files are there before any work (exit 2 otherwise)
+        check_root(root)  # the files are there before any work (exit 2 otherwise)
 
 
 def _check_net(net: Mapping[str, Any], prefix: str) -> None:
@@ -205,8 +186,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if "accelerator" in present:
         accelerators = AcceleratorSpace.from_config(_group(cfg, "accelerator"))
         space = JointSpace(cells, accelerators, scale) if cells is not None else None
-    reward = Reward.from_config(_group(cfg, "reward")) if "reward" in present else None
-    constraints = Constraints.from_config(_group(cfg, "constraints")) if "constraints" in present else None
+    reward = build(cfg["reward"], "reward") if "reward" in present else None
+    constraints = build(cfg["constraints"], "constraints") if "constraints" in present else None
     if constraints is None and reward is not None:
         constraints = reward.constraints
     if "hw" in present:
@@ -222,7 +203,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if "search" in present:
         _check_search(_group(cfg, "search"))
     if "data" in present:
-        _check_data(_group(cfg, "data"))
+        _check_data(cfg["data"])
     if "model" in present:
         _check_model(_group(cfg, "model"))
         model = _group(cfg, "model")
@@ -239,6 +220,26 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
 GROUPS = ("space", "accelerator", "reward", "constraints", "hw", "strategy", "search", "data", "model")
 SEARCH_GROUPS = GROUPS
 TRAIN_GROUPS = ("space", "accelerator", "data", "model")
+
+
+def register_configs() -> None:
+    """Store the typed schema of each config group in Hydra's ConfigStore; a group's YAML files list it first.
+
+    The schemas come from the classes the groups build (:func:`yoso.config.config_schema`), so a key's type
+    and default are defined once, in the code; a YAML holds only what it sets. Idempotent.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    from yoso.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule
+
+    for group, target in (("reward", Reward), ("constraints", Constraints)):
+        store.store(group=group, name=f"{group}_schema", node=config_schema(target))
+    for datamodule in (FashionMNISTDataModule, DigitsDataModule, CIFAR10DataModule):
+        store.store(group="data", name=f"{datamodule.name}_schema", node=config_schema(datamodule))
+
+
+register_configs()
 
 
 def instantiate_group(cfg: Mapping[str, Any] | None) -> list[Any]:

@@ -8,6 +8,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from yoso.config import ConfigError
 from yoso.data.common import DatasetError, ImageDataModule, ImageDataset, Splits, check_fraction, normalise
 
 
@@ -33,11 +34,9 @@ class DigitsDataModule(ImageDataModule):
         super().__init__(input_shape, num_classes, batch_size, num_workers, seed, name)
         self.val_fraction = check_fraction("data.val_fraction", val_fraction)
         self.test_fraction = check_fraction("data.test_fraction", test_fraction)
-        if self.val_fraction + self.test_fraction >= 1.0:
-            raise DatasetError(
-                f"data.val_fraction + data.test_fraction = {self.val_fraction + self.test_fraction} leaves no "
-                "training data; their sum must be < 1"
-            )
+        if self.val_fraction + self.test_fraction >= 1.0:  # no training data left
+            raise ConfigError("data.test_fraction", test_fraction, f"< {1.0 - self.val_fraction} so that "
+                              "data.val_fraction + it < 1")  # fmt: skip
 
     def load_splits(self) -> Splits:
         digits = load_digits()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from yoso.config import check_int
+from yoso.config import ConfigError, check_int
 from yoso.data.common import DatasetError, ImageDataModule, ImageDataset, Splits, normalise, seeded_permutation
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,8 @@ class FashionMNISTDataModule(ImageDataModule):
             "data.train_size", train_size, 1, TRAIN_COUNT - self.val_size
         )
         self.resolution = check_int("data.resolution", resolution, 1, IMAGE_SIZE)
+        if list(self.input_shape) != [1, self.resolution, self.resolution]:
+            raise ConfigError("data.input_shape", list(input_shape), f"[1, {resolution}, {resolution}] (data.resolution)")
         self.augment = bool(augment)
         self.download = bool(download)
 

@@ -9,14 +9,16 @@ writes no ``best.yaml`` unless a design meets both under the simulator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from yoso.config import check_bool, check_float, required
+from yoso.config import check_bool, check_float
 
+#: The paper's thresholds (§III.A): latency in ms and energy in mJ; the defaults of the reward and the constraints.
+T_LAT_MS = 1.2
+T_EER_MJ = 9.0
 #: Constraint names, in the column order of :meth:`Constraints.values`.
 CONSTRAINT_NAMES = ("latency", "energy")
 #: Violation assigned to a non-finite figure (so penalised scores stay finite).
@@ -27,26 +29,19 @@ MAX_VIOLATION = 1e3
 class Constraints:
     """``latency <= t_lat_ms`` and ``energy <= t_eer_mj``; ``hard`` says whether strategies must honour them."""
 
-    t_lat_ms: float = 1.2
-    t_eer_mj: float = 9.0
+    t_lat_ms: float = T_LAT_MS
+    t_eer_mj: float = T_EER_MJ
     hard: bool = False
     penalty: float = 0.0  # soft constraints: what a strategy maximises is ``reward - penalty * violation``
 
     def __post_init__(self) -> None:
+        """The range checks of the ``constraints`` group (the one place they are made)."""
+        check_bool("constraints.hard", self.hard)
         check_float("constraints.t_lat_ms", self.t_lat_ms, greater_than=0.0)
         check_float("constraints.t_eer_mj", self.t_eer_mj, greater_than=0.0)
         check_float("constraints.penalty", self.penalty, at_least=0.0)
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "constraints") -> "Constraints":
-        """Validated constraints from the ``constraints`` config group (errors name ``prefix.key``)."""
-        hard = check_bool(f"{prefix}.hard", required(cfg, prefix, "hard"))
-        return cls(
-            t_lat_ms=check_float(f"{prefix}.t_lat_ms", required(cfg, prefix, "t_lat_ms"), greater_than=0.0),
-            t_eer_mj=check_float(f"{prefix}.t_eer_mj", required(cfg, prefix, "t_eer_mj"), greater_than=0.0),
-            hard=hard,
-            penalty=check_float(f"{prefix}.penalty", cfg.get("penalty", 0.0), at_least=0.0),
-        )
+        for name in ("t_lat_ms", "t_eer_mj", "penalty"):
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     def values(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """``(n, 2)`` relative excess ``latency/t_lat - 1`` and ``energy/t_eer - 1``: <= 0 is feasible.

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from yoso.config import check_float, required
-from yoso.search.constraints import Constraints
+from yoso.config import check_float
+from yoso.search.constraints import T_EER_MJ, T_LAT_MS, Constraints
 
 
 @dataclass(frozen=True)
@@ -24,16 +23,20 @@ class Reward:
     omega1: float
     alpha2: float
     omega2: float
-    t_lat_ms: float = 1.2
-    t_eer_mj: float = 9.0
+    t_lat_ms: float = T_LAT_MS
+    t_eer_mj: float = T_EER_MJ
 
     def __post_init__(self) -> None:
-        _checked(vars(self), "reward")
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "reward") -> "Reward":
-        """A validated reward from the ``reward`` config group (errors name ``prefix.key``)."""
-        return cls(**_checked({name: required(cfg, prefix, name) for name in _FIELDS}, prefix))
+        """The range checks of the ``reward`` group (the one place they are made): alphas >= 0, omegas < 0,
+        thresholds > 0."""
+        for name, value in vars(self).items():
+            if name.startswith("alpha"):
+                check_float(f"reward.{name}", value, at_least=0.0)
+            elif name.startswith("omega"):
+                check_float(f"reward.{name}", value, less_than=0.0)
+            else:
+                check_float(f"reward.{name}", value, greater_than=0.0)
+            object.__setattr__(self, name, float(value))
 
     def __call__(self, accuracy: Any, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """Eq. 2, vectorised over arrays of accuracy (fraction), latency (ms) and energy (mJ)."""
@@ -55,19 +58,3 @@ class Reward:
     def feasible(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """Whether designs meet both thresholds (paper §III.A screening)."""
         return self.constraints.feasible(latency_ms, energy_mj)
-
-
-_FIELDS = ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")
-
-
-def _checked(values: Mapping[str, Any], prefix: str) -> dict[str, float]:
-    """The reward values as floats: alphas >= 0, omegas < 0, thresholds > 0."""
-    out = {}
-    for name in _FIELDS:
-        if name.startswith("alpha"):
-            out[name] = check_float(f"{prefix}.{name}", values[name], at_least=0.0)
-        elif name.startswith("omega"):
-            out[name] = check_float(f"{prefix}.{name}", values[name], less_than=0.0)
-        else:
-            out[name] = check_float(f"{prefix}.{name}", values[name], greater_than=0.0)
-    return out
