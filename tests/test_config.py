@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from yoso.cli import CONFIG_ERROR_EXIT, validate_config
 from yoso.config import ConfigError
-from yoso.nn.ops import YOSO_OPS
+from yoso.space.ops import YOSO_OPS
 from yoso.space.accelerator import DATAFLOWS
 
 PAPER = yaml.safe_load((ROOT / "tests" / "data" / "yoso_paper_results.yaml").read_text())

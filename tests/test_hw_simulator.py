@@ -11,7 +11,7 @@ import pytest
 from yoso.config import ConfigError
 from yoso.hw import Deploy, Layer, UnitCosts, deployment_layers, evaluate, load_tech, simulate, simulate_layer
 from yoso.hw.tech import Tech
-from yoso.nn.ops import YOSO_OPS
+from yoso.space.ops import YOSO_OPS
 from yoso.hw.layers import op_layers
 from yoso.space import Accelerator, known_genotype
 
