@@ -106,7 +106,8 @@ def yoso_imports(src: Path) -> list[Import]:
                 names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             else:
                 continue
-            out += [Import(path.relative_to(src.parent), node.lineno, importer, n) for n in names if n == "yoso" or n.startswith("yoso.")]
+            rel = path.relative_to(src.parent)
+            out += [Import(rel, node.lineno, importer, n) for n in names if n == "yoso" or n.startswith("yoso.")]
     return out
 
 
