@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
 
 from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
-from yoso.hw.external import cycle_agreement, energy_agreement, eyeriss_table, load_reference  # noqa: E402
+from yoso.hw.external import cycle_agreement, energy_agreement, eyeriss_table, hardware, load_reference  # noqa: E402
 from yoso.hw.external import whole_network_reference  # noqa: E402
-from yoso.hw.simulator import Hardware  # noqa: E402
 from yoso.hw.table2 import compose  # noqa: E402
 from yoso.hw.table2 import main as table2_main  # noqa: E402
 from yoso.space import Accelerator, JointSpace, known_genotype  # noqa: E402
@@ -36,7 +35,7 @@ from yoso.space import Accelerator, JointSpace, known_genotype  # noqa: E402
 EXTERNAL = ROOT / "tests" / "data" / "external_reference.json"
 
 
-def cold_network_ms(genotype, acc: Accelerator | Hardware, repeats: int = 5) -> tuple[float, float]:
+def cold_network_ms(genotype, acc: Accelerator, repeats: int = 5) -> tuple[float, float]:
     """Median and max wall time (ms) of simulate() on a cleared cache (layers, mappings, tilings all rebuilt)."""
     times = []
     for _ in range(repeats):
@@ -63,8 +62,7 @@ def external_comparison() -> None:
     for name, row in eyeriss_table(ref).items():
         print(f"   {name}: " + "  ".join(f"{k} {y:5.2f}/{r:5.2f} ({100 * (y / r - 1):+4.0f}%)" for k, (y, r) in row.items()))
     nnd = whole_network_reference(ref)
-    a = nnd["accelerator"]
-    hw = Hardware(a["pe_rows"], a["pe_cols"], a["gbuf_kb"], a["rbuf_bytes"], a["dataflow"])
+    hw = hardware(nnd["accelerator"])
     g = known_genotype("DARTS_V2")
     med, worst = cold_network_ms(g, hw)
     ms = med / 1e3

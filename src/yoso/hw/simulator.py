@@ -58,8 +58,7 @@ import numpy as np
 
 from yoso.hw.layers import Deploy, Layer, deployment_layers
 from yoso.hw.tech import LEVELS, Tech, UnitCosts, load_tech
-from yoso.config import check_choice, check_float, check_int
-from yoso.space.accelerator import DATAFLOWS, Accelerator
+from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
 
 MAC, RF, NOC, GLB, DRAM = range(5)
@@ -113,30 +112,6 @@ class SimResult:
             "utilisation": self.utilisation,
             "macs": self.macs,
         }
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """An accelerator outside the search space's ranges (e.g. an external simulator's config); same fields."""
-
-    pe_rows: int
-    pe_cols: int
-    gbuf_kb: float
-    rbuf_bytes: int
-    dataflow: str
-
-    def __post_init__(self) -> None:
-        for key in ("pe_rows", "pe_cols", "rbuf_bytes"):
-            check_int(key, getattr(self, key), 1)
-        check_float("gbuf_kb", self.gbuf_kb, greater_than=0.0)
-        check_choice("dataflow", self.dataflow, DATAFLOWS)
-
-    @property
-    def num_pes(self) -> int:
-        return self.pe_rows * self.pe_cols
-
-    def __str__(self) -> str:
-        return f"{self.pe_rows}x{self.pe_cols}/{self.gbuf_kb:g}KB/{self.rbuf_bytes}B/{self.dataflow}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -368,7 +343,7 @@ def _fastest_cheapest(cycles: np.ndarray, energy: np.ndarray) -> int:
 
 def simulate_layer(
     layer: Layer,
-    accelerator: Accelerator | Hardware,
+    accelerator: Accelerator,
     tech: Tech | None = None,
     costs: UnitCosts | None = None,
     onchip_fmaps: bool | None = None,
