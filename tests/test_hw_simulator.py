@@ -148,6 +148,16 @@ def test_batch_finite_positive_10k(space) -> None:
     _finite_positive(space, 10_000, seed=2)
 
 
+def test_batch_and_detailed_api_agree(space) -> None:
+    """evaluate() and simulate() share one per-layer cost: the same energy and latency for every dataflow."""
+    pairs = [(g, Accelerator(12, 14, 256, 128, df)) for df in DATAFLOWS for g in (known_genotype("PNAS"),)]
+    pairs += space.decode_many(space.sample(4, rng=5))
+    energy, latency = evaluate(pairs)
+    for (g, acc), e, l in zip(pairs, energy, latency):
+        res = simulate(g, acc)
+        assert math.isclose(res.energy_mj, e, rel_tol=1e-12) and math.isclose(res.latency_ms, l, rel_tol=1e-12)
+
+
 def test_batch_parallel_matches_serial(space) -> None:
     vectors = space.sample(60, rng=3)
     serial = evaluate(vectors, space=space)
