@@ -2,7 +2,8 @@
 
 Layers, low to high (a module may import its own layer and those below it):
 
-0. ``yoso`` (the package root), ``yoso.config``, ``yoso.stats``: config checking and statistics;
+0. ``yoso`` (the package root), ``yoso.config``, ``yoso.stats``, ``yoso.reference``: config checking,
+   statistics and the published reference data (package data);
 1. ``yoso.space``: the joint search space and the op vocabulary (no torch);
 2. ``yoso.hw``: deployment layers, simulator and technology constants (no torch);
 3. ``yoso.nn`` (the networks) and ``yoso.data`` (the data sets), side by side;
@@ -36,6 +37,7 @@ LAYERS: dict[str, int] = {
     "yoso": BASE,
     "yoso.config": BASE,
     "yoso.stats": BASE,
+    "yoso.reference": BASE,
     "yoso.space": SPACE,
     "yoso.hw": HW,
     "yoso.nn": NN_DATA,
@@ -151,7 +153,7 @@ def test_scan_sees_function_local_and_relative_imports(tmp_path: Path) -> None:
     assert describe(found[0]).endswith("bad.py:5: yoso.space.bad (space layer) imports yoso.search (search layer, above it)")
 
 
-@pytest.mark.parametrize("packages", [("yoso.config", "yoso.stats"), ("yoso.space", "yoso.hw")])
+@pytest.mark.parametrize("packages", [("yoso.config", "yoso.stats", "yoso.reference"), ("yoso.space", "yoso.hw")])
 def test_lower_layers_load_without_torch(packages: tuple[str, ...]) -> None:
     """``import yoso.space, yoso.hw`` (and each of their modules) leaves torch unloaded."""
     modules = sorted(m for m in _MODULES if any(m == p or m.startswith(p + ".") for p in packages))

@@ -1,4 +1,4 @@
-"""yoso's simulator against the external reference data (tests/data/external_reference.json).
+"""yoso's simulator against the external reference data (package data ``yoso/reference/external_reference.json``).
 
 Shared by ``tests/test_hw_external.py`` and ``benchmarks/bench_simulator.py``; reads the JSON
 only (the external tools themselves live in ``.venv-ext``, benchmarks/external/README.md).
@@ -25,16 +25,16 @@ import numpy as np
 from yoso.hw.layers import Layer, layer_from_record
 from yoso.hw.simulator import simulate_layer
 from yoso.hw.tech import UnitCosts
+from yoso.reference import EXTERNAL
 from yoso.space.accelerator import Accelerator
 
-REFERENCE = Path(__file__).resolve().parents[3] / "tests" / "data" / "external_reference.json"
 #: Eyeriss ISCA'16 Fig. 10 / nn-dataflow keys -> yoso's level names.
 EYERISS_KEYS = {"alu": "mac", "dram": "dram", "buf": "glb", "array": "noc", "rf": "rf"}
 
 
-def load_reference(path: Path | str = REFERENCE) -> dict[str, Any]:
-    """The stored external reference data."""
-    return json.loads(Path(path).read_text())
+def load_reference(path: Path | str | None = None) -> dict[str, Any]:
+    """The stored external reference data (the package's, or the JSON at ``path``)."""
+    return json.loads((EXTERNAL if path is None else Path(path)).read_text())
 
 
 def unit_costs(ref: Mapping[str, Any]) -> UnitCosts:
