@@ -147,7 +147,8 @@ def test_scan_sees_function_local_and_relative_imports(tmp_path: Path) -> None:
     pkg.mkdir(parents=True)
     (tmp_path / "yoso" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "bad.py").write_text("import numpy\n\n\ndef f():\n    from yoso.search import loop\n    from ..nn import ops\n")
+    source = "import numpy\n\n\ndef f():\n    from yoso.search import loop\n    from ..nn import ops\n"
+    (pkg / "bad.py").write_text(source)
     found = upward(yoso_imports(tmp_path))
     assert [(i.line, i.imported) for i in found] == [(5, "yoso.search"), (6, "yoso.nn")]
     message = "bad.py:5: yoso.space.bad (space layer) imports yoso.search (search layer, above it)"
