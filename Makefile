@@ -66,7 +66,7 @@ bench: install
 	done
 
 # External reference simulators (SCALE-Sim, nn-dataflow, ZigZag) in their own venv: nn-dataflow
-# needs sympy==1.5.1, which torch cannot share. Only needed to regenerate tests/data/external_reference.json.
+# needs sympy==1.5.1, which torch cannot share. Only needed to regenerate src/yoso/reference/external_reference.json.
 ext:
 	bash benchmarks/external/setup_venv.sh
 

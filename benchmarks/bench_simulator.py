@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_simulator.py [--quick]``. Prints the time to simu
 default deployment network (20 cells, mapping search included) on one accelerator with a
 cold cache, the batch throughput over random candidates of the default space (serial and
 over all cores with joblib), the agreement with the external simulators (SCALE-Sim cycles,
-nn-dataflow/ZigZag energy, Eyeriss ISCA'16 Fig. 10; stored in tests/data/external_reference.json)
+nn-dataflow/ZigZag energy, Eyeriss ISCA'16 Fig. 10; stored in src/yoso/reference/external_reference.json)
 with the speed ratio against nn-dataflow on the same whole network, and the Table-2 sanity
 table (``python -m yoso.hw.table2``).
 """
@@ -20,23 +20,16 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("YOSO_ROOT", str(ROOT))
 
 from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
-from yoso.hw.external import cycle_agreement, energy_agreement, eyeriss_table, load_reference  # noqa: E402
+from yoso.hw.external import cycle_agreement, energy_agreement, eyeriss_table, hardware, load_reference  # noqa: E402
 from yoso.hw.external import whole_network_reference  # noqa: E402
-from yoso.hw.simulator import Hardware  # noqa: E402
 from yoso.hw.table2 import compose  # noqa: E402
 from yoso.hw.table2 import main as table2_main  # noqa: E402
 from yoso.space import Accelerator, JointSpace, known_genotype  # noqa: E402
 
-EXTERNAL = ROOT / "tests" / "data" / "external_reference.json"
 
-
-def cold_network_ms(genotype, acc: Accelerator | Hardware, repeats: int = 5) -> tuple[float, float]:
+def cold_network_ms(genotype, acc: Accelerator, repeats: int = 5) -> tuple[float, float]:
     """Median and max wall time (ms) of simulate() on a cleared cache (layers, mappings, tilings all rebuilt)."""
     times = []
     for _ in range(repeats):
@@ -49,7 +42,7 @@ def cold_network_ms(genotype, acc: Accelerator | Hardware, repeats: int = 5) -> 
 
 def external_comparison() -> None:
     """Error figures vs SCALE-Sim / nn-dataflow / ZigZag, the Eyeriss Fig. 10 table, speed vs nn-dataflow."""
-    ref = load_reference(EXTERNAL)
+    ref = load_reference()
     print("-- compute cycles vs SCALE-Sim 3.0.0 (yoso's systolic mapping; bars: median <= 15%, Spearman >= 0.9)")
     for df in ("WS", "OS", None):
         print("   " + cycle_agreement(ref, df).line())
@@ -63,8 +56,7 @@ def external_comparison() -> None:
     for name, row in eyeriss_table(ref).items():
         print(f"   {name}: " + "  ".join(f"{k} {y:5.2f}/{r:5.2f} ({100 * (y / r - 1):+4.0f}%)" for k, (y, r) in row.items()))
     nnd = whole_network_reference(ref)
-    a = nnd["accelerator"]
-    hw = Hardware(a["pe_rows"], a["pe_cols"], a["gbuf_kb"], a["rbuf_bytes"], a["dataflow"])
+    hw = hardware(nnd["accelerator"])
     g = known_genotype("DARTS_V2")
     med, worst = cold_network_ms(g, hw)
     ms = med / 1e3
@@ -115,10 +107,7 @@ def main() -> None:
               "(includes worker start-up)")  # fmt: skip
 
     print("\n== external comparison (tests/test_hw_external.py asserts the bars)")
-    if EXTERNAL.is_file():
-        external_comparison()
-    else:
-        print(f"{EXTERNAL.relative_to(ROOT)} not present: skipped")
+    external_comparison()
 
     if not quick:
         print("\n== Table-2 sanity (python -m yoso.hw.table2)")

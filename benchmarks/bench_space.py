@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("YOSO_ROOT", str(ROOT))
+from yoso.space import JointSpace
 
-from yoso.space import JointSpace  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rate(fn, n: int) -> float:

@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT, compose_config
 from omegaconf import OmegaConf
 
 from yoso.cli import CONFIG_ERROR_EXIT, validate_config
 from yoso.config import ConfigError
-from yoso.nn.ops import YOSO_OPS
+from yoso.reference import paper_results
 from yoso.space.accelerator import DATAFLOWS
+from yoso.space.ops import YOSO_OPS
 
-PAPER = yaml.safe_load((ROOT / "tests" / "data" / "yoso_paper_results.yaml").read_text())
+PAPER = paper_results()
 
 
 @pytest.mark.parametrize("name", ["search", "train"])

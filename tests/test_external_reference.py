@@ -1,4 +1,4 @@
-"""The external simulators' reference data (tests/data/external_reference.json): structure and provenance.
+"""The external simulators' reference data (package data yoso/reference/external_reference.json): structure, provenance.
 
 The slow test regenerates a few records live with the external tools in ``.venv-ext`` (see
 benchmarks/external/README.md) and checks they equal the stored ones.
@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from yoso.reference import EXTERNAL
+
 ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT / "tests" / "data" / "external_reference.json"
 EXT = ROOT / "benchmarks" / "external"
 EXT_PY = ROOT / ".venv-ext" / "bin" / "python"
 
@@ -26,7 +27,7 @@ ENERGY_KEYS = ("total", "mac", "rf", "noc", "glb", "dram")
 
 @pytest.fixture(scope="module")
 def ref() -> dict[str, Any]:
-    return json.loads(REF.read_text())
+    return json.loads(EXTERNAL.read_text())
 
 
 def _check_layer(r: dict[str, Any]) -> None:

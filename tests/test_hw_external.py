@@ -1,4 +1,4 @@
-"""yoso's simulator against external simulators (stored data: tests/data/external_reference.json).
+"""yoso's simulator against external simulators (stored data: package data yoso/reference/external_reference.json).
 
 Fast: reads the JSON only (the tools live in .venv-ext, benchmarks/external/README.md). Run
 with ``-s`` to see the measured figures. Tolerances (issue 4 acceptance):

@@ -8,7 +8,8 @@ from torch import nn
 
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy, Layer, count_params, deployment_layers, op_layers
-from yoso.nn.ops import OPS
+from yoso.nn.ops import build_op
+from yoso.space.ops import OPS
 from yoso.space import KNOWN_GENOTYPES, known_genotype
 
 
@@ -38,7 +39,7 @@ def _module_counts(module: nn.Module, x: torch.Tensor) -> tuple[int, int, tuple[
 def test_layers_match_modules(name: str, stride: int) -> None:
     c, h, w = 8, 12, 10
     layers = op_layers(name, c, h, w, stride)
-    params, macs, out_shape = _module_counts(OPS[name].build(c, stride), torch.randn(1, c, h, w))
+    params, macs, out_shape = _module_counts(build_op(name, c, stride), torch.randn(1, c, h, w))
     assert sum(l.params for l in layers) == params
     assert sum(l.macs for l in layers) == macs
     if layers:  # the last layer's output is the op's output map (FactorizedReduce: half the channels each)

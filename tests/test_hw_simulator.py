@@ -11,7 +11,7 @@ import pytest
 from yoso.config import ConfigError
 from yoso.hw import Deploy, Layer, UnitCosts, deployment_layers, evaluate, load_tech, simulate, simulate_layer
 from yoso.hw.tech import Tech
-from yoso.nn.ops import YOSO_OPS
+from yoso.space.ops import YOSO_OPS
 from yoso.hw.layers import op_layers
 from yoso.space import Accelerator, known_genotype
 
@@ -148,6 +148,16 @@ def test_batch_finite_positive_10k(space) -> None:
     _finite_positive(space, 10_000, seed=2)
 
 
+def test_batch_and_detailed_api_agree(space) -> None:
+    """evaluate() and simulate() share one per-layer cost: the same energy and latency for every dataflow."""
+    pairs = [(g, Accelerator(12, 14, 256, 128, df)) for df in DATAFLOWS for g in (known_genotype("PNAS"),)]
+    pairs += space.decode_many(space.sample(4, rng=5))
+    energy, latency = evaluate(pairs)
+    for (g, acc), e, l in zip(pairs, energy, latency):
+        res = simulate(g, acc)
+        assert math.isclose(res.energy_mj, e, rel_tol=1e-12) and math.isclose(res.latency_ms, l, rel_tol=1e-12)
+
+
 def test_batch_parallel_matches_serial(space) -> None:
     vectors = space.sample(60, rng=3)
     serial = evaluate(vectors, space=space)
@@ -159,10 +169,10 @@ def test_batch_parallel_matches_serial(space) -> None:
 
 def test_known_genotypes_same_order_as_paper() -> None:
     """Table-2 sanity on the paper's own accelerators: within 10x of the paper's mJ and ms."""
-    import yaml
-    from yoso.hw.table2 import PAPER, PAPER_NAMES
+    from yoso.hw.table2 import PAPER_NAMES
+    from yoso.reference import paper_results
 
-    for row in yaml.safe_load(PAPER.read_text())["table2"]:
+    for row in paper_results()["table2"]:
         if row["model"] not in PAPER_NAMES:
             continue
         acc = Accelerator(*map(int, row["pe"].split("x")), row["gbuf_kb"], row["rbuf_b"], row["dataflow"])
@@ -182,7 +192,7 @@ def test_tech_validation(tmp_path) -> None:
         Tech.from_mapping({**data, "unit_costs": {**data["unit_costs"], "dram": "a lot"}})
     with pytest.raises(ConfigError, match="tech.volts"):
         Tech.from_mapping({**data, "volts": 1.0})
-    with pytest.raises(ConfigError, match="hw.tech"):
+    with pytest.raises(ConfigError, match=r"hw.tech='no_such_tech'.*technologies \['eyeriss_65nm'\]"):
         load_tech("no_such_tech")
     with pytest.raises(ConfigError, match="deploy"):
         Deploy(cells=0)

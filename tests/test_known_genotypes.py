@@ -7,8 +7,9 @@ import re
 import pytest
 import torch
 
-from yoso.nn.ops import OPS
+from yoso.nn.ops import build_op
 from yoso.space import CELL_TYPES, KNOWN_GENOTYPES, SOURCES, Genotype, known_genotype
+from yoso.space.ops import OPS
 
 NAMES = ["NASNet-A", "AmoebaNet-A", "DARTS_V1", "DARTS_V2", "ENAS", "PNAS"]
 
@@ -50,7 +51,7 @@ def test_unknown_name_lists_the_known_ones() -> None:
 @pytest.mark.parametrize("name", sorted(OPS))
 @pytest.mark.parametrize("stride", [1, 2])
 def test_every_registered_op_builds_and_keeps_channels(name: str, stride: int) -> None:
-    op = OPS[name].build(channels=8, stride=stride)
+    op = build_op(name, channels=8, stride=stride)
     out = op(torch.randn(2, 8, 8, 8))
     assert out.shape == (2, 8, 8 // stride, 8 // stride)
 

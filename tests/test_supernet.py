@@ -11,7 +11,7 @@ from yoso.nn import ChildNet, HyperNet, SubnetEvaluator, SupernetModule, edge_ke
 
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and robust when the cores are shared
 from yoso.nn.cells import macro_plan
-from yoso.nn.ops import YOSO_OPS
+from yoso.space.ops import YOSO_OPS
 from yoso.space import Genotype, known_genotype
 from yoso.space.genotype import NUM_INPUT_NODES
 

@@ -1,4 +1,4 @@
-"""Merge results/*.json into tests/data/external_reference.json and print sanity cross-checks.
+"""Merge results/*.json into src/yoso/reference/external_reference.json and print sanity cross-checks.
 
 The Eyeriss ISCA'16 Fig. 10 reference is read (with ``ast``) from nn-dataflow's own test file
 ``nn_dataflow/tests/dataflow_test/test_nn_dataflow.py`` (``major_cost_bkdn_ref`` in
@@ -22,7 +22,7 @@ from common import HERE, RESULTS
 from configs import UNIT_COSTS, WORD_BYTES
 
 ROOT = HERE.parents[1]
-OUT = ROOT / "tests" / "data" / "external_reference.json"
+OUT = ROOT / "src" / "yoso" / "reference" / "external_reference.json"  # package data, read by yoso.hw.external
 TEST_REL = "nn_dataflow/tests/dataflow_test/test_nn_dataflow.py"
 NND_V21_COMMIT = "dfb2a3385717a0d69f8164b03bba4abf3ac31ebe"  # tag v2.1 of github.com/stanford-mast/nn_dataflow
 

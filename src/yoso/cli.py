@@ -59,7 +59,7 @@ def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
 def _check_hw(hw: Mapping[str, Any]) -> None:
     check_choice("hw.evaluator", required(hw, "hw", "evaluator"), HW_EVALUATORS)
     Deploy.from_config(required(hw, "hw", "deploy"))  # every macro value, incl. an even width (factorized reduce)
-    load_tech(str(hw.get("tech", "eyeriss_65nm")))  # conf/hw/tech/<name>.yaml, every constant validated
+    load_tech(str(hw.get("tech", "eyeriss_65nm")))  # yoso/hw/technologies/<name>.yaml, every constant validated
     PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
 
 

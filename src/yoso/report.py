@@ -34,7 +34,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from yoso.baseline import CSV_COLUMNS, INTERVAL_COLUMNS, accuracy_text, markdown_table
-from yoso.hw.table2 import PAPER, paper_accelerator, paper_table2
+from yoso.hw.table2 import paper_accelerator, paper_table2
+from yoso.reference import paper_results
 from yoso.search.report import save_figure
 from yoso.stats import wilson_interval
 
@@ -132,7 +133,7 @@ def load_two_stage(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def reward_label(reward_config: Mapping[str, Any]) -> str:
     """The paper's reward preset (balanced/energy/latency) whose coefficients these are, else "custom"."""
-    presets = yaml.safe_load(PAPER.read_text())["reward_presets"]
+    presets = paper_results()["reward_presets"]
     for name, coeffs in presets.items():
         if all(math.isclose(float(reward_config.get(k, math.nan)), float(v)) for k, v in coeffs.items()):
             return name
@@ -212,7 +213,7 @@ def report_markdown(
                for r in [r for r in p_base if r["criterion"] == "energy"] + p_designs]  # fmt: skip
     margin = f" + {tolerance_pp:g} percentage points" if tolerance_pp else ""
     p_cmp = [compare(p_base, d, tolerance_pp) for d in p_designs]
-    claims = yaml.safe_load(PAPER.read_text())["claims"]
+    claims = paper_results()["claims"]
     return "\n".join([
         "# yoso vs the two-stage baseline (paper Table 2)\n",
         "Accuracies are shown as `accuracy [95 % interval] n=images`: the Wilson score interval of a proportion "

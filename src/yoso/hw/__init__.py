@@ -3,7 +3,6 @@
 from yoso.hw.layers import LAYER_KINDS, Deploy, Layer, count_params, deployment_layers, layer_from_record, op_layers
 from yoso.hw.simulator import (
     BREAKDOWN_KEYS,
-    Hardware,
     LayerResult,
     SimResult,
     clear_cache,
@@ -22,7 +21,6 @@ __all__ = [
     "layer_from_record",
     "op_layers",
     "BREAKDOWN_KEYS",
-    "Hardware",
     "LayerResult",
     "SimResult",
     "clear_cache",

@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gbuf-kb", default="512", help="global buffer KB (108 .. 1024)")
     p.add_argument("--rbuf-b", default="512", help="register file bytes per PE (64 .. 1024)")
     p.add_argument("--dataflow", default="OS", help=f"one of {list(DATAFLOWS)}")
-    p.add_argument("--tech", default="eyeriss_65nm", help="technology file name in conf/hw/tech or a YAML path")
+    p.add_argument("--tech", default="eyeriss_65nm", help="technology name (package data yoso/hw/technologies) or a YAML path")
     p.add_argument("--json", action="store_true", help="print totals and breakdown as JSON")
     return p.parse_args(argv)
 

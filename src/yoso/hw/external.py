@@ -1,4 +1,4 @@
-"""yoso's simulator against the external reference data (tests/data/external_reference.json).
+"""yoso's simulator against the external reference data (package data ``yoso/reference/external_reference.json``).
 
 Shared by ``tests/test_hw_external.py`` and ``benchmarks/bench_simulator.py``; reads the JSON
 only (the external tools themselves live in ``.venv-ext``, benchmarks/external/README.md).
@@ -23,17 +23,18 @@ from typing import Any
 import numpy as np
 
 from yoso.hw.layers import Layer, layer_from_record
-from yoso.hw.simulator import Hardware, simulate_layer
+from yoso.hw.simulator import simulate_layer
 from yoso.hw.tech import UnitCosts
+from yoso.reference import EXTERNAL
+from yoso.space.accelerator import Accelerator
 
-REFERENCE = Path(__file__).resolve().parents[3] / "tests" / "data" / "external_reference.json"
 #: Eyeriss ISCA'16 Fig. 10 / nn-dataflow keys -> yoso's level names.
 EYERISS_KEYS = {"alu": "mac", "dram": "dram", "buf": "glb", "array": "noc", "rf": "rf"}
 
 
-def load_reference(path: Path | str = REFERENCE) -> dict[str, Any]:
-    """The stored external reference data."""
-    return json.loads(Path(path).read_text())
+def load_reference(path: Path | str | None = None) -> dict[str, Any]:
+    """The stored external reference data (the package's, or the JSON at ``path``)."""
+    return json.loads((EXTERNAL if path is None else Path(path)).read_text())
 
 
 def unit_costs(ref: Mapping[str, Any]) -> UnitCosts:
@@ -42,9 +43,10 @@ def unit_costs(ref: Mapping[str, Any]) -> UnitCosts:
     return UnitCosts(mac=u["mac"], rf=u["rf"], noc=u["noc"], glb=u["glb"], dram=u["dram"])
 
 
-def hardware(rec: Mapping[str, Any]) -> Hardware:
-    """The accelerator of a reference record."""
-    return Hardware(rec["pe_rows"], rec["pe_cols"], rec["gbuf_kb"], rec["rbuf_bytes"], rec["dataflow"])
+def hardware(rec: Mapping[str, Any]) -> Accelerator:
+    """The accelerator of a reference record or setup (external tools' sizes lie outside the paper's ranges)."""
+    return Accelerator(rec["pe_rows"], rec["pe_cols"], rec["gbuf_kb"], rec["rbuf_bytes"], rec["dataflow"],
+                       paper_ranges=False)  # fmt: skip
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
@@ -139,7 +141,7 @@ def eyeriss_table(ref: Mapping[str, Any]) -> dict[str, dict[str, tuple[float, fl
     """
     eye = ref["eyeriss_isca16"]
     s = eye["setup"]
-    hw = Hardware(s["pe_rows"], s["pe_cols"], s["gbuf_kb"], s["rbuf_bytes"], s["dataflow"])
+    hw = hardware(s)
     costs = unit_costs(ref)
     table: dict[str, dict[str, tuple[float, float]]] = {}
     for name, layers in alexnet_isca16_layers(s["batch"]).items():

@@ -4,7 +4,7 @@ The macro is DARTS' ``NetworkCIFAR`` (quark0/darts ``cnn/model.py``), auxiliary 
 excluded: stem conv, ``cells`` cells with reductions at 1/3 and 2/3 of the depth, global
 average pooling and a linear classifier. A scaled genotype (elastic space) keeps its width
 fraction of the channels and its depth fraction of each stage's normal cells. Each op is expanded from its registry entry
-(:data:`yoso.nn.ops.OPS` kind/kernel/dilation), never from its name.
+(:data:`yoso.space.ops.OPS` kind/kernel/dilation), never from its name.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from yoso.config import ConfigError, check_int, check_shape, required
-from yoso.nn import ops as O
+from yoso.space import ops as O
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
 from yoso.space.joint import kept_cells, scaled_channels
 
@@ -147,7 +147,7 @@ def op_layers(op: str, channels: int, h: int, w: int, stride: int, n: int = 1, n
     if kind == O.CONV:
         return _relu_conv_bn(name, c, c, h, w, k, stride, n)
     if kind in (O.DWCONV, O.DIL_CONV, O.SEP_CONV):
-        pad = d * (k - 1) // 2
+        pad = spec.padding
         dw = Layer("dwconv", c, c, h, w, k, k, stride, pad, groups=c, dilation=d, N=n, name=f"{name}.dw")
         out = [dw, Layer("conv", c, c, dw.out_h, dw.out_w, N=n, bn=True, name=f"{name}.pw")]
         if kind == O.SEP_CONV:
@@ -161,7 +161,7 @@ def op_layers(op: str, channels: int, h: int, w: int, stride: int, n: int = 1, n
         return [a, b]
     if kind in (O.MAX_POOL, O.AVG_POOL):
         pk = "pool_max" if kind == O.MAX_POOL else "pool_avg"
-        return [Layer(pk, c, c, h, w, k, k, stride, k // 2, groups=c, N=n, name=name)]
+        return [Layer(pk, c, c, h, w, k, k, stride, spec.padding, groups=c, N=n, name=name)]
     if kind == O.SKIP:
         return [] if stride == 1 else _factorized_reduce(name, c, c, h, w, n)
     raise ValueError(f"op {op!r} has kind {kind!r} that the layer model does not know")  # pragma: no cover

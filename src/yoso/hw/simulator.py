@@ -52,14 +52,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import permutations
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from yoso.hw.layers import Deploy, Layer, deployment_layers
 from yoso.hw.tech import LEVELS, Tech, UnitCosts, load_tech
-from yoso.config import check_choice, check_float, check_int
-from yoso.space.accelerator import DATAFLOWS, Accelerator
+from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
 
 MAC, RF, NOC, GLB, DRAM = range(5)
@@ -113,30 +112,6 @@ class SimResult:
             "utilisation": self.utilisation,
             "macs": self.macs,
         }
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """An accelerator outside the search space's ranges (e.g. an external simulator's config); same fields."""
-
-    pe_rows: int
-    pe_cols: int
-    gbuf_kb: float
-    rbuf_bytes: int
-    dataflow: str
-
-    def __post_init__(self) -> None:
-        for key in ("pe_rows", "pe_cols", "rbuf_bytes"):
-            check_int(key, getattr(self, key), 1)
-        check_float("gbuf_kb", self.gbuf_kb, greater_than=0.0)
-        check_choice("dataflow", self.dataflow, DATAFLOWS)
-
-    @property
-    def num_pes(self) -> int:
-        return self.pe_rows * self.pe_cols
-
-    def __str__(self) -> str:
-        return f"{self.pe_rows}x{self.pe_cols}/{self.gbuf_kb:g}KB/{self.rbuf_bytes}B/{self.dataflow}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -343,12 +318,7 @@ def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True) -> tup
     trips = np.stack([_cdiv(d.Kg, k), _cdiv(d.Cg, c), p_trips[j]]).astype(float)  # (3, n)
     i_once = d.Isz * np.maximum(1.0, trips[2] * rows_in / d.H)  # halo rows refetched
     best, best_info = math.inf, {}
-    for order in _ORDERS:
-        mult = []
-        for rel in _RELEVANT:
-            inner = max(order.index(r) for r in rel)
-            irr = [l for pos, l in enumerate(order) if pos < inner and l not in rel]
-            mult.append(np.prod(trips[irr], axis=0) if irr else np.ones(len(k)))
+    for order, mult in zip(_ORDERS, _order_mults(trips)):
         words = d.Wsz * mult[0] + i_once * mult[1] + d.Osz * (2 * mult[2] - 1)
         i = int(np.argmin(words))
         if words[i] < best:
@@ -361,14 +331,67 @@ def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True) -> tup
 # --------------------------------------------------------------------------- per layer
 
 
+@lru_cache(maxsize=1 << 14)
+def _acc_constants(acc: Accelerator, tech: Tech) -> tuple[np.ndarray, float, int, int]:
+    """(unit cost vector, static pJ per cycle, RF words, GLB words) of an accelerator."""
+    static_pj_per_cycle = tech.static_power_mw(acc) * 1e9 / (tech.clock_mhz * 1e6)
+    return (tech.costs(acc).vector(), static_pj_per_cycle, int(acc.rbuf_bytes // tech.word_bytes),
+            int(acc.gbuf_kb * 1024 // tech.word_bytes))  # fmt: skip
+
+
+class _LayerCost(NamedTuple):
+    """One layer shape on one accelerator at its best mapping: the figures of the batch and the detailed API."""
+
+    index: int  # the chosen array mapping among :func:`_array_candidates`
+    accesses: np.ndarray  # words per level in LEVELS order ("mac" = MACs), DRAM traffic included
+    energy_units: np.ndarray  # accesses x unit cost, per level (MAC units)
+    static_pj: float  # leakage over the layer's latency
+    energy_pj: float  # dynamic + static
+    compute_cycles: float
+    dram_cycles: float
+
+    @property
+    def cycles(self) -> float:
+        """Latency in cycles: compute, bounded below by DRAM bandwidth."""
+        return max(self.compute_cycles, self.dram_cycles)
+
+
+#: The levels one DRAM word is counted at: DRAM and the GLB (every DRAM word is written to / read from it once).
+_DRAM_WORD = np.eye(len(LEVELS))[DRAM] + np.eye(len(LEVELS))[GLB]
+
+
 def _fastest_cheapest(cycles: np.ndarray, energy: np.ndarray) -> int:
     """Index of the fastest candidate mapping, least energy among equally fast ones."""
     return int(np.argmin(np.where(cycles == cycles.min(), energy, np.inf)))
 
 
+def _layer_cost(
+    shape: Layer, acc: Accelerator, tech: Tech, costs: UnitCosts | None = None, mappings: tuple[str, ...] | None = None
+) -> _LayerCost:
+    """The one per-layer computation: best array mapping, DRAM traffic of the best GLB tiling, energy and cycles."""
+    unit, static_pj_per_cycle, rf_words, glb_words = _acc_constants(acc, tech)
+    if costs is not None:
+        unit = costs.vector()
+    counts, cycles, params = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)
+    energy = counts @ unit
+    if mappings is not None and "mapping" in params:
+        allowed = np.isin(params["mapping"], list(mappings))
+        if not allowed.any():
+            raise ValueError(f"mappings {list(mappings)}: none of {sorted(set(params['mapping']))} for {acc.dataflow}")
+        energy = np.where(allowed, energy, np.inf)
+        cycles = np.where(allowed, cycles, np.inf)
+    i = _fastest_cheapest(cycles, energy)
+    dram = _dram_tiling(shape, glb_words, tech.onchip_fmaps)[0]
+    accesses = counts[i] + dram * _DRAM_WORD
+    units = accesses * unit
+    compute, dram_cycles = float(cycles[i]), dram / tech.dram_words_per_cycle
+    static = static_pj_per_cycle * max(compute, dram_cycles)
+    return _LayerCost(i, accesses, units, static, float(units.sum()) * tech.mac_pj + static, compute, dram_cycles)
+
+
 def simulate_layer(
     layer: Layer,
-    accelerator: Accelerator | Hardware,
+    accelerator: Accelerator,
     tech: Tech | None = None,
     costs: UnitCosts | None = None,
     onchip_fmaps: bool | None = None,
@@ -386,40 +409,24 @@ def simulate_layer(
     tech = tech or load_tech()
     if onchip_fmaps is not None and onchip_fmaps != tech.onchip_fmaps:
         tech = replace(tech, onchip_fmaps=onchip_fmaps)
-    unit = costs or tech.costs(accelerator)
-    acc = accelerator
-    shape = layer.shape()
-    rf_words = int(acc.rbuf_bytes // tech.word_bytes)
-    glb_words = int(acc.gbuf_kb * 1024 // tech.word_bytes)
-    counts, cycles, params = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)
-    energy = counts @ unit.vector()
-    if mappings is not None and "mapping" in params:
-        allowed = np.isin(params["mapping"], list(mappings))
-        if not allowed.any():
-            raise ValueError(f"mappings {list(mappings)}: none of {sorted(set(params['mapping']))} for {acc.dataflow}")
-        energy = np.where(allowed, energy, np.inf)
-        cycles = np.where(allowed, cycles, np.inf)
-    i = _fastest_cheapest(cycles, energy)
-    acc_counts = counts[i].copy()
-    dram, tile = _dram_tiling(shape, glb_words, tech.onchip_fmaps)
-    acc_counts[DRAM] = dram
-    acc_counts[GLB] += dram  # every DRAM word is written to / read from the GLB once
-    compute = float(cycles[i])
-    dram_cycles = dram / tech.dram_words_per_cycle
-    units = acc_counts * unit.vector()
-    seconds = max(compute, dram_cycles) / (tech.clock_mhz * 1e6)
-    e_pj = {k: float(v * tech.mac_pj) for k, v in zip(LEVELS, units)}
-    e_pj["static"] = tech.static_power_mw(acc) * seconds * 1e9
+    acc, shape = accelerator, layer.shape()
+    cost = _layer_cost(shape, acc, tech, costs, None if mappings is None else tuple(mappings))
+    _, _, rf_words, glb_words = _acc_constants(acc, tech)
+    params = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)[2]
+    tile = _dram_tiling(shape, glb_words, tech.onchip_fmaps)[1]
+    i = cost.index
+    e_pj = {k: float(v * tech.mac_pj) for k, v in zip(LEVELS, cost.energy_units)}
+    e_pj["static"] = cost.static_pj
     mapping = {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in params.items()} | tile
     return LayerResult(
         layer=layer,
         accelerator=acc,
         macs=layer.macs,
-        compute_cycles=compute,
-        dram_cycles=dram_cycles,
-        utilisation=layer.macs / (compute * acc.num_pes),
-        accesses=dict(zip(LEVELS, map(float, acc_counts))),
-        energy_units=dict(zip(LEVELS, map(float, units))),
+        compute_cycles=cost.compute_cycles,
+        dram_cycles=cost.dram_cycles,
+        utilisation=layer.macs / (cost.compute_cycles * acc.num_pes),
+        accesses=dict(zip(LEVELS, map(float, cost.accesses))),
+        energy_units=dict(zip(LEVELS, map(float, cost.energy_units))),
         energy_pj=e_pj,
         mapping=mapping,
     )
@@ -435,6 +442,7 @@ def _network(genotype: Genotype, deploy: Deploy) -> tuple[tuple[Layer, ...], tup
     return shapes, tuple(Counter(shapes).items())
 
 
+#: (energy pJ, cycles) of each (layer shape, accelerator, tech) the batch API has costed.
 _LAYER_CACHE: dict[tuple[Layer, Accelerator, Tech], tuple[float, float]] = {}
 
 
@@ -483,27 +491,13 @@ def simulate(
     )
 
 
-@lru_cache(maxsize=1 << 14)
-def _acc_constants(acc: Accelerator, tech: Tech) -> tuple[np.ndarray, float, int, int]:
-    """(unit cost vector, static pJ per cycle, RF words, GLB words) of an accelerator."""
-    static_pj_per_cycle = tech.static_power_mw(acc) * 1e9 / (tech.clock_mhz * 1e6)
-    return (tech.costs(acc).vector(), static_pj_per_cycle, int(acc.rbuf_bytes // tech.word_bytes),
-            int(acc.gbuf_kb * 1024 // tech.word_bytes))  # fmt: skip
-
-
-def _layer_cost(shape: Layer, acc: Accelerator, tech: Tech) -> tuple[float, float]:
-    """(energy pJ, cycles) of one layer shape as :func:`simulate_layer`, lean; cached by (shape, accelerator, tech)."""
+def _layer_totals(shape: Layer, acc: Accelerator, tech: Tech) -> tuple[float, float]:
+    """(energy pJ, cycles) of one layer shape, as :func:`simulate_layer` reports them; cached for the batch API."""
     key = (shape, acc, tech)
     hit = _LAYER_CACHE.get(key)
     if hit is None:
-        unit, static, rf_words, glb_words = _acc_constants(acc, tech)
-        counts, cycles, _ = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)
-        energy = counts @ unit
-        i = _fastest_cheapest(cycles, energy)
-        dram = _dram_tiling(shape, glb_words, tech.onchip_fmaps)[0]
-        cyc = max(float(cycles[i]), dram / tech.dram_words_per_cycle)
-        e = (float(energy[i]) + dram * (unit[GLB] + unit[DRAM])) * tech.mac_pj + static * cyc
-        hit = _LAYER_CACHE[key] = (e, cyc)
+        cost = _layer_cost(shape, acc, tech)
+        hit = _LAYER_CACHE[key] = (cost.energy_pj, cost.cycles)
     return hit
 
 
@@ -512,7 +506,7 @@ def _evaluate_pairs(pairs: Sequence[tuple[Genotype, Accelerator]], tech: Tech, d
     for j, (g, acc) in enumerate(pairs):
         e = c = 0.0
         for shape, n in _network(g, deploy)[1]:
-            le, lc = _layer_cost(shape, acc, tech)
+            le, lc = _layer_totals(shape, acc, tech)
             e += n * le
             c += n * lc
         out[j] = e * 1e-9, c / (tech.clock_mhz * 1e3)

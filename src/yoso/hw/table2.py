@@ -9,7 +9,6 @@ beside the YOSO paper's Table 2 (energy mJ, latency ms, accelerator).
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import clear_cache, evaluate
 from yoso.hw.tech import Tech, load_tech
+from yoso.reference import paper_results
 from yoso.space.accelerator import Accelerator, AcceleratorSpace
 from yoso.space.genotype import Genotype
 from yoso.space.known import KNOWN_GENOTYPES
 
-ROOT = Path(__file__).resolve().parents[3]
-PAPER = ROOT / "tests" / "data" / "yoso_paper_results.yaml"
+#: The Hydra configs of the repository (this command runs from a checkout).
+CONF = Path(__file__).resolve().parents[3] / "conf"
 #: Table-2 model names -> yoso's known genotype names.
 PAPER_NAMES = {"NasNet-A": "NASNet-A", "DARTS_V1": "DARTS_V1", "DARTS_V2": "DARTS_V2",
                "AmoebaNet-A": "AmoebaNet-A", "ENAS": "ENAS", "PNAS": "PNAS"}  # fmt: skip
@@ -44,9 +43,8 @@ def compose(overrides: list[str] | None = None) -> Any:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    os.environ.setdefault("YOSO_ROOT", str(ROOT))
     GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         return hcompose(config_name="search", overrides=overrides or [])
 
 
@@ -66,7 +64,7 @@ def enumerate_costs(
 
 def paper_table2() -> dict[str, dict[str, Any]]:
     """The paper's Table 2 rows by model name as printed (NasNet-A, ..., YOSO_lat, YOSO_eer)."""
-    return {r["model"]: r for r in yaml.safe_load(PAPER.read_text())["table2"]}
+    return {r["model"]: r for r in paper_results()["table2"]}
 
 
 def paper_accelerator(row: dict[str, Any]) -> Accelerator:

@@ -1,4 +1,4 @@
-"""Technology constants of the simulator, loaded from ``conf/hw/tech/<name>.yaml`` and validated.
+"""Technology constants of the simulator, loaded from package data (``yoso/hw/technologies/<name>.yaml``), validated.
 
 The YAML is the one place for the numbers and their sources; this module only checks them
 and derives per-accelerator access energies (buffer energy grows with buffer size).
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from yoso.space.accelerator import Accelerator
 
 #: Memory levels, innermost first; energy breakdowns use these keys (plus "static").
 LEVELS = ("mac", "rf", "noc", "glb", "dram")
-TECH_DIR = Path(__file__).resolve().parents[3] / "conf" / "hw" / "tech"
+#: The technologies shipped with the package (``hw.tech`` names one of them).
+TECH_DIR = files("yoso.hw") / "technologies"
 
 
 @dataclass(frozen=True)
@@ -124,11 +126,14 @@ class Tech:
 
 @lru_cache(maxsize=None)
 def load_tech(name_or_path: str = "eyeriss_65nm") -> Tech:
-    """The Tech named ``name_or_path`` in conf/hw/tech (or a YAML file path), validated."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = TECH_DIR / f"{name_or_path}.yaml"
+    """The Tech named ``name_or_path`` (a technology of the package, e.g. ``eyeriss_65nm``, or a YAML path)."""
+    path = Path(name_or_path) if Path(name_or_path).suffix else TECH_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
-        raise ConfigError("hw.tech", name_or_path, f"a file in {TECH_DIR} ({known}) or a YAML path")
+        allowed = f"a technology of yoso/hw/technologies {technologies()} or a YAML path"
+        raise ConfigError("hw.tech", name_or_path, allowed)
     return Tech.from_mapping(yaml.safe_load(path.read_text()))
+
+
+def technologies() -> list[str]:
+    """Names of the technologies shipped with the package."""
+    return sorted(p.name.removesuffix(".yaml") for p in TECH_DIR.iterdir() if p.name.endswith(".yaml"))

@@ -9,7 +9,7 @@ from torch import nn
 
 from yoso.nn.cells import Cell, CellOutput, CellPlan, MacroNet, SlotPreprocess
 from yoso.nn.elastic import ActiveWidth, leading_slice, make_elastic
-from yoso.nn.ops import OPS, FactorizedReduce
+from yoso.nn.ops import FactorizedReduce, build_op
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
 from yoso.space.joint import CellSpace, ScaleSpace, kept_cells, scaled_channels
 
@@ -30,7 +30,7 @@ class HyperCell(Cell):
         for node in range(NUM_INPUT_NODES, NUM_INPUT_NODES + cells.num_nodes):
             for input_node in range(node):
                 for op in cells.ops:
-                    module = OPS[op].build(plan.channels, self.stride(input_node), affine)
+                    module = build_op(op, plan.channels, self.stride(input_node), affine)
                     self.candidates[edge_key(node, input_node, op)] = module
 
     def edge(self, node: int, input_node: int, op: str, position: int) -> nn.Module:
@@ -216,7 +216,7 @@ class ChildCell(Cell):
                  affine: bool):
         super().__init__(plan, prev_prev, prev, affine)
         self.edges = nn.ModuleList(
-            OPS[op].build(plan.channels, self.stride(input_node), affine)
+            build_op(op, plan.channels, self.stride(input_node), affine)
             for op, input_node in genotype.edges(plan.cell_type)
         )
 

@@ -1,87 +1,24 @@
-"""The one op registry: every candidate operation of a cell, by name.
-
-It holds YOSO's six ops (paper §II.E) and every op the known genotypes use (DARTS
-vocabulary), each as an :class:`OpSpec` that says what the op computes (so the
-hardware model can cost it) and builds its ``nn.Module``. Every other module takes op
-names from :data:`OPS`.
-"""
+"""The modules of the cell ops: :func:`build_op` turns an op of the vocabulary
+(:data:`yoso.space.ops.OPS`, torch-free) into its ``nn.Module``, by the op's kind."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-# Op kinds: what an op computes, independent of its name.
-CONV = "conv"  # ReLU - KxK conv - BN
-DWCONV = "dwconv"  # ReLU - KxK depthwise conv - 1x1 conv - BN (depthwise separable)
-SEP_CONV = "sep_conv"  # two stacked dwconv blocks, the first carries the stride (DARTS)
-DIL_CONV = "dil_conv"  # dwconv with dilation 2 (DARTS)
-CONV_7X1_1X7 = "conv_7x1_1x7"  # ReLU - 1x7 conv - 7x1 conv - BN (NASNet/AmoebaNet)
-MAX_POOL = "max_pool"
-AVG_POOL = "avg_pool"
-SKIP = "skip"  # identity, or a factorized reduce when strided
-
-KINDS = (CONV, DWCONV, SEP_CONV, DIL_CONV, CONV_7X1_1X7, MAX_POOL, AVG_POOL, SKIP)
+from yoso.space.ops import (AVG_POOL, CONV, CONV_7X1_1X7, DIL_CONV, DWCONV, KINDS, MAX_POOL, SEP_CONV, SKIP, OpSpec,
+                            get_op, same_padding)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class OpSpec:
-    """What a cell op computes: its kind, kernel size and dilation."""
-
-    name: str
-    kind: str
-    kernel: int = 1
-    dilation: int = 1
-
-    def build(self, channels: int, stride: int, affine: bool = True) -> nn.Module:
-        """The op as a module mapping ``channels`` to ``channels`` with ``stride``."""
-        return _BUILDERS[self.kind](self, channels, stride, affine)
-
-
-def _register(*specs: OpSpec) -> dict[str, OpSpec]:
-    return {spec.name: spec for spec in specs}
-
-
-OPS: dict[str, OpSpec] = _register(
-    # YOSO's six ops (paper §II.E).
-    OpSpec("conv3x3", CONV, 3),
-    OpSpec("conv5x5", CONV, 5),
-    OpSpec("dwconv3x3", DWCONV, 3),
-    OpSpec("dwconv5x5", DWCONV, 5),
-    OpSpec("maxpool3x3", MAX_POOL, 3),
-    OpSpec("avgpool3x3", AVG_POOL, 3),
-    # The DARTS vocabulary used by the known genotypes (quark0/darts cnn/operations.py).
-    OpSpec("sep_conv_3x3", SEP_CONV, 3),
-    OpSpec("sep_conv_5x5", SEP_CONV, 5),
-    OpSpec("sep_conv_7x7", SEP_CONV, 7),
-    OpSpec("dil_conv_3x3", DIL_CONV, 3, dilation=2),
-    OpSpec("dil_conv_5x5", DIL_CONV, 5, dilation=2),
-    OpSpec("conv_7x1_1x7", CONV_7X1_1X7, 7),
-    OpSpec("skip_connect", SKIP),
-    OpSpec("max_pool_3x3", MAX_POOL, 3),
-    OpSpec("avg_pool_3x3", AVG_POOL, 3),
-)
-
-#: YOSO's op set, in the order of the op decision's vocabulary (paper §II.E).
-YOSO_OPS: tuple[str, ...] = ("conv3x3", "conv5x5", "dwconv3x3", "dwconv5x5", "maxpool3x3", "avgpool3x3")
-
-
-def get_op(name: str) -> OpSpec:
-    """The registered op called ``name``; a clear error names the known ones otherwise."""
-    try:
-        return OPS[name]
-    except KeyError:
-        raise KeyError(f"unknown op {name!r}; registered ops: {sorted(OPS)}") from None
+def build_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    """The op ``name`` as a module mapping ``channels`` to ``channels`` with ``stride``."""
+    spec = get_op(name)
+    return _BUILDERS[spec.kind](spec, channels, stride, affine)
 
 
 # --------------------------------------------------------------------------- modules
-
-
-def _same_padding(kernel: int, dilation: int = 1) -> int:
-    return dilation * (kernel - 1) // 2
 
 
 class ReLUConvBN(nn.Module):
@@ -111,7 +48,7 @@ class DWConv(nn.Module):
                 c_in,
                 kernel,
                 stride=stride,
-                padding=_same_padding(kernel, dilation),
+                padding=same_padding(kernel, dilation),
                 dilation=dilation,
                 groups=c_in,
                 bias=False,
@@ -173,7 +110,7 @@ class FactorizedReduce(nn.Module):
 
 
 def _build_conv(spec: OpSpec, channels: int, stride: int, affine: bool) -> nn.Module:
-    return ReLUConvBN(channels, channels, spec.kernel, stride, _same_padding(spec.kernel), affine)
+    return ReLUConvBN(channels, channels, spec.kernel, stride, spec.padding, affine)
 
 
 def _build_dwconv(spec: OpSpec, channels: int, stride: int, affine: bool) -> nn.Module:
@@ -189,11 +126,11 @@ def _build_conv_7x1_1x7(spec: OpSpec, channels: int, stride: int, affine: bool) 
 
 
 def _build_max_pool(spec: OpSpec, channels: int, stride: int, affine: bool) -> nn.Module:
-    return nn.MaxPool2d(spec.kernel, stride=stride, padding=_same_padding(spec.kernel))
+    return nn.MaxPool2d(spec.kernel, stride=stride, padding=spec.padding)
 
 
 def _build_avg_pool(spec: OpSpec, channels: int, stride: int, affine: bool) -> nn.Module:
-    return nn.AvgPool2d(spec.kernel, stride=stride, padding=_same_padding(spec.kernel), count_include_pad=False)
+    return nn.AvgPool2d(spec.kernel, stride=stride, padding=spec.padding, count_include_pad=False)
 
 
 def _build_skip(spec: OpSpec, channels: int, stride: int, affine: bool) -> nn.Module:

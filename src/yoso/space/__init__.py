@@ -1,4 +1,4 @@
-"""The joint DNN x accelerator search space: encoding, Genotype, Accelerator, known genotypes."""
+"""The joint DNN x accelerator search space: encoding, Genotype, Accelerator, op vocabulary, known genotypes."""
 
 from yoso.space.accelerator import DATAFLOWS, Accelerator, AcceleratorSpace
 from yoso.space.genotype import CELL_TYPES, Genotype, GenotypeError

@@ -8,7 +8,7 @@ discrete choices searched within them come from the ``accelerator`` config group
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from yoso.config import ConfigError, check_choice, check_int, check_nonempty_unique, required
@@ -24,18 +24,27 @@ RBUF_BYTES_RANGE = (64, 1024)
 
 @dataclass(frozen=True)
 class Accelerator:
-    """One accelerator design: PE array shape, global buffer (KB), per-PE register file (B), dataflow."""
+    """One accelerator design: PE array shape, global buffer (KB), per-PE register file (B), dataflow.
+
+    Sizes must lie in the paper's Table 1 ranges unless ``paper_ranges=False``: an accelerator of
+    an external tool's setup (e.g. a 64 KB global buffer) that the simulator costs alike.
+    """
 
     pe_rows: int
     pe_cols: int
     gbuf_kb: int
     rbuf_bytes: int
     dataflow: str
+    paper_ranges: bool = field(default=True, kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        check_pe_shape("pe_rows/pe_cols", (self.pe_rows, self.pe_cols))
-        check_int("gbuf_kb", self.gbuf_kb, *GBUF_KB_RANGE)
-        check_int("rbuf_bytes", self.rbuf_bytes, *RBUF_BYTES_RANGE)
+        if self.paper_ranges:
+            check_pe_shape("pe_rows/pe_cols", (self.pe_rows, self.pe_cols))
+            check_int("gbuf_kb", self.gbuf_kb, *GBUF_KB_RANGE)
+            check_int("rbuf_bytes", self.rbuf_bytes, *RBUF_BYTES_RANGE)
+        else:
+            for key in ("pe_rows", "pe_cols", "gbuf_kb", "rbuf_bytes"):
+                check_int(key, getattr(self, key), 1)
         check_choice("dataflow", self.dataflow, DATAFLOWS)
 
     @property

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from yoso.nn.ops import OPS
+from yoso.space.ops import OPS
 
 #: Nodes 0 and 1 of every cell are the outputs of the two previous cells.
 NUM_INPUT_NODES = 2

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, check_nonempty_unique, required
-from yoso.nn.ops import OPS
 from yoso.space.accelerator import Accelerator, AcceleratorSpace
 from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES, SCALE_FIELDS, Genotype, loose_ends
+from yoso.space.ops import OPS
 
 #: The four decisions of each computed node, in encoding order.
 NODE_FIELDS = ("input_a", "op_a", "input_b", "op_b")
