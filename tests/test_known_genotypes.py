@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from yoso.nn.ops import build_op
-from yoso.space import CELL_TYPES, KNOWN_GENOTYPES, SOURCES, Genotype, known_genotype
+from yoso.config import ConfigError
+from yoso.space import CELL_TYPES, KNOWN_GENOTYPES, SOURCES, Genotype, known_genotype, load_genotype
 from yoso.space.ops import OPS
 
 NAMES = ["NASNet-A", "AmoebaNet-A", "DARTS_V1", "DARTS_V2", "ENAS", "PNAS"]
@@ -71,3 +73,16 @@ def test_load_genotype_from_a_name_or_a_file(tmp_path) -> None:
     path.write_text("normal: [[conv9x9, 0]]\nnormal_concat: [2]\nreduce: []\nreduce_concat: []\n")
     with pytest.raises(ConfigError, match="a valid genotype file"):
         load_genotype(str(path))
+
+
+@pytest.mark.parametrize(("text", "allowed"), [
+    ("normal: [a, b\n  reduce: {", "it does not parse at line 2, column 9"),
+    ("[1, 2]\n", "a valid genotype file (genotype mapping lacks"),
+])  # fmt: skip
+def test_malformed_genotype_file_is_one_config_error(tmp_path: Path, text: str, allowed: str) -> None:
+    """A genotype file that is not YAML, or not a genotype, stops with a ConfigError (one line, exit 2), not a traceback."""
+    path = tmp_path / "genotype.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_genotype(str(path))
+    assert info.value.key == "genotype" and allowed in info.value.allowed and "\n" not in str(info.value)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from yoso.config import ConfigError
 from yoso.space.genotype import Genotype, GenotypeError
 
@@ -244,7 +246,12 @@ def load_genotype(spec: str) -> Genotype:
         text = path.read_text()
         try:
             return Genotype.from_json(text) if path.suffix == ".json" else Genotype.from_yaml(text)
-        except (GenotypeError, ValueError, TypeError) as err:
+        except yaml.YAMLError as err:  # not YAML at all: where the parser stopped, in one line
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise ConfigError("genotype", spec, f"a YAML/JSON genotype file (it does not parse{where}: "
+                              f"{getattr(err, 'problem', None) or err})") from None  # fmt: skip
+        except (GenotypeError, ValueError, TypeError, AttributeError) as err:
             raise ConfigError("genotype", spec, f"a valid genotype file ({err})") from None
     if path.suffix in (".yaml", ".yml", ".json"):
         raise ConfigError("genotype", spec, "an existing genotype YAML/JSON file (no such file)")
