@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from yoso.baseline import standalone_key
     from yoso.cli import validate_config
-    from yoso.predictor.dataset import digest
+    from yoso.cache import digest
     from yoso.search.pipeline import (_build_lock, _datamodule, _device, hypernet_key, load_or_train_hypernet,
                                       standalone_trainer_fn)  # fmt: skip
 

@@ -110,7 +110,7 @@ def standalone_key(cfg: Any) -> str:
     """Hash of what a stand-alone accuracy depends on: data, ``model.standalone``, seed, trainer limits."""
     from yoso.config import plain_groups
     from yoso.nn.modules import macro_cells
-    from yoso.predictor.dataset import digest
+    from yoso.cache import digest
     from yoso.search.pipeline import TRAINER_KEYS
 
     parts = plain_groups(cfg, "data", "model")

@@ -6,13 +6,13 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from yoso.hw import Deploy, Tech, evaluate, load_tech
-from yoso.predictor.dataset import SampleSet, digest, load_sample_set
+from yoso.cache import artifact_path, get_or_build
+from yoso.predictor.dataset import SampleSet, load_sample_set
 from yoso.predictor.features import FEATURE_VERSION
 from yoso.predictor.settings import PredictorConfig
 from yoso.space.joint import JointSpace
@@ -54,28 +54,23 @@ class HwSetup:
                                cache_dir=p.cache_dir, n_jobs=p.n_jobs, progress=progress)  # fmt: skip
         return data.split(p.n_train)
 
-    def predictor_path(self, sample_key: str) -> Path | None:
-        """Where the GP trained on ``sample_key`` with these settings is cached (None: no cache dir)."""
-        p = self.predictor
-        if p.cache_dir is None:
-            return None
-        key = digest({"samples": sample_key, "n_train": p.n_train, "gp": asdict(p.gp), "features": FEATURE_VERSION})
-        return Path(p.cache_dir) / "predictors" / f"gp-{key}.npz"
-
     def gp_predictor(self, progress: bool = True):  # -> HardwarePredictor
         """The GP predictor of this config: loaded from the cache, or trained on the cached samples and saved."""
         from yoso.predictor.hardware import HardwarePredictor
 
         train, _ = self.samples(progress)
-        path = self.predictor_path(train.key)
-        if path is not None and path.is_file():
-            return HardwarePredictor.load(path, self.space, self.deploy, self.tech)
-        start = time.perf_counter()
-        model = HardwarePredictor.fit(train, self.space, self.deploy, self.tech, self.predictor.gp)
-        log.info("trained the GP predictor on %d samples in %.1f s", len(train), time.perf_counter() - start)
-        if path is not None:
-            model.save(path)
-        return model
+        p = self.predictor
+        key = {"samples": train.key, "n_train": p.n_train, "gp": asdict(p.gp), "features": FEATURE_VERSION}
+
+        def build() -> HardwarePredictor:
+            start = time.perf_counter()
+            model = HardwarePredictor.fit(train, self.space, self.deploy, self.tech, p.gp)
+            log.info("trained the GP predictor on %d samples in %.1f s", len(train), time.perf_counter() - start)
+            return model
+
+        return get_or_build(artifact_path(p.cache_dir, "predictors", "gp", key, ".npz"), build,
+                            lambda path: HardwarePredictor.load(path, self.space, self.deploy, self.tech),
+                            lambda model, handle: model.write(handle))  # fmt: skip
 
 
 class SimulatorEvaluator:

@@ -8,14 +8,14 @@ loading it for another config raises :class:`PredictorMismatch` naming what diff
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from yoso.cache import atomic_write
 from yoso.hw import Deploy, Tech, load_tech
 from yoso.predictor.dataset import SampleSet, config_fingerprint
 from yoso.predictor.features import FeatureEncoder, FeatureSpec
@@ -96,18 +96,17 @@ class HardwarePredictor:
 
     def save(self, path: str | Path) -> Path:
         """Write the predictor to ``path`` (``.npz``), atomically."""
-        path = Path(path)
+        return atomic_write(path, self.write)
+
+    def write(self, handle: IO[bytes]) -> None:
+        """Write the predictor as ``.npz`` to a binary file object."""
         state = self.gp.state_dict()
         meta = {"spec": self.spec.to_dict(), "fingerprint": self.fingerprint, "sample_key": self.sample_key,
                 "settings": state["settings"], "targets": list(TARGETS)}  # fmt: skip
         arrays = {"x": state["x"], "y": state["y"]}
         arrays.update({f"hyper.{k}": v for k, v in state["hyper"].items()})
         arrays.update({f"scaler.{n}.{k}": v for n, s in state["scalers"].items() for k, v in s.items()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-        return path
+        np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
     def load(cls, path: str | Path, space: JointSpace, deploy: Deploy | None = None,

@@ -16,7 +16,6 @@ same predicted ``(log energy, log latency)``.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from yoso.predictor.dataset import SampleSet, digest
+from yoso.cache import artifact_path, get_or_build
+from yoso.predictor.dataset import SampleSet
 from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES
 from yoso.space.joint import JointSpace
 
@@ -167,19 +167,18 @@ def cost_model(setup: Any, settings: MLPSettings = MLPSettings()) -> tuple[CostM
     predictor's training samples; also its errors on the predictor's held-out samples."""
     train, test = setup.samples(progress=False)
     model = CostMLP(RelaxedEncoding(setup.space), settings)
-    cache = setup.predictor.cache_dir
-    key = digest({"samples": train.key, "mlp": asdict(settings), "version": RELAXED_VERSION})
-    path = Path(cache) / "predictors" / f"mlp-{key}.pt" if cache is not None else None
-    if path is not None and path.is_file():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        model.eval()
-    else:
+    key = {"samples": train.key, "mlp": asdict(settings), "version": RELAXED_VERSION}
+
+    def build() -> CostMLP:
         start = time.perf_counter()
         model.fit(train)
         log.info("trained the differentiable cost MLP on %d samples in %.1f s", len(train), time.perf_counter() - start)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, path)
+        return model
+
+    def load(path: Path) -> CostMLP:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model.eval()
+
+    get_or_build(artifact_path(setup.predictor.cache_dir, "predictors", "mlp", key, ".pt"), build, load,
+                 lambda mlp, handle: torch.save(mlp.state_dict(), handle))  # fmt: skip
     return model, model.errors(test)

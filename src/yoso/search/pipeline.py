@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from yoso.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
 from yoso.config import check_int, plain_groups
-from yoso.predictor.dataset import digest
+from yoso.cache import digest
 from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator, hardware_evaluator
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
