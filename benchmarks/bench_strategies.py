@@ -66,7 +66,7 @@ def main() -> None:
         parser.error("--strategies must include random (the reference for 'evaluations to reach random's best')")
 
     from yoso.cli import validate_config
-    from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator
+    from yoso.predictor import build_cost_model
     from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.final import final_step
     from yoso.search.loop import SearchLoop
@@ -78,7 +78,7 @@ def main() -> None:
     base_cfg = _compose(base_overrides)
     base_setup = validate_config(base_cfg)
     base, _ = build_evaluator(base_cfg, base_setup)  # one HyperNet + GP, shared by every run
-    simulator = SimulatorEvaluator(HwSetup.from_config(base_cfg))
+    simulator = build_cost_model(base_cfg, "simulator")
     log = (lambda *a, **k: None) if args.json else print
     log(f"{args.iterations} evaluations x seeds {args.seeds} x presets {args.rewards}; constraints={args.constraints}")
 

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_test is not None:
         overrides.append(f"hw.predictor.n_test={args.n_test}")
     from yoso.config import ConfigError
-    from yoso.predictor.evaluator import HwSetup
+    from yoso.predictor.cost import HwSetup
 
     try:
         setup = HwSetup.from_config(compose(overrides))
