@@ -140,6 +140,16 @@ def test_load_for_another_config_names_the_difference(predictor, space, tmp_path
         HardwarePredictor.load(path, space, tech=dataclasses.replace(tech, clock_mhz=tech.clock_mhz + 1))
 
 
+def test_load_refuses_an_older_file_version(predictor, space, tmp_path) -> None:
+    path = predictor.save(tmp_path / "gp.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    np.savez(path, meta=np.array(json.dumps({**meta, "version": 1})), **arrays)
+    with pytest.raises(PredictorMismatch, match="file version 1.*retrain"):
+        HardwarePredictor.load(path, space)
+
+
 # ----------------------------------------------------------------- comparison CLI and wiring
 
 

@@ -94,11 +94,12 @@ class HwSetup:
 
     def gp_predictor(self, progress: bool = True):  # -> HardwarePredictor
         """The GP predictor of this config: loaded from the cache, or trained on the cached samples and saved."""
-        from yoso.predictor.hardware import HardwarePredictor
+        from yoso.predictor.hardware import PREDICTOR_VERSION, HardwarePredictor
 
         train, _ = self.samples(progress)
         p = self.predictor
-        key = {"samples": train.key, "n_train": p.n_train, "gp": asdict(p.gp), "features": FEATURE_VERSION}
+        key = {"samples": train.key, "n_train": p.n_train, "gp": asdict(p.gp), "features": FEATURE_VERSION,
+               "version": PREDICTOR_VERSION}  # fmt: skip
 
         def build() -> HardwarePredictor:
             start = time.perf_counter()
