@@ -30,9 +30,10 @@ from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
 from yoso.search.history import History
 from yoso.search.loop import SearchLoop
-from yoso.search.report import accuracy_signal, format_table, plot_pareto
+from yoso.search.report import accuracy_signal, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
+from yoso.tables import format_table
 
 log = logging.getLogger("yoso.search")
 

@@ -1,8 +1,7 @@
-"""Reporting of search results: Pareto fronts, hypervolume, plots (Agg) and plain-text tables."""
+"""Reporting of search results: Pareto fronts, hypervolume and plots (Agg); tables: :mod:`yoso.tables`."""
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,8 +11,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from rich.console import Console
-from rich.table import Table
 
 #: Objective convention of a search sample: accuracy is maximised, energy and latency minimised.
 SEARCH_MAXIMIZE: tuple[bool, ...] = (True, False, False)
@@ -218,29 +215,3 @@ def save_figure(fig: Figure, path: str | Path, title: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=120)
     return out
-
-
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, title: str = "") -> str:
-    """``rows`` as a plain-text rich table (floats to 4 significant digits) for logging or printing.
-
-    ``columns`` defaults to every key of the rows in first-seen order; missing cells are blank.
-    """
-    if columns is None:
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-    table = Table(title=title or None)
-    for col in columns:
-        table.add_column(str(col))
-    for row in rows:
-        table.add_row(*(_cell(row.get(col)) for col in columns))
-    console = Console(file=io.StringIO(), width=220, force_terminal=False, color_system=None)  # accuracy cells with intervals
-    console.print(table)
-    return console.file.getvalue()
-
-
-def _cell(value: Any) -> str:
-    """A table cell: floats to 4 significant digits, None blank, anything else as str."""
-    if value is None:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    return str(value)
