@@ -111,7 +111,6 @@ class HwSetup:
                             lambda path: HardwarePredictor.load(path, self.space, self.deploy, self.tech),
                             lambda model, handle: model.write(handle))  # fmt: skip
 
-
     def featurizer(self) -> FeatureEncoder:
         """The GP predictor's feature encoder of this space, deployment macro and technology."""
         return FeatureEncoder(self.space, self.deploy, self.tech)
