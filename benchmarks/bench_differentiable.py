@@ -132,7 +132,7 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         records = list(pool.map(lambda job: _run(job[1], job[2], args.fresh), jobs))
 
-    from yoso.search.report import format_table
+    from yoso.tables import format_table
 
     results: dict[str, Any] = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                                "constraints": [], "vs_reinforce": []}  # fmt: skip

@@ -17,7 +17,7 @@ import numpy as np
 
 from yoso import hw
 from yoso.predictor.compare import compose
-from yoso.predictor.evaluator import HwSetup
+from yoso.predictor.cost import HwSetup
 
 
 def _best(fn, repeats: int, before=None) -> float:

@@ -43,7 +43,8 @@ def main() -> None:
     from yoso.cli import validate_config
     from yoso.search.loop import SearchLoop
     from yoso.search.pipeline import build_evaluator
-    from yoso.search.report import format_table, hypervolume, plot_best_reward, running_best, search_objectives
+    from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
+    from yoso.tables import format_table
     from yoso.search.strategy import build_strategy
 
     configs = {}

@@ -66,19 +66,20 @@ def main() -> None:
         parser.error("--strategies must include random (the reference for 'evaluations to reach random's best')")
 
     from yoso.cli import validate_config
-    from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator
+    from yoso.predictor import build_cost_model
     from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.final import final_step
     from yoso.search.loop import SearchLoop
     from yoso.search.pipeline import build_evaluator
-    from yoso.search.report import format_table, hypervolume, plot_best_reward, running_best, search_objectives
+    from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
+    from yoso.tables import format_table
     from yoso.search.strategy import build_strategy
 
     base_overrides = [*args.overrides, "logger=none", f"constraints={args.constraints}"]
     base_cfg = _compose(base_overrides)
     base_setup = validate_config(base_cfg)
     base, _ = build_evaluator(base_cfg, base_setup)  # one HyperNet + GP, shared by every run
-    simulator = SimulatorEvaluator(HwSetup.from_config(base_cfg))
+    simulator = build_cost_model(base_cfg, "simulator")
     log = (lambda *a, **k: None) if args.json else print
     log(f"{args.iterations} evaluations x seeds {args.seeds} x presets {args.rewards}; constraints={args.constraints}")
 

@@ -231,12 +231,12 @@ ARCH_COLUMNS = (("index", "arch"), ("id", "genotype id"), ("hypernet", "HyperNet
 
 def arch_table(rows: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> str:
     """The per-architecture markdown table (accuracies in %)."""
-    from yoso.baseline import markdown_table
+    from yoso.tables import format_table
 
     columns = [*ARCH_COLUMNS, *((f"seed{s}", f"stand-alone seed {s}") for s in seeds), ("mean", "stand-alone mean")]
     pct = [{**r, **{k: round(100 * r[k], 2) for k in ("hypernet", "mean")},
             **{f"seed{s}": round(100 * r["standalone"][str(s)], 2) for s in seeds}} for r in rows]  # fmt: skip
-    return markdown_table(pct, columns)
+    return format_table(pct, columns, markdown=True)
 
 
 def plot_rank(path: Path, rows: Sequence[Mapping[str, Any]], s: Mapping[str, Any]) -> Path:
@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from yoso.baseline import standalone_key
     from yoso.cli import validate_config
-    from yoso.predictor.dataset import digest
+    from yoso.cache import digest
     from yoso.search.pipeline import (_build_lock, _datamodule, _device, hypernet_key, load_or_train_hypernet,
                                       standalone_trainer_fn)  # fmt: skip
 

@@ -90,6 +90,19 @@ def test_build_from_config(space) -> None:
     strategy.tell(v, evaluate(v))
 
 
+def test_yaml_states_the_code_defaults() -> None:
+    import inspect
+
+    from conftest import CONF
+    from omegaconf import OmegaConf
+
+    stated = OmegaConf.to_container(OmegaConf.load(CONF / "strategy" / "qnehvi.yaml"))
+    defaults = {k: p.default for k, p in inspect.signature(QNEHVIStrategy).parameters.items()
+                if p.default is not inspect.Parameter.empty}  # fmt: skip
+    numbers = {k: v for k, v in stated.items() if k not in ("_target_", "name", "featurizer")}
+    assert numbers and numbers == {k: defaults[k] for k in numbers}  # one default: code and YAML agree
+
+
 @pytest.mark.parametrize(("key", "value"), [("pool_size", 0), ("batch_size", 0), ("initial_samples", 1),
                                             ("mc_samples", 0.5), ("max_train", 1), ("shortlist", 2), ("eta", 0.0)])  # fmt: skip
 def test_bad_values(space, key: str, value: float) -> None:

@@ -94,7 +94,7 @@ INVALID = [
     ("reward.omega2=0.0", "reward.omega2", "0.0", "a finite number < 0.0"),
     ("reward.t_lat_ms=0", "reward.t_lat_ms", "0", "a finite number > 0.0"),
     ("reward.t_eer_mj=-9", "reward.t_eer_mj", "-9", "a finite number > 0.0"),
-    ("hw.evaluator=spice", "hw.evaluator", "'spice'", "one of ['gp', 'simulator']"),
+    ("cost_model._target_=spice", "cost_model._target_", "'spice'", "the import path of a cost model class"),
     ("accelerator.dataflows=[WS,WS]", "accelerator.dataflows", "['WS', 'WS']", "without repeated entries"),
     ("search.iterations=0", "search.iterations", "0", "an integer >= 1"),
     ("num_threads=0", "num_threads", "0", "an integer >= 1"),

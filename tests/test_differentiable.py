@@ -217,7 +217,7 @@ def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, 
     """``search.py strategy=differentiable experiment=smoke`` (and with constraints=hard): one exported candidate per
     epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space, the
     per-epoch figures and the final ones in the run's logger."""
-    from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator
+    from yoso.predictor import build_cost_model
     from yoso.space.accelerator import Accelerator
     from yoso.space.genotype import Genotype
 
@@ -241,7 +241,7 @@ def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, 
     assert len([r for r in logged if r.get("search/reward")]) == epochs
     assert any(r.get("differentiable/tau") for r in logged) and any(r.get("final/reward") for r in logged)
     if constraints == "hard":
-        energy, latency = SimulatorEvaluator(HwSetup.from_config(cfg))(vector[None])
+        energy, latency = build_cost_model(cfg, "simulator")(vector[None])
         assert saved["feasible"] and latency[0] <= saved["constraints"]["t_lat_ms"]
         assert energy[0] <= saved["constraints"]["t_eer_mj"]
 

@@ -1,4 +1,4 @@
-"""The hardware predictor: features, cached sample sets, the GP, save/load, comparison CLI and the evaluator factory."""
+"""The hardware predictor: features, cached sample sets, the GP, save/load, comparison CLI and the cost model builder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from conftest import compose_config
 from yoso import hw
 from yoso.cli import validate_config
 from yoso.config import ConfigError
-from yoso.predictor import GPEvaluator, SimulatorEvaluator, hardware_evaluator
+from yoso.predictor import GPCostModel, SimulatorCostModel, build_cost_model
 from yoso.predictor import dataset as ds
 from yoso.predictor.features import FeatureEncoder
 from yoso.predictor.hardware import HardwarePredictor, PredictorMismatch
@@ -140,11 +140,21 @@ def test_load_for_another_config_names_the_difference(predictor, space, tmp_path
         HardwarePredictor.load(path, space, tech=dataclasses.replace(tech, clock_mhz=tech.clock_mhz + 1))
 
 
+def test_load_refuses_an_older_file_version(predictor, space, tmp_path) -> None:
+    path = predictor.save(tmp_path / "gp.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    np.savez(path, meta=np.array(json.dumps({**meta, "version": 1})), **arrays)
+    with pytest.raises(PredictorMismatch, match="file version 1.*retrain"):
+        HardwarePredictor.load(path, space)
+
+
 # ----------------------------------------------------------------- comparison CLI and wiring
 
 
-def _tiny(tmp_path, evaluator: str = "gp") -> list[str]:
-    return [f"hw.evaluator={evaluator}", "hw.predictor.n_train=40", "hw.predictor.n_test=10",
+def _tiny(tmp_path, cost_model: str = "gp") -> list[str]:
+    return [f"cost_model={cost_model}", "hw.predictor.n_train=40", "hw.predictor.n_test=10",
             "hw.predictor.subset=40", "hw.predictor.iterations=3", f"hw.predictor.cache_dir={tmp_path}"]  # fmt: skip
 
 
@@ -162,8 +172,8 @@ def test_compare_json_has_all_six_models(tmp_path, capsys) -> None:
 
 
 def test_factory_simulator(tmp_path, space) -> None:
-    evaluator = hardware_evaluator(compose_config("search", _tiny(tmp_path, "simulator")))
-    assert isinstance(evaluator, SimulatorEvaluator)
+    evaluator = build_cost_model(compose_config("search", _tiny(tmp_path, "simulator")))
+    assert isinstance(evaluator, SimulatorCostModel)
     x = space.sample(3, 0)
     e, l = evaluator(x)
     assert np.array_equal(e, hw.evaluate(x, space=space)[0]) and np.array_equal(l, hw.evaluate(x, space=space)[1])
@@ -171,8 +181,8 @@ def test_factory_simulator(tmp_path, space) -> None:
 
 def test_factory_gp_builds_once_then_reuses(tmp_path, space, monkeypatch) -> None:
     cfg = compose_config("search", _tiny(tmp_path))
-    evaluator = hardware_evaluator(cfg, progress=False)
-    assert isinstance(evaluator, GPEvaluator)
+    evaluator = build_cost_model(cfg, progress=False)
+    assert isinstance(evaluator, GPCostModel)
     x = space.sample(4, 9)
     e, l = evaluator(x)
     assert e.shape == l.shape == (4,) and (e > 0).all() and (l > 0).all()
@@ -182,7 +192,7 @@ def test_factory_gp_builds_once_then_reuses(tmp_path, space, monkeypatch) -> Non
         raise AssertionError("the cached GP should have been reused")
 
     monkeypatch.setattr(HardwarePredictor, "fit", no_training)
-    again = hardware_evaluator(cfg, progress=False)
+    again = build_cost_model(cfg, progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(again(x), (e, l)))
 
 

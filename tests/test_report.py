@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from yoso.search.report import (
-    format_table,
     hypervolume,
     pareto_mask,
     plot_best_reward,
@@ -16,6 +15,8 @@ from yoso.search.report import (
     running_best,
     search_objectives,
 )
+
+from yoso.tables import format_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -169,6 +170,13 @@ def test_format_table_has_columns_and_formatted_floats() -> None:
     assert "\x1b[" not in text
     only = format_table(rows, columns=["reward"])
     assert "strategy" not in only and "1.235" in only
+
+
+def test_format_table_markdown_with_headers() -> None:
+    rows = [{"model": "DARTS_V2", "e": 1.234567, "n": None}, {"model": "ENAS", "e": np.float64(2.0), "n": 3}]
+    text = format_table(rows, [("model", "model"), ("e", "energy (mJ)"), "n"], markdown=True)
+    assert text == "| model | energy (mJ) | n |\n|---|---|---|\n| DARTS_V2 | 1.235 |  |\n| ENAS | 2 | 3 |\n"
+    assert format_table(rows, ["model"], title="T", markdown=True).startswith("**T**\n\n| model |")
 
 
 def test_format_table_keeps_accuracy_intervals_on_one_line() -> None:

@@ -126,7 +126,7 @@ def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_di
 
 
 def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Path, cache_dir: Path) -> None:
-    from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator
+    from yoso.predictor import build_cost_model
 
     best = _search(tmp_path / "loose", cache_dir, "constraints=hard", "constraints.t_lat_ms=3", "constraints.t_eer_mj=30",
                    "search.iterations=16", "search.top_n=2", "search.standalone=false")  # fmt: skip
@@ -135,7 +135,7 @@ def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Pat
     cfg = compose_config("search", [f"paths.cache_dir={cache_dir}"])
     space = validate_config(cfg).space
     vector = np.array([space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))])
-    energy, latency = SimulatorEvaluator(HwSetup.from_config(cfg))(vector)
+    energy, latency = build_cost_model(cfg, "simulator")(vector)
     assert latency[0] <= 3.0 and energy[0] <= 30.0 and best["energy_mj"] == pytest.approx(energy[0])
     rows = _rows(tmp_path / "loose" / "history.csv")
     assert {r["feasible"] for r in rows} <= {"0", "1"}

@@ -30,6 +30,7 @@ from yoso.search.reward import Reward
 from yoso.space.accelerator import Accelerator
 from yoso.space.known import KNOWN_GENOTYPES
 from yoso.stats import accuracy_fields, format_accuracy
+from yoso.tables import format_table
 
 log = logging.getLogger("yoso.baseline")
 
@@ -108,9 +109,9 @@ def network_rows(
 
 def standalone_key(cfg: Any) -> str:
     """Hash of what a stand-alone accuracy depends on: data, ``model.standalone``, seed, trainer limits."""
+    from yoso.cache import digest
     from yoso.config import plain_groups
     from yoso.nn.modules import macro_cells
-    from yoso.predictor.dataset import digest
     from yoso.search.pipeline import TRAINER_KEYS
 
     parts = plain_groups(cfg, "data", "model")
@@ -166,17 +167,6 @@ def two_stage(
     return rows
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
-    """``rows`` as a GitHub markdown table of ``(key, header)`` columns (floats to 4 significant digits)."""
-
-    def cell(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else "" if v is None else str(v)
-
-    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def accuracy_text(row: Mapping[str, Any], key: str) -> str:
     """``row[key]`` with its 95 % interval and split size (``row[key + "_n"]``), as :func:`format_accuracy`."""
     return format_accuracy(row[key], row.get(f"{key}_n"))
@@ -191,7 +181,7 @@ def two_stage_markdown(rows: Sequence[Mapping[str, Any]], reward: Reward) -> str
     for c in CRITERIA:
         shown = [{**r, "test_text": accuracy_text(r, "test_accuracy"), "val_text": accuracy_text(r, "val_accuracy")}
                  for r in rows if r["criterion"] == c]  # fmt: skip
-        out += [f"## {titles[c]}\n", markdown_table(shown, MD_COLUMNS)]
+        out += [f"## {titles[c]}\n", format_table(shown, MD_COLUMNS, markdown=True)]
     return "\n".join(out)
 
 
@@ -214,7 +204,6 @@ def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
     from yoso.cli import validate_config
     from yoso.config import plain_groups
     from yoso.search.pipeline import standalone_trainer_fn
-    from yoso.search.report import format_table
 
     setup = validate_config(cfg, require=("accelerator", "reward", "hw", "data", "model"))
     models = check_models(plain_groups(cfg, "two_stage").get("two_stage", {}).get("models"))

@@ -28,8 +28,6 @@ from yoso.space.joint import CellSpace, JointSpace, ScaleSpace, check_sandwich
 
 log = logging.getLogger("yoso")
 
-#: Hardware evaluators selectable with ``hw.evaluator``.
-HW_EVALUATORS = ("gp", "simulator")
 #: Exit status of a run stopped by an invalid config value.
 CONFIG_ERROR_EXIT = 2
 
@@ -57,7 +55,6 @@ def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def _check_hw(hw: Mapping[str, Any]) -> None:
-    check_choice("hw.evaluator", required(hw, "hw", "evaluator"), HW_EVALUATORS)
     Deploy.from_config(required(hw, "hw", "deploy"))  # every macro value, incl. an even width (factorized reduce)
     load_tech(str(hw.get("tech", "eyeriss_65nm")))  # yoso/hw/technologies/<name>.yaml, every constant validated
     PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
@@ -192,6 +189,10 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         constraints = reward.constraints
     if "hw" in present:
         _check_hw(_group(cfg, "hw"))
+    if "cost_model" in present:
+        from yoso.predictor.cost import build_cost_model
+
+        build_cost_model(cfg)  # its _target_ and options (cheap: the model is built on first use)
     strategy = None
     if "strategy" in present:
         from yoso.search.strategy import build_strategy
@@ -217,7 +218,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
 
 
 #: The validated config groups, and what each entry point needs.
-GROUPS = ("space", "accelerator", "reward", "constraints", "hw", "strategy", "search", "data", "model")
+GROUPS = ("space", "accelerator", "reward", "constraints", "hw", "cost_model", "strategy", "search", "data", "model")
 SEARCH_GROUPS = GROUPS
 TRAIN_GROUPS = ("space", "accelerator", "data", "model")
 

@@ -33,11 +33,12 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from yoso.baseline import CSV_COLUMNS, INTERVAL_COLUMNS, accuracy_text, markdown_table
+from yoso.baseline import CSV_COLUMNS, INTERVAL_COLUMNS, accuracy_text
 from yoso.hw.table2 import paper_accelerator, paper_table2
 from yoso.reference import paper_results
 from yoso.search.report import save_figure
 from yoso.stats import wilson_interval
+from yoso.tables import format_table
 
 #: Per metric: the two-stage criterion whose accelerator is compared, the figure's key and unit.
 METRICS = {"energy": ("energy", "energy_mj", "mJ"), "latency": ("latency", "latency_ms", "ms")}
@@ -224,22 +225,22 @@ def report_markdown(
         "network's energy on its best-by-energy accelerator / the design's energy; latency ratio = its latency on "
         "its best-by-latency accelerator / the design's latency; ranges are min~max over matched networks.\n",
         "## Two-stage baseline (this run)\n",
-        markdown_table(baseline, (("model", "model"), ("error_pct", "error % (test)"), ("test", "test acc [95 % CI] n"),
-                                  ("e", "energy (mJ)"), ("ea", "best-by-energy accelerator"), ("l", "latency (ms)"),
-                                  ("la", "best-by-latency accelerator"))),  # fmt: skip
+        format_table(baseline, (("model", "model"), ("error_pct", "error % (test)"), ("test", "test acc [95 % CI] n"),
+                                ("e", "energy (mJ)"), ("ea", "best-by-energy accelerator"), ("l", "latency (ms)"),
+                                ("la", "best-by-latency accelerator")), markdown=True),  # fmt: skip
         "## Single-stage designs (best.yaml of each search run)\n",
-        markdown_table(searched, (("run", "run"), ("reward_preset", "reward"), ("scale", "width, depth"), ("error_pct", "error %"),
-                                  ("test", "acc [95 % CI] n"), ("accuracy_source", "accuracy split"), ("energy_mj", "energy (mJ)"),
-                                  ("latency_ms", "latency (ms)"), ("acc", "accelerator"), ("feasible", "feasible"))),
+        format_table(searched, (("run", "run"), ("reward_preset", "reward"), ("scale", "width, depth"), ("error_pct", "error %"),
+                                ("test", "acc [95 % CI] n"), ("accuracy_source", "accuracy split"), ("energy_mj", "energy (mJ)"),
+                                ("latency_ms", "latency (ms)"), ("acc", "accelerator"), ("feasible", "feasible")), markdown=True),
         "## Reduction ratios at matched accuracy (this run)\n",
-        markdown_table(_ratio_rows(designs, comparisons), _RATIO_COLS),
+        format_table(_ratio_rows(designs, comparisons), _RATIO_COLS, markdown=True),
         "## The paper's Table 2 (CIFAR-10, for reference)\n",
-        markdown_table(p_table, (("model", "model"), ("error_pct", "error %"), ("test", "test acc [95 % CI] n"),
-                                 ("energy_mj", "energy (mJ)"), ("latency_ms", "latency (ms)"),
-                                 ("accelerator", "accelerator"))),  # fmt: skip
+        format_table(p_table, (("model", "model"), ("error_pct", "error %"), ("test", "test acc [95 % CI] n"),
+                               ("energy_mj", "energy (mJ)"), ("latency_ms", "latency (ms)"),
+                               ("accelerator", "accelerator")), markdown=True),  # fmt: skip
         f"The paper claims energy reduction {claims['energy_reduction']} and latency reduction "
         f"{claims['latency_reduction']} at {claims['at']}. The same arithmetic on the paper's own figures:\n",
-        markdown_table(_ratio_rows(p_designs, p_cmp), _RATIO_COLS),
+        format_table(_ratio_rows(p_designs, p_cmp), _RATIO_COLS, markdown=True),
     ])  # fmt: skip
 
 

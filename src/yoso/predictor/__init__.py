@@ -1,8 +1,17 @@
-"""Hardware performance predictor: features, simulator sample sets, GP, regressor comparison.
+"""Hardware cost: features, simulator sample sets, the GP predictor, the cost MLP, regressor comparison.
 
-``hardware_evaluator(cfg)`` gives a run's energy/latency evaluator (``hw.evaluator=gp|simulator``).
+``build_cost_model(cfg)`` gives a run's cost model (the ``cost_model`` group: gp, simulator or mlp).
 """
 
-from yoso.predictor.evaluator import GPEvaluator, HwSetup, SimulatorEvaluator, hardware_evaluator
+from yoso.predictor.cost import (
+    CostModel,
+    DifferentiableCostModel,
+    GPCostModel,
+    HwSetup,
+    SimulatorCostModel,
+    UncertainCostModel,
+    build_cost_model,
+)
 
-__all__ = ["GPEvaluator", "HwSetup", "SimulatorEvaluator", "hardware_evaluator"]
+__all__ = ["CostModel", "DifferentiableCostModel", "GPCostModel", "HwSetup", "SimulatorCostModel",
+           "UncertainCostModel", "build_cost_model"]  # fmt: skip

@@ -127,27 +127,24 @@ def run_comparison(setup: Any, models: tuple[str, ...] = MODELS, progress: bool 
 
 
 def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """The comparison as a plain-text table, the lowest MSE per target starred."""
+    from yoso.tables import format_table
 
-    table = Table(title=f"Hardware regressors: {result['n_train']} train / {result['n_test']} held-out samples, "
-                        f"{result['n_features']} features (MSE on natural-log targets; MAPE on mJ / ms)")  # fmt: skip
-    table.add_column("model", no_wrap=True)
+    columns = [("model", "model")]
     for t in TARGET_NAMES:
-        table.add_column(f"{t} MSE(log)", justify="right")
-        table.add_column(f"{t} MAPE %", justify="right")
-        table.add_column(f"{t} Spearman", justify="right")
-    table.add_column("fit s", justify="right")
+        columns += [(f"{t}.mse", f"{t} MSE(log)"), (f"{t}.mape", f"{t} MAPE %"), (f"{t}.spearman", f"{t} Spearman")]
+    columns.append(("fit_s", "fit s"))
+    rows = []
     for name, r in result["models"].items():
-        cells = []
+        row = {"model": name, "fit_s": f"{r['fit_s']:.1f}"}
         for t in TARGET_NAMES:
             mark = "*" if result["best_by_mse"][t] == name else ""
-            cells += [f"{r[t]['mse_log']:.5f}{mark}", f"{r[t]['mape_pct']:.2f}", f"{r[t]['spearman']:.4f}"]
-        table.add_row(name, *cells, f"{r['fit_s']:.1f}")
-    console = Console()
-    if not console.is_terminal:  # pipes and logs get the whole table, not one cut to 80 columns
-        console = Console(width=160)
-    console.print(table)
+            row.update({f"{t}.mse": f"{r[t]['mse_log']:.5f}{mark}", f"{t}.mape": f"{r[t]['mape_pct']:.2f}",
+                        f"{t}.spearman": f"{r[t]['spearman']:.4f}"})  # fmt: skip
+        rows.append(row)
+    print(format_table(rows, columns, title=f"Hardware regressors: {result['n_train']} train / {result['n_test']} held-out "
+                                            f"samples, {result['n_features']} features (MSE on natural-log targets; "
+                                            "MAPE on mJ / ms)"), end="")  # fmt: skip
     print("* lowest MSE for that target")
 
 
@@ -185,7 +182,6 @@ def compose(overrides: list[str]) -> Any:
     from hydra.core.global_hydra import GlobalHydra
 
     root = Path(__file__).resolve().parents[3]
-    os.environ.setdefault("YOSO_ROOT", str(root))
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(root / "conf")):
         return hydra_compose(config_name="search", overrides=overrides)
@@ -210,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_test is not None:
         overrides.append(f"hw.predictor.n_test={args.n_test}")
     from yoso.config import ConfigError
-    from yoso.predictor.evaluator import HwSetup
+    from yoso.predictor.cost import HwSetup
 
     try:
         setup = HwSetup.from_config(compose(overrides))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from yoso.cache import artifact_path, digest, get_or_build
 from yoso.hw import Deploy, Tech, evaluate, load_tech
 from yoso.space.joint import JointSpace
 
@@ -43,11 +43,6 @@ def config_fingerprint(space: JointSpace, deploy: Deploy, tech: Tech) -> dict[st
         "tech": dataclasses.asdict(tech),
         "simulator": simulator_fingerprint(),
     }, default=str))  # fmt: skip
-
-
-def digest(obj: Any) -> str:
-    """Short stable hash of a JSON-able object."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -79,9 +74,13 @@ class SampleSet:
         return np.log(np.stack([self.energy_mj, self.latency_ms], axis=1))
 
 
+def sample_set_config(space: JointSpace, deploy: Deploy, tech: Tech, n: int, seed: int) -> dict[str, Any]:
+    """Everything the sample set of ``n`` candidates drawn with ``seed`` depends on; its key is the digest of this."""
+    return {"config": config_fingerprint(space, deploy, tech), "n": int(n), "seed": int(seed), "version": SAMPLES_VERSION}
+
+
 def sample_set_key(space: JointSpace, deploy: Deploy, tech: Tech, n: int, seed: int) -> str:
-    return digest({"config": config_fingerprint(space, deploy, tech), "n": int(n), "seed": int(seed),
-                   "version": SAMPLES_VERSION})  # fmt: skip
+    return digest(sample_set_config(space, deploy, tech, n, seed))
 
 
 def label(vectors: np.ndarray, space: JointSpace, deploy: Deploy, tech: Tech, *, n_jobs: int = 1, chunk: int = 200,
@@ -125,17 +124,19 @@ def load_sample_set(space: JointSpace, n: int, seed: int, *, deploy: Deploy | No
     deploy, tech = deploy or Deploy(), tech or load_tech()
     if int(n) < 1:
         raise ValueError(f"sample set size must be >= 1, got {n}")
-    key = sample_set_key(space, deploy, tech, n, seed)
-    path = Path(cache_dir) / "samples" / f"{key}.npz" if cache_dir is not None else None
-    if path is not None and path.is_file():
+    config = sample_set_config(space, deploy, tech, n, seed)
+    key = digest(config)
+
+    def build() -> SampleSet:
+        vectors = space.sample(n, np.random.default_rng(seed))
+        energy, latency = label(vectors, space, deploy, tech, n_jobs=n_jobs, progress=progress)
+        return SampleSet(vectors, energy, latency, key, int(seed))
+
+    def load(path: Path) -> SampleSet:
         with np.load(path) as data:
             return SampleSet(data["vectors"], data["energy_mj"], data["latency_ms"], key, int(seed))
-    vectors = space.sample(n, np.random.default_rng(seed))
-    energy, latency = label(vectors, space, deploy, tech, n_jobs=n_jobs, progress=progress)
-    samples = SampleSet(vectors, energy, latency, key, int(seed))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, vectors=vectors, energy_mj=energy, latency_ms=latency)
-        os.replace(tmp, path)
-    return samples
+
+    def save(samples: SampleSet, handle: Any) -> None:
+        np.savez(handle, vectors=samples.vectors, energy_mj=samples.energy_mj, latency_ms=samples.latency_ms)
+
+    return get_or_build(artifact_path(cache_dir, "samples", "", config, ".npz"), build, load, save)

@@ -18,6 +18,7 @@ A candidate (an encoded vector of the :class:`~yoso.space.JointSpace`) becomes:
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,13 @@ def _log(x: Any) -> np.ndarray:
 
 class FeatureEncoder:
     """``encoder(vectors) -> (n, len(encoder.spec))`` float64 features of encoded candidates."""
+
+    @classmethod
+    def from_config(cls, space: JointSpace, deploy: Mapping[str, Any] | None = None,
+                    tech: str | None = None) -> "FeatureEncoder":  # fmt: skip
+        """The encoder of a config's ``hw.deploy`` macro and ``hw.tech`` name (validated; None: the defaults)."""
+        return cls(space, Deploy.from_config(deploy) if deploy is not None else None,
+                   load_tech(tech) if tech is not None else None)  # fmt: skip
 
     def __init__(self, space: JointSpace, deploy: Deploy | None = None, tech: Tech | None = None,
                  cache_size: int = 1 << 16):  # fmt: skip

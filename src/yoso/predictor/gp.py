@@ -8,14 +8,16 @@ two steps so that it stays practical on a few CPU cores:
 1. the hyperparameters (mean, ARD lengthscales, output scale, noise) maximise the exact
    marginal likelihood of a random ``subset`` of the training points (Cholesky, float64,
    L-BFGS or Adam for ``iterations`` steps);
-2. the posterior is then conditioned on *all* training points with those hyperparameters
-   (one Cholesky factorisation per target, kept for prediction).
+2. the posterior is then conditioned on *all* training points with those hyperparameters:
+   the same gpytorch model in eval mode (exact: Cholesky at any size; its caches, the
+   posterior weights and the inverse root of the kernel matrix, are kept between predictions).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
 import gpytorch
@@ -69,23 +71,12 @@ class Standardizer:
         return values * self.scale + self.mean
 
 
-@dataclass
-class Hyper:
-    """Fitted hyperparameters per target (leading axis ``t``): mean weights and bias, lengthscales, scale, noise."""
-
-    weights: np.ndarray  # (t, d); zeros for a constant mean
-    bias: np.ndarray  # (t,)
-    lengthscale: np.ndarray  # (t, d)
-    outputscale: np.ndarray  # (t,)
-    noise: np.ndarray  # (t,)
-
-
 class GPRegressor:
     """Multi-target exact GP regressor: ``fit(X, Y)``, ``predict(X) -> (mean, std)`` per target column."""
 
     def __init__(self, settings: GPSettings | None = None, **overrides: object):
         self.settings = settings or GPSettings(**overrides)  # type: ignore[arg-type]
-        self.hyper: Hyper | None = None
+        self.model: _BatchExactGP | None = None
         self.fit_seconds = math.nan
 
     # ----------------------------------------------------------------- training
@@ -107,22 +98,28 @@ class GPRegressor:
         xs, ys = self.x_scaler(x), self.y_scaler(y)
         rng = np.random.default_rng(s.seed)
         idx = np.sort(rng.choice(len(x), s.subset, replace=False)) if len(x) > s.subset else np.arange(len(x))
-        self.hyper = self._fit_hyper(xs[idx], ys[idx])
+        hyper = self._fit_hyper(xs[idx], ys[idx])
         self._raw = (x, y)
-        self._condition(xs, ys)
+        self._condition(xs, ys, hyper)
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def _fit_hyper(self, xs: np.ndarray, ys: np.ndarray) -> Hyper:
-        s = self.settings
-        torch.manual_seed(s.seed)
+    def _model(self, xs: np.ndarray, ys: np.ndarray) -> _BatchExactGP:
+        """The batch of GPs on standardised inputs ``(n, d)`` and targets ``(n, t)`` (float64, default hyperparameters)."""
         tx = torch.as_tensor(xs)
         ty = torch.as_tensor(ys).T.contiguous()
         t = ty.shape[0]
         likelihood = gpytorch.likelihoods.GaussianLikelihood(
-            batch_shape=torch.Size([t]), noise_constraint=gpytorch.constraints.GreaterThan(s.noise_floor)
+            batch_shape=torch.Size([t]), noise_constraint=gpytorch.constraints.GreaterThan(self.settings.noise_floor)
         )
-        model = _BatchExactGP(tx.expand(t, *tx.shape), ty, likelihood, s.mean).double()
+        return _BatchExactGP(tx.expand(t, *tx.shape), ty, likelihood, self.settings.mean).double()
+
+    def _fit_hyper(self, xs: np.ndarray, ys: np.ndarray) -> dict[str, torch.Tensor]:
+        """The hyperparameters (the model's state dict) of the best marginal likelihood met on ``xs, ys``."""
+        s = self.settings
+        torch.manual_seed(s.seed)
+        model = self._model(xs, ys)
+        ty, t = model.train_targets, model.train_targets.shape[0]
         model.covar_module.base_kernel.lengthscale = math.sqrt(xs.shape[1])  # a smooth start in many dimensions
         model.train()
         mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
@@ -164,68 +161,21 @@ class GPRegressor:
             model.load_state_dict(best["state"])
             with torch.no_grad():
                 self.final_loss = float(loss_fn()) / (len(xs) * t)
-        with torch.no_grad():
-            d = xs.shape[1]
-            if s.mean == "linear":
-                weights = model.mean_module.weights.reshape(t, d).numpy().copy()
-                bias = model.mean_module.bias.reshape(t).numpy().copy()
-            else:
-                weights, bias = np.zeros((t, d)), model.mean_module.constant.reshape(t).numpy().copy()
-            return Hyper(
-                weights=weights,
-                bias=bias,
-                lengthscale=model.covar_module.base_kernel.lengthscale.reshape(t, d).numpy().copy(),
-                outputscale=model.covar_module.outputscale.reshape(t).numpy().copy(),
-                noise=model.likelihood.noise.reshape(t).numpy().copy(),
-            )
+        return best["state"]
 
     # ----------------------------------------------------------------- posterior
 
-    def _kernel(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-        """``(t, len(a), n)`` scaled RBF kernel between standardised inputs ``a`` and ``b`` (default: the training inputs)."""
-        h = self._h
-        a = a.unsqueeze(0) / h["ls"]
-        if b is None:
-            b, b_sq = self._x_ls, self._x_ls_sq
-        else:
-            b = b.unsqueeze(0) / h["ls"]
-            b_sq = (b * b).sum(-1)
-        sq = (a * a).sum(-1, keepdim=True) - 2 * a @ b.transpose(-1, -2) + b_sq.unsqueeze(-2)
-        return h["scale"][:, None, None] * torch.exp(-0.5 * sq.clamp_min(0))
-
-    def _mean(self, x: torch.Tensor) -> torch.Tensor:
-        return x @ self._h["w"].T + self._h["b"]  # (n, t)
-
     @torch.no_grad()
-    def _condition(self, xs: np.ndarray, ys: np.ndarray) -> None:
-        """Cholesky factor and weights of the posterior given all (standardised) training points."""
-        h = self.hyper
-        assert h is not None
-        self._h = {"w": torch.as_tensor(h.weights), "b": torch.as_tensor(h.bias), "ls": torch.as_tensor(h.lengthscale)[:, None, :],
-                   "scale": torch.as_tensor(h.outputscale), "noise": torch.as_tensor(h.noise)}  # fmt: skip
-        self._x = torch.as_tensor(xs)
-        self._x_ls = self._x.unsqueeze(0) / self._h["ls"]  # (t, n, d): training inputs over the lengthscales
-        self._x_ls_sq = (self._x_ls * self._x_ls).sum(-1)
-        self._y = ys
-        k = self._kernel(self._x)
-        k.diagonal(dim1=-2, dim2=-1).add_(self._h["noise"][:, None])
-        jitter = 0.0
-        for _ in range(6):
-            chol, info = torch.linalg.cholesky_ex(k)
-            if not info.any():
-                break
-            jitter = max(jitter * 10, 1e-8)
-            k.diagonal(dim1=-2, dim2=-1).add_(jitter)
-        else:
-            raise RuntimeError("GP kernel matrix is not positive definite even with jitter")
-        resid = (torch.as_tensor(ys) - self._mean(self._x)).T.unsqueeze(-1)  # (t, n, 1)
-        self._chol = chol
-        self._alpha = torch.cholesky_solve(resid, chol)  # (t, n, 1)
+    def _condition(self, xs: np.ndarray, ys: np.ndarray, hyper: dict[str, torch.Tensor]) -> None:
+        """The posterior given all (standardised) training points: the model with ``hyper``, in eval mode."""
+        model = self._model(xs, ys)
+        model.load_state_dict(hyper)
+        self.model = model.eval()
 
     @torch.no_grad()
     def predict(self, x: np.ndarray, return_std: bool = True, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray | None]:
         """Posterior predictive mean and standard deviation (noise included), each ``(n, t)``, in target units."""
-        if self.hyper is None:
+        if self.model is None:
             raise RuntimeError("GPRegressor.predict called before fit or load")
         xs = torch.as_tensor(self.x_scaler(np.atleast_2d(np.asarray(x, dtype=np.float64))))
         if len(xs) <= SMALL_BATCH and torch.get_num_threads() > 1:
@@ -236,16 +186,21 @@ class GPRegressor:
                 return self.predict(x, return_std, chunk)
             finally:
                 torch.set_num_threads(threads)
+        t = len(self.y_scaler.mean)
         means, stds = [], []
-        for i in range(0, len(xs), chunk):
-            xc = xs[i : i + chunk]
-            ks = self._kernel(xc)  # (t, m, n)
-            means.append(self._mean(xc) + (ks @ self._alpha).squeeze(-1).T)
-            if return_std:
-                v = torch.linalg.solve_triangular(self._chol, ks.transpose(-1, -2), upper=False)  # (t, n, m)
-                var = self._h["scale"][:, None] - (v * v).sum(-2) + self._h["noise"][:, None]
-                stds.append(var.clamp_min(1e-12).sqrt().T)
-        mean = self.y_scaler.inverse(torch.cat(means).numpy()) if means else np.zeros((0, len(self.y_scaler.mean)))
+        with ExitStack() as stack:
+            # exact at any size (Cholesky); fast_pred_var caches the kernel matrix's inverse root (exact via
+            # Cholesky), so a prediction costs O(n) per candidate and target after the first
+            stack.enter_context(gpytorch.settings.max_cholesky_size(10**9))
+            stack.enter_context(gpytorch.settings.cholesky_max_tries(6))
+            stack.enter_context(gpytorch.settings.fast_pred_var() if return_std else gpytorch.settings.skip_posterior_variances())
+            for i in range(0, len(xs), chunk):
+                xc = xs[i : i + chunk]
+                posterior = self.model.likelihood(self.model(xc.expand(t, *xc.shape)))
+                means.append(posterior.mean.T)
+                if return_std:
+                    stds.append(posterior.variance.clamp_min(1e-12).sqrt().T)
+        mean = self.y_scaler.inverse(torch.cat(means).numpy()) if means else np.zeros((0, t))
         if not return_std:
             return mean, None
         std = (torch.cat(stds).numpy() if stds else np.zeros_like(mean)) * self.y_scaler.scale
@@ -254,25 +209,24 @@ class GPRegressor:
     # ----------------------------------------------------------------- persistence
 
     def state_dict(self) -> dict:
-        """Everything needed to predict again: training data, scalers, hyperparameters, settings."""
-        if self.hyper is None:
+        """Everything needed to predict again: training data, scalers, the gpytorch model's parameters, settings."""
+        if self.model is None:
             raise RuntimeError("nothing to save: fit the GPRegressor first")
         return {
             "x": self._raw[0],
             "y": self._raw[1],
             "scalers": {"x": asdict(self.x_scaler), "y": asdict(self.y_scaler)},
-            "hyper": asdict(self.hyper),
+            "model": {k: v.numpy() for k, v in self.model.state_dict().items()},
             "settings": asdict(self.settings),
         }
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "GPRegressor":
-        """Rebuild a fitted regressor without retraining (one Cholesky factorisation)."""
+        """Rebuild a fitted regressor without retraining (the Cholesky factorisation is redone on first prediction)."""
         reg = cls(GPSettings(**state["settings"]))
         x, y = np.asarray(state["x"], dtype=np.float64), np.asarray(state["y"], dtype=np.float64)
         reg.x_scaler, reg.y_scaler = (Standardizer(**{k: np.asarray(v) for k, v in state["scalers"][n].items()})
                                       for n in ("x", "y"))  # fmt: skip
         reg._raw = (x, y)
-        reg.hyper = Hyper(**{k: np.asarray(v) for k, v in state["hyper"].items()})
-        reg._condition(reg.x_scaler(x), reg.y_scaler(y))
+        reg._condition(reg.x_scaler(x), reg.y_scaler(y), {k: torch.as_tensor(v) for k, v in state["model"].items()})
         return reg

@@ -8,14 +8,14 @@ loading it for another config raises :class:`PredictorMismatch` naming what diff
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from yoso.cache import atomic_write
 from yoso.hw import Deploy, Tech, load_tech
 from yoso.predictor.dataset import SampleSet, config_fingerprint
 from yoso.predictor.features import FeatureEncoder, FeatureSpec
@@ -25,6 +25,8 @@ from yoso.space.joint import JointSpace
 
 #: Regression targets, in column order (natural logs of mJ and ms).
 TARGETS = ("log_energy_mj", "log_latency_ms")
+#: Version of the saved file: bumped when its layout changes (2: the gpytorch model's parameters).
+PREDICTOR_VERSION = 2
 
 
 class PredictorMismatch(ValueError):
@@ -96,18 +98,17 @@ class HardwarePredictor:
 
     def save(self, path: str | Path) -> Path:
         """Write the predictor to ``path`` (``.npz``), atomically."""
-        path = Path(path)
+        return atomic_write(path, self.write)
+
+    def write(self, handle: IO[bytes]) -> None:
+        """Write the predictor as ``.npz`` to a binary file object."""
         state = self.gp.state_dict()
         meta = {"spec": self.spec.to_dict(), "fingerprint": self.fingerprint, "sample_key": self.sample_key,
-                "settings": state["settings"], "targets": list(TARGETS)}  # fmt: skip
+                "settings": state["settings"], "targets": list(TARGETS), "version": PREDICTOR_VERSION}  # fmt: skip
         arrays = {"x": state["x"], "y": state["y"]}
-        arrays.update({f"hyper.{k}": v for k, v in state["hyper"].items()})
+        arrays.update({f"model.{k}": v for k, v in state["model"].items()})
         arrays.update({f"scaler.{n}.{k}": v for n, s in state["scalers"].items() for k, v in s.items()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-        return path
+        np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
     def load(cls, path: str | Path, space: JointSpace, deploy: Deploy | None = None,
@@ -117,6 +118,9 @@ class HardwarePredictor:
         with np.load(Path(path), allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             arrays = {k: data[k] for k in data.files if k != "meta"}
+        if meta.get("version", 1) != PREDICTOR_VERSION:
+            raise PredictorMismatch(f"predictor {path} has file version {meta.get('version', 1)}; this code reads "
+                                    f"version {PREDICTOR_VERSION}: retrain it")  # fmt: skip
         current = config_fingerprint(encoder.space, encoder.deploy, encoder.tech)
         diffs = describe_differences(meta["fingerprint"], current)
         if diffs:
@@ -130,7 +134,7 @@ class HardwarePredictor:
         state = {
             "x": arrays["x"],
             "y": arrays["y"],
-            "hyper": {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("hyper.")},
+            "model": {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("model.")},
             "scalers": {n: {k.rsplit(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"scaler.{n}.")}
                         for n in ("x", "y")},  # fmt: skip
             "settings": meta["settings"],

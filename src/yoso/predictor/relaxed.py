@@ -16,8 +16,8 @@ same predicted ``(log energy, log latency)``.
 from __future__ import annotations
 
 import logging
-import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from yoso.predictor.dataset import SampleSet, digest
+from yoso.cache import artifact_path, get_or_build
+from yoso.config import check_float, check_int, check_keys
+from yoso.predictor.dataset import SampleSet
 from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES
 from yoso.space.joint import JointSpace
 
@@ -101,6 +103,19 @@ class MLPSettings:
     weight_decay: float = 1.0  # strong AdamW decay: held-out MAPE 4.3 % / 4.1 % vs 5.3 % / 6.3 % at 1e-4 (3000 samples)
     seed: int = 0
 
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None, prefix: str) -> "MLPSettings":
+        """Validated settings from a mapping of overrides (missing keys take the defaults); ConfigError on a bad one."""
+        mlp = dict(cfg or {})
+        check_keys(prefix, mlp, sorted(cls.__dataclass_fields__))
+        for key, low in (("hidden", 1), ("layers", 1), ("epochs", 1), ("seed", 0)):
+            if key in mlp:
+                mlp[key] = check_int(f"{prefix}.{key}", mlp[key], low)
+        for key in ("lr", "weight_decay"):
+            if key in mlp:
+                mlp[key] = check_float(f"{prefix}.{key}", mlp[key], at_least=0.0)
+        return cls(**mlp)
+
 
 class CostMLP(nn.Module):
     """``encoding -> (log energy mJ, log latency ms)``: an MLP on the relaxed encoding, standardised inside."""
@@ -162,24 +177,45 @@ class CostMLP(nn.Module):
         }
 
 
-def cost_model(setup: Any, settings: MLPSettings = MLPSettings()) -> tuple[CostMLP, dict[str, float]]:
-    """The cost MLP of a :class:`~yoso.predictor.evaluator.HwSetup`: loaded from its cache or trained on the
-    predictor's training samples; also its errors on the predictor's held-out samples."""
-    train, test = setup.samples(progress=False)
-    model = CostMLP(RelaxedEncoding(setup.space), settings)
-    cache = setup.predictor.cache_dir
-    key = digest({"samples": train.key, "mlp": asdict(settings), "version": RELAXED_VERSION})
-    path = Path(cache) / "predictors" / f"mlp-{key}.pt" if cache is not None else None
-    if path is not None and path.is_file():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        model.eval()
-    else:
-        start = time.perf_counter()
-        model.fit(train)
-        log.info("trained the differentiable cost MLP on %d samples in %.1f s", len(train), time.perf_counter() - start)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, path)
-    return model, model.errors(test)
+class MLPCostModel:
+    """The cost MLP as a cost model: trained on the predictor's sample set (cached) on first use; differentiable."""
+
+    name = "mlp"
+
+    def __init__(self, setup: Any, settings: MLPSettings | Mapping[str, Any] | None = None):
+        self.setup = setup
+        self.settings = settings if isinstance(settings, MLPSettings) else MLPSettings.from_config(settings, "cost_model.settings")
+        self._model: CostMLP | None = None
+
+    @property
+    def module(self) -> CostMLP:
+        """The trained MLP (loaded from ``cache_dir/predictors`` or trained on the predictor's training samples)."""
+        if self._model is None:
+            self._model = self._load_or_train()
+        return self._model
+
+    def __call__(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self.module.predict(vectors)
+
+    def held_out_errors(self) -> dict[str, float]:
+        """MAPE (%) of energy and latency on the predictor's held-out samples."""
+        _, test = self.setup.samples(progress=False)
+        return self.module.errors(test)
+
+    def _load_or_train(self) -> CostMLP:
+        train, _ = self.setup.samples(progress=False)
+        model = CostMLP(RelaxedEncoding(self.setup.space), self.settings)
+        key = {"samples": train.key, "mlp": asdict(self.settings), "version": RELAXED_VERSION}
+
+        def build() -> CostMLP:
+            start = time.perf_counter()
+            model.fit(train)
+            log.info("trained the differentiable cost MLP on %d samples in %.1f s", len(train), time.perf_counter() - start)
+            return model
+
+        def load(path: Path) -> CostMLP:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval()
+
+        return get_or_build(artifact_path(self.setup.predictor.cache_dir, "predictors", "mlp", key, ".pt"), build, load,
+                            lambda mlp, handle: torch.save(mlp.state_dict(), handle))  # fmt: skip

@@ -4,8 +4,9 @@ Design:
 
 * Outcomes ``Y = (accuracy, -log energy_mj, -log latency_ms)``, all maximised; rows with a
   non-finite figure or a non-positive energy/latency are counted but kept out of the model.
-* Inputs are the hardware predictor's :class:`~yoso.predictor.features.FeatureEncoder`
-  features (one-hots plus deployment-network and accelerator quantities, ~280 columns),
+* Inputs are the features of the ``featurizer`` it is handed: the hardware predictor's
+  :class:`~yoso.predictor.features.FeatureEncoder` of the run's deployment macro and technology
+  (``conf/strategy/qnehvi.yaml``; by default that of the default macro): one-hots plus deployment-network and accelerator quantities, ~280 columns),
   restricted to the columns that vary over the step's pool and observations, z-scored,
   projected on their first ``n_components`` principal components (a GP kernel over 280 ARD
   dimensions made fitting and every posterior ~10x slower) and scaled to the unit cube.
@@ -35,15 +36,13 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from yoso.config import ConfigError, check_float, check_int
-from yoso.hw.layers import Deploy
-from yoso.hw.tech import Tech, load_tech
 from yoso.predictor.features import FeatureEncoder
 from yoso.search.strategy import Evaluation, Strategy
 from yoso.space.joint import JointSpace
@@ -80,7 +79,10 @@ def non_dominated_ranks(y: np.ndarray) -> np.ndarray:
 
 
 class QNEHVIStrategy(Strategy):
-    """Multi-objective BO: a multi-output GP on hardware features and qLogNEHVI over a random candidate pool."""
+    """Multi-objective BO: a multi-output GP on hardware features and qLogNEHVI over a random candidate pool.
+
+    ``featurizer(space)`` gives the feature encoder of candidates (the GP's inputs).
+    """
 
     name = "qnehvi"
 
@@ -89,16 +91,15 @@ class QNEHVIStrategy(Strategy):
         space: JointSpace,
         seed: int = 0,
         batch_size: int = 8,
-        pool_size: int = 2000,
+        pool_size: int = 1000,
         initial_samples: int = 16,
-        mc_samples: int = 64,
+        mc_samples: int = 32,
         max_train: int = 200,
         fit_iterations: int = 100,
         n_components: int = 32,
         shortlist: int = 128,
         eta: float = 1e-3,
-        deploy: Mapping[str, Any] | Deploy | None = None,
-        tech: str | Tech | None = None,
+        featurizer: Callable[[JointSpace], FeatureEncoder] = FeatureEncoder,
     ):
         super().__init__(space, seed)
         self.batch_size = check_int("strategy.batch_size", batch_size, 1, 256)
@@ -116,15 +117,7 @@ class QNEHVIStrategy(Strategy):
         if self.shortlist < self.batch_size:
             raise ConfigError("strategy.shortlist", shortlist, f"an integer >= strategy.batch_size ({self.batch_size})")
         self.eta = check_float("strategy.eta", eta, greater_than=0.0)
-        if deploy is not None and not isinstance(deploy, Deploy):
-            if not isinstance(deploy, Mapping):
-                raise ConfigError("strategy.deploy", deploy, "the hw.deploy mapping")
-            deploy = Deploy.from_config(deploy, prefix="strategy.deploy")
-        if tech is not None and not isinstance(tech, Tech):
-            if not isinstance(tech, str):
-                raise ConfigError("strategy.tech", tech, "a technology name (conf/hw/tech) or a YAML path")
-            tech = load_tech(tech)
-        self.encoder = FeatureEncoder(space, deploy, tech)
+        self.encoder = featurizer(space)  # the GP's input features of a candidate
         self.rng = np.random.default_rng(self.seed_sequence())
         self.vectors = np.zeros((0, len(space)), dtype=np.int64)
         self.y = np.zeros((0, NUM_OUTCOMES))

@@ -24,15 +24,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from yoso.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
 from yoso.config import check_int, plain_groups
-from yoso.predictor.dataset import digest
-from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator, hardware_evaluator
+from yoso.cache import digest
+from yoso.predictor.cost import build_cost_model
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
 from yoso.search.history import History
 from yoso.search.loop import SearchLoop
-from yoso.search.report import accuracy_signal, format_table, plot_pareto
+from yoso.search.report import accuracy_signal, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
+from yoso.tables import format_table
 
 log = logging.getLogger("yoso.search")
 
@@ -183,7 +184,7 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
     datamodule = _datamodule(cfg)
     with _build_lock(cfg):
         supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
-        hardware = hardware_evaluator(cfg)
+        hardware = build_cost_model(cfg)
         hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     race = cfg.search.get("race") or {}
     looks = list(race.get("looks") or [])
@@ -202,17 +203,16 @@ def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[
     """
     from pytorch_lightning.utilities import CombinedLoader
 
-    from yoso.predictor.relaxed import cost_model
     from yoso.search.differentiable import SIMULATED_COLUMNS
 
     strategy = setup.strategy
     datamodule = _datamodule(cfg)
-    hw = HwSetup.from_config(cfg)
+    mlp = build_cost_model(cfg, "mlp", settings=strategy.settings.cost_model)
     with _build_lock(cfg):
         supernet = load_or_train_hypernet(cfg, datamodule)
-        cost, errors = cost_model(hw, strategy.settings.cost_model)
+        cost, errors = mlp.module, mlp.held_out_errors()
     log.info("differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",
-             hw.predictor.n_train, errors["energy_mape"], errors["latency_mape"])  # fmt: skip
+             mlp.setup.predictor.n_train, errors["energy_mape"], errors["latency_mape"])  # fmt: skip
     fingerprint = search_fingerprint(cfg)
     last = run_dir / "checkpoints" / "last.ckpt"
     rows = 0
@@ -224,7 +224,7 @@ def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[
         rows = int(saved["rows"])
         log.info("resuming the differentiable search after epoch %d from %s", rows, last)
     history = History.open(run_dir / "history.csv", setup.space, keep=rows, extra=SIMULATED_COLUMNS)
-    module = strategy.module(supernet.net, cost, setup.reward, history, SimulatorEvaluator(hw), datamodule,
+    module = strategy.module(supernet.net, cost, setup.reward, history, build_cost_model(cfg, "simulator"), datamodule,
                              int(cfg.model.bn_recalibration_batches), loggers, fingerprint)  # fmt: skip
     checkpoint = epoch_checkpoint(last)
     batches = strategy.settings.batches_per_epoch
@@ -269,7 +269,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                  float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
-    cost = SimulatorEvaluator(HwSetup.from_config(cfg))
+    cost = build_cost_model(cfg, "simulator")
     rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir, setup.constraints,
                               hypernet_n=len(datamodule.splits.val))  # the HyperNet scores the whole val split
     thresholds = (setup.constraints.t_lat_ms, setup.constraints.t_eer_mj)

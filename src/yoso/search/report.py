@@ -1,8 +1,7 @@
-"""Reporting of search results: Pareto fronts, hypervolume, plots (Agg) and plain-text tables."""
+"""Reporting of search results: Pareto fronts, hypervolume and plots (Agg); tables: :mod:`yoso.tables`."""
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,14 +11,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from rich.console import Console
-from rich.table import Table
 
 #: Objective convention of a search sample: accuracy is maximised, energy and latency minimised.
 SEARCH_MAXIMIZE: tuple[bool, ...] = (True, False, False)
-
-_BLOCK = 512  # rows compared at once in pareto_mask: bounds memory at _BLOCK * front size bools
-
 
 def search_objectives(accuracy: Any, energy_mj: Any, latency_ms: Any) -> tuple[np.ndarray, tuple[bool, ...]]:
     """The (n, 3) objective array ``[A, e, l]`` and its maximise flags, the one place of that convention."""
@@ -29,84 +23,48 @@ def search_objectives(accuracy: Any, energy_mj: Any, latency_ms: Any) -> tuple[n
     return np.column_stack(cols), SEARCH_MAXIMIZE
 
 
-def _minimisation(points: Any, maximize: Sequence[bool]) -> np.ndarray:
-    """``points`` as an (n, k) float array with the maximised columns negated, so all are minimised."""
+def _maximisation(points: Any, maximize: Sequence[bool]) -> np.ndarray:
+    """``points`` as an (n, k) float array with the minimised columns negated, so all are maximised (botorch's way)."""
     x = np.asarray(points, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError(f"points must be an (n, k) array with k >= 2, got shape {x.shape}")
     flags = np.asarray(maximize, dtype=bool).ravel()
     if flags.size != x.shape[1]:
         raise ValueError(f"maximize has {flags.size} flags for k={x.shape[1]} objectives")
-    return np.where(flags, -x, x)
+    return np.where(flags, x, -x)
 
 
 def pareto_mask(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
-    """Which rows of an (n, k) array are non-dominated; equal copies of a front point are all kept.
+    """Which rows of an (n, k) array are non-dominated (botorch's ``is_non_dominated``); equal copies of a
+    front point are all kept. Rows holding NaN are neither on the front nor dominate anything."""
+    import torch
+    from botorch.utils.multi_objective.pareto import is_non_dominated
 
-    Rows holding NaN are neither on the front nor dominate anything.
-    """
-    x = _minimisation(points, maximize)
-    mask = np.zeros(len(x), dtype=bool)
-    rows = np.flatnonzero(~np.isnan(x).any(axis=1))
-    if rows.size == 0:
-        return mask
-    # Lexicographic order: a row can only be dominated by a distinct row sorted before it.
-    order = rows[np.lexsort(x[rows].T[::-1])]
-    s = x[order]
-    first = np.ones(len(s), dtype=bool)
-    first[1:] = (s[1:] != s[:-1]).any(axis=1)
-    mask[order] = _nondominated_sorted(s[first])[np.cumsum(first) - 1]
+    y = _maximisation(points, maximize)
+    mask = np.zeros(len(y), dtype=bool)
+    rows = np.flatnonzero(~np.isnan(y).any(axis=1))
+    if rows.size:  # on the distinct rows (a second pass over copies is botorch's slow path), then every copy
+        distinct, copy_of = np.unique(y[rows], axis=0, return_inverse=True)
+        mask[rows] = is_non_dominated(torch.as_tensor(distinct)).numpy()[copy_of.ravel()]
     return mask
 
 
-def _nondominated_sorted(u: np.ndarray) -> np.ndarray:
-    """Non-dominated flags of distinct rows in lexicographic order (minimisation), block by block.
-
-    A row is dominated iff some earlier row is <= it everywhere; by transitivity it suffices to
-    check the front found so far plus the earlier rows of its own block.
-    """
-    keep = np.zeros(len(u), dtype=bool)
-    front = u[:0]
-    for start in range(0, len(u), _BLOCK):
-        blk = u[start : start + _BLOCK]
-        by_front = np.ones((len(blk), len(front)), dtype=bool)
-        by_block = np.tri(len(blk), k=-1, dtype=bool)  # [i, j]: j sorts before i
-        for c in range(u.shape[1]):
-            by_front &= front[None, :, c] <= blk[:, None, c]
-            by_block &= blk[None, :, c] <= blk[:, None, c]
-        ok = ~(by_front.any(axis=1) | by_block.any(axis=1))
-        keep[start : start + len(blk)] = ok
-        front = np.concatenate([front, blk[ok]])
-    return keep
-
-
 def hypervolume(points: np.ndarray, reference: Sequence[float], maximize: Sequence[bool]) -> float:
-    """Exact hypervolume dominated by ``points`` and bounded by ``reference`` for k = 2 or 3.
+    """Exact hypervolume dominated by ``points`` and bounded by ``reference`` for k = 2 or 3 (botorch's
+    ``DominatedPartitioning``). Points not strictly better than the reference in every objective contribute nothing."""
+    import torch
+    from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 
-    Points not strictly better than the reference in every objective contribute nothing.
-    """
-    x = _minimisation(points, maximize)
-    k = x.shape[1]
+    y = _maximisation(points, maximize)
+    k = y.shape[1]
     if k not in (2, 3):
         raise ValueError(f"hypervolume supports k=2 or k=3 objectives, got k={k}")
-    ref = _minimisation(np.asarray(reference, dtype=np.float64).reshape(1, -1), maximize)[0]
-    x = x[(x < ref).all(axis=1)]
-    x = x[pareto_mask(x, [False] * k)]
-    if len(x) == 0:
+    ref = _maximisation(np.asarray(reference, dtype=np.float64).reshape(1, -1), maximize)[0]
+    y = y[(y > ref).all(axis=1)]  # NaN rows compare False: left out
+    if len(y) == 0:
         return 0.0
-    x = x[np.lexsort(x[:, :2].T[::-1])]  # by first then second objective, as _area_sorted needs
-    if k == 2:
-        return _area_sorted(x, ref)
-    # Slice along the third objective: between consecutive levels the cross-section is constant.
-    levels = np.unique(x[:, 2])
-    heights = np.diff(np.append(levels, ref[2]))
-    return float(sum(h * _area_sorted(x[x[:, 2] <= z], ref) for z, h in zip(levels, heights)))
-
-
-def _area_sorted(xy: np.ndarray, ref: np.ndarray) -> float:
-    """2-D area dominated by rows sorted by their first column (any set, not only a front) up to ``ref``."""
-    widths = np.diff(np.append(xy[:, 0], ref[0]))
-    return float(np.sum(widths * (ref[1] - np.minimum.accumulate(xy[:, 1]))))
+    partitioning = DominatedPartitioning(ref_point=torch.as_tensor(ref), Y=torch.as_tensor(y))
+    return float(partitioning.compute_hypervolume())
 
 
 def running_best(rewards: Any) -> np.ndarray:
@@ -257,29 +215,3 @@ def save_figure(fig: Figure, path: str | Path, title: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=120)
     return out
-
-
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, title: str = "") -> str:
-    """``rows`` as a plain-text rich table (floats to 4 significant digits) for logging or printing.
-
-    ``columns`` defaults to every key of the rows in first-seen order; missing cells are blank.
-    """
-    if columns is None:
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-    table = Table(title=title or None)
-    for col in columns:
-        table.add_column(str(col))
-    for row in rows:
-        table.add_row(*(_cell(row.get(col)) for col in columns))
-    console = Console(file=io.StringIO(), width=220, force_terminal=False, color_system=None)  # accuracy cells with intervals
-    console.print(table)
-    return console.file.getvalue()
-
-
-def _cell(value: Any) -> str:
-    """A table cell: floats to 4 significant digits, None blank, anything else as str."""
-    if value is None:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    return str(value)

@@ -1,0 +1,73 @@
+"""The artifact cache: a stable key, an atomic write, and one build under parallel callers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from yoso.cache import artifact_path, atomic_write, digest, get_or_build
+
+
+def test_digest_is_stable_across_processes_and_key_order() -> None:
+    # pinned: a cache key must not change between runs, Python versions or processes (no hash randomisation)
+    assert digest({"a": 1, "b": [1, 2.5, "x"]}) == "b80e7b20d832f7d5ef62"
+    assert digest({"b": [1, 2.5, "x"], "a": 1}) == digest({"a": 1, "b": [1, 2.5, "x"]})
+    assert digest({"a": 1}) != digest({"a": 2}) and digest({"a": [1, 2]}) != digest({"a": [2, 1]})
+
+
+def test_artifact_path_is_keyed_by_the_config(tmp_path: Path) -> None:
+    path = artifact_path(tmp_path, "predictors", "gp", {"n": 3}, ".npz")
+    assert path == tmp_path / "predictors" / f"gp-{digest({'n': 3})}.npz"
+    assert artifact_path(tmp_path, "samples", "", {"n": 3}, ".npz").name == f"{digest({'n': 3})}.npz"
+    assert artifact_path(None, "predictors", "gp", {"n": 3}, ".npz") is None
+
+
+def test_atomic_write_replaces_whole_files_and_keeps_the_old_one_on_failure(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "a.bin"
+    assert atomic_write(path, b"one") == path and path.read_bytes() == b"one"
+    atomic_write(path, "two")
+    assert path.read_text() == "two"
+    atomic_write(path, lambda handle: handle.write(b"three"))
+    assert path.read_bytes() == b"three"
+
+    def fail(handle) -> None:
+        handle.write(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(path, fail)
+    assert path.read_bytes() == b"three"  # the old content, whole
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.bin"]  # no temporary file left behind
+
+
+def _build_slowly(path: str, log: str) -> str:
+    def build() -> str:
+        with open(log, "a") as handle:
+            handle.write("built\n")
+        time.sleep(0.5)
+        return "artifact"
+
+    return get_or_build(Path(path), build, lambda p: p.read_text(), lambda value, handle: handle.write(value.encode()))
+
+
+def test_get_or_build_builds_once_then_loads(tmp_path: Path) -> None:
+    path, log = tmp_path / "x" / "a.txt", tmp_path / "log"
+    assert _build_slowly(str(path), str(log)) == "artifact" and path.read_text() == "artifact"
+    path.write_text("cached")  # a second call loads the file, it does not build again
+    assert _build_slowly(str(path), str(log)) == "cached"
+    assert log.read_text().count("built") == 1
+    calls = []
+    assert get_or_build(None, lambda: calls.append(1) or "fresh", None, None) == "fresh"  # no cache: build
+    assert calls == [1]
+
+
+def test_parallel_callers_build_once(tmp_path: Path) -> None:
+    path, log = tmp_path / "a.txt", tmp_path / "log"
+    context = multiprocessing.get_context("fork")
+    with context.Pool(3) as pool:
+        results = pool.starmap(_build_slowly, [(str(path), str(log))] * 3)
+    assert results == ["artifact"] * 3
+    assert log.read_text().count("built") == 1
