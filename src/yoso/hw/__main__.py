@@ -17,6 +17,7 @@ from yoso.hw.simulator import SimResult, simulate
 from yoso.hw.tech import load_tech
 from yoso.space.accelerator import DATAFLOWS, Accelerator, parse_pe_shape
 from yoso.space.known import KNOWN_GENOTYPES, load_genotype
+from yoso.tables import format_table
 
 CONFIG_ERROR_EXIT = 2
 
@@ -41,26 +42,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_table(res: SimResult) -> None:
-    """Per-layer table and totals (rich)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"{res.accelerator}", show_lines=False)
-    for col in ("layer", "kind", "CxHxW -> K", "RxS/s", "MACs", "util", "cycles", "DRAM words", "energy uJ"):
-        t.add_column(col, justify="left" if col in ("layer", "kind") else "right")
-    for r in res.layers:
-        l = r.layer
-        t.add_row(
-            l.name, l.kind, f"{l.C}x{l.H}x{l.W} -> {l.K}", f"{l.R}x{l.S}/{l.stride[0]}", f"{r.macs:,}",
-            f"{r.utilisation:.2f}", f"{r.cycles:,.0f}", f"{r.accesses['dram']:,.0f}", f"{r.energy_total_pj * 1e-6:.2f}",
-        )  # fmt: skip
-    console = Console(width=160) if not sys.stdout.isatty() else Console()
-    console.print(t)
+    """Per-layer table and totals."""
+    rows = [{"layer": r.layer.name, "kind": r.layer.kind, "CxHxW -> K": f"{r.layer.C}x{r.layer.H}x{r.layer.W} -> {r.layer.K}",
+             "RxS/s": f"{r.layer.R}x{r.layer.S}/{r.layer.stride[0]}", "MACs": f"{r.macs:,}", "util": f"{r.utilisation:.2f}",
+             "cycles": f"{r.cycles:,.0f}", "DRAM words": f"{r.accesses['dram']:,.0f}",
+             "energy uJ": f"{r.energy_total_pj * 1e-6:.2f}"} for r in res.layers]  # fmt: skip
+    print(format_table(rows, title=str(res.accelerator)), end="")
     parts = "  ".join(f"{k} {v:.3f}" for k, v in res.breakdown.items())
-    console.print(
-        f"energy {res.energy_mj:.3f} mJ  latency {res.latency_ms:.3f} ms  utilisation {res.utilisation:.2f}  "
-        f"MACs {res.macs:,}\nbreakdown (mJ): {parts}"
-    )
+    print(f"energy {res.energy_mj:.3f} mJ  latency {res.latency_ms:.3f} ms  utilisation {res.utilisation:.2f}  "
+          f"MACs {res.macs:,}\nbreakdown (mJ): {parts}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
