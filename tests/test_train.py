@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from conftest import ROOT, compose_config
 
@@ -59,6 +60,70 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
     assert (resumed["epoch"], resumed["global_step"]) == (1, 4)
     # the optimiser state came along (momentum buffers exist for the first run's path)
     assert resumed["optimizer_states"][0]["state"]
+
+
+class _EpochRows(pl.LightningModule):
+    """A tiny module that, like the one-shot search, records a row in its own epoch-end hook."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+        self.rows = 0
+
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.layer(batch[0]).sum()
+
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
+        self.log("val/loss", self.layer(batch[0]).sum())
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def on_train_epoch_end(self) -> None:
+        self.rows = self.current_epoch + 1
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rows"] = self.rows
+
+
+class _LastCheckpointProbe(pl.Callback):
+    """What ``last.ckpt`` holds when each epoch starts and when training ends."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.seen = folder, []
+
+    def _record(self) -> None:
+        last = self.folder / "last.ckpt"
+        ckpt = _ckpt(last) if last.is_file() else {}
+        self.seen.append((sorted(p.name for p in self.folder.glob("*")), ckpt.get("epoch"), ckpt.get("rows")))
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._record()
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._record()
+
+
+def test_model_checkpoint_yaml_writes_last_ckpt_after_every_epoch(tmp_path: Path) -> None:
+    """conf/callbacks/model_checkpoint.yaml: one last.ckpt, rewritten after every epoch's own epoch-end hook, also
+    with validation at the last epoch only; a resumed run rewrites the same file."""
+    from hydra.utils import instantiate
+
+    node = compose_config("train", [f"paths.output_dir={tmp_path}"]).callbacks.model_checkpoint
+    folder = tmp_path / "checkpoints"
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+
+    def fit(epochs: int, ckpt_path: Path | None = None) -> list:
+        probe = _LastCheckpointProbe(folder)
+        trainer = pl.Trainer(max_epochs=epochs, check_val_every_n_epoch=epochs, callbacks=[instantiate(node), probe],
+                             logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             num_sanity_val_steps=0, default_root_dir=str(tmp_path))  # fmt: skip
+        trainer.fit(_EpochRows(), train_dataloaders=data, val_dataloaders=data, ckpt_path=ckpt_path)
+        return probe.seen
+
+    # after epoch e (0-based): last.ckpt holds epoch e and the row that epoch's hook added
+    assert fit(3) == [([], None, None), *[(["last.ckpt"], e, e + 1) for e in range(3)]]
+    assert fit(5, folder / "last.ckpt")[1:] == [(["last.ckpt"], e, e + 1) for e in (3, 4)]
 
 
 def test_standalone_darts_v2_trains_and_reports_test_accuracy(tmp_path: Path) -> None:
