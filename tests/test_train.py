@@ -62,6 +62,27 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
     assert resumed["optimizer_states"][0]["state"]
 
 
+def test_model_yaml_targets_build_the_modules() -> None:
+    """conf/model names its modules by ``_target_``: Hydra builds them from the node's arguments (not its schedule
+    keys) and the other groups' data shape, space, accelerator, seed; the modules' own errors pass through."""
+    from yoso.config import ConfigError
+    from yoso.nn import ChildModule, SupernetModule
+    from yoso.space import known_genotype
+
+    cfg = compose_config("train", ["space=yoso", "model.channels=4", "model.standalone.channels=4"])
+    assert cfg.model._target_ == "yoso.nn.modules.SupernetModule"
+    assert cfg.model.standalone._target_ == "yoso.nn.modules.ChildModule"
+    module = SupernetModule.from_config(cfg)
+    assert type(module) is SupernetModule
+    assert module.hparams.channels == 4 and module.hparams.seed == cfg.seed and "epochs" not in module.hparams
+    assert module.hparams.input_shape == list(cfg.data.input_shape)
+    child = ChildModule.from_config(cfg, known_genotype("DARTS_V2"))
+    assert type(child) is ChildModule and child.genotype == known_genotype("DARTS_V2") and child.hparams.channels == 4
+    with pytest.raises(ConfigError) as err:
+        SupernetModule.from_config(compose_config("train", ["space=yoso", "model.sandwich=true"]))
+    assert err.value.key == "model.sandwich"
+
+
 class _EpochRows(pl.LightningModule):
     """A tiny module that, like the one-shot search, records a row in its own epoch-end hook."""
 
