@@ -83,6 +83,18 @@ def test_model_yaml_targets_build_the_modules() -> None:
     assert err.value.key == "model.sandwich"
 
 
+def test_wandb_logger_is_quiet_at_the_end_of_a_run(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """logger=wandb (offline): the run is written, but W&B's end-of-run history and summary are not printed."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_train(tmp_path, "logger=wandb")
+    output = "".join(capfd.readouterr())
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
+    assert "Run data is saved locally" in output  # where the run is stays in the log
+    assert "Run summary" not in output and "Run history" not in output
+
+
 class _EpochRows(pl.LightningModule):
     """A tiny module that, like the one-shot search, records a row in its own epoch-end hook."""
 
