@@ -153,8 +153,8 @@ class SupernetModule(_Trainable):
         """The ``model`` node's module (conf/model: ``_target_`` this class) with the composed config's space,
         accelerator, data shape and seed."""
         d = cfg["data"]
-        return instantiate_module(cfg["model"], space=cfg["space"], accelerator=cfg["accelerator"],
-                                  input_shape=d["input_shape"], num_classes=d["num_classes"], seed=cfg["seed"])  # fmt: skip
+        return instantiate_module(cfg["model"], space=cfg["space"], accelerator=cfg["accelerator"], seed=cfg["seed"],
+                                  input_shape=d["input_shape"], num_classes=d["num_classes"])  # fmt: skip
 
     # ----------------------------------------------------------------- paths
 

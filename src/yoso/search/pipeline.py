@@ -56,9 +56,9 @@ def hypernet_key(cfg: DictConfig) -> str:
     return digest({**parts, "version": HYPERNET_VERSION})
 
 
-def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None, loggers: list[Any] | None = None,
-             **overrides: Any):  # fmt: skip
-    """A Lightning Trainer from the ``trainer`` group: the given loggers (default none), a rich progress bar when enabled."""
+def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None,
+             loggers: list[Any] | None = None, **overrides: Any):  # fmt: skip
+    """A Lightning Trainer from the ``trainer`` group: the given loggers (none by default), a rich progress bar."""
     from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
     callbacks = list(callbacks or [])
