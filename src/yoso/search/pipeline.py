@@ -58,7 +58,7 @@ def hypernet_key(cfg: DictConfig) -> str:
 
 def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None,
              loggers: list[Any] | None = None, **overrides: Any):  # fmt: skip
-    """A Lightning Trainer from the ``trainer`` group: the given loggers (none by default), a rich progress bar."""
+    """A Lightning Trainer from the ``trainer`` group with ``loggers`` (default none), a rich progress bar when enabled."""
     from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
     callbacks = list(callbacks or [])
