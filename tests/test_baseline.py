@@ -23,7 +23,7 @@ from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.known import KNOWN_GENOTYPES
 
-from conftest import ROOT
+from conftest import ROOT, compose_config
 
 BALANCED = Reward(0.5, -0.4, 0.5, -0.4)
 
@@ -154,6 +154,18 @@ BEST = {"genotype": "DARTS_V2", "accelerator_str": "16x32/512KB/128B/OS", "accur
         "hypernet_accuracy": 0.5, "energy_mj": 1.5, "latency_ms": 0.5, "reward": 2.0, "feasible": True,
         "iteration": 3, "reward_config": {"alpha1": 0.6, "omega1": -0.4, "alpha2": 0.3, "omega2": -0.2,
                                           "t_lat_ms": 1.2, "t_eer_mj": 9.0}}  # fmt: skip
+
+
+def test_two_stage_config_composes_only_what_it_uses():
+    """conf/two_stage.yaml: search.yaml's data, space, accelerator, hw, reward, model (its stand-alone networks),
+    trainer and seed, so the baseline matches the searches it is compared with; no strategy, constraints, logger."""
+    from omegaconf import OmegaConf
+
+    two, search = compose_config("two_stage"), compose_config("search")
+    for key in ("data", "space", "accelerator", "hw", "reward", "model", "trainer"):
+        assert OmegaConf.to_container(two[key]) == OmegaConf.to_container(search[key]), key
+    assert two.seed == search.seed
+    assert "strategy" not in two and "constraints" not in two and not two.get("logger")
 
 
 def test_two_stage_and_report_end_to_end(tmp_path):

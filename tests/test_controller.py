@@ -1,4 +1,4 @@
-"""The LSTM controller, its REINFORCE module and the ReinforceStrategy (DESIGN §5)."""
+"""The LSTM controller, its REINFORCE loss (PolicyGradient) and the ReinforceStrategy (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import io
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from conftest import compose_config
 from yoso.config import ConfigError
-from yoso.search.controller import Controller, ControllerModule, ReinforceStrategy
+from yoso.search.controller import Controller, PolicyGradient, ReinforceStrategy
 from yoso.search.strategy import Evaluation, Strategy, build_strategy
 
 #: A controller small enough to check by hand, and a hidden size that keeps strategy tests fast.
@@ -18,6 +20,12 @@ SMALL_HIDDEN = 8
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def reinforce_kwargs(**overrides: object) -> dict:
+    """conf/strategy/reinforce.yaml's hyperparameters (the one place of their defaults) with ``overrides``."""
+    cfg = OmegaConf.to_container(compose_config("search", ["strategy=reinforce"]).strategy)
+    return {**{k: v for k, v in cfg.items() if k not in ("_target_", "name")}, **overrides}
 
 
 def tiny_controller(vocab: list[int] = TINY_VOCAB, hidden: int = 4, seed: int = 0) -> Controller:
@@ -105,13 +113,12 @@ def test_controller_samples_follow_the_policy() -> None:
     assert all(int(first[:, j].max()) < v for j, v in enumerate(TINY_VOCAB))
 
 
-# ----------------------------------------------------------------- ControllerModule
+# ----------------------------------------------------------------- PolicyGradient
 
 
-def test_controller_module_reinforce_step() -> None:
-    torch.manual_seed(0)
+def test_policy_gradient_reinforce_step() -> None:
     w, decay = 0.1, 0.9
-    module = ControllerModule(TINY_VOCAB, lstm_hidden=4, lr=0.01, entropy_weight=w, baseline_decay=decay)
+    module = PolicyGradient(tiny_controller(), entropy_weight=w, baseline_decay=decay)
 
     @torch.no_grad()
     def expected_loss(actions: torch.Tensor, rewards: torch.Tensor, baseline: float) -> float:
@@ -122,7 +129,7 @@ def test_controller_module_reinforce_step() -> None:
     # First batch: mean 7/3 becomes the baseline, and the decay update keeps it there.
     actions = torch.tensor([[0, 1, 1], [1, 2, 0], [1, 0, 1]])
     rewards = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
-    loss = module.training_step((actions, rewards), 0)
+    loss = module(actions, rewards)
     assert loss.requires_grad
     assert float(loss.detach()) == pytest.approx(expected_loss(actions, rewards, 7 / 3), abs=1e-6)
     assert float(module.baseline) == pytest.approx(7 / 3, abs=1e-12)
@@ -131,24 +138,18 @@ def test_controller_module_reinforce_step() -> None:
     # Second batch: the loss uses b = 7/3, then b <- 0.9 * 7/3 + 0.1 * 0.5 = 2.15.
     actions2 = torch.tensor([[0, 0, 0], [1, 1, 1]])
     rewards2 = torch.tensor([0.0, 1.0], dtype=torch.float64)
-    loss2 = module.training_step((actions2, rewards2), 1)
+    loss2 = module(actions2, rewards2)
     assert float(loss2.detach()) == pytest.approx(expected_loss(actions2, rewards2, 7 / 3), abs=1e-6)
     assert float(module.baseline) == pytest.approx(2.15, abs=1e-12)
     assert module.last_metrics["controller/baseline"] == pytest.approx(2.15, abs=1e-12)
     assert int(module.updates) == 2
-
-    # One optimiser for the whole search, so Adam's moments survive repeated fits.
-    optimiser = module.configure_optimizers()
-    assert isinstance(optimiser, torch.optim.Adam)
-    assert module.configure_optimizers() is optimiser and module.optimizer() is optimiser
-    assert optimiser.param_groups[0]["lr"] == 0.01
 
 
 # ----------------------------------------------------------------- ReinforceStrategy
 
 
 def test_reinforce_strategy_learns_a_toy_reward(space) -> None:
-    strategy = ReinforceStrategy(space, seed=0, lstm_hidden=SMALL_HIDDEN, lr=0.05)
+    strategy = ReinforceStrategy(space, seed=0, **reinforce_kwargs(lstm_hidden=SMALL_HIDDEN, lr=0.05))
     assert space.vocab_sizes[-1] == 4  # uniform probability of the rewarded choice: 1/4
     before = (strategy.ask(500)[:, -1] == 2).mean()
     for _ in range(150):
@@ -162,7 +163,7 @@ def test_reinforce_strategy_learns_a_toy_reward(space) -> None:
 
 def reinforce(space, seed: int) -> ReinforceStrategy:
     """A small, fast ReinforceStrategy."""
-    return ReinforceStrategy(space, seed=seed, lstm_hidden=SMALL_HIDDEN, lr=0.01)
+    return ReinforceStrategy(space, seed=seed, **reinforce_kwargs(lstm_hidden=SMALL_HIDDEN, lr=0.01))
 
 
 def ask_tell(strategies: list[ReinforceStrategy], steps: int, n: int = 2) -> None:
@@ -181,8 +182,12 @@ def ask_tell(strategies: list[ReinforceStrategy], steps: int, n: int = 2) -> Non
 def test_reinforce_strategy_is_deterministic(space) -> None:
     a, b = reinforce(space, 3), reinforce(space, 3)
     assert same_tensors(params(a), params(b))
+    optimiser = a.optimizer
     ask_tell([a, b], steps=3)
     assert int(a.module.updates) == 3
+    # One Adam optimiser for the whole search, so its moments survive from tell to tell.
+    assert a.optimizer is optimiser and isinstance(optimiser, torch.optim.Adam)
+    assert optimiser.param_groups[0]["lr"] == 0.01
     assert not same_tensors(params(a), params(reinforce(space, 3)))  # the tells did change the weights
     # Different seeds: different initial weights and different candidates.
     assert not same_tensors(params(reinforce(space, 4)), params(reinforce(space, 3)))
@@ -201,7 +206,7 @@ def test_reinforce_state_round_trip_through_a_file(space) -> None:
     assert same_tensors(params(fresh), params(a))
     assert fresh.metrics() == a.metrics() and "controller/baseline" in a.metrics()
     ask_tell([a, fresh], steps=2, n=3)
-    assert float(a.module.optimizer().state[a.module.controller.heads[0].bias]["step"]) == 5
+    assert float(a.optimizer.state[a.module.controller.heads[0].bias]["step"]) == 5
 
 
 def test_reinforce_state_round_trip_in_memory(space) -> None:
@@ -224,7 +229,7 @@ def test_reinforce_state_round_trip_in_memory(space) -> None:
 )
 def test_reinforce_strategy_rejects_bad_config(space, kwargs: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as err:
-        ReinforceStrategy(space, **kwargs)
+        ReinforceStrategy(space, **reinforce_kwargs(**kwargs))
     assert err.value.key == key
 
 
@@ -233,13 +238,16 @@ REINFORCE_TARGET = "yoso.search.controller.ReinforceStrategy"
 
 def test_build_strategy(space) -> None:
     """A valid config instantiates; bad values, non-strategies and a missing _target_ name their key."""
-    built = build_strategy({"_target_": REINFORCE_TARGET, "name": "reinforce", "lstm_hidden": 4, "samples_per_step": 2},
-                           space, 5)  # fmt: skip
+    valid = {"_target_": REINFORCE_TARGET, "name": "reinforce", **reinforce_kwargs()}
+    built = build_strategy({**valid, "lstm_hidden": 4, "samples_per_step": 2}, space, 5)
     assert isinstance(built, ReinforceStrategy) and isinstance(built, Strategy)
-    assert built.seed == 5 and built.batch_size == 2 and built.module.hparams.lstm_hidden == 4
+    assert built.seed == 5 and built.batch_size == 2 and built.module.controller.hidden == 4
+    # The YAML's learning rate is the one default (the paper gives none; ENAS's 3.5e-4 is too slow on a CPU budget).
+    assert built.optimizer.param_groups[0]["lr"] == valid["lr"] == 3.5e-3
 
     cases = [
-        ({"_target_": REINFORCE_TARGET, "name": "reinforce", "lr": -1}, "strategy.lr"),
+        ({**valid, "lr": -1}, "strategy.lr"),
+        ({"_target_": REINFORCE_TARGET, "name": "reinforce", "lstm_hidden": 4}, "strategy"),  # no code defaults
         ({"_target_": "collections.OrderedDict", "name": "dict"}, "strategy._target_"),
         ({"name": "reinforce", "lr": 0.1}, "strategy._target_"),
     ]

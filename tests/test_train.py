@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from conftest import ROOT, compose_config
 
@@ -59,6 +60,103 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
     assert (resumed["epoch"], resumed["global_step"]) == (1, 4)
     # the optimiser state came along (momentum buffers exist for the first run's path)
     assert resumed["optimizer_states"][0]["state"]
+
+
+def test_model_yaml_targets_build_the_modules() -> None:
+    """conf/model names its modules by ``_target_``: Hydra builds them from the node's arguments (not its schedule
+    keys) and the other groups' data shape, space, accelerator, seed; the modules' own errors pass through."""
+    from yoso.config import ConfigError
+    from yoso.nn import ChildModule, SupernetModule
+    from yoso.space import known_genotype
+
+    cfg = compose_config("train", ["space=yoso", "model.channels=4", "model.standalone.channels=4"])
+    assert cfg.model._target_ == "yoso.nn.modules.SupernetModule"
+    assert cfg.model.standalone._target_ == "yoso.nn.modules.ChildModule"
+    module = SupernetModule.from_config(cfg)
+    assert type(module) is SupernetModule
+    assert module.hparams.channels == 4 and module.hparams.seed == cfg.seed and "epochs" not in module.hparams
+    assert module.hparams.input_shape == list(cfg.data.input_shape)
+    child = ChildModule.from_config(cfg, known_genotype("DARTS_V2"))
+    assert type(child) is ChildModule and child.genotype == known_genotype("DARTS_V2") and child.hparams.channels == 4
+    with pytest.raises(ConfigError) as err:
+        SupernetModule.from_config(compose_config("train", ["space=yoso", "model.sandwich=true"]))
+    assert err.value.key == "model.sandwich"
+
+
+def test_wandb_logger_is_quiet_at_the_end_of_a_run(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """logger=wandb (offline): the run is written, but W&B's end-of-run history and summary are not printed."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_train(tmp_path, "logger=wandb")
+    output = "".join(capfd.readouterr())
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
+    assert "Run data is saved locally" in output  # where the run is stays in the log
+    assert "Run summary" not in output and "Run history" not in output
+
+
+class _EpochRows(pl.LightningModule):
+    """A tiny module that, like the one-shot search, records a row in its own epoch-end hook."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+        self.rows = 0
+
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.layer(batch[0]).sum()
+
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
+        self.log("val/loss", self.layer(batch[0]).sum())
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def on_train_epoch_end(self) -> None:
+        self.rows = self.current_epoch + 1
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rows"] = self.rows
+
+
+class _LastCheckpointProbe(pl.Callback):
+    """What ``last.ckpt`` holds when each epoch starts and when training ends."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.seen = folder, []
+
+    def _record(self) -> None:
+        last = self.folder / "last.ckpt"
+        ckpt = _ckpt(last) if last.is_file() else {}
+        self.seen.append((sorted(p.name for p in self.folder.glob("*")), ckpt.get("epoch"), ckpt.get("rows")))
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._record()
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._record()
+
+
+def test_model_checkpoint_yaml_writes_last_ckpt_after_every_epoch(tmp_path: Path) -> None:
+    """conf/callbacks/model_checkpoint.yaml: one last.ckpt, rewritten after every epoch's own epoch-end hook, also
+    with validation at the last epoch only; a resumed run rewrites the same file."""
+    from hydra.utils import instantiate
+
+    node = compose_config("train", [f"paths.output_dir={tmp_path}"]).callbacks.model_checkpoint
+    folder = tmp_path / "checkpoints"
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+
+    def fit(epochs: int, ckpt_path: Path | None = None) -> list:
+        probe = _LastCheckpointProbe(folder)
+        trainer = pl.Trainer(max_epochs=epochs, check_val_every_n_epoch=epochs, callbacks=[instantiate(node), probe],
+                             logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             num_sanity_val_steps=0, default_root_dir=str(tmp_path))  # fmt: skip
+        trainer.fit(_EpochRows(), train_dataloaders=data, val_dataloaders=data, ckpt_path=ckpt_path)
+        return probe.seen
+
+    # after epoch e (0-based): last.ckpt holds epoch e and the row that epoch's hook added
+    assert fit(3) == [([], None, None), *[(["last.ckpt"], e, e + 1) for e in range(3)]]
+    assert fit(5, folder / "last.ckpt")[1:] == [(["last.ckpt"], e, e + 1) for e in (3, 4)]
 
 
 def test_standalone_darts_v2_trains_and_reports_test_accuracy(tmp_path: Path) -> None:

@@ -56,6 +56,27 @@ def _macro_hparams(
     }
 
 
+#: ``model`` node keys that schedule training (read by the trainer group and the flows) or hold the stand-alone
+#: network's own node: not arguments of the LightningModule the node's ``_target_`` names.
+SCHEDULE_KEYS = ("epochs", "val_every_n_epochs", "standalone")
+
+
+def instantiate_module(node: Mapping[str, Any], **inputs: Any) -> pl.LightningModule:
+    """The LightningModule a ``model`` node's ``_target_`` names (Hydra), from the node's arguments and ``inputs``
+    taken from the other config groups (data shape, space, accelerator, seed, genotype). The module's own errors
+    (e.g. a ConfigError) come through as raised, not wrapped by Hydra."""
+    import hydra
+    from hydra.errors import InstantiationException
+
+    arguments = {k: v for k, v in node.items() if k not in SCHEDULE_KEYS}
+    try:
+        return hydra.utils.instantiate(arguments, **inputs, _convert_="all")
+    except InstantiationException as err:
+        if err.__cause__ is not None:
+            raise err.__cause__ from None
+        raise
+
+
 def macro_cells(cfg: Mapping[str, Any], cells: int) -> int:
     """The cells of a network macro under ``cfg``'s space: an elastic space's deepest network, else ``cells``."""
     scale = ScaleSpace.from_config(cfg["space"]) if cfg.get("space") is not None else None
@@ -129,16 +150,11 @@ class SupernetModule(_Trainable):
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "SupernetModule":
-        """The module of a composed ``train``/``search`` config (its space, accelerator, data, model, seed)."""
-        m, d = cfg["model"], cfg["data"]
-        return cls(
-            space=cfg["space"], accelerator=cfg["accelerator"], input_shape=d["input_shape"],
-            num_classes=d["num_classes"], channels=m["channels"], cells=m["cells"],
-            stem_multiplier=m["stem_multiplier"], affine=m.get("affine", True), optimizer=m["optimizer"],
-            bn_recalibration_batches=m["bn_recalibration_batches"], dirac_init=m.get("dirac_init"),
-            val_paths=m.get("val_paths", 8), seed=cfg["seed"], sandwich=m.get("sandwich", False),
-            distill=m.get("distill", False),
-        )
+        """The ``model`` node's module (conf/model: ``_target_`` this class) with the composed config's space,
+        accelerator, data shape and seed."""
+        d = cfg["data"]
+        return instantiate_module(cfg["model"], space=cfg["space"], accelerator=cfg["accelerator"], seed=cfg["seed"],
+                                  input_shape=d["input_shape"], num_classes=d["num_classes"])  # fmt: skip
 
     # ----------------------------------------------------------------- paths
 
@@ -269,13 +285,13 @@ class ChildModule(_Trainable):
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> "ChildModule":
-        """The stand-alone module of ``genotype`` at the ``model.standalone`` macro of a composed config."""
+        """The stand-alone module of ``genotype`` from the ``model.standalone`` node (``_target_`` this class)."""
         s, d = cfg["model"]["standalone"], cfg["data"]
         if genotype.scaled and cfg.get("space") is None:  # never fall back to another macro silently
             raise ValueError(f"genotype of width {genotype.width}, depth {genotype.depth}: building its stand-alone "
                              "network needs the config's space (its macro is the elastic space's deepest network)")  # fmt: skip
-        return cls(genotype, d["input_shape"], d["num_classes"], s["channels"], macro_cells(cfg, s["cells"]),
-                   s["stem_multiplier"], s.get("affine", True), s["optimizer"], s.get("dirac_init"))
+        return instantiate_module(s, genotype=genotype.to_dict(), input_shape=d["input_shape"],
+                                  num_classes=d["num_classes"], cells=macro_cells(cfg, s["cells"]))  # fmt: skip
 
     @property
     def genotype(self) -> Genotype:

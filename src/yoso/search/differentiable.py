@@ -302,12 +302,12 @@ class DifferentiableStrategy(OneShotStrategy):
         self.settings = DifferentiableSettings(**settings, cost_model=MLPSettings(**mlp))
 
     def module(self, net: nn.Module, cost: CostMLP, reward: Reward, history: History, simulator: Any,
-               datamodule: Any, bn_recalibration_batches: int, loggers: Sequence[Any] = (),
+               datamodule: Any, bn_recalibration_batches: int,
                fingerprint: Mapping[str, Any] | None = None) -> "DifferentiableSearchModule":  # fmt: skip
         """The LightningModule searching this space with ``net``'s weights (trained further in place)."""
         return DifferentiableSearchModule(self.space, net, cost, reward, self.constraints or reward.constraints,
                                           self.settings, self.seed, history, simulator, datamodule,
-                                          bn_recalibration_batches, loggers, fingerprint)  # fmt: skip
+                                          bn_recalibration_batches, fingerprint)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the LightningModule
@@ -318,14 +318,13 @@ class DifferentiableSearchModule(pl.LightningModule):
 
     def __init__(self, space: JointSpace, net: nn.Module, cost: CostMLP, reward: Reward, constraints: Constraints,
                  settings: DifferentiableSettings, seed: int, history: History, simulator: Any, datamodule: Any,
-                 bn_recalibration_batches: int, loggers: Sequence[Any] = (),
-                 fingerprint: Mapping[str, Any] | None = None):  # fmt: skip
+                 bn_recalibration_batches: int, fingerprint: Mapping[str, Any] | None = None):  # fmt: skip
         super().__init__()
         self.fingerprint = dict(fingerprint or {})
         self.automatic_optimization = False
         self.space, self.net, self.reward, self.constraints = space, net, reward, constraints
         self.settings, self.history, self.simulator = settings, history, simulator
-        self.datamodule, self.bn_recalibration_batches, self.run_loggers = datamodule, bn_recalibration_batches, list(loggers)
+        self.datamodule, self.bn_recalibration_batches = datamodule, bn_recalibration_batches
         self.cost = cost.requires_grad_(False).eval()
         seeds = np.random.SeedSequence(seed, spawn_key=(STRATEGY_RNG_KEY,)).generate_state(2)
         self.design = RelaxedDesign(space, settings.init_noise, torch.Generator().manual_seed(int(seeds[0])))
@@ -439,8 +438,7 @@ class DifferentiableSearchModule(pl.LightningModule):
                    "search/best_reward": float(np.max(self.history.reward)),
                    "differentiable/tau": self.settings.tau(self.current_epoch),
                    **{f"differentiable/{k}": v for k, v in {**means, **self.design.entropy()}.items()}}  # fmt: skip
-        for logger in self.run_loggers:
-            logger.log_metrics(metrics, step=step)
+        self.log_dict(metrics)  # to the Trainer's loggers, once per epoch
         log.info("epoch %d/%d: %s | A %.4f, predicted %.3f mJ %.3f ms, simulated %.3f mJ %.3f ms, R %.4f%s",
                  step + 1, self.settings.epochs, accelerator, accuracy[0], energy[0], latency[0], sim_energy[0],
                  sim_latency[0], reward[0], f", violation {means.get('violation', 0):.3f}" if means else "")  # fmt: skip

@@ -57,14 +57,15 @@ def hypernet_key(cfg: DictConfig) -> str:
     return digest({**parts, "version": HYPERNET_VERSION})
 
 
-def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None, **overrides: Any):
-    """A Lightning Trainer from the ``trainer`` group: no logger, a rich progress bar when enabled."""
+def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None,
+             loggers: list[Any] | None = None, **overrides: Any):  # fmt: skip
+    """A Lightning Trainer from the ``trainer`` group with ``loggers`` (default none), a rich progress bar when enabled."""
     from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
     callbacks = list(callbacks or [])
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
-    return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=False,
+    return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=loggers or False,
                                    callbacks=callbacks, **overrides,
                                    enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks))  # fmt: skip
 
@@ -225,10 +226,10 @@ def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[
         log.info("resuming the differentiable search after epoch %d from %s", rows, last)
     history = History.open(run_dir / "history.csv", setup.space, keep=rows, extra=SIMULATED_COLUMNS)
     module = strategy.module(supernet.net, cost, setup.reward, history, build_cost_model(cfg, "simulator"), datamodule,
-                             int(cfg.model.bn_recalibration_batches), loggers, fingerprint)  # fmt: skip
+                             int(cfg.model.bn_recalibration_batches), fingerprint)  # fmt: skip
     checkpoint = epoch_checkpoint(last)
     batches = strategy.settings.batches_per_epoch
-    trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint],
+    trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint], loggers,
                        **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
     loaders = CombinedLoader({"train": datamodule.train_dataloader(), "val": datamodule.val_dataloader()},
                              mode="max_size_cycle")  # fmt: skip
