@@ -2,9 +2,11 @@
 
 Step 1 reuses or builds the fast evaluators: the HyperNet checkpoint (cached under
 ``paths.cache_dir/hypernets`` by a hash of everything its weights depend on) and the GP
-predictor (cached by the predictor's own key). Step 2 runs the configured strategy in the
-shared :class:`SearchLoop`. Step 3 re-evaluates the top-N and writes ``best.yaml`` and
-``pareto.png`` in the run directory.
+predictor (cached by the predictor's own key); a one-shot strategy gets the HyperNet and its
+differentiable cost model instead. Step 2 runs the configured strategy, sampling or one-shot,
+in one :class:`~yoso.search.engine.Experiment` (checkpoint ``search.ckpt``, output
+``history.csv``). Step 3 re-evaluates the top-N and writes ``best.yaml`` and ``pareto.png`` in
+the run directory.
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ from yoso.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
 from yoso.config import check_int, plain_groups
 from yoso.predictor.dataset import digest
 from yoso.predictor.evaluator import HwSetup, SimulatorEvaluator, hardware_evaluator
+from yoso.search.engine import Experiment, wandb_loggers
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
-from yoso.search.history import History
-from yoso.search.loop import SearchLoop
 from yoso.search.report import accuracy_signal, format_table, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
@@ -56,14 +57,20 @@ def hypernet_key(cfg: DictConfig) -> str:
     return digest({**parts, "version": HYPERNET_VERSION})
 
 
-def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None, **overrides: Any):
-    """A Lightning Trainer from the ``trainer`` group: no logger, a rich progress bar when enabled."""
+def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None,
+             loggers: list[Any] | None = None, **overrides: Any):  # fmt: skip
+    """A Lightning Trainer from the ``trainer`` group, logging to ``loggers`` (none: no logger), with a rich
+    progress bar when enabled.
+
+    The search's own Trainer gets the run's loggers; the HyperNet (cached across runs) and the
+    top-N stand-alone trainings (one Trainer each, every one restarting at step 0) get none.
+    """
     from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
     callbacks = list(callbacks or [])
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
-    return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=False,
+    return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=loggers or False,
                                    callbacks=callbacks, **overrides,
                                    enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks))  # fmt: skip
 
@@ -73,7 +80,8 @@ def epoch_checkpoint(path: Path) -> Any:
 
     It is a ``Checkpoint``, so Lightning runs it after the LightningModule's epoch-end hook (where the
     one-shot search appends the epoch's row). ``ModelCheckpoint(save_top_k=0, save_last=True)``, used here before,
-    writes no ``last.ckpt`` at the end of an epoch in Lightning 2.6 (only when a top-k file is saved).
+    writes no ``last.ckpt`` at the end of an epoch in Lightning 2.6 (only when a top-k file is saved). A search's
+    own epochs are checkpointed by its engine instead (:meth:`yoso.search.engine.Experiment.commit_callback`).
     """
     from pytorch_lightning.callbacks import Checkpoint
 
@@ -183,7 +191,7 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
     datamodule = _datamodule(cfg)
     with _build_lock(cfg):
         supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
-        hardware = hardware_evaluator(cfg)
+        hardware = hardware_evaluator(cfg)  # hardware cost builder (to be replaced by the CostModel one)
         hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     race = cfg.search.get("race") or {}
     looks = list(race.get("looks") or [])
@@ -194,46 +202,32 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
     return evaluator, datamodule
 
 
-def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[Any]) -> tuple[History, Any]:
-    """Step 2 for a one-shot strategy: train its LightningModule (resuming ``checkpoints/last.ckpt``).
+def prepare_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[Any]) -> Any:
+    """Step 1 for a one-shot strategy: hand it the HyperNet, its differentiable cost model and a Trainer factory.
 
-    Each epoch appends its exported candidate to ``history.csv`` before the epoch's checkpoint is
-    written; a resumed run keeps the rows its checkpoint counts (a later row is redone with its epoch).
+    Returns the datamodule.
     """
-    from pytorch_lightning.utilities import CombinedLoader
+    from yoso.search.differentiable import OneShotInputs
 
-    from yoso.predictor.relaxed import cost_model
-    from yoso.search.differentiable import SIMULATED_COLUMNS
-
-    strategy = setup.strategy
     datamodule = _datamodule(cfg)
+    # --- hardware cost builders (to be replaced by one CostModel builder) ---
+    from yoso.predictor.relaxed import cost_model
+
     hw = HwSetup.from_config(cfg)
     with _build_lock(cfg):
         supernet = load_or_train_hypernet(cfg, datamodule)
-        cost, errors = cost_model(hw, strategy.settings.cost_model)
+        cost, errors = cost_model(hw, setup.strategy.settings.cost_model)
+    simulator = SimulatorEvaluator(hw)
+    # --- end of hardware cost builders ---
     log.info("differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",
              hw.predictor.n_train, errors["energy_mape"], errors["latency_mape"])  # fmt: skip
-    fingerprint = search_fingerprint(cfg)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    rows = 0
-    if last.is_file():
-        saved = torch.load(last, map_location="cpu", weights_only=False).get("yoso", {})
-        if saved.get("fingerprint") != fingerprint:
-            raise ValueError(f"{run_dir} holds a search with another config; resume it with the same config "
-                             "or start a new run directory")  # fmt: skip
-        rows = int(saved["rows"])
-        log.info("resuming the differentiable search after epoch %d from %s", rows, last)
-    history = History.open(run_dir / "history.csv", setup.space, keep=rows, extra=SIMULATED_COLUMNS)
-    module = strategy.module(supernet.net, cost, setup.reward, history, SimulatorEvaluator(hw), datamodule,
-                             int(cfg.model.bn_recalibration_batches), loggers, fingerprint)  # fmt: skip
-    checkpoint = epoch_checkpoint(last)
-    batches = strategy.settings.batches_per_epoch
-    trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint],
-                       **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
-    loaders = CombinedLoader({"train": datamodule.train_dataloader(), "val": datamodule.val_dataloader()},
-                             mode="max_size_cycle")  # fmt: skip
-    trainer.fit(module, train_dataloaders=loaders, ckpt_path=str(last) if last.is_file() else None)
-    return history, datamodule
+
+    def trainer(epochs: int, callbacks: list[Any], **overrides: Any) -> Any:
+        return _trainer(cfg, epochs, run_dir, callbacks, loggers, **overrides)
+
+    setup.strategy.prepare(OneShotInputs(supernet.net, cost, setup.reward, simulator, datamodule,
+                                         int(cfg.model.bn_recalibration_batches), trainer))  # fmt: skip
+    return datamodule
 
 
 def run_search(cfg: DictConfig) -> dict[str, Any]:
@@ -249,27 +243,28 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    start = time.perf_counter()
-    if isinstance(setup.strategy, OneShotStrategy):
-        history, datamodule = run_one_shot(cfg, setup, run_dir, loggers)
-        log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
-                 len(history), time.perf_counter() - start, float(history.reward.max()),
-                 int(np.nansum(history.feasible)))  # fmt: skip
+    one_shot = isinstance(setup.strategy, OneShotStrategy)
+    if one_shot:
+        evaluator, datamodule = None, prepare_one_shot(cfg, setup, run_dir, loggers)
     else:
         evaluator, datamodule = build_evaluator(cfg, setup)
-        loop = SearchLoop(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
-                          progress=bool(search.get("progress", True)),
-                          histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
-        history = loop.run()
+    experiment = Experiment(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
+                            progress=bool(search.get("progress", True)),
+                            histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
+    history = experiment.run()
+    if one_shot:
+        log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
+                 len(history), experiment.elapsed(), float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
+    else:
         raced = np.isfinite(history.val_images).any()  # racing off: every accuracy is on the whole split
         whole = str(int(np.sum(history.val_images == len(datamodule.splits.val)))) if raced else "all"
         log.info("search: %d samples in %.1f s (strategy overhead %.1f ms per sample; %s accuracies on the whole "
                  "validation split); best search reward %.4f; %d samples meet the thresholds", len(history),
-                 float(history.wall_time_s[-1]) if len(history) else 0.0, loop.strategy_ms_per_candidate, whole,
+                 float(history.wall_time_s[-1]) if len(history) else 0.0, experiment.strategy_ms_per_candidate, whole,
                  float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
-    cost = SimulatorEvaluator(HwSetup.from_config(cfg))
+    cost = SimulatorEvaluator(HwSetup.from_config(cfg))  # hardware cost builder (to be replaced by the CostModel one)
     rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir, setup.constraints,
                               hypernet_n=len(datamodule.splits.val))  # the HyperNet scores the whole val split
     thresholds = (setup.constraints.t_lat_ms, setup.constraints.t_eer_mj)
@@ -311,9 +306,9 @@ def _log_final(loggers: list[Any], table: list[dict[str, Any]], best: dict[str, 
     figures = {f"final/{k}": float(best[k]) for k in ("accuracy", "test_accuracy", "energy_mj", "latency_ms", "reward")}
     for logger in loggers:
         logger.log_metrics(figures, step=step)
-        if type(logger).__name__ == "WandbLogger":
-            logger.log_table(key="final/top_n", columns=list(TABLE_COLUMNS),
-                             data=[[r[c] for c in TABLE_COLUMNS] for r in table])  # fmt: skip
-            logger.log_image(key="final/pareto", images=[str(pareto)])
-            logger.experiment.summary.update({**figures, "final/accelerator": best["accelerator_str"]})
+    for logger in wandb_loggers(loggers):
+        logger.log_table(key="final/top_n", columns=list(TABLE_COLUMNS), data=[[r[c] for c in TABLE_COLUMNS] for r in table])
+        logger.log_image(key="final/pareto", images=[str(pareto)])
+        logger.experiment.summary.update({**figures, "final/accelerator": best["accelerator_str"]})
+    for logger in loggers:
         logger.save()
