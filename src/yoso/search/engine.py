@@ -12,12 +12,15 @@ after every step, is the only resume state of a search. It is one ``torch.save``
 
 * ``engine``: ``version``, ``fingerprint`` (the config a resume must share), ``step``,
   ``elapsed_s``, ``strategy_s`` (ask + tell wall time), ``rows`` (every evaluated candidate,
-  :meth:`History.state_dict`) and ``rng`` (Python, NumPy and torch global RNG states);
+  :meth:`History.state_dict`), ``rng`` (Python, NumPy and torch global RNG states) and
+  ``final`` (the final step's finished candidates, :meth:`Experiment.final_progress`);
 * ``strategy``: the strategy's :meth:`~yoso.search.strategy.BaseStrategy.state_dict`;
 * for a one-shot strategy also Lightning's own keys (module and optimiser states, loops,
   callbacks): the engine's callback writes the file with ``trainer.save_checkpoint`` and adds
   ``engine`` and ``strategy`` in its ``on_save_checkpoint`` hook, and the strategy resumes by
   passing the same file to ``trainer.fit(ckpt_path=...)`` (:attr:`Experiment.resume_path`).
+  Once the search is over, the final step's commits write the engine's and strategy's keys only
+  (the search is never resumed again).
 
 One protocol resumes both: :class:`Experiment` reads ``engine`` (and ``strategy``) when it is
 built; ``history.csv`` is an output, rewritten from the checkpoint's rows, so rows a kill left
@@ -44,6 +47,7 @@ import torch
 
 from yoso.config import InputError
 from yoso.search.evaluator import CandidateEvaluator
+from yoso.search.final import FinalProgress
 from yoso.search.history import History
 from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy
 
@@ -123,6 +127,7 @@ class Experiment:
         self.elapsed_before = 0.0
         self.strategy_s = 0.0  # wall time spent in ask + tell (the strategy's own overhead), resumed too
         self.resume_path: Path | None = None  # the checkpoint this run continues (a one-shot strategy resumes from it)
+        self.final: dict[str, Any] = {}  # the final step's finished candidates (see yoso.search.final)
         self._started = time.perf_counter()
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -155,7 +160,7 @@ class Experiment:
         self.history = History.from_state(self.strategy.space, engine["rows"], self.history.path, self.history.extra)
         self.strategy.load_state_dict(state["strategy"])
         self.step, self.elapsed_before = int(engine["step"]), float(engine["elapsed_s"])
-        self.strategy_s = float(engine["strategy_s"])
+        self.strategy_s, self.final = float(engine["strategy_s"]), dict(engine["final"])
         _set_rng_state(engine["rng"])
         self.resume_path = path
         if self.one_shot:
@@ -167,7 +172,7 @@ class Experiment:
         """The engine's and the strategy's part of the checkpoint."""
         engine = {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, "step": self.step,
                   "elapsed_s": self.elapsed(), "strategy_s": self.strategy_s, "rows": self.history.state_dict(),
-                  "rng": _rng_state()}  # fmt: skip
+                  "rng": _rng_state(), "final": self.final}  # fmt: skip
         return {"engine": engine, "strategy": self.strategy.state_dict()}
 
     def commit(self, trainer: Any = None) -> None:
@@ -227,6 +232,10 @@ class Experiment:
                 self._log(first, results)
                 bar.update(len(self.history), self.best_reward)
         return self.history
+
+    def final_progress(self) -> FinalProgress:
+        """The final step's finished candidates, committed to the checkpoint after each new one."""
+        return FinalProgress(self.final, self.commit)
 
     @property
     def strategy_ms_per_candidate(self) -> float:

@@ -265,8 +265,8 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
     cost = SimulatorEvaluator(HwSetup.from_config(cfg))  # hardware cost builder (to be replaced by the CostModel one)
-    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir, setup.constraints,
-                              hypernet_n=len(datamodule.splits.val))  # the HyperNet scores the whole val split
+    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, experiment.final_progress(),
+                              setup.constraints, hypernet_n=len(datamodule.splits.val))  # the HyperNet: the whole val split
     thresholds = (setup.constraints.t_lat_ms, setup.constraints.t_eer_mj)
     best_path = run_dir / "best.yaml"
     if chosen is None:  # hard constraints and no feasible design: say so, write nothing false
