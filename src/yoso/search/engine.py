@@ -67,7 +67,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for a cut or foreign file
-        raise InputError(f"{path}: not a readable search checkpoint ({type(err).__name__}: {err}); {advice}") from None
+        reason = (str(err).strip().splitlines() or [""])[0]  # one line: torch's messages may run on
+        raise InputError(f"{path}: not a readable search checkpoint ({type(err).__name__}: {reason}); {advice}") from None
     if not isinstance(state, dict) or not isinstance(state.get("engine"), dict):
         raise InputError(f"{path}: not a search checkpoint (no engine state); {advice}")
     if state["engine"].get("version") != CHECKPOINT_VERSION:
@@ -155,7 +156,7 @@ class Experiment:
         if engine["fingerprint"] != self.fingerprint:
             changed = sorted(k for k in set(engine["fingerprint"]) | set(self.fingerprint)
                              if engine["fingerprint"].get(k) != self.fingerprint.get(k))  # fmt: skip
-            raise ValueError(f"{self.run_dir} holds a search with another config (differs in {changed}); "
+            raise InputError(f"{self.run_dir} holds a search with another config (differs in {changed}); "
                              "resume it with the same config or start a new run directory")  # fmt: skip
         self.history = History.from_state(self.strategy.space, engine["rows"], self.history.path, self.history.extra)
         self.strategy.load_state_dict(state["strategy"])

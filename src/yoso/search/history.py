@@ -1,6 +1,6 @@
 """Every evaluated sample of a search, in memory and appended to ``history.csv`` as it comes.
 
-One row per candidate: iteration, loop step, every decision (44, or 46 in the elastic space; one column each, named as
+One row per candidate: iteration, engine step, every decision (44, or 46 in the elastic space; one column each, named as
 in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R,
 whether it meets the run's thresholds (1/0, empty if not judged), the number of validation
 images its accuracy was measured on (empty if not recorded) and the wall time since the
@@ -33,7 +33,7 @@ OPTIONAL = ("feasible", "val_images")
 
 @dataclass
 class History:
-    """The samples of one search: decision vectors and their figures, mirrored to a CSV file."""
+    """The samples of one search: decision vectors and their figures, written to a CSV file as they come."""
 
     space: JointSpace
     path: Path | None = None

@@ -2,7 +2,7 @@
 
 Design:
 
-* **Ask and tell.** The loop owns evaluation, so each strategy only asks ``study.ask(distributions)``
+* **Ask and tell.** The engine owns evaluation, so each strategy only asks ``study.ask(distributions)``
   for a trial per candidate and later ``study.tell``\\ s it; Optuna never runs an objective itself.
   The 44 decisions are 44 Optuna parameters named ``space.names[j]``, built from
   :class:`~yoso.space.joint.JointSpace` alone: categorical ones (TPE, NSGA-II) whose choices are
@@ -217,7 +217,7 @@ class OptunaStrategy(Strategy):
     def ask(self, n: int) -> np.ndarray:
         study = self._study()
         if self._backlog is None and not self._loaded and self._durable and study.get_trials(deepcopy=False):
-            study = self._start_over()  # killed before the first checkpoint: the loop starts over, so does the study
+            study = self._start_over()  # killed before the first checkpoint: the engine starts over, so does the study
         if self._backlog is None:  # first ask since bind/resume: trials a kill left beyond the checkpoint
             trials = study.get_trials(deepcopy=False)
             if len(trials) < self.committed:
