@@ -27,7 +27,8 @@ def test_checkpoint_holds_rows_rng_fingerprint_and_strategy_state(space, tmp_pat
     state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
     assert set(state) == {"engine", "strategy"}
     engine = state["engine"]
-    assert set(engine) == {"version", "fingerprint", "step", "elapsed_s", "strategy_s", "rows", "rng"}
+    assert set(engine) == {"version", "fingerprint", "step", "elapsed_s", "strategy_s", "rows", "rng", "final"}
+    assert engine["final"] == {}  # the final step's progress: none yet
     assert engine["version"] == CHECKPOINT_VERSION and engine["fingerprint"] == fingerprint
     assert engine["step"] == experiment.step == 3  # 3 + 3 + 1 candidates
     np.testing.assert_array_equal(engine["rows"]["vectors"], history.vectors)
