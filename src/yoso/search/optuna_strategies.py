@@ -33,7 +33,6 @@ Design:
 
 from __future__ import annotations
 
-import logging
 import pickle
 import warnings
 from collections.abc import Iterator, Mapping
