@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from yoso.cli import validate_config
-    from yoso.search.loop import SearchLoop
+    from yoso.search.engine import Experiment
     from yoso.search.pipeline import build_evaluator
     from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
     from yoso.tables import format_table
@@ -68,7 +68,7 @@ def main() -> None:
             run_dir = args.out / f"{name}-seed{seed}"
             if args.fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
-            history = SearchLoop(strategy, evaluator, iterations, run_dir, {"bench": name, "seed": seed},
+            history = Experiment(strategy, evaluator, iterations, run_dir, {"bench": name, "seed": seed},
                                  progress=True).run()  # fmt: skip
             print(f"{name} seed {seed}: best reward {history.reward.max():.4f} in {time.perf_counter() - start:.0f} s",
                   flush=True)  # fmt: skip

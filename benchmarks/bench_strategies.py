@@ -69,7 +69,7 @@ def main() -> None:
     from yoso.predictor import build_cost_model
     from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.final import final_step
-    from yoso.search.loop import SearchLoop
+    from yoso.search.engine import Experiment
     from yoso.search.pipeline import build_evaluator
     from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
     from yoso.tables import format_table
@@ -97,7 +97,7 @@ def main() -> None:
                     shutil.rmtree(run_dir, ignore_errors=True)
                 strategy = build_strategy(cfg.strategy, setup.space, seed, setup.constraints)
                 fingerprint = {"bench": name, "seed": seed, "reward": preset, "constraints": args.constraints}
-                loop = SearchLoop(strategy, evaluator, args.iterations, run_dir, fingerprint, progress=not args.json)
+                loop = Experiment(strategy, evaluator, args.iterations, run_dir, fingerprint, progress=not args.json)
                 start = time.perf_counter()
                 history = loop.run()
                 feasible = history.feasible.astype(bool)

@@ -4,7 +4,7 @@
 
 The evaluator is a cheap synthetic one (energy from the PE array, latency from the dataflow,
 accuracy from the DNN decisions), so only the strategy's time is measured, in a temporary
-run directory with the loop's per-step checkpoint (the Optuna strategies write optuna.db),
+run directory with the loop's per-step checkpoint (the Optuna strategies write optuna.journal),
 with `constraints=hard` at the reward's thresholds. bench_strategies.py reports the same
 figure inside the real search, where other work may share the cores.
 """
@@ -41,7 +41,7 @@ def main() -> None:
 
     from yoso.cli import validate_config
     from yoso.search.evaluator import CandidateEvaluator
-    from yoso.search.loop import SearchLoop
+    from yoso.search.engine import Experiment
 
     for name in args.strategies:
         with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
@@ -49,7 +49,7 @@ def main() -> None:
         setup = validate_config(cfg)
         evaluator = CandidateEvaluator(synthetic_accuracy, synthetic_hardware, setup.reward, constraints=setup.constraints)
         with tempfile.TemporaryDirectory() as run_dir:
-            loop = SearchLoop(setup.strategy, evaluator, args.iterations, run_dir, progress=False)
+            loop = Experiment(setup.strategy, evaluator, args.iterations, run_dir, progress=False)
             start = time.perf_counter()
             loop.run()
             wall = time.perf_counter() - start

@@ -52,12 +52,12 @@ def start_competitor(kind: str) -> subprocess.Popen:
 
 def samples_per_second(cfg, setup, evaluator, samples: int) -> float:
     """Step 2 of the search for ``samples`` candidates from the run seed, the accuracy cache emptied first."""
-    from yoso.search.loop import SearchLoop
+    from yoso.search.engine import Experiment
     from yoso.search.strategy import build_strategy
 
     evaluator.accuracy.__self__.evaluator().clear()  # SupernetModule.accuracy's SubnetEvaluator: measure anew
     strategy = build_strategy(cfg.strategy, setup.space, setup.seed, setup.constraints)
-    loop = SearchLoop(strategy, evaluator, samples, run_dir=None, progress=False)
+    loop = Experiment(strategy, evaluator, samples, run_dir=None, progress=False)
     start = time.perf_counter()
     loop.run()
     return samples / (time.perf_counter() - start)

@@ -13,7 +13,7 @@ from yoso.config import ConfigError
 from yoso.search.bo import QNEHVIStrategy
 from yoso.search.constraints import Constraints
 from yoso.search.evaluator import CandidateEvaluator
-from yoso.search.loop import SearchLoop
+from yoso.search.engine import Experiment
 from yoso.search.reward import Reward
 from yoso.search.strategy import Evaluation, build_strategy
 
@@ -129,7 +129,7 @@ def test_hard_constraints_steer_to_feasible(space) -> None:
 def test_search_loop(space, tmp_path: Path) -> None:
     strategy = QNEHVIStrategy(space, seed=0, **SMALL)
     evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD)
-    history = SearchLoop(strategy, evaluator, 30, tmp_path / "run", progress=False).run()
+    history = Experiment(strategy, evaluator, 30, tmp_path / "run", progress=False).run()
     assert len(history) == 30
     with (tmp_path / "run" / "history.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -14,7 +14,7 @@ from yoso.config import ConfigError
 from yoso.search.constraints import MAX_VIOLATION, Constraints
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import final_step
-from yoso.search.loop import SearchLoop
+from yoso.search.engine import Experiment
 from yoso.search.strategy import build_strategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -112,6 +112,6 @@ def test_evolution_with_hard_constraints_samples_more_feasible_designs(space) ->
                                                             "strategy.sample_size=3"]).strategy,
                                   space, 0, constraints)  # fmt: skip
         evaluator = CandidateEvaluator(lambda v: 0.5 * v[:, -4], fake_hardware, REWARD, constraints=constraints)
-        history = SearchLoop(strategy, evaluator, 200, progress=False).run()
+        history = Experiment(strategy, evaluator, 200, progress=False).run()
         fractions[hard] = history.feasible[-100:].mean()
     assert fractions[True] > 0.5 > fractions[False]

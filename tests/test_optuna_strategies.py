@@ -1,8 +1,8 @@
-"""Optuna strategies (TPE, NSGA-II, CMA-ES): parameters, ask/tell, constraints, SQLite storage and resume after a kill."""
+"""Optuna strategies (TPE, NSGA-II, CMA-ES): parameters, ask/tell, constraints, journal storage and resume after a kill."""
 
 from __future__ import annotations
 
-import sqlite3
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,9 @@ from yoso.config import ConfigError, build
 from yoso.search.constraints import CONSTRAINT_NAMES, Constraints
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import History
-from yoso.search.loop import SearchLoop
-from yoso.search.optuna_strategies import (CmaEsStrategy, NSGA2Strategy, OptunaStrategy, TPEStrategy,
-                                           optuna_distributions)  # fmt: skip
+from yoso.search.engine import Experiment
+from yoso.search.optuna_strategies import (JOURNAL_NAME, CmaEsStrategy, NSGA2Strategy, OptunaStrategy, TPEStrategy,
+                                           journal_storage, optuna_distributions)  # fmt: skip
 from yoso.search.strategy import Evaluation, build_strategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -54,14 +54,13 @@ def steps(strategy: OptunaStrategy, k: int, n: int = 2) -> np.ndarray:
 
 
 def snapshot(src: Path, dst: Path) -> None:
-    """A consistent copy of ``src/optuna.db`` (WAL included) in ``dst``, as a kill would leave it."""
+    """A copy of ``src``'s journal in ``dst``, as a kill would leave it (every journal append is fsynced)."""
     dst.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(src / "optuna.db") as a, sqlite3.connect(dst / "optuna.db") as b:
-        a.backup(b)
+    shutil.copy(src / JOURNAL_NAME, dst / JOURNAL_NAME)
 
 
 def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="yoso", storage=f"sqlite:///{run_dir / 'optuna.db'}").get_trials()
+    return optuna.load_study(study_name="yoso", storage=journal_storage(run_dir / JOURNAL_NAME)).get_trials()
 
 
 # ----------------------------------------------------------------- parameters
@@ -115,7 +114,7 @@ def test_ask_gives_valid_candidates_matching_the_trials(space, kind: str) -> Non
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_resume_from_sqlite_continues_exactly(space, tmp_path: Path, kind: str) -> None:
+def test_resume_from_the_journal_continues_exactly(space, tmp_path: Path, kind: str) -> None:
     original = make(kind, space)
     original.bind(tmp_path / "a")
     steps(original, 4)
@@ -155,12 +154,13 @@ def test_kill_after_ask_leaves_no_orphan_trial(space, tmp_path: Path, kind: str)
     steps(first, 3)
     state = first.state_dict()
     orphans = first.ask(2)  # killed while evaluating these
-    assert len(trials_of(tmp_path)) == 6  # optuna.db mirrors finished trials only: no orphan is left there
+    assert [t.state for t in trials_of(tmp_path)[6:]] == [TrialState.RUNNING] * 2  # the journal holds the asked trials
     restarted = make(kind, space, hard=True)
     restarted.bind(tmp_path)
     restarted.load_state_dict(state)
-    vectors = restarted.ask(3)  # new trials: the orphans were never told, so the study never saw them
+    vectors = restarted.ask(3)  # the orphans' trials are served again (and told once), then a new one
     assert space.check(vectors).shape == (3, len(space)) and orphans.shape == (2, len(space))
+    np.testing.assert_array_equal(vectors[:2], orphans)
     restarted.tell(vectors, EVALUATE(vectors))
     trials = trials_of(tmp_path)
     assert len(trials) == restarted.committed == 9
@@ -281,10 +281,10 @@ def test_search_loop_writes_history_and_study(space, tmp_path: Path, kind: str) 
     cfg = compose_config("search", [f"strategy={kind}", "constraints=hard"])
     constraints = build(cfg.constraints, "constraints")
 
-    def loop(iterations: int) -> SearchLoop:
+    def loop(iterations: int) -> Experiment:
         strategy = build_strategy(cfg.strategy, space, 0, constraints)
         assert strategy.name == kind and isinstance(strategy, CLASSES[kind])
-        return SearchLoop(strategy, EVALUATE, iterations, tmp_path, progress=False)
+        return Experiment(strategy, EVALUATE, iterations, tmp_path, progress=False)
 
     loop(12).run()
     history = loop(30).run()  # resumed from the checkpoint

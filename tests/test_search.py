@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from omegaconf import open_dict
 
@@ -60,7 +60,7 @@ def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: 
     assert (saved["accuracy_n"], saved["test_accuracy_n"], saved["hypernet_accuracy_n"]) == (32, 32, 360)
     for key in ("accuracy", "test_accuracy", "hypernet_accuracy"):
         assert saved[f"{key}_ci95_low"] <= round(saved[key], 4) <= saved[f"{key}_ci95_high"]
-    (entry,) = json.loads((tmp_path / "final.json").read_text()).values()  # top_n = 1
+    (entry,) = torch.load(tmp_path / "search.ckpt", weights_only=False)["engine"]["final"].values()  # top_n = 1
     assert entry["accuracy"] == saved["accuracy"] and entry["test_accuracy_n"] == 32
     assert saved["reward_config"]["alpha1"] == 0.6  # reward=energy
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -180,25 +180,27 @@ def test_multirun_sweeps_reward_presets(tmp_path: Path, cache_dir: Path, launche
 
 def test_final_step_keeps_split_sizes_and_intervals(space, tmp_path: Path) -> None:
     from test_search_loop import REWARD, fake_hardware, make_loop
-    from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
+    from yoso.search.final import TABLE_COLUMNS, FinalProgress, best_record, final_step, table_rows
 
-    history = make_loop("random", space, tmp_path, 6).run()
+    experiment = make_loop("random", space, tmp_path, 6)
+    history = experiment.run()
     calls = []
     train = lambda genotype: calls.append(genotype) or (0.9, 0.8, 1000, 400)  # noqa: E731
-    rows, chosen = final_step(history, REWARD, 2, fake_hardware, train, tmp_path, hypernet_n=360)
+    rows, chosen = final_step(history, REWARD, 2, fake_hardware, train, experiment.final_progress(), hypernet_n=360)
     row = rows[chosen]
     assert (row["accuracy_n"], row["accuracy_ci95_low"], row["accuracy_ci95_high"]) == (1000, 0.8798, 0.9171)
     assert row["test_accuracy_n"] == 400 and row["hypernet_accuracy_n"] == 360
-    done = json.loads((tmp_path / "final.json").read_text())
+    done = torch.load(tmp_path / "search.ckpt", weights_only=False)["engine"]["final"]  # committed after each one
+    assert len(done) == 2 and make_loop("random", space, tmp_path, 6).final == done  # a resumed run has them
     assert all(e["accuracy_n"] == 1000 and e["test_accuracy_ci95_high"] == row["test_accuracy_ci95_high"]
                for e in done.values())  # fmt: skip
     best = best_record(row, REWARD)
     assert best["accuracy"] == 0.9 and best["accuracy_n"] == 1000 and best["test_accuracy_ci95_low"] < 0.8
     table = table_rows(rows)
     assert list(table[0]) == list(TABLE_COLUMNS) and table[0]["accuracy"] == "0.9000 [0.8798, 0.9171] n=1000"
-    # resumed: no retraining; an older final.json entry ([val, test]) gives no sizes
-    (tmp_path / "final.json").write_text(json.dumps({k: [0.9, 0.8] for k in done}))
-    again, _ = final_step(history, REWARD, 2, fake_hardware, train, tmp_path, hypernet_n=360)
+    # resumed: no retraining; an older entry ([val, test]) gives no sizes
+    older = FinalProgress({k: [0.9, 0.8] for k in done})
+    again, _ = final_step(history, REWARD, 2, fake_hardware, train, older, hypernet_n=360)
     assert len(calls) == 2 and again[0]["accuracy_n"] is None and again[0]["accuracy_ci95_low"] is None
     assert table_rows(again)[0]["accuracy"] == "0.9000"
     kept, _ = final_step(history, REWARD, 2, fake_hardware, None, hypernet_n=360)  # no training: HyperNet accuracy

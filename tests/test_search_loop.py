@@ -16,7 +16,7 @@ from conftest import compose_config
 from yoso.search.constraints import Constraints
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import METRICS, History
-from yoso.search.loop import SearchLoop
+from yoso.search.engine import Experiment
 from yoso.search.reward import Reward
 from yoso.search.strategy import Evaluation, build_strategy
 from yoso.space.genotype import Genotype
@@ -59,12 +59,12 @@ def hand_reward(accuracy: Any, latency_ms: Any, energy_mj: Any) -> np.ndarray:
 
 
 def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int = 0, samples_per_step: int = 3,
-              constraints: Constraints | None = None, **kwargs: Any) -> SearchLoop:  # fmt: skip
-    """A quiet SearchLoop of a small strategy (built from its YAML) on the fake evaluator."""
+              constraints: Constraints | None = None, **kwargs: Any) -> Experiment:  # fmt: skip
+    """A quiet Experiment of a small strategy (built from its YAML) on the fake evaluator."""
     overrides = [f"strategy={kind}", *SMALL[kind], f"strategy.{STEP_KEY.get(kind, 'samples_per_step')}={samples_per_step}"]
     strategy = build_strategy(compose_config("search", overrides).strategy, space, seed, constraints)
     evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD, constraints=constraints)
-    return SearchLoop(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
+    return Experiment(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
 
 
 def read_rows(path: Path, wall_time: bool = False) -> Rows:
@@ -181,20 +181,26 @@ def test_history_round_trip(space, tmp_path: Path) -> None:
     np.testing.assert_array_equal(reopened.evaluation().feasible, [True, False, True, True, False])
 
 
-def test_history_open_keep_truncates_the_file(space, tmp_path: Path) -> None:
+def test_history_from_state_rewrites_the_file(space, tmp_path: Path) -> None:
+    """A history restored from checkpointed rows replaces the file: rows beyond them go, kept rows are unchanged."""
     path = tmp_path / "history.csv"
-    _, vectors, _ = filled_history(space, path)
-    with pytest.raises(ValueError, match="5 complete rows"):
-        History.open(path, space, keep=6)
-    kept = History.open(path, space, keep=3)
+    _, vectors, figures = filled_history(space, path)
+    written = read_rows(path)
+    first_step = History(space)
+    first_step.append(vectors[:3], Evaluation(*(figures[name][:3] for name in METRICS),
+                                              feasible=np.array([True, False, True])), step=1, wall_time_s=0.25)  # fmt: skip
+    kept = History.from_state(space, first_step.state_dict(), path)
     np.testing.assert_array_equal(kept.vectors, vectors[:3])
-    assert iterations(read_rows(path)) == [0, 1, 2]  # cut on disk, not only in memory
+    assert kept.vectors.dtype == np.int64
+    assert read_rows(path) == written[:3]  # cut on disk, not only in memory
     # Appending goes on from the kept rows.
     kept.append(vectors[4:], Evaluation(*(np.ones(1),) * 4), step=9, wall_time_s=2.0)
     assert iterations(read_rows(path)) == [0, 1, 2, 3]
     assert read_rows(path)[-1]["feasible"] == ""  # not judged
     assert np.isnan(History.open(path, space).feasible[-1])
     assert History.open(tmp_path / "missing.csv", space).vectors.shape == (0, len(space))
+    History.from_state(space, History(space).state_dict(), path)
+    assert path.read_text() == ",".join(History(space).columns) + "\n"  # no rows: the header alone
 
 
 def test_history_without_the_feasible_column_is_upgraded(space, tmp_path: Path) -> None:
@@ -257,7 +263,7 @@ def test_loop_writes_every_iteration_once(space, tmp_path: Path, kind: str, samp
     assert loop.step == expected_steps[-1]
     np.testing.assert_array_equal(History.open(tmp_path / "history.csv", space).vectors, history.vectors)
     np.testing.assert_allclose(history.reward, hand_reward(*((history.accuracy, history.latency_ms, history.energy_mj))))
-    assert (tmp_path / "search_state.pt").exists()
+    assert (tmp_path / "search.ckpt").exists()
     if kind == "reinforce":
         assert int(loop.strategy.module.updates) == expected_steps[-1]  # one REINFORCE step per loop step
 
@@ -284,7 +290,7 @@ def _drop_rows(path: Path, n: int) -> list[str]:
 
 
 def _crash(run_dir: Path, window: str) -> int:
-    """Leave ``run_dir`` as a kill in ``window`` would; returns the rows the resumed loop must start from."""
+    """Leave ``run_dir`` as a kill in ``window`` would; returns the rows the resumed engine must start from."""
     path = run_dir / "history.csv"
     if window == "missing_last_step":  # checkpoint written, the step's rows not appended
         _drop_rows(path, 3)
@@ -295,14 +301,17 @@ def _crash(run_dir: Path, window: str) -> int:
         lines = path.read_text().splitlines(keepends=True)
         fake = [f"{12 + i}{line[line.index(','):]}" for i, line in enumerate(lines[-2:])]
         path.write_text("".join(lines + fake))
+    elif window == "history_lost":  # an output only: the checkpoint's rows rebuild it
+        path.unlink()
     elif window == "no_checkpoint":  # killed before the first checkpoint: start again
-        (run_dir / "search_state.pt").unlink()
+        (run_dir / "search.ckpt").unlink()
         return 0
     return 12
 
 
 @pytest.mark.parametrize("kind", STRATEGIES)
-@pytest.mark.parametrize("window", ["clean", "missing_last_step", "partial_last_step", "extra_rows", "no_checkpoint"])
+@pytest.mark.parametrize("window", ["clean", "missing_last_step", "partial_last_step", "extra_rows", "history_lost",
+                                    "no_checkpoint"])  # fmt: skip
 def test_loop_resume_equals_uninterrupted_run(space, tmp_path: Path, kind: str, window: str,
                                              reference: Callable[[str], Rows]) -> None:  # fmt: skip
     make_loop(kind, space, tmp_path, 12).run()
@@ -369,10 +378,10 @@ def fake_race(v: np.ndarray, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.where(stops, first, whole), np.where(stops, 100, 1000)
 
 
-def racing_loop(space, run_dir: Path, iterations: int) -> SearchLoop:
+def racing_loop(space, run_dir: Path, iterations: int) -> Experiment:
     strategy = build_strategy(compose_config("search", ["strategy=random"]).strategy, space, 0, None)
     evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD, race=fake_race, race_top=5)
-    return SearchLoop(strategy, evaluator, iterations, run_dir, progress=False)
+    return Experiment(strategy, evaluator, iterations, run_dir, progress=False)
 
 
 def test_racing_keeps_the_top_whole_and_resumes_exactly(space, tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ def config_schema(target: Any, runtime: Sequence[str] = ()) -> type:
 
     from omegaconf import MISSING
 
-    path = f"{target.__module__}.{target.__qualname__}"
+    path = public_path(target)
     fields: list[tuple[str, Any, Any]] = [("_target_", str, dataclasses.field(default=path))]
     for name, param in inspect.signature(target).parameters.items():
         if name in runtime or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -165,6 +165,18 @@ def config_schema(target: Any, runtime: Sequence[str] = ()) -> type:
         else:
             fields.append((name, Any, dataclasses.field(default=default)))
     return dataclasses.make_dataclass(f"{target.__name__}Config", fields)
+
+
+def public_path(target: Any) -> str:
+    """The shortest import path of ``target``: its package's when the package exports it (``yoso.data.X``)."""
+    import importlib
+
+    parts = target.__module__.split(".")
+    for end in range(1, len(parts)):
+        package = importlib.import_module(".".join(parts[:end]))
+        if getattr(package, target.__qualname__, None) is target:
+            return f"{'.'.join(parts[:end])}.{target.__qualname__}"
+    return f"{target.__module__}.{target.__qualname__}"
 
 
 def build(node: Any, prefix: str, **runtime: Any) -> Any:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,9 +46,10 @@ from torch.nn import functional as F
 from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, check_keys
 from yoso.predictor.relaxed import CostMLP, MLPSettings, RelaxedEncoding
 from yoso.search.constraints import Constraints
+from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import History
 from yoso.search.reward import Reward
-from yoso.search.strategy import STRATEGY_RNG_KEY, Evaluation, OneShotStrategy
+from yoso.search.strategy import STRATEGY_RNG_KEY, OneShotStrategy
 from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES
 from yoso.space.joint import JointSpace
 
@@ -278,10 +279,11 @@ class DifferentiableSettings:
 
 
 class DifferentiableStrategy(OneShotStrategy):
-    """``strategy=differentiable``: :meth:`module` gives the LightningModule that searches; the pipeline
-    trains it and hands its per-epoch candidates to the shared final step."""
+    """``strategy=differentiable``: :meth:`search` trains the LightningModule of :meth:`module` epoch by epoch under
+    the engine, which checkpoints after every exported candidate; the pipeline hands them to the shared final step."""
 
     name = "differentiable"
+    history_columns = SIMULATED_COLUMNS
 
     def __init__(self, space: JointSpace, seed: int = 0, cost_model: Mapping[str, Any] | None = None, **settings: Any):
         if space.elastic:  # the relaxation covers cells and accelerator only: never drop a decision silently
@@ -301,13 +303,61 @@ class DifferentiableStrategy(OneShotStrategy):
                 mlp[key] = check_float(f"strategy.cost_model.{key}", mlp[key], at_least=0.0)
         self.settings = DifferentiableSettings(**settings, cost_model=MLPSettings(**mlp))
 
+        self.inputs: OneShotInputs | None = None
+
+    @property
+    def exports(self) -> int:
+        return self.settings.epochs
+
+    def prepare(self, inputs: "OneShotInputs") -> None:
+        """Hand the strategy what its search trains and measures (the pipeline builds it)."""
+        self.inputs = inputs
+
     def module(self, net: nn.Module, cost: CostMLP, reward: Reward, history: History, simulator: Any,
                datamodule: Any, bn_recalibration_batches: int,
-               fingerprint: Mapping[str, Any] | None = None) -> "DifferentiableSearchModule":  # fmt: skip
+               clock: Callable[[], float] | None = None) -> "DifferentiableSearchModule":  # fmt: skip
         """The LightningModule searching this space with ``net``'s weights (trained further in place)."""
         return DifferentiableSearchModule(self.space, net, cost, reward, self.constraints or reward.constraints,
                                           self.settings, self.seed, history, simulator, datamodule,
-                                          bn_recalibration_batches, fingerprint)  # fmt: skip
+                                          bn_recalibration_batches, clock)  # fmt: skip
+
+    def search(self, experiment: Any) -> None:
+        """Train the module epoch by epoch; the engine's callback commits after each epoch's export."""
+        from pytorch_lightning.utilities import CombinedLoader
+
+        if self.inputs is None:
+            raise RuntimeError("DifferentiableStrategy.search before prepare(): the pipeline hands it its inputs")
+        i = self.inputs
+        module = self.module(i.net, i.cost, i.reward, experiment.history, i.simulator, i.datamodule,
+                             i.bn_recalibration_batches, experiment.elapsed)  # fmt: skip
+        batches = self.settings.batches_per_epoch
+        trainer = i.trainer(self.settings.epochs, [experiment.commit_callback()],
+                            **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
+        loaders = CombinedLoader({"train": i.datamodule.train_dataloader(), "val": i.datamodule.val_dataloader()},
+                                 mode="max_size_cycle")  # fmt: skip
+        # the engine's own file (numpy rows, RNG states beside Lightning's keys): not a weights-only checkpoint
+        trainer.fit(module, train_dataloaders=loaders, ckpt_path=experiment.resume_path, weights_only=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing beyond Lightning's keys: module, optimisers and the Gumbel RNG travel in the engine's checkpoint file."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Nothing to restore here: :meth:`search` resumes Lightning from the engine's checkpoint file."""
+
+
+@dataclass(frozen=True)
+class OneShotInputs:
+    """What a differentiable search trains and measures: the HyperNet's network, the differentiable cost model, the
+    simulator scoring each export, the data and a ``(epochs, callbacks, **overrides) -> Trainer`` factory."""
+
+    net: nn.Module
+    cost: CostMLP
+    reward: Reward
+    simulator: Any
+    datamodule: Any
+    bn_recalibration_batches: int
+    trainer: Callable[..., Any]
 
 
 # --------------------------------------------------------------------------- the LightningModule
@@ -318,14 +368,17 @@ class DifferentiableSearchModule(pl.LightningModule):
 
     def __init__(self, space: JointSpace, net: nn.Module, cost: CostMLP, reward: Reward, constraints: Constraints,
                  settings: DifferentiableSettings, seed: int, history: History, simulator: Any, datamodule: Any,
-                 bn_recalibration_batches: int, fingerprint: Mapping[str, Any] | None = None):  # fmt: skip
+                 bn_recalibration_batches: int, clock: Callable[[], float] | None = None):  # fmt: skip
         super().__init__()
-        self.fingerprint = dict(fingerprint or {})
         self.automatic_optimization = False
         self.space, self.net, self.reward, self.constraints = space, net, reward, constraints
         self.settings, self.history, self.simulator = settings, history, simulator
         self.datamodule, self.bn_recalibration_batches = datamodule, bn_recalibration_batches
         self.cost = cost.requires_grad_(False).eval()
+        # the shared candidate evaluator scores each export: accuracy of the current weights, the cost model's figures
+        self.evaluator = CandidateEvaluator(self.candidate_accuracy, self.cost.predict, reward, constraints=constraints)
+        started = time.perf_counter()
+        self.clock = clock or (lambda: time.perf_counter() - started)  # the search's wall time (the engine's, resumed)
         seeds = np.random.SeedSequence(seed, spawn_key=(STRATEGY_RNG_KEY,)).generate_state(2)
         self.design = RelaxedDesign(space, settings.init_noise, torch.Generator().manual_seed(int(seeds[0])))
         self.gumbel = torch.Generator().manual_seed(int(seeds[1]))
@@ -335,8 +388,6 @@ class DifferentiableSearchModule(pl.LightningModule):
         # log(simulated / predicted) of the last exported candidate: the cost model's bias near the current design,
         # measured by the simulator every epoch and added to every prediction (a constant: gradients unchanged)
         self.register_buffer("log_cost_offset", torch.zeros(2))
-        self.started = time.perf_counter()
-        self.elapsed_before = 0.0
         self._stats: dict[str, list[float]] = {}
 
     # ----------------------------------------------------------------- optimisers
@@ -411,24 +462,26 @@ class DifferentiableSearchModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- per-epoch candidates
 
-    def on_train_epoch_end(self) -> None:
-        """Derive the epoch's candidate, measure it (HyperNet accuracy, predicted and simulated cost), append it."""
+    def candidate_accuracy(self, vectors: np.ndarray) -> np.ndarray:
+        """HyperNet accuracy of candidates with the current weights (BatchNorm recalibrated per candidate)."""
         from yoso.nn.evaluate import SubnetEvaluator
 
-        vector = self.design.derive()
-        genotype, accelerator = self.space.decode(vector)
         calibration = [x.to(self.device) for x in self.datamodule.calibration_batches(self.bn_recalibration_batches)]
-        accuracy = SubnetEvaluator(self.net, calibration, self.datamodule.val_tensors()).accuracy([genotype])
-        energy, latency = self.cost.predict(vector[None])
+        evaluator = SubnetEvaluator(self.net, calibration, self.datamodule.val_tensors())
+        return evaluator.accuracy([self.space.decode(v)[0] for v in vectors])
+
+    def on_train_epoch_end(self) -> None:
+        """Derive the epoch's candidate, measure it (HyperNet accuracy, predicted and simulated cost), append it."""
+        vector = self.design.derive()
+        _, accelerator = self.space.decode(vector)
+        results = self.evaluator(vector[None])
+        accuracy, energy, latency, reward = results.accuracy, results.energy_mj, results.latency_ms, results.reward
         sim_energy, sim_latency = (np.asarray(v, dtype=float) for v in self.simulator(vector[None]))
-        reward = self.reward(accuracy, latency, energy)
-        results = Evaluation(accuracy, energy, latency, reward, self.constraints.feasible(latency, energy))
         if self.settings.calibrate:
             residual = np.log([sim_energy[0] / energy[0], sim_latency[0] / latency[0]])
             self.log_cost_offset.copy_(torch.as_tensor(residual, dtype=self.log_cost_offset.dtype))
-        wall = self.elapsed_before + time.perf_counter() - self.started
         step = len(self.history)
-        self.history.append(vector[None], results, step + 1, wall,
+        self.history.append(vector[None], results, step + 1, self.clock(),
                             extra={SIMULATED_COLUMNS[0]: sim_energy, SIMULATED_COLUMNS[1]: sim_latency})  # fmt: skip
         means = {k: float(np.mean(v)) for k, v in self._stats.items()}
         self._stats = {}
@@ -444,11 +497,7 @@ class DifferentiableSearchModule(pl.LightningModule):
                  sim_latency[0], reward[0], f", violation {means.get('violation', 0):.3f}" if means else "")  # fmt: skip
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["yoso"] = {"rows": len(self.history), "gumbel": self.gumbel.get_state(), "fingerprint": self.fingerprint,
-                              "elapsed_s": self.elapsed_before + time.perf_counter() - self.started}  # fmt: skip
+        checkpoint["gumbel_rng"] = self.gumbel.get_state()  # the module's own RNG, beside its state_dict
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("yoso", {})
-        if "gumbel" in state:
-            self.gumbel.set_state(state["gumbel"])
-        self.elapsed_before, self.started = float(state.get("elapsed_s", 0.0)), time.perf_counter()
+        self.gumbel.set_state(checkpoint["gumbel_rng"])

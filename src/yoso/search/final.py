@@ -4,7 +4,9 @@ The history's best candidates by reward (distinct decision vectors, screened by 
 thresholds on the search-time figures) are re-costed with the simulator and trained from
 scratch; their reward is recomputed from the stand-alone validation accuracy and the
 simulated energy and latency, and the best one that still meets both thresholds is chosen.
-Finished candidates are kept in ``final.json`` so an interrupted final step resumes. Every
+Finished candidates are kept in a mapping the caller persists after each one (the search
+engine's checkpoint, :attr:`yoso.search.engine.Experiment.final`), so an interrupted final step
+resumes. Every
 accuracy comes with the number of images it was measured on (``*_n``) and its Wilson 95 %
 interval (``*_ci95_low``/``*_ci95_high``, :mod:`yoso.stats`).
 """
@@ -12,11 +14,8 @@ interval (``*_ci95_low``/``*_ci95_high``, :mod:`yoso.stats`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,14 @@ TrainFn = Callable[[Any], tuple[float, float, int, int]]
 ACCURACY_KEYS = ("hypernet_accuracy", "accuracy", "test_accuracy")
 #: ``vectors -> (energy_mj, latency_ms)`` of the accurate hardware evaluator.
 CostFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclasses.dataclass
+class FinalProgress:
+    """The final step's finished candidates (``"d0,d1,..." -> figures``) and how to persist them after each one."""
+
+    results: dict[str, Any]
+    save: Callable[[], None] = lambda: None
 
 
 def top_candidates(history: History, constraints: Constraints, top_n: int,
@@ -72,7 +79,7 @@ SCREEN_CHUNK = 256
 
 
 def standalone_result(values: Sequence[Any] | Mapping[str, Any]) -> tuple[float, float, int | None, int | None]:
-    """``(val, test, val images, test images)`` of a trainer, a ``final.json`` entry or an older ``[val, test]``.
+    """``(val, test, val images, test images)`` of a trainer, a saved final-step entry or an older ``[val, test]``.
 
     Sizes an older cache did not keep are None (no interval).
     """
@@ -88,13 +95,14 @@ def final_step(
     top_n: int,
     cost: CostFn,
     train: TrainFn | None,
-    run_dir: str | Path | None = None,
+    done: FinalProgress | None = None,
     constraints: Constraints | None = None,
     hypernet_n: int | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Re-evaluate the top-N; returns their rows (best first by final reward) and the chosen row's index.
 
-    ``train=None`` skips stand-alone training and keeps the HyperNet accuracy. ``constraints``
+    ``train=None`` skips stand-alone training and keeps the HyperNet accuracy; ``done`` keeps each
+    trained candidate's figures (by decision vector) and saves them after each one. ``constraints``
     default to the reward's thresholds (soft); with hard constraints the chosen index is None
     when no sampled design meets them under the simulator. ``hypernet_n`` is the size of the
     validation split behind the HyperNet accuracies (None: unknown, no interval); a row's own
@@ -107,8 +115,7 @@ def final_step(
                   "(hard constraints): there is no design to report", constraints.t_lat_ms, constraints.t_eer_mj)  # fmt: skip
         return [], None
     energy, latency = (np.asarray(v, dtype=float) for v in cost(history.vectors[iterations]))
-    done_path = Path(run_dir) / "final.json" if run_dir is not None else None
-    done = json.loads(done_path.read_text()) if done_path is not None and done_path.exists() else {}
+    done = done if done is not None else FinalProgress({})
     rows = []
     for k, it in enumerate(iterations):
         vector = history.vectors[it]
@@ -117,17 +124,14 @@ def final_step(
         key = ",".join(map(str, vector.tolist()))
         if train is None:
             val_acc, test_acc, val_n, test_n = float(history.accuracy[it]), float("nan"), seen, None
-        elif key in done:
-            val_acc, test_acc, val_n, test_n = standalone_result(done[key])
+        elif key in done.results:
+            val_acc, test_acc, val_n, test_n = standalone_result(done.results[key])
         else:
             log.info("final step: training candidate %d/%d (iteration %d) stand-alone", k + 1, len(iterations), it)
             val_acc, test_acc, val_n, test_n = standalone_result(train(genotype))
-            done[key] = {"accuracy": val_acc, **accuracy_fields("accuracy", val_acc, val_n),
-                         "test_accuracy": test_acc, **accuracy_fields("test_accuracy", test_acc, test_n)}  # fmt: skip
-            if done_path is not None:
-                tmp = done_path.with_suffix(".json.tmp")
-                tmp.write_text(json.dumps(done))
-                os.replace(tmp, done_path)
+            done.results[key] = {"accuracy": val_acc, **accuracy_fields("accuracy", val_acc, val_n),
+                                 "test_accuracy": test_acc, **accuracy_fields("test_accuracy", test_acc, test_n)}  # fmt: skip
+            done.save()
         rows.append({
             "iteration": int(it), "genotype": genotype, "accelerator": accelerator,
             "hypernet_accuracy": float(history.accuracy[it]), "search_reward": float(history.reward[it]),

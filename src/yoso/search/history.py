@@ -1,12 +1,13 @@
 """Every evaluated sample of a search, in memory and appended to ``history.csv`` as it comes.
 
-One row per candidate: iteration, loop step, every decision (44, or 46 in the elastic space; one column each, named as
+One row per candidate: iteration, engine step, every decision (44, or 46 in the elastic space; one column each, named as
 in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R,
 whether it meets the run's thresholds (1/0, empty if not judged), the number of validation
 images its accuracy was measured on (empty if not recorded) and the wall time since the
-search started. Rows are flushed at once; :meth:`History.open`
-reloads a file and keeps only the rows a checkpoint vouches for, so a resumed search never
-repeats or loses a sample.
+search started. Rows are flushed at once. The file is an output: the engine's checkpoint holds
+the rows (:meth:`History.state_dict`) and a resumed search rewrites the file from them
+(:meth:`History.from_state`), so it never repeats or loses a sample; :meth:`History.open` reads
+a file back.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ OPTIONAL = ("feasible", "val_images")
 
 @dataclass
 class History:
-    """The samples of one search: decision vectors and their figures, mirrored to a CSV file."""
+    """The samples of one search: decision vectors and their figures, written to a CSV file as they come."""
 
     space: JointSpace
     path: Path | None = None
@@ -94,21 +95,6 @@ class History:
         feasible = np.full(len(vectors), np.nan) if results.feasible is None else np.asarray(results.feasible, float)
         images = np.full(len(vectors), np.nan) if results.val_images is None else np.asarray(results.val_images, float)
         extra = {name: np.asarray((extra or {}).get(name, np.full(len(vectors), np.nan)), float) for name in self.extra}
-        if self.path is not None:
-            new_file = not self.path.exists() or self.path.stat().st_size == 0
-            with self.path.open("a", newline="") as handle:
-                writer = csv.writer(handle)
-                if new_file:
-                    writer.writerow(self.columns)
-                for i, vec in enumerate(vectors):
-                    genotype, accelerator = self.space.decode(vec)
-                    figures = [repr(float(getattr(results, name)[i])) for name in METRICS]
-                    judged = "" if np.isnan(feasible[i]) else int(feasible[i])
-                    seen = "" if np.isnan(images[i]) else int(images[i])
-                    writer.writerow([start + i, step, *vec.tolist(), genotype.to_json(), str(accelerator), *figures,
-                                     judged, seen, f"{wall_time_s:.3f}", *(repr(float(v[i])) for v in extra.values())])  # fmt: skip
-                handle.flush()
-                os.fsync(handle.fileno())
         self.vectors = np.concatenate([self.vectors, vectors])
         self.steps = np.concatenate([self.steps, np.full(len(vectors), step, dtype=np.int64)])
         self.wall_time_s = np.concatenate([self.wall_time_s, np.full(len(vectors), wall_time_s)])
@@ -118,12 +104,56 @@ class History:
             self.figures[name] = np.concatenate([self.figures[name], np.asarray(getattr(results, name), float)])
         for name, values in extra.items():
             self.figures[name] = np.concatenate([self.figures[name], values])
+        if self.path is not None:
+            new_file = not self.path.exists() or self.path.stat().st_size == 0
+            self._write(self.path, "a", start, header=new_file)
+
+    def _write(self, path: Path, mode: str, start: int, header: bool) -> None:
+        """Write rows ``start:`` (after the header if asked) to ``path`` opened in ``mode``, flushed to disk."""
+        with path.open(mode, newline="") as handle:
+            writer = csv.writer(handle)
+            if header:
+                writer.writerow(self.columns)
+            for i in range(start, len(self)):
+                genotype, accelerator = self.space.decode(self.vectors[i])
+                figures = [repr(float(self.figures[name][i])) for name in METRICS]
+                judged = "" if np.isnan(self.feasible[i]) else int(self.feasible[i])
+                seen = "" if np.isnan(self.val_images[i]) else int(self.val_images[i])
+                writer.writerow([i, int(self.steps[i]), *self.vectors[i].tolist(), genotype.to_json(), str(accelerator),
+                                 *figures, judged, seen, f"{self.wall_time_s[i]:.3f}",
+                                 *(repr(float(self.figures[name][i])) for name in self.extra)])  # fmt: skip
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rows as arrays (decisions as int16: every vocabulary is small), for the engine's checkpoint."""
+        return {"vectors": self.vectors.astype(np.int16), "steps": self.steps, "wall_time_s": self.wall_time_s,
+                "feasible": self.feasible, "val_images": self.val_images, "figures": dict(self.figures)}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, space: JointSpace, state: Mapping[str, Any], path: str | Path | None = None,
+                   extra: tuple[str, ...] = ()) -> "History":  # fmt: skip
+        """The history of a :meth:`state_dict`; with a path, the file is rewritten to hold exactly these rows."""
+        history = cls(space, None if path is None else Path(path), space.check(np.asarray(state["vectors"], np.int64)),
+                      {name: np.asarray(state["figures"][name], float) for name in (*METRICS, *extra)},
+                      np.asarray(state["steps"], np.int64), np.asarray(state["wall_time_s"], float),
+                      np.asarray(state["feasible"], float), np.asarray(state["val_images"], float), extra)  # fmt: skip
+        history.rewrite()
+        return history
+
+    def rewrite(self) -> None:
+        """Replace the file by the rows in memory (atomically; a header alone when there are none)."""
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".csv.tmp")
+        self._write(tmp, "w", 0, header=True)
+        os.replace(tmp, self.path)
 
     # ----------------------------------------------------------------- reading
 
     @classmethod
-    def open(cls, path: str | Path, space: JointSpace, keep: int | None = None, extra: tuple[str, ...] = ()) -> "History":
-        """The history at ``path`` (empty if missing), cut to its first ``keep`` complete rows (file rewritten)."""
+    def open(cls, path: str | Path, space: JointSpace, extra: tuple[str, ...] = ()) -> "History":
+        """The history at ``path`` (empty if missing), its complete rows (file rewritten: a line cut by a kill dropped)."""
         history = cls(space, Path(path), extra=extra)
         if not history.path.exists():
             return history
@@ -137,10 +167,6 @@ class History:
             header, body = history.columns, [[row[at[c]] if c in at else "" for c in history.columns] for row in body]
         if header != history.columns:
             raise ValueError(f"{path}: its columns do not match this search space (was it written by another config?)")
-        if keep is not None:
-            if keep > len(body):
-                raise ValueError(f"{path}: {len(body)} complete rows, but the checkpoint counts {keep}")
-            body = body[:keep]
         index = {name: i for i, name in enumerate(header)}
         if body:
             d0 = index[space.names[0]]
@@ -150,8 +176,5 @@ class History:
             history.feasible = np.array([float(row[index["feasible"]] or "nan") for row in body])
             history.val_images = np.array([float(row[index["val_images"]] or "nan") for row in body])
             history.figures = {name: np.array([float(row[index[name]]) for row in body]) for name in (*METRICS, *extra)}
-        tmp = history.path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as handle:
-            csv.writer(handle).writerows([header, *body])
-        os.replace(tmp, history.path)
+        history.rewrite()
         return history

@@ -2,7 +2,7 @@
 
 Design:
 
-* **Ask and tell.** The loop owns evaluation, so each strategy only asks ``study.ask(distributions)``
+* **Ask and tell.** The engine owns evaluation, so each strategy only asks ``study.ask(distributions)``
   for a trial per candidate and later ``study.tell``\\ s it; Optuna never runs an objective itself.
   The 44 decisions are 44 Optuna parameters named ``space.names[j]``, built from
   :class:`~yoso.space.joint.JointSpace` alone: categorical ones (TPE, NSGA-II) whose choices are
@@ -17,25 +17,23 @@ Design:
   :data:`~yoso.search.constraints.CONSTRAINT_NAMES` before it is told (Optuna 5's API); TPE and
   NSGA-II use them natively. CMA-ES ignores them (its objective is already feasible-first), but
   they are still set so the dashboard shows them. Soft constraints set none.
-* **Storage and resume.** The study runs in memory (Optuna's SQLite storage commits per
-  parameter, ~40 ms a trial) and every finished trial is mirrored to ``<run_dir>/optuna.db`` in
-  one transaction (so ``optuna-dashboard sqlite:///<run_dir>/optuna.db`` shows the search live);
-  :meth:`OptunaStrategy.bind` loads that file's trials first. The checkpointed state is the
-  number of trials told (``committed``) and the pickled sampler (Optuna's documented way to keep
-  its RNG across restarts). A kill can leave finished trials beyond ``committed`` in the file
-  (told before the checkpoint was written); after a resume ``ask`` re-serves their parameters
-  first, in trial order, without telling them again, and only then asks for new trials. A trial
-  asked and never told is never written. A run killed before its first checkpoint starts over
-  (as the loop does), so ``optuna.db`` is emptied. So history iteration ``i`` is always trial ``i``, with
-  no duplicate or orphaned trial in the study. Without a run directory the state also carries
-  the told trials, since no file keeps them.
+* **Storage and resume.** With a run directory the study lives in Optuna's own durable storage,
+  a :class:`~optuna.storages.JournalStorage` on ``<run_dir>/optuna.journal`` (an append-only log;
+  ``optuna-dashboard <run_dir>/optuna.journal`` shows the search live); without one, in memory.
+  The state in the engine's checkpoint is the number of trials told (``committed``) and the
+  pickled sampler (Optuna's documented way to keep its RNG across restarts); in memory also the
+  told trials, since no file keeps them. The journal runs ahead of the checkpoint: a kill can
+  leave trials beyond ``committed`` in it (asked, or told before the checkpoint was written).
+  After a resume ``ask`` re-serves their parameters first, in trial order (a RUNNING trial is
+  told later, a finished one never again), and only then asks for new trials. A run killed
+  before its first checkpoint starts over (as the engine does), so the journal's study is
+  deleted and created again. So history iteration ``i`` is always trial ``i``, with no
+  duplicate or orphaned trial in the study.
 """
 
 from __future__ import annotations
 
-import logging
 import pickle
-import sqlite3
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -54,10 +52,10 @@ from yoso.search.constraints import CONSTRAINT_NAMES
 from yoso.search.strategy import Evaluation, Strategy
 from yoso.space.joint import JointSpace
 
-#: Name of the study inside ``optuna.db``.
+#: Name of the study inside the journal.
 STUDY_NAME = "yoso"
-#: File name of the study database inside the run directory.
-DB_NAME = "optuna.db"
+#: File name of the study's journal inside the run directory.
+JOURNAL_NAME = "optuna.journal"
 #: Parameter kinds: Optuna categoricals of the decision's choices, or integer choice indices.
 PARAM_KINDS = ("categorical", "int")
 
@@ -87,21 +85,9 @@ def optuna_distributions(space: JointSpace, kind: str = "categorical") -> dict[s
     return out
 
 
-def sqlite_storage(path: Path) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage on an SQLite file in WAL mode with ``synchronous=NORMAL``.
-
-    Optuna commits once per parameter (44 per trial); with SQLite's default journal every commit
-    is an fsync (~15 ms here). WAL with NORMAL syncs only at checkpoints and still keeps every
-    commit across a killed process (only a power loss can drop the last ones).
-    """
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(str(path), timeout=60.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-    return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"creator": connect})
+def journal_storage(path: Path) -> optuna.storages.JournalStorage:
+    """Optuna's journal storage on an append-only file (every operation flushed and fsynced: it survives a kill)."""
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
 @contextmanager
@@ -149,8 +135,8 @@ class OptunaStrategy(Strategy):
         with _quiet():
             self._sampler = self.make_sampler(sampler_seed)
         self.study: optuna.Study | None = None
-        self._mirror: optuna.Study | None = None  # the SQLite copy of the finished trials (optuna.db)
-        self._loaded = False  # whether a checkpoint's state was loaded (else trials in optuna.db are discarded)
+        self._durable = False  # whether the study lives in a journal file (else in memory)
+        self._loaded = False  # whether a checkpoint's state was loaded (else trials in the journal are discarded)
         self.committed = 0  # trials told (or re-served and already finished): trial numbers [0, committed)
         self._next = 0  # trial number the next ask serves
         self._served: list[_Served] = []
@@ -173,27 +159,27 @@ class OptunaStrategy(Strategy):
         return dict(self._distributions)
 
     def bind(self, run_dir: Path | None) -> None:
-        """Open the study: in memory, mirrored to ``<run_dir>/optuna.db`` (whose trials are loaded first) if given."""
-        self._mirror = None
-        with _quiet():
-            self.study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=self._sampler,
-                                             study_name=STUDY_NAME, directions=list(self.directions))  # fmt: skip
-            if run_dir is not None:
-                path = Path(run_dir).resolve()
-                path.mkdir(parents=True, exist_ok=True)
-                self._mirror = optuna.create_study(storage=sqlite_storage(path / DB_NAME), study_name=STUDY_NAME,
-                                                   directions=list(self.directions), load_if_exists=True)  # fmt: skip
-                self.study.add_trials(self._mirror.get_trials(deepcopy=False))
+        """Open the study: on ``<run_dir>/optuna.journal`` (its trials kept) if given, else in memory."""
+        self._durable = run_dir is not None
+        if run_dir is None:
+            storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
+        else:
+            path = Path(run_dir).resolve()
+            path.mkdir(parents=True, exist_ok=True)
+            storage = journal_storage(path / JOURNAL_NAME)
+        self.study = self._create(storage)
         self._next, self._served, self._backlog = self.committed, [], None
 
-    def _start_over(self) -> optuna.Study:
-        """Empty ``optuna.db`` and the in-memory study (a run with no checkpoint begins again from trial 0)."""
-        storage = self._mirror._storage
+    def _create(self, storage: optuna.storages.BaseStorage) -> optuna.Study:
         with _quiet():
-            optuna.delete_study(study_name=STUDY_NAME, storage=storage)
-            self._mirror = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=list(self.directions))
-            self.study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=self._sampler,
-                                             study_name=STUDY_NAME, directions=list(self.directions))  # fmt: skip
+            return optuna.create_study(storage=storage, sampler=self._sampler, study_name=STUDY_NAME,
+                                       directions=list(self.directions), load_if_exists=True)  # fmt: skip
+
+    def _start_over(self) -> optuna.Study:
+        """Delete and create again the journal's study (a run with no checkpoint begins again from trial 0)."""
+        storage = self.study._storage
+        optuna.delete_study(study_name=STUDY_NAME, storage=storage)
+        self.study = self._create(storage)
         return self.study
 
     def _study(self) -> optuna.Study:
@@ -229,13 +215,13 @@ class OptunaStrategy(Strategy):
 
     def ask(self, n: int) -> np.ndarray:
         study = self._study()
-        if self._backlog is None and not self._loaded and self._mirror is not None and study.get_trials(deepcopy=False):
-            study = self._start_over()  # killed before the first checkpoint: the loop starts over, so does the study
+        if self._backlog is None and not self._loaded and self._durable and study.get_trials(deepcopy=False):
+            study = self._start_over()  # killed before the first checkpoint: the engine starts over, so does the study
         if self._backlog is None:  # first ask since bind/resume: trials a kill left beyond the checkpoint
             trials = study.get_trials(deepcopy=False)
             if len(trials) < self.committed:
                 raise ValueError(f"the Optuna study holds {len(trials)} trials, the checkpoint has told "
-                                 f"{self.committed}: was {DB_NAME} removed or replaced?")  # fmt: skip
+                                 f"{self.committed}: was {JOURNAL_NAME} removed or replaced?")  # fmt: skip
             self._backlog = list(trials[self.committed :])
         rows = []
         with _quiet():
@@ -269,11 +255,9 @@ class OptunaStrategy(Strategy):
                         for name, value in zip(CONSTRAINT_NAMES, limits[i]):
                             s.trial.set_constraint(name, float(value))
                     if np.all(np.isfinite(values[i])):
-                        frozen = study.tell(s.trial, [float(v) for v in values[i]])
+                        study.tell(s.trial, [float(v) for v in values[i]])
                     else:
-                        frozen = study.tell(s.trial, state=TrialState.FAIL)
-                    if self._mirror is not None:  # one SQLite transaction per finished trial
-                        self._mirror.add_trial(frozen)
+                        study.tell(s.trial, state=TrialState.FAIL)
                 self.committed = s.number + 1
 
     # ----------------------------------------------------------------- state
@@ -285,7 +269,7 @@ class OptunaStrategy(Strategy):
         """Trials told and the pickled sampler; in memory also the trials, since no file keeps them."""
         study = self._study()
         state: dict[str, Any] = {"committed": self.committed, "sampler": pickle.dumps(study.sampler)}
-        if self._mirror is None:
+        if not self._durable:
             state["trials"] = pickle.dumps(study.get_trials(deepcopy=True)[: self.committed])
         return state
 

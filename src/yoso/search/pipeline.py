@@ -2,9 +2,11 @@
 
 Step 1 reuses or builds the fast evaluators: the HyperNet checkpoint (cached under
 ``paths.cache_dir/hypernets`` by a hash of everything its weights depend on) and the GP
-predictor (cached by the predictor's own key). Step 2 runs the configured strategy in the
-shared :class:`SearchLoop`. Step 3 re-evaluates the top-N and writes ``best.yaml`` and
-``pareto.png`` in the run directory.
+predictor (cached by the predictor's own key); a one-shot strategy gets the HyperNet and its
+differentiable cost model instead. Step 2 runs the configured strategy, sampling or one-shot,
+in one :class:`~yoso.search.engine.Experiment` (checkpoint ``search.ckpt``, output
+``history.csv``). Step 3 re-evaluates the top-N and writes ``best.yaml`` and ``pareto.png`` in
+the run directory.
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ from yoso.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
 from yoso.config import check_int, plain_groups
 from yoso.cache import digest
 from yoso.predictor.cost import build_cost_model
+from yoso.search.engine import Experiment, wandb_loggers
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
-from yoso.search.history import History
-from yoso.search.loop import SearchLoop
 from yoso.search.report import accuracy_signal, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
@@ -45,7 +46,7 @@ TRAINER_KEYS = ("limit_train_batches", "limit_val_batches", "limit_test_batches"
 
 
 #: ``model`` keys that change how a trained HyperNet is evaluated (or the stand-alone networks), not its weights.
-EVALUATION_KEYS = ("standalone", "bn_recalibration_batches")
+EVALUATION_KEYS = ("_target_", "standalone", "bn_recalibration_batches")
 
 
 def hypernet_key(cfg: DictConfig) -> str:
@@ -59,7 +60,12 @@ def hypernet_key(cfg: DictConfig) -> str:
 
 def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None,
              loggers: list[Any] | None = None, **overrides: Any):  # fmt: skip
-    """A Lightning Trainer from the ``trainer`` group with ``loggers`` (default none), a rich progress bar when enabled."""
+    """A Lightning Trainer from the ``trainer`` group, logging to ``loggers`` (none: no logger), with a rich
+    progress bar when enabled.
+
+    The search's own Trainer gets the run's loggers; the HyperNet (cached across runs) and the
+    top-N stand-alone trainings (one Trainer each, every one restarting at step 0) get none.
+    """
     from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
     callbacks = list(callbacks or [])
@@ -70,23 +76,9 @@ def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | No
                                    enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks))  # fmt: skip
 
 
-def epoch_checkpoint(path: Path) -> Any:
-    """A Lightning callback writing ``path`` atomically after every training epoch (built lazily: Lightning).
-
-    It is a ``Checkpoint``, so Lightning runs it after the LightningModule's epoch-end hook (where the
-    one-shot search appends the epoch's row). ``ModelCheckpoint(save_top_k=0, save_last=True)``, used here before,
-    writes no ``last.ckpt`` at the end of an epoch in Lightning 2.6 (only when a top-k file is saved).
-    """
-    from pytorch_lightning.callbacks import Checkpoint
-
-    class _EpochCheckpoint(Checkpoint):
-        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            trainer.save_checkpoint(tmp, weights_only=False)  # full state for resuming (unset: an INFO line each time)
-            os.replace(tmp, path)
-
-    return _EpochCheckpoint()
+def epoch_checkpoint(cfg: DictConfig, folder: Path) -> Any:
+    """conf/callbacks/model_checkpoint.yaml writing ``folder/last.ckpt`` after every training epoch (resumable)."""
+    return hydra.utils.instantiate(cfg.callbacks.model_checkpoint, dirpath=str(folder))
 
 
 def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModule
@@ -108,7 +100,7 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
     start = time.perf_counter()
     model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
     every = check_int("model.val_every_n_epochs", cfg.model.get("val_every_n_epochs", 1), 1)
-    trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(last)], check_val_every_n_epoch=every)
+    trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(cfg, root)], check_val_every_n_epoch=every)
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
     tmp = root / "hypernet.ckpt.tmp"
     trainer.save_checkpoint(tmp, weights_only=True)
@@ -196,45 +188,28 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
     return evaluator, datamodule
 
 
-def run_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[Any]) -> tuple[History, Any]:
-    """Step 2 for a one-shot strategy: train its LightningModule (resuming ``checkpoints/last.ckpt``).
+def prepare_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: list[Any]) -> Any:
+    """Step 1 for a one-shot strategy: hand it the HyperNet, its differentiable cost model and a Trainer factory.
 
-    Each epoch appends its exported candidate to ``history.csv`` before the epoch's checkpoint is
-    written; a resumed run keeps the rows its checkpoint counts (a later row is redone with its epoch).
+    Returns the datamodule.
     """
-    from pytorch_lightning.utilities import CombinedLoader
+    from yoso.search.differentiable import OneShotInputs
 
-    from yoso.search.differentiable import SIMULATED_COLUMNS
-
-    strategy = setup.strategy
     datamodule = _datamodule(cfg)
-    mlp = build_cost_model(cfg, "mlp", settings=strategy.settings.cost_model)
+    mlp = build_cost_model(cfg, "mlp", settings=setup.strategy.settings.cost_model)
     with _build_lock(cfg):
         supernet = load_or_train_hypernet(cfg, datamodule)
         cost, errors = mlp.module, mlp.held_out_errors()
     log.info("differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",
              mlp.setup.predictor.n_train, errors["energy_mape"], errors["latency_mape"])  # fmt: skip
-    fingerprint = search_fingerprint(cfg)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    rows = 0
-    if last.is_file():
-        saved = torch.load(last, map_location="cpu", weights_only=False).get("yoso", {})
-        if saved.get("fingerprint") != fingerprint:
-            raise ValueError(f"{run_dir} holds a search with another config; resume it with the same config "
-                             "or start a new run directory")  # fmt: skip
-        rows = int(saved["rows"])
-        log.info("resuming the differentiable search after epoch %d from %s", rows, last)
-    history = History.open(run_dir / "history.csv", setup.space, keep=rows, extra=SIMULATED_COLUMNS)
-    module = strategy.module(supernet.net, cost, setup.reward, history, build_cost_model(cfg, "simulator"), datamodule,
-                             int(cfg.model.bn_recalibration_batches), fingerprint)  # fmt: skip
-    checkpoint = epoch_checkpoint(last)
-    batches = strategy.settings.batches_per_epoch
-    trainer = _trainer(cfg, strategy.settings.epochs, run_dir, [checkpoint], loggers,
-                       **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
-    loaders = CombinedLoader({"train": datamodule.train_dataloader(), "val": datamodule.val_dataloader()},
-                             mode="max_size_cycle")  # fmt: skip
-    trainer.fit(module, train_dataloaders=loaders, ckpt_path=str(last) if last.is_file() else None)
-    return history, datamodule
+    simulator = build_cost_model(cfg, "simulator")
+
+    def trainer(epochs: int, callbacks: list[Any], **overrides: Any) -> Any:
+        return _trainer(cfg, epochs, run_dir, callbacks, loggers, **overrides)
+
+    setup.strategy.prepare(OneShotInputs(supernet.net, cost, setup.reward, simulator, datamodule,
+                                         int(cfg.model.bn_recalibration_batches), trainer))  # fmt: skip
+    return datamodule
 
 
 def run_search(cfg: DictConfig) -> dict[str, Any]:
@@ -250,29 +225,30 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    start = time.perf_counter()
-    if isinstance(setup.strategy, OneShotStrategy):
-        history, datamodule = run_one_shot(cfg, setup, run_dir, loggers)
-        log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
-                 len(history), time.perf_counter() - start, float(history.reward.max()),
-                 int(np.nansum(history.feasible)))  # fmt: skip
+    one_shot = isinstance(setup.strategy, OneShotStrategy)
+    if one_shot:
+        evaluator, datamodule = None, prepare_one_shot(cfg, setup, run_dir, loggers)
     else:
         evaluator, datamodule = build_evaluator(cfg, setup)
-        loop = SearchLoop(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
-                          progress=bool(search.get("progress", True)),
-                          histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
-        history = loop.run()
+    experiment = Experiment(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
+                            progress=bool(search.get("progress", True)),
+                            histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
+    history = experiment.run()
+    if one_shot:
+        log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
+                 len(history), experiment.elapsed(), float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
+    else:
         raced = np.isfinite(history.val_images).any()  # racing off: every accuracy is on the whole split
         whole = str(int(np.sum(history.val_images == len(datamodule.splits.val)))) if raced else "all"
         log.info("search: %d samples in %.1f s (strategy overhead %.1f ms per sample; %s accuracies on the whole "
                  "validation split); best search reward %.4f; %d samples meet the thresholds", len(history),
-                 float(history.wall_time_s[-1]) if len(history) else 0.0, loop.strategy_ms_per_candidate, whole,
+                 float(history.wall_time_s[-1]) if len(history) else 0.0, experiment.strategy_ms_per_candidate, whole,
                  float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
     cost = build_cost_model(cfg, "simulator")
-    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, run_dir, setup.constraints,
-                              hypernet_n=len(datamodule.splits.val))  # the HyperNet scores the whole val split
+    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, experiment.final_progress(),
+                              setup.constraints, hypernet_n=len(datamodule.splits.val))  # the HyperNet: the whole val split
     thresholds = (setup.constraints.t_lat_ms, setup.constraints.t_eer_mj)
     best_path = run_dir / "best.yaml"
     if chosen is None:  # hard constraints and no feasible design: say so, write nothing false
@@ -312,9 +288,9 @@ def _log_final(loggers: list[Any], table: list[dict[str, Any]], best: dict[str, 
     figures = {f"final/{k}": float(best[k]) for k in ("accuracy", "test_accuracy", "energy_mj", "latency_ms", "reward")}
     for logger in loggers:
         logger.log_metrics(figures, step=step)
-        if type(logger).__name__ == "WandbLogger":
-            logger.log_table(key="final/top_n", columns=list(TABLE_COLUMNS),
-                             data=[[r[c] for c in TABLE_COLUMNS] for r in table])  # fmt: skip
-            logger.log_image(key="final/pareto", images=[str(pareto)])
-            logger.experiment.summary.update({**figures, "final/accelerator": best["accelerator_str"]})
+    for logger in wandb_loggers(loggers):
+        logger.log_table(key="final/top_n", columns=list(TABLE_COLUMNS), data=[[r[c] for c in TABLE_COLUMNS] for r in table])
+        logger.log_image(key="final/pareto", images=[str(pareto)])
+        logger.experiment.summary.update({**figures, "final/accelerator": best["accelerator_str"]})
+    for logger in loggers:
         logger.save()

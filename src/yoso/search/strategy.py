@@ -1,7 +1,7 @@
-"""The sampling-strategy interface of the search loop (DESIGN §5) and uniform random search.
+"""The strategy interfaces of the search engine (DESIGN §5): sampling and one-shot, and uniform random search.
 
 A strategy proposes candidates (``ask``) and learns from their results (``tell``); it knows
-nothing of training or hardware. The loop, the evaluator, the history, logging and resume
+nothing of training or hardware. The engine, the evaluator, the history, logging and resume
 are shared, so a new strategy is one class plus one YAML in ``conf/strategy`` whose
 ``_target_`` names it (Hydra instantiates it with ``space`` and ``seed``).
 """
@@ -47,18 +47,19 @@ class Evaluation:
                           feasible, images)  # fmt: skip
 
 
-class Strategy(ABC):
-    """Proposes candidates of a joint space and learns from their evaluations.
+class BaseStrategy(ABC):
+    """What every strategy shares with the engine: name, space, seed, constraints and a resumable state.
 
-    ``batch_size`` is how many candidates the loop asks for per step. ``state_dict`` holds
-    everything needed to continue exactly where the strategy stopped (RNG state included).
     ``constraints`` (set by :func:`build_strategy`) holds the run's thresholds; when they are
-    hard, the strategy must steer away from infeasible samples, not only rank them by reward.
+    hard, the strategy must steer away from infeasible designs, not only rank them by reward.
+    ``state_dict`` holds everything needed to continue exactly where the strategy stopped (RNG
+    state included); the engine (:class:`yoso.search.engine.Experiment`) stores it in its checkpoint.
     """
 
     name: str = "strategy"
-    batch_size: int = 1
     constraints: Constraints | None = None
+    #: History columns the strategy records beyond the shared ones (e.g. the simulated cost of an export).
+    history_columns: tuple[str, ...] = ()
 
     def __init__(self, space: JointSpace, seed: int = 0):
         self.space = space
@@ -72,15 +73,32 @@ class Strategy(ABC):
     def hard_constraints(self) -> bool:
         return self.constraints is not None and self.constraints.hard
 
+    def bind(self, run_dir: Path | None) -> None:
+        """Called once by the engine before it resumes: strategies that keep files (e.g. an Optuna journal) open them here."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume; plain containers, numpy arrays or tensors."""
+
+    @abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`."""
+
+
+class Strategy(BaseStrategy):
+    """A sampling strategy: proposes candidates of a joint space (``ask``) and learns from their evaluations (``tell``).
+
+    ``batch_size`` is how many candidates the engine asks for per step.
+    """
+
+    batch_size: int = 1
+
     def score(self, results: Evaluation) -> np.ndarray:
         """What the strategy maximises: the reward; with hard constraints the feasible-first score, with a
         soft ``constraints.penalty`` the reward minus the penalised violation."""
         if self.constraints is None:
             return np.asarray(results.reward, dtype=np.float64)
         return self.constraints.score(results.reward, results.latency_ms, results.energy_mj)
-
-    def bind(self, run_dir: Path | None) -> None:
-        """Called once by the loop before it resumes: strategies that keep files (e.g. ``optuna.db``) open them here."""
 
     @abstractmethod
     def ask(self, n: int) -> np.ndarray:
@@ -92,14 +110,6 @@ class Strategy(ABC):
     def metrics(self) -> dict[str, float]:
         """Scalars describing the strategy's state, logged per step (e.g. entropy, baseline)."""
         return {}
-
-    @abstractmethod
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume; plain containers, numpy arrays or tensors."""
-
-    @abstractmethod
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict`."""
 
 
 class RandomStrategy(Strategy):
@@ -122,24 +132,25 @@ class RandomStrategy(Strategy):
         self.rng.bit_generator.state = state["rng"]
 
 
-class OneShotStrategy(ABC):
+class OneShotStrategy(BaseStrategy):
     """A strategy that trains a relaxed design instead of sampling candidates (NNI's one-shot shape).
 
-    It does not fit ask/tell: :meth:`module` turns the trained HyperNet and a differentiable cost
-    model into a LightningModule that owns the training loop and appends one exported candidate
-    per epoch to the history; the pipeline trains it and runs the shared final step.
+    It runs its own step loop in :meth:`search` (e.g. a LightningModule trained epoch by epoch),
+    appends one exported candidate per step to ``experiment.history`` and lets the engine commit
+    its checkpoint after each step (``experiment.commit_callback()``); ``exports`` is how many
+    candidates a whole search exports.
     """
 
     name: str = "one-shot"
-    constraints: Constraints | None = None
 
-    def __init__(self, space: JointSpace, seed: int = 0):
-        self.space = space
-        self.seed = check_int("seed", seed, 0, 2**32 - 1)
+    @property
+    @abstractmethod
+    def exports(self) -> int:
+        """Candidates a whole search exports (one per step)."""
 
     @abstractmethod
-    def module(self, *args: Any, **kwargs: Any) -> Any:
-        """The LightningModule that searches (see :class:`yoso.search.differentiable.DifferentiableStrategy`)."""
+    def search(self, experiment: Any) -> None:
+        """Run (or resume, from ``experiment.resume_path``) the search of ``experiment`` (a :class:`yoso.search.engine.Experiment`)."""
 
 
 #: SeedSequence spawn key of strategy RNGs (the HyperNet uses 0 and 1 for its paths).
@@ -147,7 +158,7 @@ STRATEGY_RNG_KEY = 2
 
 
 def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
-                   constraints: Constraints | None = None) -> "Strategy | OneShotStrategy":  # fmt: skip
+                   constraints: Constraints | None = None) -> BaseStrategy:  # fmt: skip
     """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label)."""
     import hydra
     from hydra.errors import InstantiationException
@@ -164,7 +175,7 @@ def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
         if isinstance(err.__cause__, ConfigError):
             raise err.__cause__ from None
         raise ConfigError("strategy", target, f"a Strategy that accepts its config ({err})") from None
-    if not isinstance(strategy, (Strategy, OneShotStrategy)):
+    if not isinstance(strategy, BaseStrategy):
         raise ConfigError("strategy._target_", target, "a subclass of yoso.search.strategy.Strategy or OneShotStrategy")
     strategy.constraints = constraints
     return strategy

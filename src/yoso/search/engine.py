@@ -1,0 +1,303 @@
+"""The search engine (DESIGN §1 step 2): one :class:`Experiment` runs any strategy and owns one checkpoint.
+
+* **Sampling strategies** (:class:`~yoso.search.strategy.Strategy`) run through ask -> evaluate
+  -> tell, ``batch_size`` candidates a step, on the shared :class:`CandidateEvaluator`.
+* **One-shot strategies** (:class:`~yoso.search.strategy.OneShotStrategy`) run their own step
+  loop (the differentiable one: a LightningModule trained epoch by epoch); each step appends its
+  exported candidate to ``experiment.history`` and the engine's Lightning callback
+  (:meth:`Experiment.commit_callback`) commits after it.
+
+**The checkpoint** ``<run_dir>/search.ckpt`` (:data:`CHECKPOINT_NAME`), atomically replaced
+after every step, is the only resume state of a search. It is one ``torch.save`` dict:
+
+* ``engine``: ``version``, ``fingerprint`` (the config a resume must share), ``step``,
+  ``elapsed_s``, ``strategy_s`` (ask + tell wall time), ``rows`` (every evaluated candidate,
+  :meth:`History.state_dict`), ``rng`` (Python, NumPy and torch global RNG states) and
+  ``final`` (the final step's finished candidates, :meth:`Experiment.final_progress`);
+* ``strategy``: the strategy's :meth:`~yoso.search.strategy.BaseStrategy.state_dict`;
+* for a one-shot strategy also Lightning's own keys (module and optimiser states, loops,
+  callbacks): the engine's callback writes the file with ``trainer.save_checkpoint`` and adds
+  ``engine`` and ``strategy`` in its ``on_save_checkpoint`` hook, and the strategy resumes by
+  passing the same file to ``trainer.fit(ckpt_path=...)`` (:attr:`Experiment.resume_path`).
+  Once the search is over, the final step's commits write the engine's and strategy's keys only
+  (the search is never resumed again).
+
+One protocol resumes both: :class:`Experiment` reads ``engine`` (and ``strategy``) when it is
+built; ``history.csv`` is an output, rewritten from the checkpoint's rows, so rows a kill left
+beyond the checkpoint go and a step the checkpoint holds is never redone. Every iteration is
+in the history exactly once, and a deterministic strategy gives the uninterrupted run's history.
+A strategy may keep a durable store of its own that runs ahead of the checkpoint (the Optuna
+strategies' journal, ``optuna.journal``); it reconciles it with its checkpointed state. An
+unreadable checkpoint (empty, truncated, not a search checkpoint) stops the run with one line
+naming the file (:class:`~yoso.config.InputError`, exit status 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from yoso.config import InputError
+from yoso.search.evaluator import CandidateEvaluator
+from yoso.search.final import FinalProgress
+from yoso.search.history import History
+from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy
+
+log = logging.getLogger("yoso")
+
+#: Bumped when the checkpoint layout changes.
+CHECKPOINT_VERSION = 2
+#: The engine's checkpoint inside the run directory.
+CHECKPOINT_NAME = "search.ckpt"
+#: The history file inside the run directory (an output: rewritten from the checkpoint on resume).
+HISTORY_NAME = "history.csv"
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The engine checkpoint at ``path``; one line naming the file if it is unreadable (InputError, exit 2)."""
+    advice = "delete it (or the run directory) to start the search over"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types for a cut or foreign file
+        reason = (str(err).strip().splitlines() or [""])[0]  # one line: torch's messages may run on
+        raise InputError(f"{path}: not a readable search checkpoint ({type(err).__name__}: {reason}); {advice}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("engine"), dict):
+        raise InputError(f"{path}: not a search checkpoint (no engine state); {advice}")
+    if state["engine"].get("version") != CHECKPOINT_VERSION:
+        raise InputError(f"{path}: checkpoint version {state['engine'].get('version')}, this yoso reads "
+                         f"{CHECKPOINT_VERSION}; {advice}")  # fmt: skip
+    return state
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def wandb_loggers(loggers: Sequence[Any]) -> list[Any]:
+    """The W&B loggers among ``loggers`` (Lightning's WandbLogger, imported only when there are loggers)."""
+    if not loggers:
+        return []
+    from pytorch_lightning.loggers import WandbLogger
+
+    return [logger for logger in loggers if isinstance(logger, WandbLogger)]
+
+
+class Experiment:
+    """Runs one search of ``strategy`` (sampling or one-shot) with one checkpoint, the history, logging and progress.
+
+    ``iterations`` is how many candidates a sampling strategy evaluates (a one-shot strategy
+    exports its own ``exports``); ``evaluator`` scores a sampling strategy's candidates (a
+    one-shot strategy scores its exports with its own :class:`CandidateEvaluator`).
+    Building it resumes from ``<run_dir>/search.ckpt`` when there is one.
+    """
+
+    def __init__(
+        self,
+        strategy: BaseStrategy,
+        evaluator: CandidateEvaluator | None,
+        iterations: int,
+        run_dir: str | Path | None = None,
+        fingerprint: Mapping[str, Any] | None = None,
+        loggers: Sequence[Any] = (),
+        progress: bool = True,
+        histogram_every: int = 50,
+    ):
+        self.strategy, self.evaluator = strategy, evaluator
+        self.one_shot = isinstance(strategy, OneShotStrategy)
+        self.iterations = strategy.exports if self.one_shot else int(iterations)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.fingerprint = dict(fingerprint or {})
+        self.loggers, self.progress, self.histogram_every = list(loggers), progress, int(histogram_every)
+        self.history = History(strategy.space, self.run_dir / HISTORY_NAME if self.run_dir else None,
+                               extra=strategy.history_columns)  # fmt: skip
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.strategy_s = 0.0  # wall time spent in ask + tell (the strategy's own overhead), resumed too
+        self.resume_path: Path | None = None  # the checkpoint this run continues (a one-shot strategy resumes from it)
+        self.final: dict[str, Any] = {}  # the final step's finished candidates (see yoso.search.final)
+        self._started = time.perf_counter()
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        strategy.bind(self.run_dir)
+        if self.run_dir is not None:
+            self._resume()
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / CHECKPOINT_NAME if self.run_dir else None
+
+    def elapsed(self) -> float:
+        """Wall time of the search so far (seconds), across resumes."""
+        return self.elapsed_before + time.perf_counter() - self._started
+
+    # ----------------------------------------------------------------- the checkpoint
+
+    def _resume(self) -> None:
+        path = self.checkpoint_path
+        if not path.exists():  # a fresh run, or killed before its first checkpoint: start over
+            self.history.rewrite()
+            return
+        state = read_checkpoint(path)
+        engine = state["engine"]
+        if engine["fingerprint"] != self.fingerprint:
+            changed = sorted(k for k in set(engine["fingerprint"]) | set(self.fingerprint)
+                             if engine["fingerprint"].get(k) != self.fingerprint.get(k))  # fmt: skip
+            raise InputError(f"{self.run_dir} holds a search with another config (differs in {changed}); "
+                             "resume it with the same config or start a new run directory")  # fmt: skip
+        self.history = History.from_state(self.strategy.space, engine["rows"], self.history.path, self.history.extra)
+        self.strategy.load_state_dict(state["strategy"])
+        self.step, self.elapsed_before = int(engine["step"]), float(engine["elapsed_s"])
+        self.strategy_s, self.final = float(engine["strategy_s"]), dict(engine["final"])
+        _set_rng_state(engine["rng"])
+        self.resume_path = path
+        if self.one_shot:
+            log.info("resuming the %s search after epoch %d from %s", self.strategy.name, len(self.history), path)
+        else:
+            log.info("resumed the search at iteration %d/%d from %s", len(self.history), self.iterations, path)
+
+    def state(self) -> dict[str, Any]:
+        """The engine's and the strategy's part of the checkpoint."""
+        engine = {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, "step": self.step,
+                  "elapsed_s": self.elapsed(), "strategy_s": self.strategy_s, "rows": self.history.state_dict(),
+                  "rng": _rng_state(), "final": self.final}  # fmt: skip
+        return {"engine": engine, "strategy": self.strategy.state_dict()}
+
+    def commit(self, trainer: Any = None) -> None:
+        """Write the checkpoint (atomically): :meth:`state`, with a one-shot strategy's ``trainer`` through Lightning."""
+        if self.checkpoint_path is None:
+            return
+        tmp = self.checkpoint_path.with_name(CHECKPOINT_NAME + ".tmp")
+        if trainer is None:
+            torch.save(self.state(), tmp)
+        else:  # Lightning's keys; the commit callback's on_save_checkpoint adds the engine's
+            trainer.save_checkpoint(tmp, weights_only=False)
+        os.replace(tmp, self.checkpoint_path)
+
+    def commit_callback(self) -> Any:
+        """A Lightning callback committing after every training epoch (a one-shot strategy's step).
+
+        It is a ``Checkpoint``, so Lightning runs it after the LightningModule's epoch-end hook
+        (where a one-shot strategy appends the epoch's candidate).
+        """
+        from pytorch_lightning.callbacks import Checkpoint
+
+        experiment = self
+
+        class _Commit(Checkpoint):
+            def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+                experiment.step = len(experiment.history)
+                experiment.commit(trainer)
+
+            def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+                checkpoint.update(experiment.state())
+
+        return _Commit()
+
+    # ----------------------------------------------------------------- the search
+
+    def run(self) -> History:
+        """Search until the history holds ``iterations`` candidates; returns the history."""
+        self._started = time.perf_counter()
+        if self.one_shot:
+            if len(self.history) < self.iterations:
+                self.strategy.search(self)
+            return self.history
+        with _Progress(self.progress, self.iterations, len(self.history), self.best_reward) as bar:
+            while len(self.history) < self.iterations:
+                n = min(self.strategy.batch_size, self.iterations - len(self.history))
+                asked = time.perf_counter()
+                vectors = self.strategy.space.check(self.strategy.ask(n))
+                evaluated = time.perf_counter()
+                results = self.evaluator(vectors, self.history.reward)
+                told = time.perf_counter()
+                self.strategy.tell(vectors, results)
+                self.strategy_s += (evaluated - asked) + (time.perf_counter() - told)
+                self.step += 1
+                first = len(self.history)
+                self.history.append(vectors, results, self.step, self.elapsed())
+                self.commit()
+                self._log(first, results)
+                bar.update(len(self.history), self.best_reward)
+        return self.history
+
+    def final_progress(self) -> FinalProgress:
+        """The final step's finished candidates, committed to the checkpoint after each new one."""
+        return FinalProgress(self.final, self.commit)
+
+    @property
+    def strategy_ms_per_candidate(self) -> float:
+        """Mean wall time of the strategy's ask + tell per evaluated candidate (the evaluator excluded)."""
+        return 1e3 * self.strategy_s / len(self.history) if len(self.history) else float("nan")
+
+    @property
+    def best_reward(self) -> float:
+        return float(self.history.reward.max()) if len(self.history) else float("nan")
+
+    def _log(self, first: int, results: Evaluation) -> None:
+        """Per-iteration figures, the running best and the strategy's scalars to every logger."""
+        if not self.loggers:
+            return
+        best = np.maximum.accumulate(self.history.reward)[first:]
+        extra = self.strategy.metrics()
+        for i in range(len(results)):
+            metrics = {"search/reward": results.reward[i], "search/accuracy": results.accuracy[i],
+                       "search/energy_mj": results.energy_mj[i], "search/latency_ms": results.latency_ms[i],
+                       "search/best_reward": best[i], **extra}  # fmt: skip
+            for logger in self.loggers:
+                logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=first + i)
+        if (len(self.history) // self.histogram_every) > (first // self.histogram_every):
+            self._log_histograms(len(self.history) - 1)
+
+    def _log_histograms(self, iteration: int) -> None:
+        """Histograms of each decision over the last ``histogram_every`` samples (W&B loggers only)."""
+        recent = self.history.vectors[-self.histogram_every :]
+        for logger in wandb_loggers(self.loggers):
+            import wandb
+
+            space = self.strategy.space
+            hists = {f"decisions/{name}": wandb.Histogram(np_histogram=np.histogram(recent[:, j], bins=np.arange(v + 1)))
+                     for j, (name, v) in enumerate(zip(space.names, space.vocab_sizes))}  # fmt: skip
+            logger.experiment.log({**hists, "trainer/global_step": iteration})
+
+
+class _Progress:
+    """A rich progress bar with the running best reward (or nothing when disabled)."""
+
+    def __init__(self, enabled: bool, total: int, done: int, best: float):
+        self.enabled, self.total, self.done, self.best = enabled, total, done, best
+        self.last_logged = done
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                TimeRemainingColumn(), TextColumn("best R {task.fields[best]:.4f}"))  # fmt: skip
+            self.bar.__enter__()
+            self.task = self.bar.add_task("search", total=self.total, completed=self.done, best=self.best)
+        return self
+
+    def update(self, done: int, best: float) -> None:
+        if self.enabled:
+            self.bar.update(self.task, completed=done, best=best)
+        if done - self.last_logged >= max(1, self.total // 10) or done == self.total:
+            log.info("iteration %d/%d, best reward %.4f", done, self.total, best)
+            self.last_logged = done
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc)
