@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.cli import task_wrapper  # noqa: E402
+from yoso.app.cli import task_wrapper  # noqa: E402
 
 log = logging.getLogger("yoso.search")
 
@@ -24,7 +24,7 @@ log = logging.getLogger("yoso.search")
 @task_wrapper
 def search(cfg: DictConfig) -> dict[str, Any]:
     """The whole flow; returns the chosen design (as written to best.yaml)."""
-    from yoso.search.pipeline import run_search
+    from yoso.app.pipeline import run_search
 
     best = run_search(cfg)
     run_dir = Path(cfg.paths.output_dir)

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.cli import TRAIN_GROUPS, instantiate_group, task_wrapper, validate_config  # noqa: E402
+from yoso.app.cli import TRAIN_GROUPS, instantiate_group, task_wrapper, validate_config  # noqa: E402
 
 log = logging.getLogger("yoso.train")
 

@@ -2,7 +2,7 @@
 
 Trains each known network stand-alone on the configured data, enumerates every accelerator of
 the space with the simulator, and writes ``two_stage.csv``/``.md``/``.yaml`` (best accelerator by
-energy, latency and reward) to the run directory; ``python -m yoso.report`` compares it with
+energy, latency and reward) to the run directory; ``python -m yoso.app.report`` compares it with
 search runs. Rerunning with ``hydra.run.dir=<that run directory>`` reuses the trained accuracies.
 """
 
@@ -15,13 +15,13 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.cli import task_wrapper  # noqa: E402
+from yoso.app.cli import task_wrapper  # noqa: E402
 
 
 @task_wrapper
 def two_stage(cfg: DictConfig) -> list[dict[str, Any]]:
     """The whole two-stage flow; returns its rows (as written to two_stage.csv)."""
-    from yoso.baseline import run_two_stage
+    from yoso.app.two_stage import run_two_stage
 
     return run_two_stage(cfg)
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from yoso import hw
-from yoso.predictor.compare import compose
+from yoso.app.compare import compose
 from yoso.predictor.cost import HwSetup
 
 

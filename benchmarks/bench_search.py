@@ -40,9 +40,9 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the search config, e.g. reward=energy")
     args = parser.parse_args()
 
-    from yoso.cli import validate_config
+    from yoso.app.cli import validate_config
     from yoso.search.engine import Experiment
-    from yoso.search.pipeline import build_evaluator
+    from yoso.app.pipeline import build_evaluator
     from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
     from yoso.tables import format_table
     from yoso.search.strategy import build_strategy

@@ -6,7 +6,7 @@ cold cache, the batch throughput over random candidates of the default space (se
 over all cores with joblib), the agreement with the external simulators (SCALE-Sim cycles,
 nn-dataflow/ZigZag energy, Eyeriss ISCA'16 Fig. 10; stored in src/yoso/reference/external_reference.json)
 with the speed ratio against nn-dataflow on the same whole network, and the Table-2 sanity
-table (``python -m yoso.hw.table2``).
+table (``python -m yoso.app.table2``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import time  # noqa: E402
 from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
 from yoso.hw.external import cycle_agreement, energy_agreement, eyeriss_table, hardware, load_reference  # noqa: E402
 from yoso.hw.external import whole_network_reference  # noqa: E402
-from yoso.hw.table2 import compose  # noqa: E402
-from yoso.hw.table2 import main as table2_main  # noqa: E402
+from yoso.app.table2 import compose  # noqa: E402
+from yoso.app.table2 import main as table2_main  # noqa: E402
 from yoso.space import Accelerator, JointSpace, known_genotype  # noqa: E402
 
 
@@ -110,7 +110,7 @@ def main() -> None:
     external_comparison()
 
     if not quick:
-        print("\n== Table-2 sanity (python -m yoso.hw.table2)")
+        print("\n== Table-2 sanity (python -m yoso.app.table2)")
         table2_main([])
 
 

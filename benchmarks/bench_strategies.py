@@ -65,12 +65,12 @@ def main() -> None:
     if "random" not in args.strategies:
         parser.error("--strategies must include random (the reference for 'evaluations to reach random's best')")
 
-    from yoso.cli import validate_config
+    from yoso.app.cli import validate_config
     from yoso.predictor import build_cost_model
     from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.final import final_step
     from yoso.search.engine import Experiment
-    from yoso.search.pipeline import build_evaluator
+    from yoso.app.pipeline import build_evaluator
     from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
     from yoso.tables import format_table
     from yoso.search.strategy import build_strategy

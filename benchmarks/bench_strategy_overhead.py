@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     args = parser.parse_args()
 
-    from yoso.cli import validate_config
+    from yoso.app.cli import validate_config
     from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.engine import Experiment
 

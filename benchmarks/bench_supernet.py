@@ -366,10 +366,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
-    from yoso.baseline import standalone_key
-    from yoso.cli import validate_config
+    from yoso.app.two_stage import standalone_key
+    from yoso.app.cli import validate_config
     from yoso.cache import digest
-    from yoso.search.pipeline import (_build_lock, _datamodule, _device, hypernet_key, load_or_train_hypernet,
+    from yoso.app.pipeline import (_build_lock, _datamodule, _device, hypernet_key, load_or_train_hypernet,
                                       standalone_trainer_fn)  # fmt: skip
 
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):

@@ -75,8 +75,8 @@ def main() -> None:
 
     import torch
 
-    from yoso.cli import quiet_libraries, set_num_threads, validate_config
-    from yoso.search.pipeline import build_evaluator
+    from yoso.app.cli import quiet_libraries, set_num_threads, validate_config
+    from yoso.app.pipeline import build_evaluator
 
     quiet_libraries()
     default_threads = torch.get_num_threads()

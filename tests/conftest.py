@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
 
-import yoso.cli  # noqa: E402,F401  (registers the typed config schemas in Hydra's ConfigStore)
+import yoso.app.cli  # noqa: E402,F401  (registers the typed config schemas in Hydra's ConfigStore)
 
 
 def compose_config(name: str, overrides: list[str] | None = None) -> DictConfig:

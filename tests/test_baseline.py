@@ -1,4 +1,4 @@
-"""The two-stage baseline (yoso.baseline, two_stage.py) and the comparison report (yoso.report)."""
+"""The two-stage baseline (yoso.app.two_stage, two_stage.py) and the comparison report (yoso.app.report)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import yaml
 
-from yoso.baseline import (CSV_COLUMNS, INTERVAL_COLUMNS, best_indices, cached_accuracy, check_models, network_rows,
+from yoso.app.two_stage import (CSV_COLUMNS, INTERVAL_COLUMNS, best_indices, cached_accuracy, check_models, network_rows,
                            two_stage)  # fmt: skip
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import evaluate
-from yoso.hw.table2 import all_accelerators, enumerate_costs
+from yoso.app.table2 import all_accelerators, enumerate_costs
 from yoso.hw.tech import load_tech
-from yoso.report import (compare, format_range, load_design, load_two_stage, main, matched_mask, paper_rows,
+from yoso.app.report import (compare, format_range, load_design, load_two_stage, main, matched_mask, paper_rows,
                          ratio_range, reduction_ratios)  # fmt: skip
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
@@ -187,7 +187,7 @@ def test_two_stage_and_report_end_to_end(tmp_path):
 
     search.mkdir(parents=True)
     (search / "best.yaml").write_text(yaml.safe_dump(BEST))
-    main([str(run), str(search)])  # python -m yoso.report RUN SEARCH, in-process
+    main([str(run), str(search)])  # python -m yoso.app.report RUN SEARCH, in-process
     report = (tmp_path / "runs" / "report" / "report.md").read_text()
     assert "search_energy" in report and "| energy |" in report and "1.42x~2.29x" in report
     assert "0.9000 [0.8647, 0.9269] n=360" in report and "n=32" in report and "n=10000" in report

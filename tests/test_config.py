@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, compose_config
 from omegaconf import OmegaConf
 
-from yoso.cli import CONFIG_ERROR_EXIT, validate_config
+from yoso.app.cli import CONFIG_ERROR_EXIT, validate_config
 from yoso.config import ConfigError
 from yoso.reference import paper_results
 from yoso.space.accelerator import DATAFLOWS

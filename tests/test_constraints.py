@@ -9,7 +9,7 @@ import pytest
 
 from conftest import compose_config
 from test_search_loop import REWARD, STRATEGIES, fake_hardware, make_loop
-from yoso.cli import validate_config
+from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.search.constraints import MAX_VIOLATION, Constraints
 from yoso.search.evaluator import CandidateEvaluator

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from conftest import ROOT, compose_config
-from yoso.cli import validate_config
+from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.nn import HyperNet
 from yoso.predictor.relaxed import CostMLP, MLPSettings, RelaxedEncoding

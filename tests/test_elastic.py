@@ -11,7 +11,7 @@ import torch
 from conftest import compose_config
 from test_config import _run_entry
 
-from yoso.cli import CONFIG_ERROR_EXIT
+from yoso.app.cli import CONFIG_ERROR_EXIT
 from yoso.hw.layers import Deploy, deployment_layers
 from yoso.nn.hypernet import HyperNet
 from yoso.nn.modules import ChildModule, SupernetModule
@@ -128,7 +128,7 @@ def test_standalone_network_of_an_elastic_genotype_uses_the_elastic_macro(elasti
     assert len(module.net.cells) == 8 and module.net.cells[0].plan.channels == 4  # 8 channels x 0.5
     with pytest.raises(ValueError, match="needs the config's space"):
         ChildModule.from_config({"model": cfg.model, "data": cfg.data}, genotype)
-    from yoso.baseline import standalone_key
+    from yoso.app.two_stage import standalone_key
 
     assert standalone_key(cfg) != standalone_key(compose_config("search", ["space=yoso"]))
 

@@ -169,7 +169,7 @@ def test_batch_parallel_matches_serial(space) -> None:
 
 def test_known_genotypes_same_order_as_paper() -> None:
     """Table-2 sanity on the paper's own accelerators: within 10x of the paper's mJ and ms."""
-    from yoso.hw.table2 import PAPER_NAMES
+    from yoso.app.table2 import PAPER_NAMES
     from yoso.reference import paper_results
 
     for row in paper_results()["table2"]:
@@ -215,7 +215,7 @@ def test_systolic_mapping_follows_scalesim_formula() -> None:
 
 def test_best_accelerator_depends_on_network(space) -> None:
     """The energy-best accelerator is not the same for every network (known genotypes and sampled cells)."""
-    from yoso.hw.table2 import all_accelerators
+    from yoso.app.table2 import all_accelerators
     from yoso.space import AcceleratorSpace
 
     from conftest import compose_config

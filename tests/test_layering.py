@@ -10,7 +10,8 @@ Layers, low to high (a module may import its own layer and those below it):
 4. ``yoso.predictor``: hardware predictors; it may use ``nn``'s modules (``relaxed.py`` is torch), but
    ``nn`` never imports a predictor;
 5. ``yoso.search``: the strategies and the search loop;
-6. the application modules: command lines and flows that compose configs and tie the layers together.
+6. ``yoso.app`` (and the command line ``python -m yoso.hw``): entry-point helpers and the flows that compose
+   configs and tie the layers together.
 
 The scan reads every ``import`` in ``src/yoso`` with :mod:`ast`, function-local and
 ``TYPE_CHECKING`` ones included.
@@ -46,13 +47,8 @@ LAYERS: dict[str, int] = {
     "yoso.data": NN_DATA,
     "yoso.predictor": PREDICTOR,
     "yoso.search": SEARCH,
-    "yoso.cli": APPLICATION,
-    "yoso.baseline": APPLICATION,
-    "yoso.report": APPLICATION,
-    "yoso.search.pipeline": APPLICATION,
-    "yoso.hw.table2": APPLICATION,
+    "yoso.app": APPLICATION,
     "yoso.hw.__main__": APPLICATION,
-    "yoso.predictor.compare": APPLICATION,
 }
 LAYER_NAMES = ("base", "space", "hw", "nn/data", "predictor", "search", "application")
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import compose_config
 from yoso import hw
-from yoso.cli import validate_config
+from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.predictor import GPCostModel, SimulatorCostModel, build_cost_model
 from yoso.predictor import dataset as ds
@@ -159,7 +159,7 @@ def _tiny(tmp_path, cost_model: str = "gp") -> list[str]:
 
 
 def test_compare_json_has_all_six_models(tmp_path, capsys) -> None:
-    from yoso.predictor.compare import MODELS, main
+    from yoso.app.compare import MODELS, main
 
     assert main(["--n-train", "60", "--n-test", "20", "--json", "--out", str(tmp_path / "out"), *_tiny(tmp_path)[3:]]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -14,7 +14,7 @@ from conftest import CONF, ROOT, compose_config
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from yoso.cli import CONFIG_ERROR_EXIT, instantiate_group, quiet_libraries, set_num_threads, validate_config
+from yoso.app.cli import CONFIG_ERROR_EXIT, instantiate_group, quiet_libraries, set_num_threads, validate_config
 
 
 @pytest.mark.parametrize("name", ["search", "train", "two_stage"])
@@ -52,7 +52,7 @@ def test_two_stage_entry_rejects_bad_num_threads(tmp_path: Path) -> None:
 
 
 def _trainer_callbacks(overrides: list[str], tmp_path: Path) -> list[str]:
-    from yoso.search.pipeline import _trainer
+    from yoso.app.pipeline import _trainer
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):

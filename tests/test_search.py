@@ -18,7 +18,7 @@ from omegaconf import open_dict
 
 from conftest import ROOT, compose_config
 from test_search_loop import STRATEGIES
-from yoso.cli import validate_config
+from yoso.app.cli import validate_config
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
 
@@ -39,7 +39,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _search(out: Path, cache: Path, *overrides: str) -> dict:
-    from yoso.search.pipeline import run_search
+    from yoso.app.pipeline import run_search
 
     cfg = compose_config("search", [f"paths.cache_dir={cache}", *overrides])
     with open_dict(cfg):

@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from conftest import ROOT, compose_config
 
-from yoso.cli import CONFIG_ERROR_EXIT
+from yoso.app.cli import CONFIG_ERROR_EXIT
 
 torch.set_num_threads(1)
 

@@ -1,6 +1,6 @@
 """The paper's comparison (Table 2, §III.B): two-stage baseline vs single-stage search designs.
 
-``python -m yoso.report TWO_STAGE_RUN_DIR SEARCH_RUN_DIR [SEARCH_RUN_DIR ...] [--out DIR] [--tolerance PP]``
+``python -m yoso.app.report TWO_STAGE_RUN_DIR SEARCH_RUN_DIR [SEARCH_RUN_DIR ...] [--out DIR] [--tolerance PP]``
 joins ``two_stage.csv`` (``python two_stage.py``) with each search run's ``best.yaml``
 (``python search.py reward=energy`` / ``reward=latency``) and prints the reduction ratios at
 matched accuracy, beside the paper's Table 2 and claims; writes ``report.md`` and ``report.png``.
@@ -33,8 +33,8 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from yoso.baseline import CSV_COLUMNS, INTERVAL_COLUMNS, accuracy_text
-from yoso.hw.table2 import paper_accelerator, paper_table2
+from yoso.app.two_stage import CSV_COLUMNS, INTERVAL_COLUMNS, accuracy_text
+from yoso.app.table2 import paper_accelerator, paper_table2
 from yoso.reference import paper_results
 from yoso.search.report import save_figure
 from yoso.stats import wilson_interval
@@ -287,7 +287,7 @@ def build_report(two_stage_dir: str | Path, search_dirs: Sequence[str | Path], o
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m yoso.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m yoso.app.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("two_stage_dir", help="run directory of python two_stage.py (holds two_stage.csv)")
     parser.add_argument("search_dirs", nargs="+", help="run directories of python search.py (each holds best.yaml)")
     parser.add_argument("--out", default=None, help="output folder (default: <first search dir>/../report)")

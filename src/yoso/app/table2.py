@@ -1,6 +1,6 @@
 """Table-2 sanity check: each known genotype on its best accelerator of the default space, next to the paper.
 
-``python -m yoso.hw.table2 [hydra overrides]`` composes the search config (accelerator
+``python -m yoso.app.table2 [hydra overrides]`` composes the search config (accelerator
 space, ``hw.deploy``, ``hw.tech``), evaluates every accelerator of the space for each of the
 six known genotypes with the batch API, and prints the best by energy and by latency
 beside the YOSO paper's Table 2 (energy mJ, latency ms, accelerator).

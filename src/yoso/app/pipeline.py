@@ -24,7 +24,7 @@ import yaml
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
+from yoso.app.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
 from yoso.config import check_int, plain_groups
 from yoso.cache import digest
 from yoso.predictor.cost import build_cost_model

@@ -1,4 +1,4 @@
-"""The paper's six-regressor comparison (Fig. 3): ``python -m yoso.predictor.compare [--json] [--out DIR]``.
+"""The paper's six-regressor comparison (Fig. 3): ``python -m yoso.app.compare [--json] [--out DIR]``.
 
 GP, linear (ridge), SVR, random forest, gradient boosting and MLP are trained on the same
 features and log targets of ``n_train`` simulator samples and tested on ``n_test`` held-out
@@ -188,7 +188,7 @@ def compose(overrides: list[str]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m yoso.predictor.compare", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m yoso.app.compare", description=__doc__.split("\n")[0])
     parser.add_argument("--n-train", type=int, help="training samples (default hw.predictor.n_train)")
     parser.add_argument("--n-test", type=int, help="held-out samples (default hw.predictor.n_test)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from yoso.config import ConfigError
-from yoso.hw.table2 import enumerate_costs, hardware
+from yoso.app.table2 import enumerate_costs, hardware
 from yoso.search.final import TrainFn, standalone_result
 from yoso.search.reward import Reward
 from yoso.space.accelerator import Accelerator
@@ -32,7 +32,7 @@ from yoso.space.known import KNOWN_GENOTYPES
 from yoso.stats import accuracy_fields, format_accuracy
 from yoso.tables import format_table
 
-log = logging.getLogger("yoso.baseline")
+log = logging.getLogger("yoso.app.two_stage")
 
 #: The three selection criteria of the best accelerator of a network, in table order.
 CRITERIA = ("energy", "latency", "reward")
@@ -112,7 +112,7 @@ def standalone_key(cfg: Any) -> str:
     from yoso.cache import digest
     from yoso.config import plain_groups
     from yoso.nn.modules import macro_cells
-    from yoso.search.pipeline import TRAINER_KEYS
+    from yoso.app.pipeline import TRAINER_KEYS
 
     parts = plain_groups(cfg, "data", "model")
     data = {k: v for k, v in parts["data"].items() if k != "num_workers"}
@@ -201,9 +201,9 @@ def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
     import hydra
     import pytorch_lightning as pl
 
-    from yoso.cli import validate_config
+    from yoso.app.cli import validate_config
     from yoso.config import plain_groups
-    from yoso.search.pipeline import standalone_trainer_fn
+    from yoso.app.pipeline import standalone_trainer_fn
 
     setup = validate_config(cfg, require=("accelerator", "reward", "hw", "data", "model"))
     models = check_models(plain_groups(cfg, "two_stage").get("two_stage", {}).get("models"))
