@@ -155,3 +155,18 @@ def test_train_entry_really_trains(tmp_path: Path) -> None:
 def test_config_values_are_plain_after_resolution() -> None:
     cfg = compose_config("search")
     assert OmegaConf.to_container(cfg.accelerator, resolve=True)["dataflows"] == list(DATAFLOWS)
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (ROOT / "conf" / "strategy").glob("*.yaml")))
+def test_strategy_yaml_lists_its_schema_and_restates_no_code_default(option: str) -> None:
+    """Each strategy YAML composes onto its class's schema (keys and defaults from the code) and sets only what differs."""
+    from yoso.app.cli import strategy_schemas
+
+    space = ["space=yoso"] if option == "differentiable" else []  # it relaxes cells and accelerator only
+    cfg = compose_config("search", [f"strategy={option}", *space])
+    assert validate_config(cfg).strategy.name == cfg.strategy.name == option
+    schema = OmegaConf.to_container(OmegaConf.structured(strategy_schemas()[option]))
+    stated = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "strategy" / f"{option}.yaml"))
+    assert stated.pop("defaults") == [f"{option}_schema", "_self_"]
+    assert set(cfg.strategy) == set(schema)
+    assert not [k for k, v in stated.items() if v == schema[k]]

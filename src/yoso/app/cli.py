@@ -197,8 +197,6 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if "strategy" in present:
         from yoso.search.strategy import build_strategy
 
-        group = _group(cfg, "strategy")
-        required(group, "strategy", "name")
         if space is None:
             raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
     if "search" in present:
@@ -213,7 +211,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if "num_threads" in cfg:
         check_num_threads(cfg.get("num_threads"))
     if "strategy" in present:
-        strategy = build_strategy(group, space, seed, constraints)
+        strategy = build_strategy(cfg["strategy"], space, seed, constraints)
     return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy)
 
 
@@ -231,13 +229,51 @@ def register_configs() -> None:
     """
     from hydra.core.config_store import ConfigStore
 
-    store = ConfigStore.instance()
     from yoso.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule
 
+    store = ConfigStore.instance()
     for group, target in (("reward", Reward), ("constraints", Constraints)):
         store.store(group=group, name=f"{group}_schema", node=config_schema(target))
     for datamodule in (FashionMNISTDataModule, DigitsDataModule, CIFAR10DataModule):
         store.store(group="data", name=f"{datamodule.name}_schema", node=config_schema(datamodule))
+    for name, schema in strategy_schemas().items():
+        store.store(group="strategy", name=f"{name}_schema", node=schema)
+
+
+def strategy_schemas() -> dict[str, type]:
+    """The schema of each strategy class by its name: its constructor's keys (``space`` and ``seed`` come from
+    the run) plus ``name``, the label a run's logs use (the class's ``name``).
+
+    The differentiable strategy takes its keys as ``**settings``: they are those of
+    :class:`~yoso.search.differentiable.DifferentiableSettings` and its cost MLP's :class:`MLPSettings`.
+    """
+    import dataclasses
+
+    from yoso.config import public_path
+    from yoso.predictor.features import FeatureEncoder
+    from yoso.predictor.relaxed import MLPSettings
+    from yoso.search.bo import QNEHVIStrategy
+    from yoso.search.controller import ReinforceStrategy
+    from yoso.search.differentiable import DifferentiableSettings, DifferentiableStrategy
+    from yoso.search.evolution import EvolutionStrategy
+    from yoso.search.optuna_strategies import CmaEsStrategy, NSGA2Strategy, TPEStrategy
+    from yoso.search.strategy import RandomStrategy
+
+    def schema(cls: type, base: type, **overrides: Any) -> type:
+        fields = [(key, Any, dataclasses.field(default_factory=lambda v=value: v) if isinstance(value, dict)
+                   else dataclasses.field(default=value)) for key, value in {"name": cls.name, **overrides}.items()]  # fmt: skip
+        return dataclasses.make_dataclass(f"{cls.__name__}Config", fields, bases=(base,))
+
+    runtime = ("space", "seed")
+    schemas = {cls.name: schema(cls, config_schema(cls, runtime)) for cls in (
+        RandomStrategy, ReinforceStrategy, EvolutionStrategy, TPEStrategy, NSGA2Strategy, CmaEsStrategy)}  # fmt: skip
+    # the code default (the FeatureEncoder class) as the node that builds it: called with the space
+    schemas["qnehvi"] = schema(QNEHVIStrategy, config_schema(QNEHVIStrategy, runtime),
+                               featurizer={"_target_": public_path(FeatureEncoder), "_partial_": True})  # fmt: skip
+    schemas["differentiable"] = schema(DifferentiableStrategy, config_schema(DifferentiableSettings),
+                                       _target_=public_path(DifferentiableStrategy),
+                                       cost_model=dataclasses.asdict(MLPSettings()))  # fmt: skip
+    return schemas
 
 
 register_configs()
