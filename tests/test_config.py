@@ -170,3 +170,22 @@ def test_strategy_yaml_lists_its_schema_and_restates_no_code_default(option: str
     assert stated.pop("defaults") == [f"{option}_schema", "_self_"]
     assert set(cfg.strategy) == set(schema)
     assert not [k for k, v in stated.items() if v == schema[k]]
+
+
+def test_search_settings_fill_race_top_and_reject_bad_values() -> None:
+    """search.race.top defaults to search.top_n; experiment=paper (top_n 10) validates; bad values name their key."""
+    from yoso.search.settings import RaceSettings, SearchSettings
+
+    assert SearchSettings(top_n=3).race == RaceSettings(looks=(500, 2000), top=3)
+    assert validate_config(compose_config("search")).search.race == RaceSettings(looks=(500, 2000), top=2)
+    paper = validate_config(compose_config("search", ["experiment=paper"])).search
+    assert (paper.iterations, paper.top_n, paper.race.top) == (12000, 10, 10)
+    for override, key, value in (("search.race.top=1 search.top_n=2", "search.race.top", "1"),
+                                 ("search.race.looks=[500,0]", "search.race.looks[1]", "0"),
+                                 ("+search.race.every=3", "search.race.every", "3"),
+                                 ("search.histogram_every=0", "search.histogram_every", "0"),
+                                 ("search.progress=maybe", "search.progress", "'maybe'"),
+                                 ("search.top_n=0", "search.top_n", "0")):  # fmt: skip
+        with pytest.raises(ConfigError) as info:
+            validate_config(compose_config("search", override.split()))
+        assert (info.value.key, repr(info.value.value)) == (key, value)

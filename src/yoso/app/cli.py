@@ -7,6 +7,7 @@ one clear line and exit status 2, logs any other failure, and always closes W&B.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import sys
@@ -23,6 +24,7 @@ from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
+from yoso.search.settings import RaceSettings, SearchSettings
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.joint import CellSpace, JointSpace, ScaleSpace, check_sandwich
 
@@ -42,6 +44,7 @@ class RunSetup:
     reward: Reward | None = None
     constraints: Constraints | None = None
     strategy: Any = None  # a yoso.search.strategy.Strategy, built from the strategy group
+    search: SearchSettings | None = None
 
 
 def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -88,20 +91,6 @@ def _check_model(model: Mapping[str, Any]) -> None:
     check_int("model.val_every_n_epochs", model.get("val_every_n_epochs", 1), 1)
     if model.get("standalone") is not None:
         _check_net(model["standalone"], "model.standalone")
-
-
-def _check_search(search: Mapping[str, Any]) -> None:
-    check_int("search.iterations", required(search, "search", "iterations"), 1)
-    top_n = check_int("search.top_n", required(search, "search", "top_n"), 1)
-    race = search.get("race") or {}
-    check_keys("search.race", race, ("looks", "top"))
-    looks = race.get("looks") or []
-    if not isinstance(looks, Sequence) or isinstance(looks, str):
-        raise ConfigError("search.race.looks", looks, "a list of image counts, e.g. [500, 2000] ([]: no race)")
-    for i, images in enumerate(looks):
-        check_int(f"search.race.looks[{i}]", images, 1)
-    if looks:
-        check_int("search.race.top", race.get("top", top_n), top_n)  # the final step's top-N are whole-split measured
 
 
 def check_num_threads(value: Any) -> int | None:
@@ -199,8 +188,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
 
         if space is None:
             raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
-    if "search" in present:
-        _check_search(_group(cfg, "search"))
+    search = SearchSettings.from_config(_group(cfg, "search")) if "search" in present else None
     if "data" in present:
         _check_data(cfg["data"])
     if "model" in present:
@@ -212,7 +200,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         check_num_threads(cfg.get("num_threads"))
     if "strategy" in present:
         strategy = build_strategy(cfg["strategy"], space, seed, constraints)
-    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy)
+    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy,
+                    search=search)  # fmt: skip
 
 
 #: The validated config groups, and what each entry point needs.
@@ -238,6 +227,29 @@ def register_configs() -> None:
         store.store(group="data", name=f"{datamodule.name}_schema", node=config_schema(datamodule))
     for name, schema in strategy_schemas().items():
         store.store(group="strategy", name=f"{name}_schema", node=schema)
+    store.store(group="search", name="search_schema", node=search_schema())  # the search node of search.yaml
+
+
+def _extend(base: type, name: str, /, **fields: Any) -> type:
+    """The schema ``base`` with ``fields`` added or their defaults replaced (typed ``Any``, as every schema key)."""
+    import dataclasses
+
+    return dataclasses.make_dataclass(name, [(key, Any, dataclasses.field(default_factory=lambda v=value: copy.deepcopy(v))
+                                              if isinstance(value, (dict, list)) else dataclasses.field(default=value))
+                                             for key, value in fields.items()], bases=(base,))  # fmt: skip
+
+
+def search_schema() -> type:
+    """The ``search`` node's schema: :class:`SearchSettings`'s keys and defaults (``race`` a plain mapping).
+
+    No ``_target_``: the node configures the search loop rather than building a library object, and the smoke
+    experiment also sets it in configs without this schema (``train``); :meth:`SearchSettings.from_config` judges it.
+    """
+    import dataclasses
+
+    race = {"looks": list(RaceSettings.looks), "top": RaceSettings.top}
+    defaults = {f.name: race if f.name == "race" else f.default for f in dataclasses.fields(SearchSettings)}
+    return _extend(object, "SearchSettingsConfig", **defaults)
 
 
 def strategy_schemas() -> dict[str, type]:
@@ -260,9 +272,7 @@ def strategy_schemas() -> dict[str, type]:
     from yoso.search.strategy import RandomStrategy
 
     def schema(cls: type, base: type, **overrides: Any) -> type:
-        fields = [(key, Any, dataclasses.field(default_factory=lambda v=value: v) if isinstance(value, dict)
-                   else dataclasses.field(default=value)) for key, value in {"name": cls.name, **overrides}.items()]  # fmt: skip
-        return dataclasses.make_dataclass(f"{cls.__name__}Config", fields, bases=(base,))
+        return _extend(base, f"{cls.__name__}Config", name=cls.name, **overrides)
 
     runtime = ("space", "seed")
     schemas = {cls.name: schema(cls, config_schema(cls, runtime)) for cls in (
