@@ -11,14 +11,14 @@ import copy
 import functools
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, InputError, build, check_choice, check_float, check_int, check_keys, config_schema, required
+from yoso.config import ConfigError, InputError, build, check_int, config_schema, plain_groups, required
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
@@ -26,7 +26,7 @@ from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
 from yoso.search.settings import RaceSettings, SearchSettings
 from yoso.space.accelerator import AcceleratorSpace
-from yoso.space.joint import CellSpace, JointSpace, ScaleSpace, check_sandwich
+from yoso.space.joint import CellSpace, JointSpace, ScaleSpace
 
 log = logging.getLogger("yoso")
 
@@ -59,7 +59,7 @@ def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def _check_hw(hw: Mapping[str, Any]) -> None:
     Deploy.from_config(required(hw, "hw", "deploy"))  # every macro value, incl. an even width (factorized reduce)
-    load_tech(str(hw.get("tech", "eyeriss_65nm")))  # yoso/hw/technologies/<name>.yaml, every constant validated
+    load_tech(str(required(hw, "hw", "tech")))  # yoso/hw/technologies/<name>.yaml or a path, every constant validated
     PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
 
 
@@ -71,26 +71,6 @@ def _check_data(node: Any) -> None:
         from yoso.data.fashion_mnist import check_root
 
         check_root(root)  # the files are there before any work (exit 2 otherwise)
-
-
-def _check_net(net: Mapping[str, Any], prefix: str) -> None:
-    for key in ("channels", "cells", "stem_multiplier", "epochs"):
-        check_int(f"{prefix}.{key}", required(net, prefix, key), 1)
-    opt = required(net, prefix, "optimizer")
-    check_float(f"{prefix}.optimizer.lr", required(opt, f"{prefix}.optimizer", "lr"), greater_than=0.0)
-    for key in ("lr_min", "momentum", "weight_decay"):
-        check_float(f"{prefix}.optimizer.{key}", required(opt, f"{prefix}.optimizer", key), at_least=0.0)
-    if net.get("dirac_init") is not None:
-        check_float(f"{prefix}.dirac_init", net["dirac_init"], at_least=0.0)
-
-
-def _check_model(model: Mapping[str, Any]) -> None:
-    _check_net(model, "model")
-    check_int("model.bn_recalibration_batches", required(model, "model", "bn_recalibration_batches"), 0)
-    check_int("model.val_paths", model.get("val_paths", 8), 1)
-    check_int("model.val_every_n_epochs", model.get("val_every_n_epochs", 1), 1)
-    if model.get("standalone") is not None:
-        _check_net(model["standalone"], "model.standalone")
 
 
 def check_num_threads(value: Any) -> int | None:
@@ -192,9 +172,11 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if "data" in present:
         _check_data(cfg["data"])
     if "model" in present:
-        _check_model(_group(cfg, "model"))
-        model = _group(cfg, "model")
-        check_sandwich(model.get("sandwich", False), model.get("distill", False), scale)
+        from yoso.nn.modules import check_model_config
+
+        for name in ("data", "space", "accelerator"):
+            _group(cfg, name)  # the modules are built with these groups' values
+        check_model_config(plain_groups(cfg, "data", "space", "accelerator", "model", "seed"))
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
     if "num_threads" in cfg:
         check_num_threads(cfg.get("num_threads"))
