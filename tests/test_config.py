@@ -189,3 +189,19 @@ def test_search_settings_fill_race_top_and_reject_bad_values() -> None:
         with pytest.raises(ConfigError) as info:
             validate_config(compose_config("search", override.split()))
         assert (info.value.key, repr(info.value.value)) == (key, value)
+
+
+@pytest.mark.parametrize(("override", "key", "value"), [
+    ("model.epochs=0", "model.epochs", "0"),
+    ("model.val_every_n_epochs=0", "model.val_every_n_epochs", "0"),
+    ("model.standalone.channels=0", "model.standalone.channels", "0"),
+    ("model.standalone.optimizer.momentum=-1", "model.standalone.optimizer.momentum", "-1"),
+    ("~model.optimizer.lr", "model.optimizer.lr", "None"),
+    ("model.bn_recalibration_batches=-1", "model.bn_recalibration_batches", "-1"),
+    ("+model.depth=3", "model", "'yoso.nn.modules.SupernetModule'"),
+])  # fmt: skip
+def test_model_values_are_judged_by_the_modules(override: str, key: str, value: str) -> None:
+    """The model node and its standalone node are checked by their modules' own checks (nothing built)."""
+    with pytest.raises(ConfigError) as info:
+        validate_config(compose_config("train", [override]))
+    assert (info.value.key, repr(info.value.value)) == (key, value)

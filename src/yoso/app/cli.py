@@ -162,12 +162,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         from yoso.predictor.cost import build_cost_model
 
         build_cost_model(cfg)  # its _target_ and options (cheap: the model is built on first use)
-    strategy = None
-    if "strategy" in present:
-        from yoso.search.strategy import build_strategy
-
-        if space is None:
-            raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
+    if "strategy" in present and space is None:
+        raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
     search = SearchSettings.from_config(_group(cfg, "search")) if "search" in present else None
     if "data" in present:
         _check_data(cfg["data"])
@@ -180,7 +176,10 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
     if "num_threads" in cfg:
         check_num_threads(cfg.get("num_threads"))
+    strategy = None
     if "strategy" in present:
+        from yoso.search.strategy import build_strategy
+
         strategy = build_strategy(cfg["strategy"], space, seed, constraints)
     return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy,
                     search=search)  # fmt: skip
