@@ -155,3 +155,53 @@ def test_train_entry_really_trains(tmp_path: Path) -> None:
 def test_config_values_are_plain_after_resolution() -> None:
     cfg = compose_config("search")
     assert OmegaConf.to_container(cfg.accelerator, resolve=True)["dataflows"] == list(DATAFLOWS)
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (ROOT / "conf" / "strategy").glob("*.yaml")))
+def test_strategy_yaml_lists_its_schema_and_restates_no_code_default(option: str) -> None:
+    """Each strategy YAML composes onto its class's schema (keys and defaults from the code) and sets only what differs."""
+    from yoso.app.cli import strategy_schemas
+
+    space = ["space=yoso"] if option == "differentiable" else []  # it relaxes cells and accelerator only
+    cfg = compose_config("search", [f"strategy={option}", *space])
+    assert validate_config(cfg).strategy.name == cfg.strategy.name == option
+    schema = OmegaConf.to_container(OmegaConf.structured(strategy_schemas()[option]))
+    stated = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "strategy" / f"{option}.yaml"))
+    assert stated.pop("defaults") == [f"{option}_schema", "_self_"]
+    assert set(cfg.strategy) == set(schema)
+    assert not [k for k, v in stated.items() if v == schema[k]]
+
+
+def test_search_settings_fill_race_top_and_reject_bad_values() -> None:
+    """search.race.top defaults to search.top_n; experiment=paper (top_n 10) validates; bad values name their key."""
+    from yoso.search.settings import RaceSettings, SearchSettings
+
+    assert SearchSettings(top_n=3).race == RaceSettings(looks=(500, 2000), top=3)
+    assert validate_config(compose_config("search")).search.race == RaceSettings(looks=(500, 2000), top=2)
+    paper = validate_config(compose_config("search", ["experiment=paper"])).search
+    assert (paper.iterations, paper.top_n, paper.race.top) == (12000, 10, 10)
+    for override, key, value in (("search.race.top=1 search.top_n=2", "search.race.top", "1"),
+                                 ("search.race.looks=[500,0]", "search.race.looks[1]", "0"),
+                                 ("+search.race.every=3", "search.race.every", "3"),
+                                 ("search.histogram_every=0", "search.histogram_every", "0"),
+                                 ("search.progress=maybe", "search.progress", "'maybe'"),
+                                 ("search.top_n=0", "search.top_n", "0")):  # fmt: skip
+        with pytest.raises(ConfigError) as info:
+            validate_config(compose_config("search", override.split()))
+        assert (info.value.key, repr(info.value.value)) == (key, value)
+
+
+@pytest.mark.parametrize(("override", "key", "value"), [
+    ("model.epochs=0", "model.epochs", "0"),
+    ("model.val_every_n_epochs=0", "model.val_every_n_epochs", "0"),
+    ("model.standalone.channels=0", "model.standalone.channels", "0"),
+    ("model.standalone.optimizer.momentum=-1", "model.standalone.optimizer.momentum", "-1"),
+    ("~model.optimizer.lr", "model.optimizer.lr", "None"),
+    ("model.bn_recalibration_batches=-1", "model.bn_recalibration_batches", "-1"),
+    ("+model.depth=3", "model", "'yoso.nn.modules.SupernetModule'"),
+])  # fmt: skip
+def test_model_values_are_judged_by_the_modules(override: str, key: str, value: str) -> None:
+    """The model node and its standalone node are checked by their modules' own checks (nothing built)."""
+    with pytest.raises(ConfigError) as info:
+        validate_config(compose_config("train", [override]))
+    assert (info.value.key, repr(info.value.value)) == (key, value)

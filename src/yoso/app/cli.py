@@ -7,24 +7,26 @@ one clear line and exit status 2, logs any other failure, and always closes W&B.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yoso.config import ConfigError, InputError, build, check_choice, check_float, check_int, check_keys, config_schema, required
+from yoso.config import ConfigError, InputError, build, check_int, config_schema, plain_groups, required
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
+from yoso.search.settings import RaceSettings, SearchSettings
 from yoso.space.accelerator import AcceleratorSpace
-from yoso.space.joint import CellSpace, JointSpace, ScaleSpace, check_sandwich
+from yoso.space.joint import CellSpace, JointSpace, ScaleSpace
 
 log = logging.getLogger("yoso")
 
@@ -42,6 +44,7 @@ class RunSetup:
     reward: Reward | None = None
     constraints: Constraints | None = None
     strategy: Any = None  # a yoso.search.strategy.Strategy, built from the strategy group
+    search: SearchSettings | None = None
 
 
 def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -56,7 +59,7 @@ def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def _check_hw(hw: Mapping[str, Any]) -> None:
     Deploy.from_config(required(hw, "hw", "deploy"))  # every macro value, incl. an even width (factorized reduce)
-    load_tech(str(hw.get("tech", "eyeriss_65nm")))  # yoso/hw/technologies/<name>.yaml, every constant validated
+    load_tech(str(required(hw, "hw", "tech")))  # yoso/hw/technologies/<name>.yaml or a path, every constant validated
     PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
 
 
@@ -68,40 +71,6 @@ def _check_data(node: Any) -> None:
         from yoso.data.fashion_mnist import check_root
 
         check_root(root)  # the files are there before any work (exit 2 otherwise)
-
-
-def _check_net(net: Mapping[str, Any], prefix: str) -> None:
-    for key in ("channels", "cells", "stem_multiplier", "epochs"):
-        check_int(f"{prefix}.{key}", required(net, prefix, key), 1)
-    opt = required(net, prefix, "optimizer")
-    check_float(f"{prefix}.optimizer.lr", required(opt, f"{prefix}.optimizer", "lr"), greater_than=0.0)
-    for key in ("lr_min", "momentum", "weight_decay"):
-        check_float(f"{prefix}.optimizer.{key}", required(opt, f"{prefix}.optimizer", key), at_least=0.0)
-    if net.get("dirac_init") is not None:
-        check_float(f"{prefix}.dirac_init", net["dirac_init"], at_least=0.0)
-
-
-def _check_model(model: Mapping[str, Any]) -> None:
-    _check_net(model, "model")
-    check_int("model.bn_recalibration_batches", required(model, "model", "bn_recalibration_batches"), 0)
-    check_int("model.val_paths", model.get("val_paths", 8), 1)
-    check_int("model.val_every_n_epochs", model.get("val_every_n_epochs", 1), 1)
-    if model.get("standalone") is not None:
-        _check_net(model["standalone"], "model.standalone")
-
-
-def _check_search(search: Mapping[str, Any]) -> None:
-    check_int("search.iterations", required(search, "search", "iterations"), 1)
-    top_n = check_int("search.top_n", required(search, "search", "top_n"), 1)
-    race = search.get("race") or {}
-    check_keys("search.race", race, ("looks", "top"))
-    looks = race.get("looks") or []
-    if not isinstance(looks, Sequence) or isinstance(looks, str):
-        raise ConfigError("search.race.looks", looks, "a list of image counts, e.g. [500, 2000] ([]: no race)")
-    for i, images in enumerate(looks):
-        check_int(f"search.race.looks[{i}]", images, 1)
-    if looks:
-        check_int("search.race.top", race.get("top", top_n), top_n)  # the final step's top-N are whole-split measured
 
 
 def check_num_threads(value: Any) -> int | None:
@@ -193,28 +162,27 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         from yoso.predictor.cost import build_cost_model
 
         build_cost_model(cfg)  # its _target_ and options (cheap: the model is built on first use)
+    if "strategy" in present and space is None:
+        raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
+    search = SearchSettings.from_config(_group(cfg, "search")) if "search" in present else None
+    if "data" in present:
+        _check_data(cfg["data"])
+    if "model" in present:
+        from yoso.nn.modules import check_model_config
+
+        for name in ("data", "space", "accelerator"):
+            _group(cfg, name)  # the modules are built with these groups' values
+        check_model_config(plain_groups(cfg, "data", "space", "accelerator", "model", "seed"))
+    seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
+    if "num_threads" in cfg:
+        check_num_threads(cfg.get("num_threads"))
     strategy = None
     if "strategy" in present:
         from yoso.search.strategy import build_strategy
 
-        group = _group(cfg, "strategy")
-        required(group, "strategy", "name")
-        if space is None:
-            raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
-    if "search" in present:
-        _check_search(_group(cfg, "search"))
-    if "data" in present:
-        _check_data(cfg["data"])
-    if "model" in present:
-        _check_model(_group(cfg, "model"))
-        model = _group(cfg, "model")
-        check_sandwich(model.get("sandwich", False), model.get("distill", False), scale)
-    seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
-    if "num_threads" in cfg:
-        check_num_threads(cfg.get("num_threads"))
-    if "strategy" in present:
-        strategy = build_strategy(group, space, seed, constraints)
-    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy)
+        strategy = build_strategy(cfg["strategy"], space, seed, constraints)
+    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy,
+                    search=search)  # fmt: skip
 
 
 #: The validated config groups, and what each entry point needs.
@@ -231,13 +199,72 @@ def register_configs() -> None:
     """
     from hydra.core.config_store import ConfigStore
 
-    store = ConfigStore.instance()
     from yoso.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule
 
+    store = ConfigStore.instance()
     for group, target in (("reward", Reward), ("constraints", Constraints)):
         store.store(group=group, name=f"{group}_schema", node=config_schema(target))
     for datamodule in (FashionMNISTDataModule, DigitsDataModule, CIFAR10DataModule):
         store.store(group="data", name=f"{datamodule.name}_schema", node=config_schema(datamodule))
+    for name, schema in strategy_schemas().items():
+        store.store(group="strategy", name=f"{name}_schema", node=schema)
+    store.store(group="search", name="search_schema", node=search_schema())  # the search node of search.yaml
+
+
+def _extend(base: type, name: str, /, **fields: Any) -> type:
+    """The schema ``base`` with ``fields`` added or their defaults replaced (typed ``Any``, as every schema key)."""
+    import dataclasses
+
+    return dataclasses.make_dataclass(name, [(key, Any, dataclasses.field(default_factory=lambda v=value: copy.deepcopy(v))
+                                              if isinstance(value, (dict, list)) else dataclasses.field(default=value))
+                                             for key, value in fields.items()], bases=(base,))  # fmt: skip
+
+
+def search_schema() -> type:
+    """The ``search`` node's schema: :class:`SearchSettings`'s keys and defaults (``race`` a plain mapping).
+
+    No ``_target_``: the node configures the search loop rather than building a library object, and the smoke
+    experiment also sets it in configs without this schema (``train``); :meth:`SearchSettings.from_config` judges it.
+    """
+    import dataclasses
+
+    race = {"looks": list(RaceSettings.looks), "top": RaceSettings.top}
+    defaults = {f.name: race if f.name == "race" else f.default for f in dataclasses.fields(SearchSettings)}
+    return _extend(object, "SearchSettingsConfig", **defaults)
+
+
+def strategy_schemas() -> dict[str, type]:
+    """The schema of each strategy class by its name: its constructor's keys (``space`` and ``seed`` come from
+    the run) plus ``name``, the label a run's logs use (the class's ``name``).
+
+    The differentiable strategy takes its keys as ``**settings``: they are those of
+    :class:`~yoso.search.differentiable.DifferentiableSettings` and its cost MLP's :class:`MLPSettings`.
+    """
+    import dataclasses
+
+    from yoso.config import public_path
+    from yoso.predictor.features import FeatureEncoder
+    from yoso.predictor.relaxed import MLPSettings
+    from yoso.search.bo import QNEHVIStrategy
+    from yoso.search.controller import ReinforceStrategy
+    from yoso.search.differentiable import DifferentiableSettings, DifferentiableStrategy
+    from yoso.search.evolution import EvolutionStrategy
+    from yoso.search.optuna_strategies import CmaEsStrategy, NSGA2Strategy, TPEStrategy
+    from yoso.search.strategy import RandomStrategy
+
+    def schema(cls: type, base: type, **overrides: Any) -> type:
+        return _extend(base, f"{cls.__name__}Config", name=cls.name, **overrides)
+
+    runtime = ("space", "seed")
+    schemas = {cls.name: schema(cls, config_schema(cls, runtime)) for cls in (
+        RandomStrategy, ReinforceStrategy, EvolutionStrategy, TPEStrategy, NSGA2Strategy, CmaEsStrategy)}  # fmt: skip
+    # the code default (the FeatureEncoder class) as the node that builds it: called with the space
+    schemas["qnehvi"] = schema(QNEHVIStrategy, config_schema(QNEHVIStrategy, runtime),
+                               featurizer={"_target_": public_path(FeatureEncoder), "_partial_": True})  # fmt: skip
+    schemas["differentiable"] = schema(DifferentiableStrategy, config_schema(DifferentiableSettings),
+                                       _target_=public_path(DifferentiableStrategy),
+                                       cost_model=dataclasses.asdict(MLPSettings()))  # fmt: skip
+    return schemas
 
 
 register_configs()

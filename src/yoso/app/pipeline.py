@@ -179,12 +179,10 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
         supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
         hardware = build_cost_model(cfg)
         hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
-    race = cfg.search.get("race") or {}
-    looks = list(race.get("looks") or [])
-    supernet.evaluator(datamodule, looks=looks)
+    race = setup.search.race
+    supernet.evaluator(datamodule, looks=list(race.looks))
     evaluator = CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints,
-                                   race=supernet.race if looks else None,
-                                   race_top=int(race.get("top", cfg.search.top_n)))  # fmt: skip
+                                   race=supernet.race if race.looks else None, race_top=race.top)  # fmt: skip
     return evaluator, datamodule
 
 
@@ -217,7 +215,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
 
     setup = validate_config(cfg, require=SEARCH_GROUPS)
-    search = cfg.search
+    search = setup.search
     log.info("config valid; seed %d; %s; strategy %s; %s", setup.seed, setup.space, setup.strategy.name, setup.reward)
     run_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(setup.seed, workers=True, verbose=False)
@@ -231,8 +229,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     else:
         evaluator, datamodule = build_evaluator(cfg, setup)
     experiment = Experiment(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
-                            progress=bool(search.get("progress", True)),
-                            histogram_every=check_int("search.histogram_every", search.get("histogram_every", 50), 1))  # fmt: skip
+                            progress=search.progress, histogram_every=search.histogram_every)
     history = experiment.run()
     if one_shot:
         log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
@@ -245,7 +242,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                  float(history.wall_time_s[-1]) if len(history) else 0.0, experiment.strategy_ms_per_candidate, whole,
                  float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
 
-    train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.get("standalone", True) else None
+    train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.standalone else None
     cost = build_cost_model(cfg, "simulator")
     rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, experiment.final_progress(),
                               setup.constraints, hypernet_n=len(datamodule.splits.val))  # the HyperNet: the whole val split

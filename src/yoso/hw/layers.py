@@ -125,7 +125,7 @@ class Deploy:
         """The macro from the ``hw.deploy`` config group, validated."""
         keys = ("input_shape", "num_classes", "channels", "cells", "stem_multiplier")
         values = {k: required(cfg, prefix, k) for k in keys}
-        return cls(**values, batch=cfg.get("batch", 1))
+        return cls(**values, batch=cfg.get("batch", cls.batch))
 
 
 def _relu_conv_bn(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -11,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from yoso.config import check_float, check_int
+from yoso.config import ConfigError, check_float, check_int, required
 from yoso.nn.evaluate import SubnetEvaluator
 from yoso.nn.hypernet import ChildNet, HyperNet
 from yoso.space.accelerator import AcceleratorSpace
@@ -40,6 +41,7 @@ def _macro_hparams(
 ) -> dict[str, Any]:
     """The validated network macro and optimiser shared by both modules (errors name ``prefix.key``)."""
     opt = optimizer or _PAPER_OPTIMIZER
+    opt = {k: required(opt, f"{prefix}.optimizer", k) for k in ("lr", "lr_min", "momentum", "weight_decay")}
     return {
         "input_shape": [int(v) for v in input_shape],
         "num_classes": int(num_classes),
@@ -61,20 +63,51 @@ def _macro_hparams(
 SCHEDULE_KEYS = ("epochs", "val_every_n_epochs", "standalone")
 
 
-def instantiate_module(node: Mapping[str, Any], **inputs: Any) -> pl.LightningModule:
-    """The LightningModule a ``model`` node's ``_target_`` names (Hydra), from the node's arguments and ``inputs``
-    taken from the other config groups (data shape, space, accelerator, seed, genotype). The module's own errors
+def instantiate_module(node: Mapping[str, Any], prefix: str, **inputs: Any) -> pl.LightningModule:
+    """The LightningModule a ``model`` node (at config key ``prefix``) names by ``_target_`` (Hydra), from the
+    node's arguments and ``inputs`` taken from the other config groups (data shape, space, accelerator, seed,
+    genotype). The node's schedule keys are checked here; the module checks its own arguments, and its errors
     (e.g. a ConfigError) come through as raised, not wrapped by Hydra."""
     import hydra
     from hydra.errors import InstantiationException
 
-    arguments = {k: v for k, v in node.items() if k not in SCHEDULE_KEYS}
+    arguments = module_arguments(node, prefix)
     try:
         return hydra.utils.instantiate(arguments, **inputs, _convert_="all")
     except InstantiationException as err:
         if err.__cause__ is not None:
             raise err.__cause__ from None
         raise
+
+
+def module_arguments(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """A ``model`` node (at config key ``prefix``) without its schedule keys, which are checked here."""
+    check_int(f"{prefix}.epochs", required(node, prefix, "epochs"), 1)
+    if node.get("val_every_n_epochs") is not None:
+        check_int(f"{prefix}.val_every_n_epochs", node["val_every_n_epochs"], 1)
+    return {k: v for k, v in node.items() if k not in SCHEDULE_KEYS}
+
+
+def check_model_config(cfg: Mapping[str, Any]) -> None:
+    """Every value of a composed config's ``model`` node and its ``standalone`` node, judged by the checks of the
+    modules their ``_target_`` names (:meth:`_Trainable.hyperparameters`); no network is built."""
+    import hydra
+
+    model, data = cfg["model"], cfg["data"]
+    nodes = [("model", model, {"space": cfg["space"], "accelerator": cfg["accelerator"], "seed": cfg["seed"]})]
+    if model.get("standalone") is not None:
+        nodes.append(("model.standalone", model["standalone"], {"genotype": None}))
+    for prefix, node, inputs in nodes:
+        arguments = module_arguments(node, prefix)
+        module = hydra.utils.get_class(required(arguments, prefix, "_target_"))
+        try:
+            bound = inspect.signature(module).bind(**{k: v for k, v in arguments.items() if k != "_target_"}, **inputs,
+                                                   input_shape=data["input_shape"], num_classes=data["num_classes"])  # fmt: skip
+        except TypeError as err:
+            raise ConfigError(prefix, arguments["_target_"], f"a module that accepts its keys ({err})") from None
+        bound.apply_defaults()
+        wanted = inspect.signature(module.hyperparameters).parameters
+        module.hyperparameters(**{k: v for k, v in bound.arguments.items() if k in wanted})
 
 
 def macro_cells(cfg: Mapping[str, Any], cells: int) -> int:
@@ -123,22 +156,9 @@ class SupernetModule(_Trainable):
         distill: bool = False,
     ):
         super().__init__()
-        scale = ScaleSpace.from_config(space)
-        sandwich, distill = check_sandwich(sandwich, distill, scale)
-        scale_keys = {} if scale is None else {"widths": list(scale.widths), "depths": list(scale.depths)}
-        self.save_hyperparameters(
-            {
-                "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"]), **scale_keys},
-                "accelerator": {k: list(v) for k, v in accelerator.items()},
-                **_macro_hparams("model", input_shape, num_classes, channels, cells, stem_multiplier, affine,
-                                 dirac_init, optimizer),
-                "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
-                "val_paths": check_int("model.val_paths", val_paths, 1),
-                "seed": check_int("seed", seed, 0, 2**32 - 1),
-                "sandwich": sandwich,
-                "distill": distill,
-            }
-        )
+        self.save_hyperparameters(self.hyperparameters(space, accelerator, input_shape, num_classes, channels, cells,
+                                                       stem_multiplier, affine, optimizer, bn_recalibration_batches,
+                                                       dirac_init, val_paths, seed, sandwich, distill))  # fmt: skip
         hp = self.hparams
         self.space = JointSpace(CellSpace.from_config(hp.space), AcceleratorSpace.from_config(hp.accelerator),
                                 ScaleSpace.from_config(hp.space))  # fmt: skip
@@ -148,12 +168,33 @@ class SupernetModule(_Trainable):
         self._val_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._evaluator: SubnetEvaluator | None = None
 
+    @staticmethod
+    def hyperparameters(space: Mapping[str, Any], accelerator: Mapping[str, Any], input_shape: Sequence[int],
+                        num_classes: int, channels: int, cells: int, stem_multiplier: int, affine: bool,
+                        optimizer: Mapping[str, Any] | None, bn_recalibration_batches: int, dirac_init: float | None,
+                        val_paths: int, seed: int, sandwich: bool, distill: bool) -> dict[str, Any]:  # fmt: skip
+        """The constructor's arguments checked (a ConfigError naming ``model.<key>``) and in plain form."""
+        scale = ScaleSpace.from_config(space)
+        sandwich, distill = check_sandwich(sandwich, distill, scale)
+        scale_keys = {} if scale is None else {"widths": list(scale.widths), "depths": list(scale.depths)}
+        return {
+            "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"]), **scale_keys},
+            "accelerator": {k: list(v) for k, v in accelerator.items()},
+            **_macro_hparams("model", input_shape, num_classes, channels, cells, stem_multiplier, affine,
+                             dirac_init, optimizer),
+            "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
+            "val_paths": check_int("model.val_paths", val_paths, 1),
+            "seed": check_int("seed", seed, 0, 2**32 - 1),
+            "sandwich": sandwich,
+            "distill": distill,
+        }
+
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "SupernetModule":
         """The ``model`` node's module (conf/model: ``_target_`` this class) with the composed config's space,
         accelerator, data shape and seed."""
         d = cfg["data"]
-        return instantiate_module(cfg["model"], space=cfg["space"], accelerator=cfg["accelerator"], seed=cfg["seed"],
+        return instantiate_module(cfg["model"], "model", space=cfg["space"], accelerator=cfg["accelerator"], seed=cfg["seed"],
                                   input_shape=d["input_shape"], num_classes=d["num_classes"])  # fmt: skip
 
     # ----------------------------------------------------------------- paths
@@ -272,16 +313,18 @@ class ChildModule(_Trainable):
     ):
         super().__init__()
         genotype = genotype if isinstance(genotype, Genotype) else Genotype.from_dict(dict(genotype))
-        self.save_hyperparameters(
-            {
-                "genotype": genotype.to_dict(),
-                **_macro_hparams("model.standalone", input_shape, num_classes, channels, cells, stem_multiplier,
-                                 affine, dirac_init, optimizer),
-            }
-        )
+        self.save_hyperparameters({"genotype": genotype.to_dict(), **self.hyperparameters(
+            input_shape, num_classes, channels, cells, stem_multiplier, affine, optimizer, dirac_init)})  # fmt: skip
         hp = self.hparams
         self.net = ChildNet(genotype, hp.input_shape, hp.num_classes, hp.channels, hp.cells, hp.stem_multiplier, hp.affine,
                             hp.get("dirac_init"))
+
+    @staticmethod
+    def hyperparameters(input_shape: Sequence[int], num_classes: int, channels: int, cells: int, stem_multiplier: int,
+                        affine: bool, optimizer: Mapping[str, Any] | None, dirac_init: float | None) -> dict[str, Any]:  # fmt: skip
+        """The network arguments checked (a ConfigError naming ``model.standalone.<key>``) and in plain form."""
+        return _macro_hparams("model.standalone", input_shape, num_classes, channels, cells, stem_multiplier, affine,
+                              dirac_init, optimizer)  # fmt: skip
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> "ChildModule":
@@ -290,7 +333,7 @@ class ChildModule(_Trainable):
         if genotype.scaled and cfg.get("space") is None:  # never fall back to another macro silently
             raise ValueError(f"genotype of width {genotype.width}, depth {genotype.depth}: building its stand-alone "
                              "network needs the config's space (its macro is the elastic space's deepest network)")  # fmt: skip
-        return instantiate_module(s, genotype=genotype.to_dict(), input_shape=d["input_shape"],
+        return instantiate_module(s, "model.standalone", genotype=genotype.to_dict(), input_shape=d["input_shape"],
                                   num_classes=d["num_classes"], cells=macro_cells(cfg, s["cells"]))  # fmt: skip
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,26 +48,23 @@ class PredictorConfig:
     n_jobs: int = 1
     cache_dir: str | None = ".cache/yoso"
 
+    def __post_init__(self) -> None:
+        p = "hw.predictor"
+        for key, low, high in (("n_train", 2, None), ("n_test", 1, None), ("seed", 0, 2**32 - 1), ("n_jobs", -1, None)):
+            object.__setattr__(self, key, check_int(f"{p}.{key}", getattr(self, key), low, high))
+        if self.n_jobs == 0:
+            raise ConfigError(f"{p}.n_jobs", 0, "an integer >= 1, or -1 for all cores")
+        if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
+            raise ConfigError(f"{p}.cache_dir", self.cache_dir, "a directory path, or null for no cache")
+
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None, prefix: str = "hw.predictor") -> "PredictorConfig":
-        """Validated settings; missing keys take the defaults, unknown keys raise ConfigError."""
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> "PredictorConfig":
+        """Validated settings of the ``hw.predictor`` node (flat: its GP keys beside its own); missing keys take
+        the defaults, unknown keys raise ConfigError."""
         cfg = dict(cfg or {})
-        gp_keys = tuple(GPSettings.__dataclass_fields__)
-        own = ("n_train", "n_test", "seed", "n_jobs", "cache_dir")
-        check_keys(prefix, cfg, sorted(set(own + gp_keys)))
-        seed = check_int(f"{prefix}.seed", cfg.get("seed", 0), 0, 2**32 - 1)
-        gp = GPSettings(**{k: cfg[k] for k in gp_keys if k in cfg and k != "seed"}, seed=seed)
-        n_jobs = check_int(f"{prefix}.n_jobs", cfg.get("n_jobs", 1), -1)
-        if n_jobs == 0:
-            raise ConfigError(f"{prefix}.n_jobs", 0, "an integer >= 1, or -1 for all cores")
-        cache_dir = cfg.get("cache_dir", cls.cache_dir)
-        if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
-            raise ConfigError(f"{prefix}.cache_dir", cache_dir, "a directory path, or null for no cache")
-        return cls(
-            n_train=check_int(f"{prefix}.n_train", cfg.get("n_train", 3000), 2),
-            n_test=check_int(f"{prefix}.n_test", cfg.get("n_test", 600), 1),
-            seed=seed,
-            gp=gp,
-            n_jobs=n_jobs,
-            cache_dir=cache_dir,
-        )
+        gp_keys = [k for k in GPSettings.__dataclass_fields__ if k != "seed"]  # the GP is seeded by hw.predictor.seed
+        own = [k for k in cls.__dataclass_fields__ if k != "gp"]
+        check_keys("hw.predictor", cfg, sorted(set(own + gp_keys)))
+        settings = cls(**{k: cfg[k] for k in own if k in cfg})
+        gp = GPSettings(**{k: cfg[k] for k in gp_keys if k in cfg}, seed=settings.seed)
+        return dataclasses.replace(settings, gp=gp)

@@ -90,15 +90,15 @@ class QNEHVIStrategy(Strategy):
         self,
         space: JointSpace,
         seed: int = 0,
-        batch_size: int = 8,
-        pool_size: int = 1000,
-        initial_samples: int = 16,
-        mc_samples: int = 32,
-        max_train: int = 200,
-        fit_iterations: int = 100,
-        n_components: int = 32,
-        shortlist: int = 128,
-        eta: float = 1e-3,
+        batch_size: int = 8,  # q: candidates chosen jointly per step (sequential greedy)
+        pool_size: int = 1000,  # fresh uniform candidates scored per step (CPU-sized: encoding 2000 costs ~2.7 s)
+        initial_samples: int = 16,  # uniform random candidates before the first model fit
+        mc_samples: int = 32,  # Sobol QMC samples of the acquisition (CPU-sized: greedy batch bookkeeping scales with it)
+        max_train: int = 200,  # cap on GP training points (best Pareto layers, then newest); 0: all (fit ~O(n^3))
+        fit_iterations: int = 100,  # L-BFGS iterations of the GP hyperparameter fit
+        n_components: int = 32,  # GP inputs: PCA of the z-scored features to this many dimensions (0: all)
+        shortlist: int = 128,  # pool candidates (best Pareto layers of mean + std) that qLogNEHVI scores jointly
+        eta: float = 1e-3,  # temperature of the smoothed outcome constraints (hard constraints only)
         featurizer: Callable[[JointSpace], FeatureEncoder] = FeatureEncoder,
     ):
         super().__init__(space, seed)

@@ -237,21 +237,21 @@ class RelaxedDesign(nn.Module):
 class DifferentiableSettings:
     """The ``strategy=differentiable`` group, validated at start-up."""
 
-    epochs: int = 20
+    epochs: int = 20  # training epochs = candidates exported (one per epoch) to history.csv
     batches_per_epoch: int | None = None  # None: the whole training split (as trainer.limit_train_batches allows)
-    weight_lr: float = 0.025
+    weight_lr: float = 0.025  # HyperNet weights: SGD on the training split (DARTS' values)
     weight_momentum: float = 0.9
     weight_decay: float = 3e-4
-    arch_optimizer: str = "adam"
+    arch_optimizer: str = "adam"  # architecture + accelerator logits on the validation split: adam | sgd
     arch_lr: float = 0.2
     arch_weight_decay: float = 1e-3
-    tau_max: float = 5.0
-    tau_min: float = 0.2
-    hdx_margin: float = 2.0
-    safety_margin: float = 0.05
-    init_noise: float = 1e-3
-    calibrate: bool = True
-    cost_model: MLPSettings = MLPSettings()
+    tau_max: float = 5.0  # Gumbel-softmax temperature of the accelerator decisions, annealed exponentially
+    tau_min: float = 0.2  # ... from tau_max (first epoch) to tau_min (last epoch)
+    hdx_margin: float = 2.0  # HDX: a violating step decreases the violation by >= this x |grad violation|^2
+    safety_margin: float = 0.05  # the relaxed design must meet (1 - this) x each threshold (the cost model's error)
+    init_noise: float = 1e-3  # logits start at this x N(0, 1) (seeded)
+    calibrate: bool = True  # add log(simulated / predicted) of each exported candidate to the cost model's output
+    cost_model: MLPSettings = MLPSettings()  # the differentiable cost MLP on the simulator samples of hw.predictor
 
     def __post_init__(self) -> None:
         p = "strategy"
@@ -293,15 +293,8 @@ class DifferentiableStrategy(OneShotStrategy):
         super().__init__(space, seed)
         known = set(DifferentiableSettings.__dataclass_fields__)
         check_keys("strategy", settings, sorted(known))
-        mlp = dict(cost_model or {})
-        check_keys("strategy.cost_model", mlp, sorted(MLPSettings.__dataclass_fields__))
-        for key, low in (("hidden", 1), ("layers", 1), ("epochs", 1), ("seed", 0)):
-            if key in mlp:
-                mlp[key] = check_int(f"strategy.cost_model.{key}", mlp[key], low)
-        for key in ("lr", "weight_decay"):
-            if key in mlp:
-                mlp[key] = check_float(f"strategy.cost_model.{key}", mlp[key], at_least=0.0)
-        self.settings = DifferentiableSettings(**settings, cost_model=MLPSettings(**mlp))
+        self.settings = DifferentiableSettings(**settings,
+                                               cost_model=MLPSettings.from_config(cost_model, "strategy.cost_model"))
 
         self.inputs: OneShotInputs | None = None
 

@@ -8,6 +8,7 @@ are shared, so a new strategy is one class plus one YAML in ``conf/strategy`` wh
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from yoso.config import ConfigError, check_int
+from yoso.config import ConfigError, build, check_int
 from yoso.search.constraints import Constraints
 from yoso.space.joint import JointSpace
 
@@ -159,23 +160,18 @@ STRATEGY_RNG_KEY = 2
 
 def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
                    constraints: Constraints | None = None) -> BaseStrategy:  # fmt: skip
-    """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label)."""
-    import hydra
-    from hydra.errors import InstantiationException
-    from omegaconf import DictConfig, OmegaConf
+    """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label), built by Hydra."""
+    from omegaconf import DictConfig, open_dict
 
-    node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    target = node.get("_target_")
-    if not target:
-        raise ConfigError("strategy._target_", target, "the import path of a yoso.search.Strategy subclass")
-    params = {k: v for k, v in node.items() if k != "name"}
-    try:
-        strategy = hydra.utils.instantiate(params, space=space, seed=seed, _convert_="all")
-    except InstantiationException as err:
-        if isinstance(err.__cause__, ConfigError):
-            raise err.__cause__ from None
-        raise ConfigError("strategy", target, f"a Strategy that accepts its config ({err})") from None
+    if isinstance(cfg, DictConfig):
+        node = copy.copy(cfg)  # still resolves its interpolations (${hw.deploy}) against the run config
+        with open_dict(node):
+            node.pop("name", None)
+    else:
+        node = {k: v for k, v in cfg.items() if k != "name"}
+    strategy = build(node, "strategy", space=space, seed=seed)
     if not isinstance(strategy, BaseStrategy):
-        raise ConfigError("strategy._target_", target, "a subclass of yoso.search.strategy.Strategy or OneShotStrategy")
+        raise ConfigError("strategy._target_", node.get("_target_"),
+                          "a subclass of yoso.search.strategy.Strategy or OneShotStrategy")  # fmt: skip
     strategy.constraints = constraints
     return strategy
