@@ -1,9 +1,11 @@
 """Artifacts built once and reused: a stable config hash, an atomic file write and a get-or-build cache (no torch).
 
 An artifact (a sample set, a trained predictor) lives at ``<cache_dir>/<folder>/<prefix>-<key>.<ext>``
-where ``key`` is :func:`digest` of a plain mapping of everything it depends on: any change gives a
-new key, so a stale artifact is never reused. Parallel jobs (a sweep) build one artifact once: the
-first takes a file lock beside it and builds, the others wait and load what it wrote.
+(the HyperNet: ``<cache_dir>/hypernets/<key>/hypernet.ckpt``) where ``key`` is :func:`digest` of a plain
+mapping of everything it depends on: any change gives a new key, so a stale artifact is never reused.
+Parallel jobs (a sweep) build one artifact once: the first takes a file lock beside it and builds, the
+others wait and load what it wrote. Every file that must never be seen half-written (caches, the
+search checkpoint, ``history.csv`` rewrites, downloads) is written through :func:`atomic_path`.
 """
 
 from __future__ import annotations
