@@ -6,9 +6,10 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from yoso.cache import artifact_path, atomic_write, digest, get_or_build
+from yoso.cache import artifact_path, atomic_path, atomic_write, digest, get_or_build
 
 
 def test_digest_is_stable_across_processes_and_key_order() -> None:
@@ -43,6 +44,19 @@ def test_atomic_write_replaces_whole_files_and_keeps_the_old_one_on_failure(tmp_
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.bin"]  # no temporary file left behind
 
 
+def test_atomic_path_hands_path_writers_a_temporary_file_with_the_same_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "a.npz"
+    with atomic_path(path) as tmp:
+        assert tmp.parent == path.parent and tmp.suffix == ".npz" and tmp != path
+        np.savez(tmp, x=np.arange(3))  # np.savez adds ".npz" to a path without it
+    with np.load(path) as data:
+        np.testing.assert_array_equal(data["x"], np.arange(3))
+    with pytest.raises(RuntimeError, match="killed"), atomic_path(path) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("killed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"] and np.load(path)["x"].tolist() == [0, 1, 2]
+
+
 def _build_slowly(path: str, log: str) -> str:
     def build() -> str:
         with open(log, "a") as handle:
@@ -50,7 +64,7 @@ def _build_slowly(path: str, log: str) -> str:
         time.sleep(0.5)
         return "artifact"
 
-    return get_or_build(Path(path), build, lambda p: p.read_text(), lambda value, handle: handle.write(value.encode()))
+    return get_or_build(Path(path), build, lambda p: p.read_text(), lambda value, tmp: tmp.write_text(value))
 
 
 def test_get_or_build_builds_once_then_loads(tmp_path: Path) -> None:

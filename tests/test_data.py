@@ -177,3 +177,17 @@ def test_cifar10_download_unpacks_the_archive(tmp_path: Path, monkeypatch) -> No
     dm = CIFAR10DataModule(root, val_size=10, num_workers=0, download=True)
     dm.setup()
     assert len(dm.splits.train) == 50 and sorted(p.name for p in root.iterdir()) == sorted(CIFAR10_FILES)
+
+
+def test_fashion_mnist_download_keeps_no_file_that_fails_its_md5(tmp_path: Path) -> None:
+    """A downloaded file is renamed into the data folder only when whole and matching its MD5."""
+    from yoso.data.fashion_mnist import FASHION_MNIST_FILES, download_fashion_mnist
+
+    source = tmp_path / "mirror"
+    source.mkdir()
+    for item in FASHION_MNIST_FILES:
+        (source / item.name).write_bytes(b"not the official file")
+    root = tmp_path / "fm"
+    with pytest.raises(DatasetError, match="MD5"):
+        download_fashion_mnist(root, source.as_uri() + "/")
+    assert list(root.iterdir()) == []

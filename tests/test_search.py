@@ -47,6 +47,27 @@ def _search(out: Path, cache: Path, *overrides: str) -> dict:
     return run_search(cfg)
 
 
+def test_hypernet_cache_reuses_the_hypernet_and_resumes_an_interrupted_training(tmp_path: Path, caplog) -> None:
+    """paths.cache_dir/hypernets/<key>: hypernet.ckpt reused by the next run; without it, the last.ckpt of an
+    interrupted training is resumed; no temporary file is left."""
+    from yoso.app.pipeline import _datamodule, hypernet_key, load_or_train_hypernet
+
+    cfg = compose_config("search", [f"paths.cache_dir={tmp_path}"])
+    datamodule, root = _datamodule(cfg), tmp_path / "hypernets" / hypernet_key(cfg)
+    with caplog.at_level("INFO", logger="yoso.search"):
+        trained = load_or_train_hypernet(cfg, datamodule)
+        assert "training the HyperNet (1 epochs)" in caplog.text and "reusing" not in caplog.text
+        caplog.clear()
+        reused = load_or_train_hypernet(cfg, datamodule)
+        assert caplog.text.count(f"reusing the HyperNet {root / 'hypernet.ckpt'}") == 1 and "training" not in caplog.text
+        torch.testing.assert_close(reused.state_dict(), trained.state_dict())
+        (root / "hypernet.ckpt").unlink()  # as if killed after the last epoch's checkpoint
+        caplog.clear()
+        load_or_train_hypernet(cfg, datamodule)
+        assert "(resuming)" in caplog.text
+    assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["hypernet.ckpt", "hypernet.ckpt.lock", "last.ckpt"]
+
+
 def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: Path) -> None:
     best = _search(tmp_path, cache_dir, "reward=energy")
     rows = _rows(tmp_path / "history.csv")

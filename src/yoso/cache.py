@@ -1,9 +1,11 @@
 """Artifacts built once and reused: a stable config hash, an atomic file write and a get-or-build cache (no torch).
 
 An artifact (a sample set, a trained predictor) lives at ``<cache_dir>/<folder>/<prefix>-<key>.<ext>``
-where ``key`` is :func:`digest` of a plain mapping of everything it depends on: any change gives a
-new key, so a stale artifact is never reused. Parallel jobs (a sweep) build one artifact once: the
-first takes a file lock beside it and builds, the others wait and load what it wrote.
+(the HyperNet: ``<cache_dir>/hypernets/<key>/hypernet.ckpt``) where ``key`` is :func:`digest` of a plain
+mapping of everything it depends on: any change gives a new key, so a stale artifact is never reused.
+Parallel jobs (a sweep) build one artifact once: the first takes a file lock beside it and builds, the
+others wait and load what it wrote. Every file that must never be seen half-written (caches, the
+search checkpoint, ``history.csv`` rewrites, downloads) is written through :func:`atomic_path`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -25,27 +28,35 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def atomic_write(path: str | Path, data: bytes | str | Callable[[IO[bytes]], None]) -> Path:
-    """Write ``path`` so that readers see the old file or the whole new one, never a part (also after a crash).
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write (for writers that take a path: ``torch.save``, Lightning's
+    ``save_checkpoint``); when the block ends without error it is fsynced and renamed over ``path``.
 
-    ``data`` is the content, or a function writing it to a binary file object (``np.savez``,
-    ``torch.save``). It goes to a temporary file beside ``path``, is fsynced, then renamed over it.
+    Readers see the old file or the whole new one, never a part (also after a crash). The temporary
+    name keeps ``path``'s suffix (``np.savez`` would add one).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
-        with tmp.open("wb") as handle:
-            if callable(data):
-                data(handle)
-            else:
-                handle.write(data.encode() if isinstance(data, str) else data)
-            handle.flush()
+        yield tmp
+        with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def atomic_write(path: str | Path, data: bytes | str | Callable[[IO[bytes]], None]) -> Path:
+    """Write ``path`` atomically (:func:`atomic_path`): ``data`` is the content, or a function writing it to a
+    binary file object (``np.savez``, ``torch.save``)."""
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        if callable(data):
+            data(handle)
+        else:
+            handle.write(data.encode() if isinstance(data, str) else data)
+    return Path(path)
 
 
 def artifact_path(cache_dir: str | Path | None, folder: str, prefix: str, config: Mapping[str, Any],
@@ -57,21 +68,28 @@ def artifact_path(cache_dir: str | Path | None, folder: str, prefix: str, config
     return Path(cache_dir) / folder / name
 
 
-def get_or_build(path: Path | None, build: Callable[[], T], load: Callable[[Path], T],
-                 save: Callable[[T, IO[bytes]], None]) -> T:  # fmt: skip
-    """The artifact at ``path`` if it exists, else ``build()`` written there atomically; ``path`` None: just build.
+def file_lock(path: Path) -> FileLock:
+    """The lock file beside ``path`` (``<name>.lock``): parallel processes building or updating ``path`` take turns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(path.with_name(path.name + ".lock"))
 
-    A file lock beside ``path`` makes parallel callers build it once: a caller that waited for the
-    lock loads what the first one wrote.
+
+def get_or_build(path: Path | None, build: Callable[[], T], load: Callable[[Path], T],
+                 save: Callable[[T, Path], None]) -> T:  # fmt: skip
+    """The artifact at ``path`` if it exists, else ``build()`` saved there atomically; ``path`` None: just build.
+
+    ``save(artifact, tmp)`` writes it to a temporary path (with ``path``'s suffix) that is then renamed
+    to ``path``. A file lock beside ``path`` makes parallel callers build it once: a caller that waited
+    for the lock loads what the first one wrote.
     """
     if path is None:
         return build()
     if path.is_file():
         return load(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_name(path.name + ".lock")):
+    with file_lock(path):
         if path.is_file():
             return load(path)
         artifact = build()
-        atomic_write(path, lambda handle: save(artifact, handle))
+        with atomic_path(path) as tmp:
+            save(artifact, tmp)
     return artifact

@@ -12,7 +12,6 @@ the run directory.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,11 @@ import hydra
 import numpy as np
 import torch
 import yaml
-from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
 from yoso.app.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
-from yoso.config import check_int, plain_groups
-from yoso.cache import digest
+from yoso.config import plain_groups
+from yoso.cache import digest, get_or_build
 from yoso.predictor.cost import build_cost_model
 from yoso.search.engine import Experiment, wandb_loggers
 from yoso.search.evaluator import CandidateEvaluator
@@ -82,32 +80,36 @@ def epoch_checkpoint(cfg: DictConfig, folder: Path) -> Any:
 
 
 def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModule
-    """The HyperNet of this config: loaded from the cache, else trained (resuming an interrupted training)."""
+    """The HyperNet of this config: loaded from the cache, else trained (resuming an interrupted training) and cached.
+
+    Its folder ``paths.cache_dir/hypernets/<hypernet_key>`` holds ``hypernet.ckpt`` and, while it
+    trains, the resumable ``last.ckpt``; parallel sweep jobs train it once (the cache's file lock).
+    """
     from yoso.nn import SupernetModule
 
     root = Path(cfg.paths.cache_dir) / "hypernets" / hypernet_key(cfg)
-    final = root / "hypernet.ckpt"
-    if final.is_file():
-        log.info("reusing the HyperNet %s", final)
-        model = SupernetModule.load_from_checkpoint(final, map_location="cpu")
-        model.hparams.bn_recalibration_batches = check_int(
-            "model.bn_recalibration_batches", cfg.model.bn_recalibration_batches, 0)  # fmt: skip
+
+    def load(path: Path) -> SupernetModule:
+        log.info("reusing the HyperNet %s", path)
+        model = SupernetModule.load_from_checkpoint(path, map_location="cpu")
+        model.hparams.bn_recalibration_batches = int(cfg.model.bn_recalibration_batches)  # validated at start-up
         return model
-    root.mkdir(parents=True, exist_ok=True)
-    last = root / "last.ckpt"
-    log.info("training the HyperNet (%d epochs) into %s%s", cfg.model.epochs, root,
-             " (resuming)" if last.is_file() else "")  # fmt: skip
-    start = time.perf_counter()
-    model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
-    every = check_int("model.val_every_n_epochs", cfg.model.get("val_every_n_epochs", 1), 1)
-    trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(cfg, root)], check_val_every_n_epoch=every)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
-    tmp = root / "hypernet.ckpt.tmp"
-    trainer.save_checkpoint(tmp, weights_only=True)
-    os.replace(tmp, final)
-    log.info("HyperNet trained in %.1f s (val/acc_mean %.4f)", time.perf_counter() - start,
-             float(trainer.callback_metrics.get("val/acc_mean", float("nan"))))  # fmt: skip
-    return model
+
+    def train() -> SupernetModule:
+        last = root / "last.ckpt"
+        log.info("training the HyperNet (%d epochs) into %s%s", cfg.model.epochs, root,
+                 " (resuming)" if last.is_file() else "")  # fmt: skip
+        start = time.perf_counter()
+        model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
+        every = int(cfg.model.get("val_every_n_epochs") or 1)  # validated at start-up (module_arguments)
+        trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(cfg, root)], check_val_every_n_epoch=every)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
+        log.info("HyperNet trained in %.1f s (val/acc_mean %.4f)", time.perf_counter() - start,
+                 float(trainer.callback_metrics.get("val/acc_mean", float("nan"))))  # fmt: skip
+        return model
+
+    return get_or_build(root / "hypernet.ckpt", train, load,
+                        lambda model, path: model.trainer.save_checkpoint(path, weights_only=True))
 
 
 def _device(cfg: DictConfig) -> torch.device:
@@ -165,20 +167,12 @@ def _datamodule(cfg: DictConfig) -> Any:
     return datamodule
 
 
-def _build_lock(cfg: DictConfig) -> FileLock:
-    """The cache's build lock: parallel sweep jobs build the HyperNet and predictors once, the others wait and reuse."""
-    cache = Path(cfg.paths.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    return FileLock(cache / "build.lock")
-
-
 def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluator, Any]:
     """Step 1: the HyperNet and hardware evaluators (reused or built) as one evaluator; also the datamodule."""
     datamodule = _datamodule(cfg)
-    with _build_lock(cfg):
-        supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
-        hardware = build_cost_model(cfg)
-        hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
+    supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
+    hardware = build_cost_model(cfg)
+    hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     race = setup.search.race
     supernet.evaluator(datamodule, looks=list(race.looks))
     evaluator = CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints,
@@ -195,9 +189,8 @@ def prepare_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: l
 
     datamodule = _datamodule(cfg)
     mlp = build_cost_model(cfg, "mlp", settings=setup.strategy.settings.cost_model)
-    with _build_lock(cfg):
-        supernet = load_or_train_hypernet(cfg, datamodule)
-        cost, errors = mlp.module, mlp.held_out_errors()
+    supernet = load_or_train_hypernet(cfg, datamodule)
+    cost, errors = mlp.module, mlp.held_out_errors()
     log.info("differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",
              mlp.setup.predictor.n_train, errors["energy_mape"], errors["latency_mape"])  # fmt: skip
     simulator = build_cost_model(cfg, "simulator")

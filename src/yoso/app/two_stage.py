@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from yoso.cache import atomic_write, digest, file_lock
 from yoso.config import ConfigError
 from yoso.app.table2 import enumerate_costs, hardware
 from yoso.search.final import TrainFn, standalone_result
@@ -109,7 +109,6 @@ def network_rows(
 
 def standalone_key(cfg: Any) -> str:
     """Hash of what a stand-alone accuracy depends on: data, ``model.standalone``, seed, trainer limits."""
-    from yoso.cache import digest
     from yoso.config import plain_groups
     from yoso.nn.modules import macro_cells
     from yoso.app.pipeline import TRAINER_KEYS
@@ -139,11 +138,10 @@ def cached_accuracy(path: Path, key: str, model: str, train: Callable[[], Sequen
     elapsed = time.perf_counter() - start
     log.info("%s: stand-alone training took %.1f s (val %s, test %s)", model, elapsed, format_accuracy(val, val_n),
              format_accuracy(test, test_n))  # fmt: skip
-    cache = json.loads(path.read_text()) if path.is_file() else {}  # re-read: keep what others wrote meanwhile
-    cache.setdefault(key, {})[model] = [val, test, val_n, test_n]
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(cache, indent=1))
-    os.replace(tmp, path)
+    with file_lock(path):  # re-read under the lock: keep what others wrote meanwhile
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+        cache.setdefault(key, {})[model] = [val, test, val_n, test_n]
+        atomic_write(path, json.dumps(cache, indent=1))
     return val, test, val_n, test_n
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import pickle
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from yoso.cache import atomic_write
 from yoso.config import check_int
 from yoso.data.common import DatasetError, ImageDataModule, ImageDataset, Splits, normalise, seeded_permutation
 
@@ -145,5 +147,5 @@ def download_cifar10(root: Path, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5)
                 if member.isfile() and name in CIFAR10_FILES:
                     source = tar.extractfile(member)
                     assert source is not None
-                    with source, open(root / name, "wb") as out:
-                        shutil.copyfileobj(source, out)
+                    with source:
+                        atomic_write(root / name, functools.partial(shutil.copyfileobj, source))

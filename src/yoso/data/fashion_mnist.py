@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import logging
 import shutil
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from yoso.cache import atomic_path
 from yoso.config import ConfigError, check_int
 from yoso.data.common import DatasetError, ImageDataModule, ImageDataset, Splits, normalise, seeded_permutation
 
@@ -120,8 +120,7 @@ def download_fashion_mnist(root: Path, url: str = FASHION_MNIST_URL) -> None:
         if target.is_file():
             continue
         log.info("downloading %s%s to %s", url, item.name, root)
-        with tempfile.TemporaryDirectory(dir=root) as tmp:
-            part = Path(tmp) / item.name
+        with atomic_path(target) as part:  # kept only when whole and checked
             try:
                 with urllib.request.urlopen(url + item.name, timeout=60) as response, open(part, "wb") as out:
                     shutil.copyfileobj(response, out)
@@ -130,7 +129,6 @@ def download_fashion_mnist(root: Path, url: str = FASHION_MNIST_URL) -> None:
             digest = hashlib.md5(part.read_bytes()).hexdigest()
             if digest != item.md5:
                 raise DatasetError(f"{url}{item.name}: MD5 {digest} differs from the official {item.md5}")
-            part.replace(target)
 
 
 def area_resize(images: np.ndarray, resolution: int) -> torch.Tensor:

@@ -109,7 +109,7 @@ class HwSetup:
 
         return get_or_build(artifact_path(p.cache_dir, "predictors", "gp", key, ".npz"), build,
                             lambda path: HardwarePredictor.load(path, self.space, self.deploy, self.tech),
-                            lambda model, handle: model.write(handle))  # fmt: skip
+                            lambda model, path: model.save(path))  # fmt: skip
 
     def featurizer(self) -> FeatureEncoder:
         """The GP predictor's feature encoder of this space, deployment macro and technology."""

@@ -136,7 +136,7 @@ def load_sample_set(space: JointSpace, n: int, seed: int, *, deploy: Deploy | No
         with np.load(path) as data:
             return SampleSet(data["vectors"], data["energy_mj"], data["latency_ms"], key, int(seed))
 
-    def save(samples: SampleSet, handle: Any) -> None:
-        np.savez(handle, vectors=samples.vectors, energy_mj=samples.energy_mj, latency_ms=samples.latency_ms)
+    def save(samples: SampleSet, path: Path) -> None:
+        np.savez(path, vectors=samples.vectors, energy_mj=samples.energy_mj, latency_ms=samples.latency_ms)
 
     return get_or_build(artifact_path(cache_dir, "samples", "", config, ".npz"), build, load, save)

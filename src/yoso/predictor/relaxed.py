@@ -218,4 +218,4 @@ class MLPCostModel:
             return model.eval()
 
         return get_or_build(artifact_path(self.setup.predictor.cache_dir, "predictors", "mlp", key, ".pt"), build, load,
-                            lambda mlp, handle: torch.save(mlp.state_dict(), handle))  # fmt: skip
+                            lambda mlp, path: torch.save(mlp.state_dict(), path))  # fmt: skip

@@ -35,7 +35,6 @@ naming the file (:class:`~yoso.config.InputError`, exit status 2).
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -45,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from yoso.cache import atomic_path
 from yoso.config import InputError
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import FinalProgress
@@ -180,12 +180,11 @@ class Experiment:
         """Write the checkpoint (atomically): :meth:`state`, with a one-shot strategy's ``trainer`` through Lightning."""
         if self.checkpoint_path is None:
             return
-        tmp = self.checkpoint_path.with_name(CHECKPOINT_NAME + ".tmp")
-        if trainer is None:
-            torch.save(self.state(), tmp)
-        else:  # Lightning's keys; the commit callback's on_save_checkpoint adds the engine's
-            trainer.save_checkpoint(tmp, weights_only=False)
-        os.replace(tmp, self.checkpoint_path)
+        with atomic_path(self.checkpoint_path) as tmp:
+            if trainer is None:
+                torch.save(self.state(), tmp)
+            else:  # Lightning's keys; the commit callback's on_save_checkpoint adds the engine's
+                trainer.save_checkpoint(tmp, weights_only=False)
 
     def commit_callback(self) -> Any:
         """A Lightning callback committing after every training epoch (a one-shot strategy's step).

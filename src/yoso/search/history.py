@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from yoso.cache import atomic_path
 from yoso.search.strategy import Evaluation
 from yoso.space.joint import JointSpace
 
@@ -145,9 +146,8 @@ class History:
         """Replace the file by the rows in memory (atomically; a header alone when there are none)."""
         if self.path is None:
             return
-        tmp = self.path.with_suffix(".csv.tmp")
-        self._write(tmp, "w", 0, header=True)
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            self._write(tmp, "w", 0, header=True)
 
     # ----------------------------------------------------------------- reading
 
