@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-from conftest import compose_config
+from helpers import REWARD, compose_config, fake_accuracy, fake_hardware
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
-from test_search_loop import REWARD, fake_accuracy, fake_hardware
 
 from yoso.config import ConfigError, build
 from yoso.search.constraints import CONSTRAINT_NAMES, Constraints

@@ -16,8 +16,7 @@ import torch
 import yaml
 from omegaconf import open_dict
 
-from conftest import ROOT, compose_config
-from test_search_loop import STRATEGIES
+from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, make_loop
 from yoso.app.cli import validate_config
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
@@ -179,7 +178,6 @@ def test_multirun_sweeps_reward_presets(tmp_path: Path, cache_dir: Path, launche
 
 
 def test_final_step_keeps_split_sizes_and_intervals(space, tmp_path: Path) -> None:
-    from test_search_loop import REWARD, fake_hardware, make_loop
     from yoso.search.final import TABLE_COLUMNS, FinalProgress, best_record, final_step, table_rows
 
     experiment = make_loop("random", space, tmp_path, 6)
