@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, compose_config, run_entry
+from helpers import ENTRY_CONFIGS, ROOT, compose_config, run_entry
 from omegaconf import OmegaConf
 
 from yoso.app.cli import CONFIG_ERROR_EXIT, validate_config
@@ -17,7 +17,7 @@ from yoso.space.ops import YOSO_OPS
 PAPER = paper_results()
 
 
-@pytest.mark.parametrize("name", ["search", "train"])
+@pytest.mark.parametrize("name", ENTRY_CONFIGS)
 def test_default_configs_compose_and_validate(name: str) -> None:
     cfg = compose_config(name)
     setup = validate_config(cfg)

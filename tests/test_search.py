@@ -80,12 +80,12 @@ def _command(run_dir: Path, cache: Path, iterations: int, *overrides: str) -> li
             f"paths.cache_dir={cache}", f"search.iterations={iterations}", "search.standalone=false", *overrides]  # fmt: skip
 
 
-#: Strategies whose end-to-end kill + resume runs only with ``-m slow`` (the loop tests cover every crash window of
-#: every strategy in-process; the default suite keeps REINFORCE and one Optuna sampler end to end).
-SLOW_SIGKILL = ("random", "evolution", "tpe", "nsga2", "cmaes", "qnehvi")  # in-process resume: test_search_loop
+#: The strategy whose end-to-end kill + resume runs in the default suite; every other sampling strategy's runs only
+#: with ``-m slow`` (the loop tests cover every crash window of every strategy in-process: test_search_loop).
+DEFAULT_SIGKILL = "reinforce"
 
 
-@pytest.mark.parametrize("strategy", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_SIGKILL else s
+@pytest.mark.parametrize("strategy", [s if s == DEFAULT_SIGKILL else pytest.param(s, marks=pytest.mark.slow)
                                       for s in STRATEGIES])  # fmt: skip
 def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
     """``search.py strategy=X experiment=smoke`` killed mid-run, then the same command: every iteration once.
