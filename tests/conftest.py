@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,16 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         for name in WANDB_FOLDERS:
             patch.setenv(name, str(folder / name.lower()))
         yield folder
+
+
+@pytest.fixture(autouse=True)
+def no_open_wandb_run() -> Iterator[None]:
+    """Close a W&B run a test left open (the entry points close theirs in task_wrapper; tests that call a flow
+    in-process bypass it), so a later test's WandbLogger starts its own run instead of reusing that one."""
+    yield
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 @pytest.fixture
