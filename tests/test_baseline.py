@@ -23,7 +23,7 @@ from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.known import KNOWN_GENOTYPES
 
-from conftest import ROOT, compose_config
+from helpers import ROOT, compose_config
 
 BALANCED = Reward(0.5, -0.4, 0.5, -0.4)
 

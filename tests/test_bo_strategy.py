@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import compose_config
+from helpers import compose_config
 from yoso.config import ConfigError
 from yoso.search.bo import QNEHVIStrategy
 from yoso.search.constraints import Constraints
@@ -93,7 +93,7 @@ def test_build_from_config(space) -> None:
 def test_yaml_states_the_code_defaults() -> None:
     import inspect
 
-    from conftest import CONF, compose_config
+    from helpers import CONF, compose_config
     from omegaconf import OmegaConf
 
     composed = OmegaConf.to_container(compose_config("search", ["strategy=qnehvi"]).strategy)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, compose_config
+from helpers import ENTRY_CONFIGS, ROOT, compose_config, run_entry
 from omegaconf import OmegaConf
 
 from yoso.app.cli import CONFIG_ERROR_EXIT, validate_config
@@ -20,7 +17,7 @@ from yoso.space.ops import YOSO_OPS
 PAPER = paper_results()
 
 
-@pytest.mark.parametrize("name", ["search", "train"])
+@pytest.mark.parametrize("name", ENTRY_CONFIGS)
 def test_default_configs_compose_and_validate(name: str) -> None:
     cfg = compose_config(name)
     setup = validate_config(cfg)
@@ -119,19 +116,11 @@ def test_invalid_values_raise_a_clear_error(override: str, key: str, value: str,
     assert f"{key}={value}" in str(info.value) and allowed in str(info.value)
 
 
-def _run_entry(script: str, tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / script), f"hydra.run.dir={tmp_path}", "logger=none", *overrides],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )
-
-
 @pytest.mark.parametrize("case", [INVALID[i] if i in (0, 6) else pytest.param(INVALID[i], marks=pytest.mark.slow)
                                   for i in (0, 1, 2, 4, 6, 8, 10)], ids=lambda c: c[0] if isinstance(c, tuple) else c)  # fmt: skip
 def test_cli_stops_before_any_work_on_invalid_values(case, tmp_path: Path) -> None:
     override, key, value, allowed = case
-    result = _run_entry("search.py", tmp_path, override)
+    result = run_entry("search.py", tmp_path, override)
     output = result.stdout + result.stderr
     assert result.returncode == CONFIG_ERROR_EXIT, output
     assert f"invalid config value {key}={value}: allowed" in output and allowed in output
@@ -139,13 +128,13 @@ def test_cli_stops_before_any_work_on_invalid_values(case, tmp_path: Path) -> No
 
 
 def test_train_entry_validates_too(tmp_path: Path) -> None:
-    result = _run_entry("train.py", tmp_path, "space.num_nodes=6")
+    result = run_entry("train.py", tmp_path, "space.num_nodes=6")
     assert result.returncode == CONFIG_ERROR_EXIT
     assert "space.num_nodes=6: allowed an integer in [1, 5]" in result.stdout + result.stderr
 
 
 def test_train_entry_really_trains(tmp_path: Path) -> None:
-    result = _run_entry("train.py", tmp_path, "experiment=smoke")
+    result = run_entry("train.py", tmp_path, "experiment=smoke")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "config valid" in output and "val/acc_mean = " in output and "not implemented" not in output

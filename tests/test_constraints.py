@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import compose_config
-from test_search_loop import REWARD, STRATEGIES, fake_hardware, make_loop
+from helpers import REWARD, STRATEGIES, compose_config, fake_hardware, make_loop
 from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.search.constraints import MAX_VIOLATION, Constraints

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import compose_config
+from helpers import compose_config
 from yoso.config import ConfigError
 from yoso.search.controller import Controller, PolicyGradient, ReinforceStrategy
 from yoso.search.strategy import Evaluation, Strategy, build_strategy

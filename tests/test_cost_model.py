@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config
+from helpers import compose_config
 from yoso import hw
 from yoso.config import ConfigError
 from yoso.predictor import (

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, compose_config
+from helpers import ROOT, compose_config
 from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.nn import HyperNet

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config
-from test_config import _run_entry
+from helpers import compose_config, run_entry
 
 from yoso.app.cli import CONFIG_ERROR_EXIT
 from yoso.hw.layers import Deploy, deployment_layers
@@ -136,7 +135,7 @@ def test_standalone_network_of_an_elastic_genotype_uses_the_elastic_macro(elasti
 @pytest.mark.parametrize("overrides", [("space=yoso_elastic", "space.widths=[0,1]"),
                                        ("space=yoso_elastic", "strategy=differentiable")])  # fmt: skip
 def test_search_stops_at_start_up_with_exit_status_2(tmp_path: Path, overrides: tuple[str, ...]) -> None:
-    result = _run_entry("search.py", tmp_path, "experiment=smoke", *overrides)
+    result = run_entry("search.py", tmp_path, "experiment=smoke", *overrides)
     output = result.stdout + result.stderr
     assert result.returncode == CONFIG_ERROR_EXIT, output
     assert "Traceback" not in output and "config valid" not in output

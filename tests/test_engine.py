@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from test_search_loop import make_loop, read_rows
+from helpers import make_loop, read_rows
 from yoso.config import InputError
 from yoso.search.engine import CHECKPOINT_NAME, CHECKPOINT_VERSION, HISTORY_NAME, Experiment
 from yoso.search.strategy import Evaluation, OneShotStrategy

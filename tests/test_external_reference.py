@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ROOT
 
 from yoso.reference import EXTERNAL
 
-ROOT = Path(__file__).resolve().parents[1]
 EXT = ROOT / "benchmarks" / "external"
 EXT_PY = ROOT / ".venv-ext" / "bin" / "python"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from helpers import ROOT
 
 from yoso.data import DatasetError, FashionMNISTDataModule
 from yoso.data.fashion_mnist import (

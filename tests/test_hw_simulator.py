@@ -218,7 +218,7 @@ def test_best_accelerator_depends_on_network(space) -> None:
     from yoso.app.table2 import all_accelerators
     from yoso.space import AcceleratorSpace
 
-    from conftest import compose_config
+    from helpers import compose_config
 
     accs = all_accelerators(AcceleratorSpace.from_config(compose_config("search")["accelerator"]))
     networks = [known_genotype(n) for n in ("DARTS_V2", "AmoebaNet-A", "PNAS")]

@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-from conftest import compose_config
+from helpers import REWARD, STRATEGY_CLASSES, compose_config, fake_accuracy, fake_hardware
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
-from test_search_loop import REWARD, fake_accuracy, fake_hardware
 
 from yoso.config import ConfigError, build
 from yoso.search.constraints import CONSTRAINT_NAMES, Constraints
@@ -26,7 +25,8 @@ from yoso.search.strategy import Evaluation, build_strategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-KINDS = ("tpe", "nsga2", "cmaes")
+#: Every Optuna strategy of conf/strategy (by the class its _target_ names).
+KINDS = tuple(kind for kind, cls in STRATEGY_CLASSES.items() if issubclass(cls, OptunaStrategy))
 #: Small settings so the model-based part of each sampler runs within a few trials.
 SMALL: dict[str, dict[str, Any]] = {
     "tpe": {"n_startup_trials": 4},

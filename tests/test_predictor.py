@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import compose_config
+from helpers import compose_config
 from yoso import hw
 from yoso.app.cli import validate_config
 from yoso.config import ConfigError

@@ -40,7 +40,7 @@ PAPER_PRESETS = {"balanced": (0.5, -0.4, 0.5, -0.4), "energy": (0.6, -0.4, 0.3, 
 
 @pytest.mark.parametrize("preset", sorted(PAPER_PRESETS))
 def test_reward_presets_compute_eq2(preset: str) -> None:
-    from conftest import compose_config
+    from helpers import compose_config
 
     from yoso.config import build
 

@@ -16,8 +16,7 @@ import torch
 import yaml
 from omegaconf import open_dict
 
-from conftest import ROOT, compose_config
-from test_search_loop import STRATEGIES
+from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, make_loop
 from yoso.app.cli import validate_config
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
@@ -102,12 +101,12 @@ def _command(run_dir: Path, cache: Path, iterations: int, *overrides: str) -> li
             f"paths.cache_dir={cache}", f"search.iterations={iterations}", "search.standalone=false", *overrides]  # fmt: skip
 
 
-#: Strategies whose end-to-end kill + resume runs only with ``-m slow`` (the loop tests cover every crash window of
-#: every strategy in-process; the default suite keeps REINFORCE and one Optuna sampler end to end).
-SLOW_SIGKILL = ("random", "evolution", "tpe", "nsga2", "cmaes", "qnehvi")  # in-process resume: test_search_loop
+#: The strategy whose end-to-end kill + resume runs in the default suite; every other sampling strategy's runs only
+#: with ``-m slow`` (the loop tests cover every crash window of every strategy in-process: test_search_loop).
+DEFAULT_SIGKILL = "reinforce"
 
 
-@pytest.mark.parametrize("strategy", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_SIGKILL else s
+@pytest.mark.parametrize("strategy", [s if s == DEFAULT_SIGKILL else pytest.param(s, marks=pytest.mark.slow)
                                       for s in STRATEGIES])  # fmt: skip
 def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
     """``search.py strategy=X experiment=smoke`` killed mid-run, then the same command: every iteration once.
@@ -177,8 +176,7 @@ def test_csv_logger_records_the_trajectory(tmp_path: Path, cache_dir: Path) -> N
     assert any(r.get("controller/entropy") for r in rows) and any(r.get("final/reward") for r in rows)
 
 
-def test_wandb_logger_writes_an_offline_run(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WANDB_SILENT", "true")
+def test_wandb_logger_writes_an_offline_run(tmp_path: Path, cache_dir: Path) -> None:
     _search(tmp_path, cache_dir, "logger=wandb", "search.standalone=false")
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
@@ -200,7 +198,6 @@ def test_multirun_sweeps_reward_presets(tmp_path: Path, cache_dir: Path, launche
 
 
 def test_final_step_keeps_split_sizes_and_intervals(space, tmp_path: Path) -> None:
-    from test_search_loop import REWARD, fake_hardware, make_loop
     from yoso.search.final import TABLE_COLUMNS, FinalProgress, best_record, final_step, table_rows
 
     experiment = make_loop("random", space, tmp_path, 6)

@@ -12,69 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config
-from yoso.search.constraints import Constraints
+from helpers import REWARD, STRATEGIES, Rows, compose_config, fake_accuracy, fake_hardware, make_loop, read_rows
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import METRICS, History
 from yoso.search.engine import Experiment
-from yoso.search.reward import Reward
 from yoso.search.strategy import Evaluation, build_strategy
 from yoso.space.genotype import Genotype
 
-REWARD = Reward(0.5, -0.4, 0.5, -0.4)
-#: Every strategy of conf/strategy, with overrides that make it small enough for a 30-sample run.
-SMALL = {
-    "random": [],
-    "reinforce": ["strategy.lstm_hidden=8", "strategy.lr=0.01"],
-    "evolution": ["strategy.population_size=6", "strategy.sample_size=3"],
-    "tpe": ["strategy.n_startup_trials=5"],
-    "nsga2": ["strategy.population_size=6"],
-    "cmaes": ["strategy.n_startup_trials=5"],
-    "qnehvi": ["strategy.pool_size=100", "strategy.initial_samples=6", "strategy.mc_samples=8", "strategy.shortlist=24",
-               "strategy.fit_iterations=20", "strategy.n_components=8"],
-}
-STRATEGIES = tuple(SMALL)
-#: The key that sets how many candidates a strategy proposes per loop step.
-STEP_KEY = {"qnehvi": "batch_size"}
-Rows = list[dict[str, str]]
-
-
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-def fake_accuracy(v: np.ndarray) -> np.ndarray:
-    """Deterministic 'accuracy': the fraction of zero DNN decisions."""
-    return (v[:, :40] == 0).mean(1)
-
-
-def fake_hardware(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic energy (mJ) from the PE-array choice and latency (ms) from the dataflow choice."""
-    return 5.0 + v[:, -4], 1.0 + 0.1 * v[:, -1]
 
 
 def hand_reward(accuracy: Any, latency_ms: Any, energy_mj: Any) -> np.ndarray:
     """Eq. 2 for REWARD, written out."""
     with np.errstate(all="ignore"):
         return np.asarray(accuracy) + 0.5 * (np.asarray(latency_ms) / 1.2) ** -0.4 + 0.5 * (np.asarray(energy_mj) / 9.0) ** -0.4
-
-
-def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int = 0, samples_per_step: int = 3,
-              constraints: Constraints | None = None, **kwargs: Any) -> Experiment:  # fmt: skip
-    """A quiet Experiment of a small strategy (built from its YAML) on the fake evaluator."""
-    overrides = [f"strategy={kind}", *SMALL[kind], f"strategy.{STEP_KEY.get(kind, 'samples_per_step')}={samples_per_step}"]
-    strategy = build_strategy(compose_config("search", overrides).strategy, space, seed, constraints)
-    evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD, constraints=constraints)
-    return Experiment(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
-
-
-def read_rows(path: Path, wall_time: bool = False) -> Rows:
-    """The rows of a history CSV as dicts (without wall_time_s unless asked: it is the only non-deterministic column)."""
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not wall_time:
-        for row in rows:
-            del row["wall_time_s"]
-    return rows
 
 
 def iterations(rows: Rows) -> list[int]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import ROOT, compose_config
+from helpers import ROOT, compose_config
 
 from yoso.app.cli import CONFIG_ERROR_EXIT
 
