@@ -1,4 +1,4 @@
-"""Single-stage DNN/accelerator co-search: ``python search.py reward=energy`` (DESIGN §1, §6).
+"""Single-stage DNN/accelerator co-search: ``python search.py reward=energy`` (docs/architecture.md §3).
 
 Builds or reuses the HyperNet and the GP predictor, runs the configured strategy, re-evaluates
 the top-N with the simulator and stand-alone training, and writes ``history.csv``,

@@ -1,4 +1,4 @@
-"""HyperNet or stand-alone training under Lightning: ``python train.py`` (DESIGN §6).
+"""HyperNet or stand-alone training under Lightning: ``python train.py`` (docs/architecture.md §3).
 
 ``python train.py`` trains the HyperNet; ``python train.py mode=standalone genotype=DARTS_V2``
 trains one network from scratch; ``ckpt_path=<run dir>/checkpoints/last.ckpt`` resumes.

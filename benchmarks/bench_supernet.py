@@ -1,4 +1,4 @@
-"""HyperNet rank fidelity: does the HyperNet rank architectures as stand-alone training does? (DESIGN §1)
+"""HyperNet rank fidelity: does the HyperNet rank architectures as stand-alone training does? (docs/architecture.md §3)
 
     .venv/bin/python benchmarks/bench_supernet.py [--archs 24] [--arch-seed 0] [--seeds 0 1] [--out DIR]
                                                   [--bootstrap 2000] [--json] [hydra overrides of conf/search.yaml ...]

@@ -1,4 +1,4 @@
-"""The LSTM controller, its REINFORCE loss (PolicyGradient) and the ReinforceStrategy (DESIGN §5)."""
+"""The LSTM controller, its REINFORCE loss (PolicyGradient) and the ReinforceStrategy (docs/strategies.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The whole single-stage flow behind ``search.py`` (DESIGN §1): evaluators, search, final step, report.
+"""The whole single-stage flow behind ``search.py`` (docs/architecture.md §3): evaluators, search, final step, report.
 
 Step 1 reuses or builds the fast evaluators: the HyperNet checkpoint (cached under
 ``paths.cache_dir/hypernets`` by a hash of everything its weights depend on) and the GP

@@ -1,4 +1,4 @@
-"""LightningDataModules with fixed, seeded train / validation / test splits (DESIGN §6).
+"""LightningDataModules with fixed, seeded train / validation / test splits (docs/architecture.md §3).
 
 The search reads the validation split only; the test split is for final reports.
 """

@@ -1,4 +1,4 @@
-"""The hardware half of the evaluator (DESIGN §3): deployment layers, dataflow simulator, technology constants."""
+"""The hardware half of the evaluator (README, Hardware cost): deployment layers, dataflow simulator, technology constants."""
 
 from yoso.hw.layers import LAYER_KINDS, Deploy, Layer, count_params, deployment_layers, layer_from_record, op_layers
 from yoso.hw.simulator import (

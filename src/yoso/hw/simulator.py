@@ -1,6 +1,6 @@
 """Analytical simulator of a spatial PE-array accelerator: per-layer mapping search, energy and latency.
 
-Hierarchy (DESIGN §3): DRAM -> global buffer (GLB) -> array NoC -> per-PE register file
+Hierarchy (README, Hardware cost): DRAM -> global buffer (GLB) -> array NoC -> per-PE register file
 (RF) -> MAC. For each layer it searches, vectorised with numpy, (a) the array mapping of
 the dataflow (spatial unrolling and RF-level reuse that fit the RF), keeping the fastest
 (fewest compute cycles, i.e. best PE utilisation, as Eyeriss' mapper folds PE sets to fill

@@ -1,4 +1,4 @@
-"""Sub-network accuracy with inherited HyperNet weights (paper §II.E, DESIGN §1).
+"""Sub-network accuracy with inherited HyperNet weights (paper §II.E; docs/architecture.md §3).
 
 For each genotype: reset the BatchNorm statistics, recalibrate them on a few fixed training
 batches (cumulative average, no gradients), then measure accuracy on the validation split in

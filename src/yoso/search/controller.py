@@ -1,4 +1,4 @@
-"""The paper's searcher (§II.D, DESIGN §5): an LSTM controller trained by REINFORCE, in plain torch.
+"""The paper's searcher (§II.D; docs/strategies.md): an LSTM controller trained by REINFORCE, in plain torch.
 
 :class:`Controller` is the policy: one LSTM cell, one embedding and one softmax head per
 decision (vocabularies differ), a zero input at the first step and the embedding of each

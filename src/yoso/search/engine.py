@@ -1,4 +1,4 @@
-"""The search engine (DESIGN §1 step 2): one :class:`Experiment` runs any strategy and owns one checkpoint.
+"""The search engine (docs/architecture.md §3): one :class:`Experiment` runs any strategy and owns one checkpoint.
 
 * **Sampling strategies** (:class:`~yoso.search.strategy.Strategy`) run through ask -> evaluate
   -> tell, ``batch_size`` candidates a step, on the shared :class:`CandidateEvaluator`.

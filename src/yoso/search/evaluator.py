@@ -1,4 +1,4 @@
-"""The candidate evaluator of the search (DESIGN §1): accuracy, energy, latency and reward of a batch.
+"""The candidate evaluator of the search (docs/architecture.md §3): accuracy, energy, latency and reward of a batch.
 
 Accuracy comes from any ``vectors -> accuracy`` callable (the HyperNet's sub-network
 evaluator, cached by genotype), energy and latency from any ``vectors -> (energy_mj,

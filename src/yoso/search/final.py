@@ -1,4 +1,4 @@
-"""Step 3, the final solution (DESIGN §1, paper §II.C): the top-N re-evaluated and trained stand-alone.
+"""Step 3, the final solution (paper §II.C; docs/architecture.md §3): the top-N re-evaluated and trained stand-alone.
 
 The history's best candidates by reward (distinct decision vectors, screened by the reward's
 thresholds on the search-time figures) are re-costed with the simulator and trained from

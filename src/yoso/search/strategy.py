@@ -1,4 +1,4 @@
-"""The strategy interfaces of the search engine (DESIGN §5): sampling and one-shot, and uniform random search.
+"""The strategy interfaces of the search engine (docs/strategies.md): sampling and one-shot, and uniform random search.
 
 A strategy proposes candidates (``ask``) and learns from their results (``tell``); it knows
 nothing of training or hardware. The engine, the evaluator, the history, logging and resume

@@ -13,7 +13,7 @@ from typing import Any
 
 from yoso.config import ConfigError, check_choice, check_int, check_nonempty_unique, required
 
-#: Dataflows (DESIGN §3): weight stationary, output stationary, row stationary, no local reuse.
+#: Dataflows (README, Hardware cost): weight stationary, output stationary, row stationary, no local reuse.
 DATAFLOWS: tuple[str, ...] = ("WS", "OS", "RS", "NLR")
 #: Allowed ranges (paper Table 1), inclusive.
 PE_ROWS_RANGE = (8, 16)

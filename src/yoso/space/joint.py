@@ -1,6 +1,6 @@
 """The joint search space: 44 integer decisions encoding a (Genotype, Accelerator) pair.
 
-Decision order (paper §II.D, DESIGN §2): the normal cell, then the reduction cell, each
+Decision order (paper §II.D; README, The search space): the normal cell, then the reduction cell, each
 node ``i = 2..6`` as ``(input_a, op_a, input_b, op_b)`` with inputs in ``[0, i)``;
 in an elastic space (``space=yoso_elastic``) then the network scale, ``net.width`` and
 ``net.depth``; then the accelerator's PE array, global buffer, register file and dataflow.
