@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -85,3 +86,19 @@ def test_parallel_callers_build_once(tmp_path: Path) -> None:
         results = pool.starmap(_build_slowly, [(str(path), str(log))] * 3)
     assert results == ["artifact"] * 3
     assert log.read_text().count("built") == 1
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    """SIGKILL in the middle of a write leaves ``.<stem>.tmp<pid><suffix>``; the next write of that path removes it
+    (a live writer's temporary file is left alone)."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f".search.tmp{int(dead.stdout)}.ckpt"
+    live = tmp_path / f".search.tmp{os.getppid()}.ckpt"
+    orphan.write_bytes(b"half")
+    live.write_bytes(b"busy")
+    atomic_write(tmp_path / "search.ckpt", b"whole")
+    assert (tmp_path / "search.ckpt").read_bytes() == b"whole"
+    assert not orphan.exists() and live.exists()

@@ -34,10 +34,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     ``save_checkpoint``); when the block ends without error it is fsynced and renamed over ``path``.
 
     Readers see the old file or the whole new one, never a part (also after a crash). The temporary
-    name keeps ``path``'s suffix (``np.savez`` would add one).
+    name keeps ``path``'s suffix (``np.savez`` would add one) and the writer's process id; one that a killed
+    writer left behind is removed by the next write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
         yield tmp
@@ -46,6 +48,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete the temporary files of ``path`` whose writing process no longer runs (it was killed mid-write)."""
+    prefix = f".{path.stem}.tmp"
+    for tmp in path.parent.glob(f"{prefix}*{path.suffix}"):
+        pid = tmp.name[len(prefix) : len(tmp.name) - len(path.suffix)]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
 
 
 def atomic_write(path: str | Path, data: bytes | str | Callable[[IO[bytes]], None]) -> Path:
