@@ -161,6 +161,34 @@ def test_strategy_yaml_lists_its_schema_and_restates_no_code_default(option: str
     assert not [k for k, v in stated.items() if v == schema[k]]
 
 
+def _restated(stated: dict, schema: dict, prefix: str = "") -> list[str]:
+    """The keys (dotted, nested nodes descended) whose value in ``stated`` equals the schema's default."""
+    same = []
+    for key, value in stated.items():
+        if isinstance(value, dict) and isinstance(schema.get(key), dict) and value:
+            same += _restated(value, schema[key], f"{prefix}{key}.")
+        elif key in schema and value == schema[key]:
+            same.append(prefix + key)
+    return same
+
+
+@pytest.mark.parametrize("group, option", [("model", "supernet"), ("hw", "default"), ("cost_model", "gp"),
+                                           ("cost_model", "simulator"), ("cost_model", "mlp")])  # fmt: skip
+def test_model_hw_cost_model_yaml_lists_its_schema_and_restates_no_code_default(group: str, option: str) -> None:
+    """The model, hw and cost_model YAMLs compose onto their schemas (keys and defaults from the code) and set only
+    what differs."""
+    from hydra.core.config_store import ConfigStore
+
+    cfg = compose_config("search", [f"cost_model={option}"] if group == "cost_model" else [])
+    validate_config(cfg)
+    node = ConfigStore.instance().load(f"{group}/{option}_schema.yaml").node
+    schema = OmegaConf.to_container(node)
+    stated = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / group / f"{option}.yaml"))
+    assert stated.pop("defaults") == [f"{option}_schema", "_self_"]
+    assert set(cfg[group]) == set(schema)
+    assert not _restated(stated, schema)
+
+
 def test_search_settings_fill_race_top_and_reject_bad_values() -> None:
     """search.race.top defaults to search.top_n; experiment=paper (top_n 10) validates; bad values name their key."""
     from yoso.search.settings import RaceSettings, SearchSettings

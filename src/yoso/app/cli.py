@@ -209,6 +209,10 @@ def register_configs() -> None:
     for name, schema in strategy_schemas().items():
         store.store(group="strategy", name=f"{name}_schema", node=schema)
     store.store(group="search", name="search_schema", node=search_schema())  # the search node of search.yaml
+    store.store(group="model", name="supernet_schema", node=model_schema())
+    store.store(group="hw", name="default_schema", node=hw_schema())
+    for name, schema in cost_model_schemas().items():
+        store.store(group="cost_model", name=f"{name}_schema", node=schema)
 
 
 def _extend(base: type, name: str, /, **fields: Any) -> type:
@@ -231,6 +235,61 @@ def search_schema() -> type:
     race = {"looks": list(RaceSettings.looks), "top": RaceSettings.top}
     defaults = {f.name: race if f.name == "race" else f.default for f in dataclasses.fields(SearchSettings)}
     return _extend(object, "SearchSettingsConfig", **defaults)
+
+
+def model_schema() -> type:
+    """The ``model`` node's schema: :class:`SupernetModule`'s keys (the run passes the space, accelerator, data
+    shape and seed) plus its schedule (``epochs``, ``val_every_n_epochs``) and the ``standalone`` node:
+    :class:`ChildModule`'s keys (the run passes the genotype and data shape) plus its ``epochs``.
+
+    ``optimizer`` is the modules' default optimiser as a plain mapping; ``_target_`` is the module path the HyperNet
+    cache key (:func:`yoso.app.pipeline.hypernet_key`) holds.
+    """
+    import dataclasses
+
+    from omegaconf import MISSING
+
+    from yoso.nn.modules import DEFAULT_OPTIMIZER, ChildModule, SupernetModule
+
+    def schema(cls: type, runtime: tuple[str, ...], **fields: Any) -> type:
+        return _extend(config_schema(cls, runtime), f"{cls.__name__}Config", _target_=f"{cls.__module__}.{cls.__qualname__}",
+                       optimizer=dict(DEFAULT_OPTIMIZER), epochs=MISSING, **fields)  # fmt: skip
+
+    standalone = schema(ChildModule, ("genotype", "input_shape", "num_classes"))
+    supernet = schema(SupernetModule, ("space", "accelerator", "input_shape", "num_classes", "seed"),
+                      val_every_n_epochs=None)  # fmt: skip
+    return dataclasses.make_dataclass("SupernetConfig", [("standalone", Any, dataclasses.field(default_factory=standalone))],
+                                      bases=(supernet,))  # fmt: skip
+
+
+def hw_schema() -> type:
+    """The ``hw`` node's schema: the technology (:func:`load_tech`'s default), the deployment macro
+    (:class:`Deploy`'s keys but ``batch``) and the flat ``predictor`` node (:meth:`PredictorConfig.from_config`).
+
+    No ``_target_``: the node configures the cost path (:class:`~yoso.predictor.cost.HwSetup` reads it). Its keys
+    are those the GP/sample caches and the search fingerprint hash, so a key is added here only with a reason.
+    """
+    import dataclasses
+    import inspect
+
+    deploy = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(Deploy()).items() if k != "batch"}
+    settings = PredictorConfig()
+    gp = {k: v for k, v in dataclasses.asdict(settings.gp).items() if k != "seed"}  # seeded by predictor.seed
+    predictor = {"n_train": settings.n_train, "n_test": settings.n_test, "seed": settings.seed, **gp,
+                 "n_jobs": settings.n_jobs, "cache_dir": settings.cache_dir}  # fmt: skip
+    tech = inspect.signature(load_tech).parameters["name_or_path"].default
+    return _extend(object, "HwConfig", tech=tech, deploy=deploy, predictor=predictor)
+
+
+def cost_model_schemas() -> dict[str, type]:
+    """The schema of each cost model class by its name: its constructor's keys (the run passes the ``setup``;
+    ``progress`` is how it reports, not what it computes); ``_target_`` the path of :data:`COST_MODELS`."""
+    from hydra.utils import get_class
+
+    from yoso.predictor.cost import COST_MODELS
+
+    return {name: _extend(config_schema(cls := get_class(path), ("setup", "progress")), f"{cls.__name__}Config",
+                          _target_=path) for name, path in COST_MODELS.items()}  # fmt: skip
 
 
 def strategy_schemas() -> dict[str, type]:

@@ -24,8 +24,8 @@ Arch = Genotype | Sequence[int] | np.ndarray
 _TRAIN_KEY, _VAL_KEY = 0, 1
 
 
-#: The paper's HyperNet optimiser (§III.A); conf/model/supernet.yaml sets the same values.
-_PAPER_OPTIMIZER = {"lr": 0.05, "lr_min": 1e-4, "momentum": 0.9, "weight_decay": 4e-5}
+#: The paper's HyperNet optimiser (§III.A), the default of both modules (and of the model group's schema).
+DEFAULT_OPTIMIZER = {"lr": 0.05, "lr_min": 1e-4, "momentum": 0.9, "weight_decay": 4e-5}
 
 
 def _macro_hparams(
@@ -40,7 +40,7 @@ def _macro_hparams(
     optimizer: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """The validated network macro and optimiser shared by both modules (errors name ``prefix.key``)."""
-    opt = optimizer or _PAPER_OPTIMIZER
+    opt = optimizer or DEFAULT_OPTIMIZER
     opt = {k: required(opt, f"{prefix}.optimizer", k) for k in ("lr", "lr_min", "momentum", "weight_decay")}
     return {
         "input_shape": [int(v) for v in input_shape],
