@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from yoso import hw
-from yoso.app.compare import compose
+from yoso.app.cli import compose
 from yoso.predictor.cost import HwSetup
 
 

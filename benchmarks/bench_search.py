@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
+from yoso.app.cli import compose  # noqa: E402
 from omegaconf import open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,9 +49,7 @@ def main() -> None:
 
     configs = {}
     for name in STRATEGIES:
-        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-            configs[name] = compose(config_name="search", overrides=[*args.overrides, f"strategy={name}",
-                                                                     "logger=none"])  # fmt: skip
+        configs[name] = compose([*args.overrides, f"strategy={name}", "logger=none"])
         with open_dict(configs[name]):
             configs[name].paths.output_dir = str(args.out)
     cfg = configs[STRATEGIES[0]]

@@ -24,7 +24,7 @@ import time  # noqa: E402
 from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
 from yoso.hw.external import cycle_agreement, energy_agreement, eyeriss_table, hardware, load_reference  # noqa: E402
 from yoso.hw.external import whole_network_reference  # noqa: E402
-from yoso.app.table2 import compose  # noqa: E402
+from yoso.app.cli import compose  # noqa: E402
 from yoso.app.table2 import main as table2_main  # noqa: E402
 from yoso.space import Accelerator, JointSpace, known_genotype  # noqa: E402
 

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from yoso.app.cli import compose
 
 from yoso.space import JointSpace
 
@@ -26,8 +26,7 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        space = JointSpace.from_config(compose(config_name="search", overrides=sys.argv[1:]))
+    space = JointSpace.from_config(compose(sys.argv[1:]))
     print(space)
     n = 100_000
     print(f"sample:  {rate(lambda: space.sample(n, rng=0), n):12,.0f} candidates/s (batch of {n:,})")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra import compose, initialize_config_dir
+from yoso.app.cli import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
@@ -38,9 +38,6 @@ STRATEGIES = ("reinforce", "random", "evolution", "tpe", "nsga2", "cmaes", "qneh
 PRESETS = ("balanced", "energy", "latency")
 
 
-def _compose(overrides: list[str]):
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        return compose(config_name="search", overrides=overrides)
 
 
 def _first_reaching(best: np.ndarray, target: float) -> int | None:
@@ -76,7 +73,7 @@ def main() -> None:
     from yoso.search.strategy import build_strategy
 
     base_overrides = [*args.overrides, "logger=none", f"constraints={args.constraints}"]
-    base_cfg = _compose(base_overrides)
+    base_cfg = compose(base_overrides)
     base_setup = validate_config(base_cfg)
     base, _ = build_evaluator(base_cfg, base_setup)  # one HyperNet + GP, shared by every run
     simulator = build_cost_model(base_cfg, "simulator")
@@ -88,7 +85,7 @@ def main() -> None:
     for preset in args.rewards:
         curves[preset] = {}
         for name in args.strategies:
-            cfg = _compose([*base_overrides, f"reward={preset}", f"strategy={name}"])
+            cfg = compose([*base_overrides, f"reward={preset}", f"strategy={name}"])
             setup = validate_config(cfg)
             evaluator = CandidateEvaluator(base.accuracy, base.hardware, setup.reward, constraints=setup.constraints)
             for seed in args.seeds:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
+from yoso.app.cli import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
@@ -44,8 +44,7 @@ def main() -> None:
     from yoso.search.engine import Experiment
 
     for name in args.strategies:
-        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-            cfg = compose(config_name="search", overrides=[f"strategy={name}", "constraints=hard", "logger=none"])
+        cfg = compose([f"strategy={name}", "constraints=hard", "logger=none"])
         setup = validate_config(cfg)
         evaluator = CandidateEvaluator(synthetic_accuracy, synthetic_hardware, setup.reward, constraints=setup.constraints)
         with tempfile.TemporaryDirectory() as run_dir:

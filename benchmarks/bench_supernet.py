@@ -363,17 +363,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore", ".*Trying to infer the `batch_size`.*")
     warnings.filterwarnings("ignore", ".*input array is constant.*")  # tied bootstrap resamples: dropped as NaN
 
-    from hydra import compose, initialize_config_dir
+    from yoso.app.cli import compose
     from omegaconf import open_dict
 
     from yoso.app.two_stage import standalone_key
     from yoso.app.cli import validate_config
     from yoso.cache import digest
-    from yoso.app.pipeline import (_build_lock, _datamodule, _device, hypernet_key, load_or_train_hypernet,
-                                      standalone_trainer_fn)  # fmt: skip
+    from yoso.app.pipeline import _datamodule, _device, hypernet_key, load_or_train_hypernet, standalone_trainer_fn
 
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose(config_name="search", overrides=[*BENCH_OVERRIDES, *args.overrides])
+    cfg = compose([*BENCH_OVERRIDES, *args.overrides])
     out = args.out.resolve()
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
@@ -396,8 +394,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         n_val = sum(len(y) for _, y in datamodule.val_tensors())
         hyper, hyper_seconds = np.full(len(genotypes), np.nan), 0.0
     else:
-        with _build_lock(cfg):
-            supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))
+        supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))  # built once under the cache's lock
         evaluator = supernet.evaluator(datamodule)
         n_val = int(evaluator.total)
         t0 = time.perf_counter()

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from yoso.app.cli import compose  # noqa: E402
 from omegaconf import open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +80,7 @@ def main() -> None:
 
     quiet_libraries()
     default_threads = torch.get_num_threads()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose(config_name="search", overrides=[*args.overrides, "logger=none"])
+    cfg = compose([*args.overrides, "logger=none"])
     with open_dict(cfg):
         cfg.paths.output_dir = str(ROOT / "logs" / "bench" / "threads")  # not written: no run directory is used
     setup = validate_config(cfg)

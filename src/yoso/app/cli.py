@@ -11,7 +11,7 @@ import copy
 import functools
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ log = logging.getLogger("yoso")
 
 #: Exit status of a run stopped by an invalid config value.
 CONFIG_ERROR_EXIT = 2
+#: The repository's Hydra config tree (the entry points' ``config_path``).
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,19 @@ def register_configs() -> None:
     store.store(group="hw", name="default_schema", node=hw_schema())
     for name, schema in cost_model_schemas().items():
         store.store(group="cost_model", name=f"{name}_schema", node=schema)
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "search") -> DictConfig:
+    """The config ``config_name`` with ``overrides``, as an entry point sees it (schemas registered), for the
+    application flows and benchmarks that compose outside ``@hydra.main``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
 def _extend(base: type, name: str, /, **fields: Any) -> type:

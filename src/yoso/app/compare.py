@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -175,18 +174,6 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def compose(overrides: list[str]) -> Any:
-    """The search config with ``overrides`` (Hydra compose, as the entry points see it)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    root = Path(__file__).resolve().parents[3]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(root / "conf")):
-        return hydra_compose(config_name="search", overrides=overrides)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m yoso.app.compare", description=__doc__.split("\n")[0])
     parser.add_argument("--n-train", type=int, help="training samples (default hw.predictor.n_train)")
@@ -205,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"hw.predictor.n_train={args.n_train}")
     if args.n_test is not None:
         overrides.append(f"hw.predictor.n_test={args.n_test}")
+    from yoso.app.cli import compose
     from yoso.config import ConfigError
     from yoso.predictor.cost import HwSetup
 

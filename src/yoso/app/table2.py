@@ -12,21 +12,19 @@ import itertools
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from yoso.app.cli import compose
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import clear_cache, evaluate
-from yoso.hw.tech import Tech, load_tech
+from yoso.hw.tech import DEFAULT_TECH, Tech, load_tech
 from yoso.reference import paper_results
 from yoso.space.accelerator import Accelerator, AcceleratorSpace
 from yoso.space.genotype import Genotype
 from yoso.space.known import KNOWN_GENOTYPES
 
-#: The Hydra configs of the repository (this command runs from a checkout).
-CONF = Path(__file__).resolve().parents[3] / "conf"
 #: Table-2 model names -> yoso's known genotype names.
 PAPER_NAMES = {"NasNet-A": "NASNet-A", "DARTS_V1": "DARTS_V1", "DARTS_V2": "DARTS_V2",
                "AmoebaNet-A": "AmoebaNet-A", "ENAS": "ENAS", "PNAS": "PNAS"}  # fmt: skip
@@ -37,21 +35,10 @@ def all_accelerators(space: AcceleratorSpace) -> list[Accelerator]:
     return [space.accelerator(*idx) for idx in itertools.product(*(range(len(c)) for c in space.choices))]
 
 
-def compose(overrides: list[str] | None = None) -> Any:
-    """The search config composed from conf/ (for the accelerator space, deploy macro and tech)."""
-    from hydra import compose as hcompose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return hcompose(config_name="search", overrides=overrides or [])
-
-
 def hardware(cfg: Any) -> tuple[list[Accelerator], Deploy, Tech]:
     """Every accelerator of the config's space, its deployment macro and technology constants."""
     space = AcceleratorSpace.from_config(cfg["accelerator"])
-    tech = load_tech(cfg["hw"].get("tech", "eyeriss_65nm"))
+    tech = load_tech(cfg["hw"].get("tech", DEFAULT_TECH))
     return all_accelerators(space), Deploy.from_config(cfg["hw"]["deploy"]), tech
 
 
@@ -100,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = table2(cfg)
     elapsed = time.perf_counter() - start
     n = sum(r["n_accelerators"] for r in rows)
-    tech = load_tech(cfg["hw"].get("tech", "eyeriss_65nm"))
+    tech = load_tech(cfg["hw"].get("tech", DEFAULT_TECH))
     print(f"tech {tech.name}: {tech.mac_pj} pJ/MAC, clock {tech.clock_mhz:g} MHz, DRAM {tech.dram_gb_s:g} GB/s")
     print(f"{len(rows)} genotypes x {rows[0]['n_accelerators']} accelerators = {n} evaluations in {elapsed:.1f} s")
     head = f"{'genotype':12s} | {'min-energy design':34s} | {'min-latency design':34s} | {'yoso on paper acc':28s} | paper Table 2"

@@ -14,7 +14,7 @@ import sys
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import SimResult, simulate
-from yoso.hw.tech import load_tech
+from yoso.hw.tech import DEFAULT_TECH, load_tech
 from yoso.space.accelerator import DATAFLOWS, Accelerator, parse_pe_shape
 from yoso.space.known import KNOWN_GENOTYPES, load_genotype
 from yoso.tables import format_table
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gbuf-kb", default="512", help="global buffer KB (108 .. 1024)")
     p.add_argument("--rbuf-b", default="512", help="register file bytes per PE (64 .. 1024)")
     p.add_argument("--dataflow", default="OS", help=f"one of {list(DATAFLOWS)}")
-    p.add_argument("--tech", default="eyeriss_65nm", help="technology name (package data yoso/hw/technologies) or a YAML path")
+    p.add_argument("--tech", default=DEFAULT_TECH, help="technology name (package data yoso/hw/technologies) or a YAML path")
     p.add_argument("--json", action="store_true", help="print totals and breakdown as JSON")
     return p.parse_args(argv)
 

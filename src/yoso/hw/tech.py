@@ -124,8 +124,12 @@ class Tech:
         return (self.leak_uw_per_sram_kb * sram_kb + self.leak_uw_per_pe * acc.num_pes) / 1000
 
 
+#: The technology of the paper's setting (65 nm, 16-bit, Eyeriss): the default of ``hw.tech`` and ``--tech``.
+DEFAULT_TECH = "eyeriss_65nm"
+
+
 @lru_cache(maxsize=None)
-def load_tech(name_or_path: str = "eyeriss_65nm") -> Tech:
+def load_tech(name_or_path: str = DEFAULT_TECH) -> Tech:
     """The Tech named ``name_or_path`` (a technology of the package, e.g. ``eyeriss_65nm``, or a YAML path)."""
     path = Path(name_or_path) if Path(name_or_path).suffix else TECH_DIR / f"{name_or_path}.yaml"
     if not path.is_file():

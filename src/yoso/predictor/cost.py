@@ -20,6 +20,7 @@ import numpy as np
 from yoso.cache import artifact_path, get_or_build
 from yoso.config import ConfigError, plain_groups, required
 from yoso.hw import Deploy, Tech, evaluate, load_tech
+from yoso.hw.tech import DEFAULT_TECH
 from yoso.predictor.dataset import SampleSet, load_sample_set
 from yoso.predictor.features import FEATURE_VERSION, FeatureEncoder
 from yoso.predictor.settings import PredictorConfig
@@ -81,7 +82,7 @@ class HwSetup:
         return cls(
             space=JointSpace.from_config(cfg),
             deploy=Deploy.from_config(required(hw, "hw", "deploy")),
-            tech=load_tech(str(hw.get("tech", "eyeriss_65nm"))),
+            tech=load_tech(str(hw.get("tech", DEFAULT_TECH))),
             predictor=PredictorConfig.from_config(hw.get("predictor")),
         )
 
