@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
     setup = validate_config(cfg)
-    from yoso import cli
+    from yoso.app import cli
 
     if hasattr(cli, "set_num_threads"):  # the config's num_threads (conf/runtime), as search.py applies it
         cli.set_num_threads(cfg.get("num_threads"))

@@ -258,7 +258,7 @@ def test_ddp_with_two_cpu_processes(tmp_path: Path) -> None:
 def test_default_run_meets_the_acceptance_targets(tmp_path: Path) -> None:
     """``python train.py`` on digits: <= 5 minutes and >= 90% mean sampled-path validation accuracy."""
     start = time.time()
-    result = subprocess.run(_command(tmp_path, "data=digits", "logger=csv", "trainer.enable_progress_bar=false"), cwd=tmp_path,
+    result = subprocess.run(_command(tmp_path, "logger=csv", "trainer.enable_progress_bar=false"), cwd=tmp_path,
                             env=_env(), capture_output=True, text=True, timeout=900)
     elapsed = time.time() - start
     assert result.returncode == 0, result.stderr[-3000:]
@@ -270,9 +270,8 @@ def test_default_run_meets_the_acceptance_targets(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_standalone_darts_v2_reaches_95_percent_test_accuracy(tmp_path: Path) -> None:
-    """``python train.py mode=standalone genotype=DARTS_V2`` on digits (the data these targets were set for)."""
     start = time.time()
-    result = subprocess.run(_command(tmp_path, "mode=standalone", "genotype=DARTS_V2", "data=digits", "logger=csv",
+    result = subprocess.run(_command(tmp_path, "mode=standalone", "genotype=DARTS_V2", "logger=csv",
                                      "trainer.enable_progress_bar=false"),
                             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
