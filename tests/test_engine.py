@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from helpers import make_loop, read_rows
 from yoso.config import InputError
-from yoso.search.engine import CHECKPOINT_NAME, CHECKPOINT_VERSION, HISTORY_NAME, Experiment
+from yoso.search.engine import CHECKPOINT_NAME, CHECKPOINT_VERSION, HISTORY_NAME, LEGACY_CHECKPOINT, Experiment
 from yoso.search.strategy import Evaluation, OneShotStrategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -81,6 +81,16 @@ def test_unreadable_checkpoint_stops_with_one_line(space, tmp_path: Path, damage
         make_loop("random", space, tmp_path, 8)
     message = str(err.value)
     assert message.startswith(f"{path}: ") and "delete it" in message and "\n" not in message
+
+
+def test_a_run_directory_of_the_older_search_loop_is_neither_resumed_nor_overwritten(space, tmp_path: Path) -> None:
+    """A run dir with the pre-engine ``search_state.pt`` and its history: one line, and the history file is kept."""
+    (tmp_path / LEGACY_CHECKPOINT).write_bytes(b"old")
+    (tmp_path / HISTORY_NAME).write_text("iteration,step\n0,1\n")
+    with pytest.raises(InputError) as err:
+        make_loop("random", space, tmp_path, 4)
+    assert "older yoso" in str(err.value) and "\n" not in str(err.value)
+    assert (tmp_path / HISTORY_NAME).read_text() == "iteration,step\n0,1\n"
 
 
 # ----------------------------------------------------------------- a one-shot strategy

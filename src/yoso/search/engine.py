@@ -57,6 +57,8 @@ log = logging.getLogger("yoso")
 CHECKPOINT_VERSION = 2
 #: The engine's checkpoint inside the run directory.
 CHECKPOINT_NAME = "search.ckpt"
+#: The checkpoint of the search loop before the engine (yoso before issue 19): such a run is not resumed or overwritten.
+LEGACY_CHECKPOINT = "search_state.pt"
 #: The history file inside the run directory (an output: rewritten from the checkpoint on resume).
 HISTORY_NAME = "history.csv"
 
@@ -149,6 +151,9 @@ class Experiment:
     def _resume(self) -> None:
         path = self.checkpoint_path
         if not path.exists():  # a fresh run, or killed before its first checkpoint: start over
+            if (self.run_dir / LEGACY_CHECKPOINT).exists():  # never overwrite an older yoso's history
+                raise InputError(f"{self.run_dir} holds a search of an older yoso ({LEGACY_CHECKPOINT}), which this "
+                                 "one cannot resume; start a new run directory")  # fmt: skip
             self.history.rewrite()
             return
         state = read_checkpoint(path)
