@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
-from yoso.config import ConfigError, check_float, check_int, required
+from yoso.config import ConfigError, build, check_float, check_int, required
 from yoso.nn.evaluate import SubnetEvaluator
 from yoso.nn.hypernet import ChildNet, HyperNet
 from yoso.space.accelerator import AcceleratorSpace
@@ -67,17 +67,8 @@ def instantiate_module(node: Mapping[str, Any], prefix: str, **inputs: Any) -> p
     """The LightningModule a ``model`` node (at config key ``prefix``) names by ``_target_`` (Hydra), from the
     node's arguments and ``inputs`` taken from the other config groups (data shape, space, accelerator, seed,
     genotype). The node's schedule keys are checked here; the module checks its own arguments, and its errors
-    (e.g. a ConfigError) come through as raised, not wrapped by Hydra."""
-    import hydra
-    from hydra.errors import InstantiationException
-
-    arguments = module_arguments(node, prefix)
-    try:
-        return hydra.utils.instantiate(arguments, **inputs, _convert_="all")
-    except InstantiationException as err:
-        if err.__cause__ is not None:
-            raise err.__cause__ from None
-        raise
+    (e.g. a ConfigError) come through as raised, not wrapped by Hydra (:func:`yoso.config.build`)."""
+    return build(module_arguments(node, prefix), prefix, **inputs)
 
 
 def module_arguments(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
