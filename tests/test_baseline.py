@@ -15,7 +15,7 @@ from yoso.app.two_stage import (CSV_COLUMNS, INTERVAL_COLUMNS, best_indices, cac
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import evaluate
-from yoso.app.table2 import all_accelerators, enumerate_costs
+from yoso.app.table2 import enumerate_costs
 from yoso.hw.tech import load_tech
 from yoso.app.report import (compare, format_range, load_design, load_two_stage, main, matched_mask, paper_rows,
                          ratio_range, reduction_ratios)  # fmt: skip
@@ -34,7 +34,7 @@ def small_space():
     space = AcceleratorSpace.from_config(
         {"pe_arrays": ["8x8", "16x32"], "gbuf_kb": [108, 512], "rbuf_bytes": [64], "dataflows": ["WS", "RS"]}
     )
-    return all_accelerators(space), Deploy(channels=8, cells=5), load_tech("eyeriss_65nm")
+    return space.all(), Deploy(channels=8, cells=5), load_tech("eyeriss_65nm")
 
 
 def test_enumeration_picks_true_minimum(small_space):

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from yoso.app.cli import CONFIG_ERROR_EXIT, validate_config
 from yoso.config import ConfigError
 from yoso.reference import paper_results
-from yoso.space.accelerator import DATAFLOWS
+from yoso.space.accelerator import PAPER_DATAFLOWS
 from yoso.space.ops import YOSO_OPS
 
 PAPER = paper_results()
@@ -51,12 +51,12 @@ def test_accelerator_choices_cover_the_papers_configurations() -> None:
     space = validate_config(compose_config("search")).space.accelerators
     for row in PAPER["table2"]:
         rows, cols = map(int, row["pe"].split("x"))
-        assert (rows, cols) in space.pe_arrays, row
-        assert row["gbuf_kb"] in space.gbuf_kb and row["rbuf_b"] in space.rbuf_bytes, row
-    assert space.dataflows == DATAFLOWS
-    assert (8, 8) in space.pe_arrays and (16, 32) in space.pe_arrays
-    assert min(space.gbuf_kb) == 108 and max(space.gbuf_kb) == 1024
-    assert min(space.rbuf_bytes) == 64 and max(space.rbuf_bytes) == 1024
+        assert (rows, cols) in space.options("pe_array"), row
+        assert row["gbuf_kb"] in space.options("gbuf_kb") and row["rbuf_b"] in space.options("rbuf_bytes"), row
+    assert space.options("dataflow") == PAPER_DATAFLOWS
+    assert (8, 8) in space.options("pe_array") and (16, 32) in space.options("pe_array")
+    assert min(space.options("gbuf_kb")) == 108 and max(space.options("gbuf_kb")) == 1024
+    assert min(space.options("rbuf_bytes")) == 64 and max(space.options("rbuf_bytes")) == 1024
 
 
 @pytest.mark.parametrize("group", ["trainer=cpu", "trainer=gpu", "trainer=ddp", "logger=csv", "logger=wandb",
@@ -79,7 +79,7 @@ def test_paper_experiment_sets_the_papers_settings() -> None:
 
 # (override, key, bad value as printed, text of what is allowed)
 INVALID = [
-    ("accelerator.dataflows=[WS,OS,XYZ]", "accelerator.dataflows[2]", "'XYZ'", "one of ['WS', 'OS', 'RS', 'NLR']"),
+    ("accelerator.dataflows=[WS,OS,XYZ]", "accelerator.dataflows[2]", "'XYZ'", "one of ['WS', 'OS', 'RS', 'IS', 'NLR']"),
     ("space.ops=[conv3x3,conv9x9]", "space.ops[1]", "'conv9x9'", "one of ["),
     ("accelerator.pe_arrays=[8x8,4x8]", "accelerator.pe_arrays[1]", "'4x8'", "rows in [8, 16] and cols in [8, 32]"),
     ("accelerator.pe_arrays=[16x64]", "accelerator.pe_arrays[0]", "'16x64'", "rows in [8, 16] and cols in [8, 32]"),
@@ -143,7 +143,7 @@ def test_train_entry_really_trains(tmp_path: Path) -> None:
 
 def test_config_values_are_plain_after_resolution() -> None:
     cfg = compose_config("search")
-    assert OmegaConf.to_container(cfg.accelerator, resolve=True)["dataflows"] == list(DATAFLOWS)
+    assert OmegaConf.to_container(cfg.accelerator, resolve=True)["dataflows"] == list(PAPER_DATAFLOWS)
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (ROOT / "conf" / "strategy").glob("*.yaml")))

@@ -71,16 +71,16 @@ def test_accelerator_validates_its_fields() -> None:
         Accelerator(16, 16, 64, 128, "OS")
     with pytest.raises(ConfigError, match=r"rbuf_bytes=2048: allowed an integer in \[64, 1024\]"):
         Accelerator(16, 16, 512, 2048, "OS")
-    with pytest.raises(ConfigError, match=r"dataflow='XY': allowed one of \['WS', 'OS', 'RS', 'NLR'\]"):
+    with pytest.raises(ConfigError, match=r"dataflow='XY': allowed a named dataflow \['WS', 'OS', 'RS', 'IS', 'NLR'\] or a connectivity"):
         Accelerator(16, 16, 512, 128, "XY")
 
 
 def test_accelerator_outside_the_paper_ranges() -> None:
     """An external tool's accelerator (e.g. a 64 KB buffer) is the same type, equal to one with the same sizes."""
-    acc = Accelerator(12, 14, 64, 512, "WS", paper_ranges=False)
+    acc = Accelerator(12, 14, 64, 512, "WS", limits=None)
     assert str(acc) == "12x14/64KB/512B/WS" and acc.num_pes == 168
-    assert Accelerator(16, 16, 128, 512, "RS", paper_ranges=False) == Accelerator(16, 16, 128, 512, "RS")
+    assert Accelerator(16, 16, 128, 512, "RS", limits=None) == Accelerator(16, 16, 128, 512, "RS")
     with pytest.raises(ConfigError, match=r"gbuf_kb=0"):
-        Accelerator(16, 16, 0, 128, "OS", paper_ranges=False)
+        Accelerator(16, 16, 0, 128, "OS", limits=None)
     with pytest.raises(ConfigError, match=r"dataflow='XY'"):
-        Accelerator(16, 16, 64, 128, "XY", paper_ranges=False)
+        Accelerator(16, 16, 64, 128, "XY", limits=None)

@@ -215,12 +215,11 @@ def test_systolic_mapping_follows_scalesim_formula() -> None:
 
 def test_best_accelerator_depends_on_network(space) -> None:
     """The energy-best accelerator is not the same for every network (known genotypes and sampled cells)."""
-    from yoso.app.table2 import all_accelerators
     from yoso.space import AcceleratorSpace
 
     from helpers import compose_config
 
-    accs = all_accelerators(AcceleratorSpace.from_config(compose_config("search")["accelerator"]))
+    accs = AcceleratorSpace.from_config(compose_config("search")["accelerator"]).all()
     networks = [known_genotype(n) for n in ("DARTS_V2", "AmoebaNet-A", "PNAS")]
     networks += [g for g, _ in space.decode_many(space.sample(6, rng=0))]
     best = set()

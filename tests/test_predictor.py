@@ -87,7 +87,7 @@ def test_sample_set_key_changes_with_config(space) -> None:
     deploy, tech = hw.Deploy(), hw.load_tech()
     base = ds.sample_set_key(space, deploy, tech, 12, 5)
     acc = space.accelerators
-    other_space = JointSpace(space.cells, AcceleratorSpace(acc.pe_arrays, acc.gbuf_kb[:-1], acc.rbuf_bytes, acc.dataflows))
+    other_space = JointSpace(space.cells, AcceleratorSpace(acc.fields, (acc.choices[0], acc.choices[1][:-1], *acc.choices[2:])))
     changed = {
         "deploy": ds.sample_set_key(space, dataclasses.replace(deploy, channels=16), tech, 12, 5),
         "tech": ds.sample_set_key(space, deploy, dataclasses.replace(tech, mac_pj=tech.mac_pj * 2), 12, 5),

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from yoso.space import Accelerator, Genotype, JointSpace, known_genotype
-from yoso.space.joint import ACCEL_FIELDS, NODE_FIELDS
+from yoso.space.joint import NODE_FIELDS
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +20,14 @@ def test_44_decisions_with_their_vocab_sizes(space: JointSpace) -> None:
     per_cell = []
     for node in range(2, 7):  # inputs in [0, node), 6 ops
         per_cell += [node, 6, node, 6]
-    accel = [len(space.accelerators.pe_arrays), 6, 5, 4]
+    accel = [len(space.accelerators.options("pe_array")), 6, 5, 4]
     assert len(space) == 44
     assert space.num_dnn_decisions == 40 and space.num_accel_decisions == 4
     assert space.vocab_sizes.tolist() == per_cell + per_cell + accel
     assert space.names[0] == "normal.node2.input_a"
     assert space.names[20] == "reduce.node2.input_a"
     assert space.names[39] == "reduce.node6.op_b"
-    assert space.names[40:] == tuple(f"accel.{f}" for f in ACCEL_FIELDS)
+    assert space.names[40:] == tuple(f"accel.{f}" for f in ("pe_array", "gbuf_kb", "rbuf_bytes", "dataflow"))
     assert NODE_FIELDS == ("input_a", "op_a", "input_b", "op_b")
     assert space.accelerators.size == 8 * 6 * 5 * 4
     assert space.size == int(np.prod(space.vocab_sizes.astype(object)))

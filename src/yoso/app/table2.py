@@ -8,7 +8,6 @@ beside the YOSO paper's Table 2 (energy mJ, latency ms, accelerator).
 
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 from collections.abc import Sequence
@@ -30,16 +29,11 @@ PAPER_NAMES = {"NasNet-A": "NASNet-A", "DARTS_V1": "DARTS_V1", "DARTS_V2": "DART
                "AmoebaNet-A": "AmoebaNet-A", "ENAS": "ENAS", "PNAS": "PNAS"}  # fmt: skip
 
 
-def all_accelerators(space: AcceleratorSpace) -> list[Accelerator]:
-    """Every accelerator of ``space`` (the Cartesian product of its choices)."""
-    return [space.accelerator(*idx) for idx in itertools.product(*(range(len(c)) for c in space.choices))]
-
-
 def hardware(cfg: Any) -> tuple[list[Accelerator], Deploy, Tech]:
     """Every accelerator of the config's space, its deployment macro and technology constants."""
     space = AcceleratorSpace.from_config(cfg["accelerator"])
     tech = load_tech(cfg["hw"].get("tech", DEFAULT_TECH))
-    return all_accelerators(space), Deploy.from_config(cfg["hw"]["deploy"]), tech
+    return space.all(), Deploy.from_config(cfg["hw"]["deploy"]), tech
 
 
 def enumerate_costs(

@@ -46,7 +46,7 @@ def unit_costs(ref: Mapping[str, Any]) -> UnitCosts:
 def hardware(rec: Mapping[str, Any]) -> Accelerator:
     """The accelerator of a reference record or setup (external tools' sizes lie outside the paper's ranges)."""
     return Accelerator(rec["pe_rows"], rec["pe_cols"], rec["gbuf_kb"], rec["rbuf_bytes"], rec["dataflow"],
-                       paper_ranges=False)  # fmt: skip
+                       limits=None)  # fmt: skip
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:

@@ -80,7 +80,7 @@ class FeatureEncoder:
         self._cache: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self._layer_memo: dict[int, tuple] = {}
         acc = space.accelerators
-        self._gbuf_bytes = np.array(acc.gbuf_kb, dtype=np.float64) * 1024
+        self._gbuf_bytes = np.array(acc.options("gbuf_kb"), dtype=np.float64) * 1024
         self._geno_names = self._genotype_feature_names()
         self._ops = self._op_table()
         nd = space.num_dnn_decisions
@@ -88,17 +88,17 @@ class FeatureEncoder:
         # per cell type, the op decisions of its nodes (cells in CELL_TYPES order, as the encoding)
         self._cell_op_cols = [[i for i in op_cols if space.decisions[i].name.startswith(f"{cell}.")] for cell in CELL_TYPES]
         # per-choice accelerator tables, gathered by decision index
-        rows = np.array([r for r, _ in acc.pe_arrays], dtype=np.float64)
-        cols = np.array([c for _, c in acc.pe_arrays], dtype=np.float64)
+        rows = np.array([r for r, _ in acc.options("pe_array")], dtype=np.float64)
+        cols = np.array([c for _, c in acc.options("pe_array")], dtype=np.float64)
         self._log2_rows, self._log2_cols = np.log2(rows), np.log2(cols)
-        self._log2_gbuf = np.log2(np.array(acc.gbuf_kb, dtype=np.float64))
-        self._log2_rbuf = np.log2(np.array(acc.rbuf_bytes, dtype=np.float64))
+        self._log2_gbuf = np.log2(np.array(acc.options("gbuf_kb"), dtype=np.float64))
+        self._log2_rbuf = np.log2(np.array(acc.options("rbuf_bytes"), dtype=np.float64))
         self._offsets = np.concatenate([[0], np.cumsum(space.vocab_sizes)[:-1]])
         onehot = [f"{d.name}={c}" for d in space.decisions for c in d.choices]
         accel = ["log2_pe_rows", "log2_pe_cols", "log2_pes", "log2_gbuf_kb", "log2_rbuf_bytes", "log_spill_words"]
         cells = [f"log_op_{stat}[{cell}]" for cell in CELL_TYPES for stat in ("macs", "params")]
-        inter = [f"{df}*log_{g}_macs_per_pe" for df in acc.dataflows for g, _ in _WORK_GROUPS]
-        inter += [f"{df}*log_spill_words" for df in acc.dataflows]
+        inter = [f"{df}*log_{g}_macs_per_pe" for df in acc.options("dataflow") for g, _ in _WORK_GROUPS]
+        inter += [f"{df}*log_spill_words" for df in acc.options("dataflow")]
         self.spec = FeatureSpec(tuple(onehot + self._geno_names + cells + accel + inter))
 
     # ----------------------------------------------------------------- per genotype
@@ -185,7 +185,7 @@ class FeatureEncoder:
         # interactions: log MACs per PE of each kind group, and the spill, under the candidate's dataflow
         groups = [[LAYER_KINDS.index(k) for k in kinds] for _, kinds in _WORK_GROUPS]
         per_pe = _log(np.stack([kind_macs[:, g].sum(1) for g in groups], axis=1)) - log2_pes[:, None] * np.log(2)
-        flow = np.eye(len(self.space.accelerators.dataflows))[df]
+        flow = np.eye(len(self.space.accelerators.options("dataflow")))[df]
         inter = np.concatenate([(flow[:, :, None] * per_pe[:, None, :]).reshape(n, -1), flow * log_spill[:, None]], 1)
         cells = _log(np.concatenate([self._ops[x[:, cols]].sum(1) for cols in self._cell_op_cols], axis=1))
         out = np.concatenate([onehot, geno, cells, accel, inter], axis=1)

@@ -3,7 +3,9 @@
 Decision order (paper §II.D; README, The search space): the normal cell, then the reduction cell, each
 node ``i = 2..6`` as ``(input_a, op_a, input_b, op_b)`` with inputs in ``[0, i)``;
 in an elastic space (``space=yoso_elastic``) then the network scale, ``net.width`` and
-``net.depth``; then the accelerator's PE array, global buffer, register file and dataflow.
+``net.depth``; then the accelerator's decisions in the order of its space (``accelerator=paper``: PE array,
+global buffer, register file and dataflow; ``accelerator=naas``: rows, columns, global buffer, register
+file, connectivity and loop order; :data:`yoso.space.accelerator.DECISION_KEYS`).
 This module is the one place that order is defined; the controller, HyperNet, simulator and
 predictor all go through it.
 """
@@ -24,8 +26,6 @@ from yoso.space.ops import OPS
 
 #: The four decisions of each computed node, in encoding order.
 NODE_FIELDS = ("input_a", "op_a", "input_b", "op_b")
-#: The accelerator decisions, in encoding order (after all DNN decisions).
-ACCEL_FIELDS = ("pe_array", "gbuf_kb", "rbuf_bytes", "dataflow")
 #: Most computed nodes a cell may have (the paper's B = 7 nodes, two of them inputs).
 MAX_NODES = 5
 
@@ -154,14 +154,14 @@ class JointSpace:
         if scale is not None:
             for field, choices in zip(SCALE_FIELDS, scale.choices):
                 decisions.append(Decision(f"net.{field}", choices))
-        for field, choices in zip(ACCEL_FIELDS, accelerators.choices):
+        for field, choices in zip(accelerators.fields, accelerators.choices):
             decisions.append(Decision(f"accel.{field}", tuple(choices)))
         self.decisions: tuple[Decision, ...] = tuple(decisions)
         self.vocab_sizes: np.ndarray = np.array([d.vocab for d in decisions], dtype=np.int64)
         self.vocab_sizes.setflags(write=False)
         self.num_cell_decisions = len(CELL_TYPES) * cells.num_nodes * len(NODE_FIELDS)
         self.num_dnn_decisions = self.num_cell_decisions + (len(SCALE_FIELDS) if scale is not None else 0)
-        self.num_accel_decisions = len(ACCEL_FIELDS)
+        self.num_accel_decisions = len(accelerators.fields)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "JointSpace":
