@@ -63,6 +63,50 @@ def test_features_see_the_accelerator_and_the_network(space) -> None:
     assert f[0, macs] == pytest.approx(np.log1p(total))
 
 
+#: The features of ``space.sample(6, 20)`` (the default space, accelerator=paper) as the encoding of 6cf64b9 gave them,
+#: per row their sum and their sum weighted by column number (1, 2, ...): the paper space's encoding must not
+#: change with the accelerator spaces it learnt to encode (saved GPs stay valid).
+PAPER_FEATURE_SUMS = [450.25830686, 485.92047173, 494.9270822, 520.71863165, 438.55563082, 457.72722874]
+PAPER_FEATURE_WEIGHTED_SUMS = [107943.64805224, 117539.71308415, 119389.78042108, 126875.1192607, 104833.89829917,
+                               109243.92674557]  # fmt: skip
+
+
+def test_paper_space_features_are_unchanged(space) -> None:
+    enc = FeatureEncoder(space)
+    f = enc(space.sample(6, 20))
+    groups, flows = ("conv", "dwconv", "pool", "add", "all"), ("WS", "OS", "RS", "NLR")
+    tail = ["log2_pe_rows", "log2_pe_cols", "log2_pes", "log2_gbuf_kb", "log2_rbuf_bytes", "log_spill_words",
+            *(f"{df}*log_{g}_macs_per_pe" for df in flows for g in groups), *(f"{df}*log_spill_words" for df in flows)]
+    assert len(enc.spec) == 294 and enc.spec.names[-len(tail):] == tuple(tail)
+    np.testing.assert_allclose(f.sum(1), PAPER_FEATURE_SUMS, rtol=1e-10)
+    np.testing.assert_allclose(f @ np.arange(1, f.shape[1] + 1), PAPER_FEATURE_WEIGHTED_SUMS, rtol=1e-10)
+
+
+def test_naas_space_features_see_rows_cols_connectivity_and_loop_order() -> None:
+    naas = JointSpace.from_config(compose_config("search", ["accelerator=naas"]))
+    enc = FeatureEncoder(naas)
+    x = naas.sample(20, 5)
+    f = enc(x)
+    acc_space = naas.accelerators
+    choices = len(acc_space.options("connectivity")) + len(acc_space.options("loop_order"))
+    assert f.shape == (20, len(enc.spec)) and len(set(enc.spec.names)) == len(enc.spec) and np.isfinite(f).all()
+    assert sum("*" in name for name in enc.spec.names) == choices * 6  # five work groups and the spill per choice
+    column = {name: i for i, name in enumerate(enc.spec.names)}
+    work = [i for name, i in column.items() if name.endswith("*log_all_macs_per_pe")]
+    for row, vector in zip(f, x):
+        _, acc = naas.decode(vector)
+        expected = np.log2([acc.pe_rows, acc.pe_cols, acc.num_pes, acc.gbuf_kb, acc.rbuf_bytes])
+        np.testing.assert_allclose(row[[column[k] for k in ("log2_pe_rows", "log2_pe_cols", "log2_pes",
+                                                             "log2_gbuf_kb", "log2_rbuf_bytes")]], expected)  # fmt: skip
+        flow = row[column[f"{acc.dataflow}*log_all_macs_per_pe"]]
+        order = row[column[f"loop_order={acc.loop_order}*log_all_macs_per_pe"]]
+        assert flow == order > 0 and row[work].sum() == pytest.approx(2 * flow)  # zero under the other choices
+    y = x.copy()
+    y[:, -1] = (y[:, -1] + 1) % naas.vocab_sizes[-1]  # another loop order: only its one-hot and interactions move
+    moved = np.flatnonzero((enc(y) != f).any(0))
+    assert moved.size and all("loop_order" in enc.spec.names[i] for i in moved)
+
+
 # ----------------------------------------------------------------- sample sets
 
 

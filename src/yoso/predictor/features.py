@@ -10,9 +10,11 @@ A candidate (an encoded vector of the :class:`~yoso.space.JointSpace`) becomes:
 * per cell type, the log MACs and parameters of its ten ops at the deploy's width and input
   resolution (:func:`yoso.hw.op_layers`);
 * the accelerator on a log2 scale (PE rows, columns, PEs, buffer sizes) and the log map
-  words of the layers whose maps exceed its global buffer ("spill");
-* per dataflow, log MACs per PE of each kind group and the log spill (zero under the other
-  dataflows): energy and latency are roughly products, so their logs roughly sums of these.
+  words of the layers whose maps exceed its global buffer ("spill"), whether the space
+  searches a PE array or its rows and columns;
+* per dataflow (a named one or a connectivity), and per tiling loop order where the space
+  searches one, log MACs per PE of each kind group and the log spill (zero under the other
+  choices): energy and latency are roughly products, so their logs roughly sums of these.
 """
 
 from __future__ import annotations
@@ -87,18 +89,34 @@ class FeatureEncoder:
         op_cols = [i for i, d in enumerate(space.decisions[:nd]) if d.name.rsplit(".", 1)[-1].startswith("op_")]
         # per cell type, the op decisions of its nodes (cells in CELL_TYPES order, as the encoding)
         self._cell_op_cols = [[i for i in op_cols if space.decisions[i].name.startswith(f"{cell}.")] for cell in CELL_TYPES]
-        # per-choice accelerator tables, gathered by decision index
-        rows = np.array([r for r, _ in acc.options("pe_array")], dtype=np.float64)
-        cols = np.array([c for _, c in acc.options("pe_array")], dtype=np.float64)
-        self._log2_rows, self._log2_cols = np.log2(rows), np.log2(cols)
-        self._log2_gbuf = np.log2(np.array(acc.options("gbuf_kb"), dtype=np.float64))
-        self._log2_rbuf = np.log2(np.array(acc.options("rbuf_bytes"), dtype=np.float64))
+        # per-choice accelerator tables, each gathered by the index in its decision's column of the encoding
+        column = {name: nd + i for i, name in enumerate(acc.fields)}
+        if "pe_array" in column:
+            shapes = np.array(acc.options("pe_array"), dtype=np.float64)
+            rows, cols = (column["pe_array"], shapes[:, 0]), (column["pe_array"], shapes[:, 1])
+        else:
+            rows = (column["pe_rows"], np.array(acc.options("pe_rows"), dtype=np.float64))
+            cols = (column["pe_cols"], np.array(acc.options("pe_cols"), dtype=np.float64))
+        gbuf = (column["gbuf_kb"], acc.options("gbuf_kb"))
+        rbuf = (column["rbuf_bytes"], acc.options("rbuf_bytes"))
+        self._log2: dict[str, tuple[int, np.ndarray]] = {
+            key: (col, np.log2(np.asarray(values, dtype=np.float64)))
+            for key, (col, values) in {"rows": rows, "cols": cols, "gbuf": gbuf, "rbuf": rbuf}.items()
+        }
+        # the categorical decisions whose choices interact with the work per PE and the spill: the dataflow (a
+        # named one or a connectivity) and, where searched, the tiling's loop order
+        flow = "dataflow" if "dataflow" in column else "connectivity"
+        prefixes = {flow: "", "loop_order": "loop_order="}  # of their feature names
+        interacting = {name: prefix for name, prefix in prefixes.items() if name in column}
+        self._interacting = [(column[name], len(acc.options(name))) for name in interacting]
         self._offsets = np.concatenate([[0], np.cumsum(space.vocab_sizes)[:-1]])
         onehot = [f"{d.name}={c}" for d in space.decisions for c in d.choices]
         accel = ["log2_pe_rows", "log2_pe_cols", "log2_pes", "log2_gbuf_kb", "log2_rbuf_bytes", "log_spill_words"]
         cells = [f"log_op_{stat}[{cell}]" for cell in CELL_TYPES for stat in ("macs", "params")]
-        inter = [f"{df}*log_{g}_macs_per_pe" for df in acc.options("dataflow") for g, _ in _WORK_GROUPS]
-        inter += [f"{df}*log_spill_words" for df in acc.options("dataflow")]
+        inter = []
+        for name, prefix in interacting.items():
+            inter += [f"{prefix}{c}*log_{g}_macs_per_pe" for c in acc.options(name) for g, _ in _WORK_GROUPS]
+            inter += [f"{prefix}{c}*log_spill_words" for c in acc.options(name)]
         self.spec = FeatureSpec(tuple(onehot + self._geno_names + cells + accel + inter))
 
     # ----------------------------------------------------------------- per genotype
@@ -177,17 +195,18 @@ class FeatureEncoder:
         rows = [self._genotype_features(u) for u in uniq]
         inverse = inverse.reshape(-1)
         geno, spill_all, kind_macs = (np.stack([r[i] for r in rows])[inverse] for i in range(3))
-        pe, gb, rb, df = (x[:, nd + i] for i in range(4))
-        log2_pes = self._log2_rows[pe] + self._log2_cols[pe]
-        log_spill = _log(spill_all[np.arange(n), gb])
-        accel = np.stack([self._log2_rows[pe], self._log2_cols[pe], log2_pes, self._log2_gbuf[gb],
-                          self._log2_rbuf[rb], log_spill], axis=1)  # fmt: skip
-        # interactions: log MACs per PE of each kind group, and the spill, under the candidate's dataflow
+        log2 = {key: table[x[:, col]] for key, (col, table) in self._log2.items()}
+        log2_pes = log2["rows"] + log2["cols"]
+        log_spill = _log(spill_all[np.arange(n), x[:, self._log2["gbuf"][0]]])
+        accel = np.stack([log2["rows"], log2["cols"], log2_pes, log2["gbuf"], log2["rbuf"], log_spill], axis=1)
+        # interactions: log MACs per PE of each kind group, and the spill, under the candidate's dataflow (loop order)
         groups = [[LAYER_KINDS.index(k) for k in kinds] for _, kinds in _WORK_GROUPS]
         per_pe = _log(np.stack([kind_macs[:, g].sum(1) for g in groups], axis=1)) - log2_pes[:, None] * np.log(2)
-        flow = np.eye(len(self.space.accelerators.options("dataflow")))[df]
-        inter = np.concatenate([(flow[:, :, None] * per_pe[:, None, :]).reshape(n, -1), flow * log_spill[:, None]], 1)
+        inter = []
+        for col, vocab in self._interacting:
+            choice = np.eye(vocab)[x[:, col]]
+            inter += [(choice[:, :, None] * per_pe[:, None, :]).reshape(n, -1), choice * log_spill[:, None]]
         cells = _log(np.concatenate([self._ops[x[:, cols]].sum(1) for cols in self._cell_op_cols], axis=1))
-        out = np.concatenate([onehot, geno, cells, accel, inter], axis=1)
+        out = np.concatenate([onehot, geno, cells, accel, *inter], axis=1)
         assert out.shape[1] == len(self.spec)
         return out
