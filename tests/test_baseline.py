@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from yoso.app.two_stage import (CSV_COLUMNS, INTERVAL_COLUMNS, best_indices, cached_accuracy, check_models, network_rows,
-                           two_stage)  # fmt: skip
+                           two_stage, two_stage_markdown, write_outputs)  # fmt: skip
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import evaluate
@@ -70,6 +70,20 @@ def test_best_by_reward_differs_from_both_minima(small_space):
     assert rows[2]["reward"] == pytest.approx(0.9 + 0.5 * (0.3 / 1.2) ** -0.5 + 0.5 * (2.0 / 9.0) ** -0.5)
     # NaN never wins
     assert best_indices([np.nan, 2.0], [np.nan, 3.0], [np.nan, 0.1]) == {"energy": 1, "latency": 1, "reward": 1}
+
+
+def test_two_stage_shows_the_loop_order_where_the_space_searches_one(small_space, tmp_path):
+    naas = AcceleratorSpace.from_config({"pe_rows": [8, 16], "pe_cols": [8], "gbuf_kb": [108], "rbuf_bytes": [64],
+                                         "connectivity": ["C-K", "PQ-K"], "loop_orders": ["KCP", "PKC"]}).all()
+    energy, latency = np.arange(1.0, 9.0), np.arange(8.0, 0.0, -1.0)
+    rows = network_rows("ENAS", naas, energy, latency, (0.9, 0.85, 100, 100), BALANCED)
+    assert [(r["dataflow"], r["loop_order"]) for r in rows[:2]] == [("C-K", "KCP"), ("PQ-K", "PKC")]
+    md = two_stage_markdown(rows, BALANCED)
+    assert "| loop order |" in md and "| PQ-K | PKC |" in md
+    paper = network_rows("ENAS", small_space[0], energy, latency, (0.9, 0.85, 100, 100), BALANCED)
+    assert paper[0]["loop_order"] is None and "loop order" not in two_stage_markdown(paper, BALANCED)
+    write_outputs(tmp_path, [{**r, "enumeration_s": 0.1} for r in rows], BALANCED, {})
+    assert [r["loop_order"] for r in load_two_stage(tmp_path)] == [r["loop_order"] for r in rows]
 
 
 def test_check_models_names_allowed():

@@ -33,7 +33,7 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from yoso.app.two_stage import CSV_COLUMNS, INTERVAL_COLUMNS, accuracy_text
+from yoso.app.two_stage import CSV_COLUMNS, INTERVAL_COLUMNS, OPTIONAL_COLUMNS, accuracy_text
 from yoso.app.table2 import paper_accelerator, paper_table2
 from yoso.reference import paper_results
 from yoso.search.report import save_figure
@@ -121,7 +121,7 @@ def load_two_stage(run_dir: str | Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a `python two_stage.py` run directory")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    missing = set(CSV_COLUMNS) - set(INTERVAL_COLUMNS) - set(rows[0] if rows else CSV_COLUMNS)
+    missing = set(CSV_COLUMNS) - set(OPTIONAL_COLUMNS) - set(rows[0] if rows else CSV_COLUMNS)
     if not rows or missing:
         raise ValueError(f"{path}: no rows or missing columns {sorted(missing)}")
     for r in rows:  # interval columns: blank or absent (an older run) -> None

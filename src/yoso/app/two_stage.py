@@ -38,15 +38,17 @@ log = logging.getLogger("yoso.app.two_stage")
 CRITERIA = ("energy", "latency", "reward")
 #: Split size and Wilson 95 % bounds of each accuracy (columns an older ``two_stage.csv`` lacks).
 INTERVAL_COLUMNS = tuple(f"{a}_{k}" for a in ("val_accuracy", "test_accuracy") for k in ("n", "ci95_low", "ci95_high"))
+#: Columns an older ``two_stage.csv`` may lack: the intervals and the tiling loop order (blank: none searched).
+OPTIONAL_COLUMNS = (*INTERVAL_COLUMNS, "loop_order")
 #: Columns of ``two_stage.csv`` (one row per network and criterion).
 CSV_COLUMNS = ("model", "criterion", "val_accuracy", "test_accuracy", *INTERVAL_COLUMNS, "error_pct", "energy_mj",
                "latency_ms", "reward", "feasible", "accelerator", "pe", "gbuf_kb", "rbuf_bytes", "dataflow",
-               "n_accelerators", "enumeration_s")  # fmt: skip
+               "loop_order", "n_accelerators", "enumeration_s")  # fmt: skip
 #: Columns of the Table-2-like markdown (key, header); ``*_text`` cells are added by :func:`two_stage_markdown`.
 MD_COLUMNS = (("model", "model"), ("error_pct", "error % (test)"), ("test_text", "test acc [95 % CI] n"),
               ("val_text", "val acc [95 % CI] n"),
               ("energy_mj", "energy (mJ)"), ("latency_ms", "latency (ms)"), ("pe", "PEs"), ("gbuf_kb", "g_buf (KB)"),
-              ("rbuf_bytes", "r_buf (B)"), ("dataflow", "dataflow"), ("reward", "reward"),
+              ("rbuf_bytes", "r_buf (B)"), ("dataflow", "dataflow"), ("loop_order", "loop order"), ("reward", "reward"),
               ("feasible", "feasible"))  # fmt: skip
 
 
@@ -102,7 +104,7 @@ def network_rows(
             "error_pct": 100.0 * (1.0 - test), "energy_mj": float(energy[i]), "latency_ms": float(latency[i]),
             "reward": float(rewards[i]), "feasible": bool(feasible[i]), "accelerator": str(acc),
             "pe": f"{acc.pe_rows}x{acc.pe_cols}", "gbuf_kb": acc.gbuf_kb, "rbuf_bytes": acc.rbuf_bytes,
-            "dataflow": acc.dataflow, "n_accelerators": len(accs),
+            "dataflow": acc.dataflow, "loop_order": acc.loop_order, "n_accelerators": len(accs),
         })  # fmt: skip
     return rows
 
@@ -171,7 +173,9 @@ def accuracy_text(row: Mapping[str, Any], key: str) -> str:
 
 
 def two_stage_markdown(rows: Sequence[Mapping[str, Any]], reward: Reward) -> str:
-    """The Table-2-like markdown: one table per criterion, accuracies with their 95 % interval and split size."""
+    """The Table-2-like markdown: one table per criterion, accuracies with their 95 % interval and split size; the
+    loop order column where the accelerators have one."""
+    columns = [c for c in MD_COLUMNS if c[0] != "loop_order" or any(r.get("loop_order") for r in rows)]
     titles = {"energy": "best accelerator by energy", "latency": "best accelerator by latency",
               "reward": f"best accelerator by the reward (eq. 2: {reward})"}  # fmt: skip
     n = rows[0]["n_accelerators"] if rows else 0
@@ -179,7 +183,7 @@ def two_stage_markdown(rows: Sequence[Mapping[str, Any]], reward: Reward) -> str
     for c in CRITERIA:
         shown = [{**r, "test_text": accuracy_text(r, "test_accuracy"), "val_text": accuracy_text(r, "val_accuracy")}
                  for r in rows if r["criterion"] == c]  # fmt: skip
-        out += [f"## {titles[c]}\n", format_table(shown, MD_COLUMNS, markdown=True)]
+        out += [f"## {titles[c]}\n", format_table(shown, columns, markdown=True)]
     return "\n".join(out)
 
 
