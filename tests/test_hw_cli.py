@@ -38,12 +38,20 @@ def test_table_from_genotype_file(tmp_path, capsys) -> None:
         (["--gbuf-kb", "2000"], "gbuf_kb"),
         (["--rbuf-b", "many"], "--rbuf-b"),
         (["--dataflow", "XS"], "dataflow"),
+        (["--dataflow", "K-Z"], "--dataflow"),  # an unknown loop dimension
+        (["--dataflow", "K-K"], "--dataflow"),  # one dimension on both axes
+        (["--loop-order", "KCC"], "--loop-order"),  # not a permutation of KCP
     ],
 )
 def test_bad_values(args: list[str], key: str, capsys) -> None:
     assert main(["DARTS_V2", *args]) == 2
     err = capsys.readouterr().err
     assert key in err and "allowed" in err
+
+
+def test_connectivity_and_loop_order(capsys) -> None:
+    assert main(["DARTS_V2", "--pe", "12x14", "--dataflow", "k-c", "--loop-order", "pkc"]) == 0
+    assert "12x14/512KB/512B/K-C/PKC" in capsys.readouterr().out  # canonical (upper-case) forms
 
 
 def test_unknown_genotype_exits_2() -> None:
