@@ -104,6 +104,11 @@ INVALID = [
     ("space.depths=[]", "space.depths", "[]", "a non-empty list"),
     ("model.distill=true", "model.distill", "True", "false unless model.sandwich=true"),
     ("space=yoso model.sandwich=true", "model.sandwich", "True", "false in a space without width/depth decisions"),
+    # accelerator=naas: connectivities ROWS-COLS over the loop dimensions KCPQRS, loop orders permutations of KCP
+    ("accelerator=naas accelerator.connectivity=[C-K,K-Z]", "accelerator.connectivity[1]", "'K-Z'",
+     "each side one or more distinct loop dimensions of KCPQRS"),
+    ("accelerator=naas accelerator.connectivity=[K-K]", "accelerator.connectivity[0]", "'K-K'", "no dimension on both sides"),
+    ("accelerator=naas accelerator.loop_orders=[KCP,KCC]", "accelerator.loop_orders[1]", "'KCC'", "a permutation of 'KCP'"),
 ]
 
 
@@ -117,10 +122,10 @@ def test_invalid_values_raise_a_clear_error(override: str, key: str, value: str,
 
 
 @pytest.mark.parametrize("case", [INVALID[i] if i in (0, 6) else pytest.param(INVALID[i], marks=pytest.mark.slow)
-                                  for i in (0, 1, 2, 4, 6, 8, 10)], ids=lambda c: c[0] if isinstance(c, tuple) else c)  # fmt: skip
+                                  for i in (0, 1, 2, 4, 6, 8, 10, -3)], ids=lambda c: c[0] if isinstance(c, tuple) else c)  # fmt: skip
 def test_cli_stops_before_any_work_on_invalid_values(case, tmp_path: Path) -> None:
     override, key, value, allowed = case
-    result = run_entry("search.py", tmp_path, override)
+    result = run_entry("search.py", tmp_path, *override.split())
     output = result.stdout + result.stderr
     assert result.returncode == CONFIG_ERROR_EXIT, output
     assert f"invalid config value {key}={value}: allowed" in output and allowed in output
