@@ -2,10 +2,11 @@
 
 Hierarchy (README, Hardware cost): DRAM -> global buffer (GLB) -> array NoC -> per-PE register file
 (RF) -> MAC. For each layer it searches, vectorised with numpy, (a) the array mapping of
-the dataflow (spatial unrolling and RF-level reuse that fit the RF), keeping the fastest
+the dataflow (spatial unrolling, sub-array and RF-level reuse that fit the RF), keeping the fastest
 (fewest compute cycles, i.e. best PE utilisation, as Eyeriss' mapper folds PE sets to fill
 the array) and among the fastest the one of least dynamic energy; and (b) the GLB tiling
-and DRAM loop order that fit the GLB, keeping the least DRAM traffic (hence least energy).
+and DRAM loop order that fit the GLB (the accelerator's loop order if it fixes one), keeping the least
+DRAM traffic (hence least energy).
 GLB tile sizes of the K and C loops are their divisors and halvings; tiles of the output
 rows are whole images or row bands of one image (the band's halo rows are re-fetched), so
 batched layers are tiled as nn-dataflow does (this reproduces its DRAM traffic on AlexNet
@@ -19,21 +20,23 @@ read their inputs from / write their outputs to DRAM (layer-wise, as nn-dataflow
 unless the tech's ``onchip_fmaps`` is set and the layer's input and output maps fit in the
 GLB (then they stay on chip: a bigger GLB saves the DRAM round trips of small networks).
 
-Dataflows (compute cycles of WS/OS follow SCALE-Sim's systolic model, Samajdar et al.
-ISPASS 2020: a fold of an ``Sr x Sc`` operand block over ``T`` steps takes
-``2 Sr + Sc + T - 2`` cycles):
+Dataflows (docs/accelerator.md; :mod:`yoso.hw.dataflow`): an accelerator's dataflow names the
+spatial unrollings it allows, each the loop dimensions on the array's rows and columns and the
+operand its PEs hold. Every unrolling is costed by one of four array models:
 
-* WS (TPU-like): rows <- C/g*R*S, cols <- K/g, T = output pixels; weights in the RF,
-  inputs hop right, psums hop down. Depthwise convs use one column.
-* OS: systolic (SCALE-Sim) rows <- output pixels, cols <- K/g, T = C/g*R*S, psums in the
-  RF (depthwise convs use one column), or ShiDianNao's "pixels2d": output rows x columns
-  on the array, one output channel at a time, outputs drained after T steps (short
-  depthwise accumulations pay the drain; small maps leave PEs idle).
-* RS (Eyeriss): a PE set of R filter rows x e output rows, replicated over the array for
+* systolic (WS = C*R*S x K holding weights, OS = P*Q x K holding outputs, IS = C*R*S x P*Q
+  holding inputs, and any NAAS connectivity): SCALE-Sim's timing (Samajdar et al. ISPASS 2020),
+  folds x (fill + T) - 1 per group, fill 2 rows + cols - 2 when the held operand is preloaded,
+  rows + cols - 2 for outputs (equal to SCALE-Sim 3.0's cycles on all 80 stored records); the
+  mapper may use a sub-array (the edge PEs bypassed). Accesses follow from which operands depend
+  on each axis: multicast/forwarding of the others, reduction of partial sums.
+* tree (NLR, DianNao-like): no RF, every weight from the GLB, inputs broadcast, an adder tree.
+* row (RS, Eyeriss): a PE set of R filter rows x e output rows, replicated over the array for
   other filters/channels/groups; each PE runs a 1-D convolution with p filters x q channels
   held in its RF (Chen et al. ISCA 2016). Depthwise maps well.
-* NLR (DianNao-like): rows <- C/g*R*S (adder tree), cols <- K/g, no RF: every weight comes
-  from the GLB, inputs are broadcast, psums reduced in the tree.
+* pixels2d (OS's second mapping, ShiDianNao): output rows x columns on the array, one output
+  channel at a time, outputs drained after the C*R*S steps; the simulator takes the faster of it
+  and the systolic OS mapping per layer.
 
 Access conventions: one RF access per operand read from the RF per MAC, a psum update is a
 read and a write (so RS has 4 RF accesses per MAC, as Eyeriss' Fig. 10); NoC = one word
@@ -56,9 +59,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from yoso.hw.dataflow import RELEVANT, Unrolling, unrollings
 from yoso.hw.layers import Deploy, Layer, deployment_layers
 from yoso.hw.tech import LEVELS, Tech, UnitCosts, load_tech
-from yoso.space.accelerator import Accelerator
+from yoso.space.accelerator import TILING_LOOPS, Accelerator
 from yoso.space.genotype import Genotype
 
 MAC, RF, NOC, GLB, DRAM = range(5)
@@ -172,95 +176,203 @@ def _dims(l: Layer) -> _Dims:
 # --------------------------------------------------------------------------- array mapping
 
 
-def _systolic_cycles(sr: int, sc: int, t: int, rows: int, cols: int, g: int) -> float:
-    """SCALE-Sim fill/drain cycles of an sr x sc block over t steps, folded on rows x cols, g times."""
-    fr, fc = _cdiv(sr, rows), _cdiv(sc, cols)
-    return float(g * (2 * sr * fc + sc * fr + (t - 2) * fr * fc))
+def _subarrays(extent: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(used size, folds) of the sub-arrays worth using along an axis of ``size`` PEs for ``extent`` iterations:
+    for each fold count, the fewest PEs that reach it (the array's edge PEs bypassed), the whole axis first."""
+    used = np.arange(1, min(extent, size) + 1)
+    used = np.unique(_cdiv(extent, _cdiv(extent, used)))
+    used = np.concatenate([[size], used[used < size]])
+    return used, _cdiv(extent, used)
+
+
+@dataclass(frozen=True)
+class _Extents:
+    """A layer's loop extents for one unrolling: per group, along the rows, the columns and in time."""
+
+    rows: int
+    cols: int
+    time: int
+    macs: float
+    extent: dict[str, int]
+
+
+def _extents(d: _Dims, u: Unrolling) -> _Extents:
+    extent = {"K": d.Kg, "C": d.Cg, "P": d.P, "Q": d.Q, "R": d.R, "S": d.S}
+    ea, eb, t = (math.prod(extent[x] for x in dims) for dims in (u.rows, u.cols, u.temporal))
+    return _Extents(ea, eb, t, float(d.G * ea * eb * t), extent)
+
+
+def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int):
+    """Systolic (SCALE-Sim) and adder-tree arrays of any unrolling: access counts, compute cycles, mapping params.
+
+    Cycles: each fold of ``r x c`` PEs over ``T`` steps takes ``T + fill`` cycles, fill ``2r + c - 2`` when the
+    held operand is preloaded (W, I), ``r + c - 2`` for outputs held (SCALE-Sim 3.0 to the cycle, less one per
+    group); the mapper may use a sub-array (edge PEs bypassed), so more PEs never cost cycles. The adder tree
+    takes ``T + ceil(log2 rows)`` per fold on the whole array. Accesses follow from which operands depend on
+    each axis (module docstring of :mod:`yoso.hw.dataflow`).
+    """
+    e = _extents(d, u)
+    M, g = e.macs, d.G
+    if u.array == "tree":
+        ra, fr = np.array([rows]), np.array([_cdiv(e.rows, rows)])
+        ca, fc = np.array([cols]), np.array([_cdiv(e.cols, cols)])
+        cycles = (g * fr * fc * (e.time + math.ceil(math.log2(rows)))).astype(float)
+        names = np.array(["tree"])
+    else:
+        (ra, fr), (ca, fc) = _subarrays(e.rows, rows), _subarrays(e.cols, cols)
+        ra, ca = (a.ravel() for a in np.meshgrid(ra, ca, indexing="ij"))
+        fr, fc = (a.ravel() for a in np.meshgrid(fr, fc, indexing="ij"))
+        fill = (2 if u.stationary in ("W", "I") else 1) * ra + ca - 2
+        cycles = (g * (fr * fc * (fill + e.time) - 1)).astype(float)
+        names = np.where((ra == rows) & (ca == cols), "systolic", "subarray")
+        keep = np.zeros(len(cycles), bool)  # only the fastest of each kind can be chosen
+        for name in ("systolic", "subarray"):
+            mine = names == name
+            if mine.any():
+                keep |= mine & (cycles == cycles[mine].min())
+        ra, ca, fr, fc, cycles, names = ra[keep], ca[keep], fr[keep], fc[keep], cycles[keep], names[keep]
+    rel = {op: u.relevant(op) for op in ("W", "I", "O")}
+    weight = {"W": float(d.w), "I": 1.0, "O": 1.0}
+    # a stream forwarded along the rows (depends on the rows' dimensions only) is re-read per column fold, or
+    # once per m column folds whose held words the PE keeps side by side in its RF
+    edge = [op for op in ("W", "I") if op != u.stationary and rel[op] == (True, False)]
+    if edge and u.array == "systolic":
+        m_choices = [_pow2(min(int(f), max(rf_words - 2, 1))) for f in fc]
+        idx = np.repeat(np.arange(len(fc)), [len(m) for m in m_choices])
+        m = np.concatenate(m_choices).astype(float)
+        ra, ca, fr, fc, cycles, names = ra[idx], ca[idx], fr[idx], fc[idx], cycles[idx], names[idx]
+    else:
+        m = np.ones(len(fc))
+
+    def spatial(op: str) -> np.ndarray:
+        """PEs one word of ``op`` serves at once (the mean used extent of the axes it does not depend on)."""
+        in_rows, in_cols = rel[op]
+        return (1.0 if in_rows else e.rows / fr) * (1.0 if in_cols else e.cols / fc)
+
+    n = len(fc)
+    rf, noc, glb = np.zeros(n), np.zeros(n), np.zeros(n)
+    for op in ("W", "I", "O"):
+        w = weight[op]
+        if op == u.stationary:
+            reuse = math.prod(e.extent[x] for x in u.temporal if x not in RELEVANT[op])
+            loads = M / reuse  # words placed in PEs: once per trip of the temporal loops the operand depends on
+            if op == "O":
+                rf += 2 * M + np.where(m > 1, M, 0.0)  # psum read + write (+ the held stream word)
+                glb += 2 * loads / spatial(op) - d.Osz  # psums leaving the array: written, all but the first read
+            else:
+                rf += w * (M + loads)  # one read per MAC + the fills
+                noc += w * loads
+                glb += w * loads / spatial(op)
+        elif op == "O":  # psums move: one hop per MAC, reduced along the axes the output does not depend on
+            noc += M
+            glb += 2 * M / spatial(op) - d.Osz
+        elif op in edge:
+            noc += w * M / m
+            glb += w * M / e.cols * np.ceil(fc / m)
+        else:
+            noc += w * M
+            glb += w * M / spatial(op)
+    counts = np.stack([np.full(n, M), rf, noc, glb, np.zeros(n)], axis=1)
+    params = {"mapping": names, "m": m, "sub_rows": ra, "sub_cols": ca}
+    return counts, cycles, params
+
+
+def _pixels2d(d: _Dims, rows: int, cols: int):
+    """ShiDianNao: output rows x columns on the array, one output channel at a time; inputs hop between neighbours,
+    weights are broadcast; outputs drained down the columns after the C*R*S steps (small maps leave PEs idle)."""
+    macs, t = float(d.macs), d.Cg * d.R * d.S
+    pr, qc = min(d.P, rows), min(d.Q, cols)
+    folds = _cdiv(d.P, rows) * _cdiv(d.Q, cols)
+    cycles = float(d.G * d.Kg * (folds * t + d.P * _cdiv(d.Q, cols)))
+    halo = max(1.0, folds * (pr - 1 + d.Reff) * (qc - 1 + d.Seff) / (d.H * d.Win))
+    glb = d.w * d.Wsz * folds + d.Isz * d.Kg * halo + d.Osz  # weights broadcast, inputs per channel
+    counts = np.array([[macs, 3 * macs, macs + d.w * macs, glb, 0.0]])
+    return counts, np.array([cycles]), {"mapping": np.array(["pixels2d"])}
+
+
+def _row_stationary(layer: Layer, d: _Dims, rows: int, cols: int, rf_words: int, loop_order: str | None):
+    """Eyeriss: a PE set of R filter rows x e output rows, replicated over the array for other filters/channels/
+    groups; each PE runs a 1-D convolution with p filters x q channels held in its RF (Chen et al. ISCA 2016)."""
+    macs = float(d.macs)
+    fr = _cdiv(d.R, rows)
+    rt = _cdiv(d.R, fr)
+    # a PE's RF holds p filters x q channels of filter rows (p*q*S words), the ifmap windows
+    # of q channels for n images (n*q*S) and n*p psums (Eyeriss ISCA'16 Sec. V: p, q, n);
+    # n > 1 (images of a batch sharing the filter rows in the RF) keeps a PE set in one image
+    n_img, oh = layer.N, layer.out_h
+    e, p, q, n = np.meshgrid(np.arange(1, min(d.P, cols) + 1), _pow2(d.Kg), _pow2(d.Cg), _pow2(n_img), indexing="ij")
+    e, p, q, n = e.ravel(), p.ravel(), q.ravel(), n.ravel()
+    fits = (d.w * p * q * d.S + n * q * d.S + n * p <= rf_words) & ((n == 1) | (e <= oh))
+    if not fits.any():
+        fits = (p == 1) & (q == 1) & (n == 1)
+    e, p, q, n = e[fits], p[fits], q[fits], n[fits]
+    sets = (rows // rt) * (cols // e)
+    # split the replicated sets between filters (sk, share inputs) and channels (sc, sum psums)
+    sk = np.minimum(_pow2(rows * cols)[None, :], sets[:, None])
+    e, p, q, n, sets = (np.repeat(a, sk.shape[1]) for a in (e, p, q, n, sets))
+    sk = sk.ravel()
+    sc = sets // sk
+    units = d.G * d.Kg * d.Cg * fr * _cdiv(d.P, e)
+    cycles = (_cdiv(units, sets) * d.Q * d.S).astype(float)  # p x q x n only reorders a PE's work
+    w_noc = d.w * macs / (d.Q * n)  # a weight in the RF serves Q outputs of each of n images
+    i_noc = macs * ((d.Q - 1) * d.sw + d.Seff) / (p * d.Q * d.S)
+    o_noc = macs / (q * d.S)
+    noc = w_noc + i_noc + o_noc
+    # per MAC: weight and input reads, psum read and write (Eyeriss ISCA'16 Fig. 10: RF = 4x ALU)
+    rf = np.full(len(e), (3 + d.w) * macs)
+    # GLB reads of the array: the passes (p*sk filters x q*sc channels x e output rows) run in
+    # one loop order over the K, C and P blocks, as the GLB tiling's; an operand is re-read
+    # once per trip of the loops outside it that it does not depend on (weights stay in the
+    # RFs over the row blocks inside their filter/channel block, psums over the channel
+    # blocks inside theirs); ifmap halo rows are re-read per row block
+    row_blocks = np.where(n > 1, _cdiv(n_img, n) * _cdiv(oh, e), _cdiv(d.P, e))  # e rows x n images each
+    trips = np.stack([_cdiv(d.Kg, p * sk), _cdiv(d.Cg, q * sc), row_blocks]).astype(float)
+    i_rows = d.Isz * np.maximum(1.0, trips[2] * n * ((e - 1) * d.sh + d.Reff) / d.H)
+    mults = _order_mults(trips, _orders(loop_order))
+    glb = np.min([d.Wsz * m[0] + i_rows * m[1] + d.Osz * (2 * m[2] - 1) for m in mults], axis=0)
+    counts = np.stack([np.full(len(e), macs), rf, noc, glb.astype(float), np.zeros(len(e))], axis=1)
+    return counts, cycles, {"mapping": np.full(len(e), "row"), "e": e, "p": p, "q": q, "n": n, "sets_k": sk, "sets_c": sc}
+
+
+class _Candidates(NamedTuple):
+    """Candidate array mappings of one layer: access counts (n, 5) in LEVELS order, compute cycles (n,), and
+    per unrolling the first candidate's index and the mapping parameters of its candidates."""
+
+    counts: np.ndarray
+    cycles: np.ndarray
+    parts: tuple[tuple[str, int, dict[str, np.ndarray]], ...]
+
+    def params(self, i: int) -> dict[str, Any]:
+        """The unrolling and mapping parameters of candidate ``i``."""
+        for unrolling, start, params in reversed(self.parts):
+            if i >= start:
+                return {"unrolling": unrolling} | {k: v[i - start].item() for k, v in params.items()}
+        raise IndexError(i)
 
 
 @lru_cache(maxsize=1 << 16)
-def _array_candidates(layer: Layer, rows: int, cols: int, rf_words: int, dataflow: str):
-    """Candidate array mappings: (access counts (n, 5) in LEVELS order, compute cycles (n,), params)."""
+def _array_candidates(layer: Layer, rows: int, cols: int, rf_words: int, dataflow: str,
+                      loop_order: str | None = None) -> _Candidates:  # fmt: skip
+    """Every candidate array mapping of ``layer`` under the unrollings the dataflow (and loop order) allow."""
     d = _dims(layer)
-    macs = float(d.macs)
     if layer.kind == "add":  # elementwise: two operands in, one out, full array parallelism
+        macs = float(d.macs)
         counts = np.array([[macs, 0.0, 3 * macs, 3 * macs, 0.0]])
-        return counts, np.array([float(_cdiv(d.macs, rows * cols))]), {}
-    if dataflow in ("WS", "OS", "NLR"):
-        if dataflow == "OS":
-            sr, sc, t = d.P * d.Q, d.Kg, d.Cg * d.R * d.S
+        cycles = np.array([float(_cdiv(d.macs, rows * cols))])
+        return _Candidates(counts, cycles, (("elementwise", 0, {"mapping": np.array(["elementwise"])}),))
+    counts, cycles, parts, start = [], [], [], 0
+    for u in unrollings(dataflow, loop_order):
+        if u.array == "row":
+            c, t, p = _row_stationary(layer, d, rows, cols, rf_words, loop_order)
+        elif u.array == "pixels2d":
+            c, t, p = _pixels2d(d, rows, cols)
         else:
-            sr, sc, t = d.Cg * d.R * d.S, d.Kg, d.P * d.Q
-        fr, fc = _cdiv(sr, rows), _cdiv(sc, cols)
-        if dataflow == "NLR":
-            cycles = float(d.G * fr * fc * (t + math.ceil(math.log2(rows))))
-            noc = d.w * macs + macs + macs  # weight to each PE, input broadcast, psum through the tree
-            glb = d.w * macs + d.G * t * sr * fc + d.G * t * sc * (2 * fr - 1)
-            return np.array([[macs, 0.0, noc, glb, 0.0]]), np.array([cycles]), {}
-        cycles = _systolic_cycles(sr, sc, t, rows, cols, d.G)
-        m = _pow2(min(fc, max(rf_words - 2, 1))).astype(float)  # K-folds sharing one input in the PE
-        in_glb = d.G * sr * t * np.ceil(fc / m)  # the im2col operand stream, once per m column folds
-        if dataflow == "WS":
-            rf = np.full_like(m, d.w * macs + d.Wsz)  # weight read per MAC + weight fills
-            noc = macs / m + macs + d.Wsz  # input hops (reused m times), psum hops, weight loading
-            glb = in_glb + d.Wsz + d.G * t * sc * (2 * fr - 1)
-        else:
-            rf = 2 * macs + np.where(m > 1, macs, 0.0)  # psum read + write (+ input reuse from the RF)
-            noc = macs / m + d.w * macs  # input hops, weight hops
-            glb = in_glb + d.w * d.G * sc * t * fr + d.G * sr * sc
-        counts = np.stack([np.full_like(m, macs), rf, noc, glb, np.zeros_like(m)], axis=1)
-        cycles = np.full_like(m, cycles)
-        params = {"mapping": np.array(["systolic"] * len(m)), "m": m}
-        if dataflow == "OS":  # ShiDianNao: output pixels on both array axes, one output channel at a time
-            pr, qc = min(d.P, rows), min(d.Q, cols)
-            folds = _cdiv(d.P, rows) * _cdiv(d.Q, cols)
-            # accumulate t steps per fold, then drain the outputs down the columns (one cycle per used row)
-            c2 = float(d.G * d.Kg * (folds * t + d.P * _cdiv(d.Q, cols)))
-            halo = max(1.0, folds * (pr - 1 + d.Reff) * (qc - 1 + d.Seff) / (d.H * d.Win))
-            glb2 = d.w * d.Wsz * folds + d.Isz * d.Kg * halo + d.Osz  # weights broadcast, inputs per channel
-            counts = np.vstack([counts, [macs, 3 * macs, macs + d.w * macs, glb2, 0.0]])
-            cycles = np.append(cycles, c2)
-            params = {"mapping": np.append(params["mapping"], "pixels2d"), "m": np.append(m, 1.0)}
-        return counts, cycles, params
-    if dataflow == "RS":
-        fr = _cdiv(d.R, rows)
-        rt = _cdiv(d.R, fr)
-        # a PE's RF holds p filters x q channels of filter rows (p*q*S words), the ifmap windows
-        # of q channels for n images (n*q*S) and n*p psums (Eyeriss ISCA'16 Sec. V: p, q, n);
-        # n > 1 (images of a batch sharing the filter rows in the RF) keeps a PE set in one image
-        n_img, oh = layer.N, layer.out_h
-        e, p, q, n = np.meshgrid(np.arange(1, min(d.P, cols) + 1), _pow2(d.Kg), _pow2(d.Cg), _pow2(n_img), indexing="ij")
-        e, p, q, n = e.ravel(), p.ravel(), q.ravel(), n.ravel()
-        fits = (d.w * p * q * d.S + n * q * d.S + n * p <= rf_words) & ((n == 1) | (e <= oh))
-        if not fits.any():
-            fits = (p == 1) & (q == 1) & (n == 1)
-        e, p, q, n = e[fits], p[fits], q[fits], n[fits]
-        sets = (rows // rt) * (cols // e)
-        # split the replicated sets between filters (sk, share inputs) and channels (sc, sum psums)
-        sk = np.minimum(_pow2(rows * cols)[None, :], sets[:, None])
-        e, p, q, n, sets = (np.repeat(a, sk.shape[1]) for a in (e, p, q, n, sets))
-        sk = sk.ravel()
-        sc = sets // sk
-        units = d.G * d.Kg * d.Cg * fr * _cdiv(d.P, e)
-        cycles = (_cdiv(units, sets) * d.Q * d.S).astype(float)  # p x q x n only reorders a PE's work
-        w_noc = d.w * macs / (d.Q * n)  # a weight in the RF serves Q outputs of each of n images
-        i_noc = macs * ((d.Q - 1) * d.sw + d.Seff) / (p * d.Q * d.S)
-        o_noc = macs / (q * d.S)
-        noc = w_noc + i_noc + o_noc
-        # per MAC: weight and input reads, psum read and write (Eyeriss ISCA'16 Fig. 10: RF = 4x ALU)
-        rf = np.full(len(e), (3 + d.w) * macs)
-        # GLB reads of the array: the passes (p*sk filters x q*sc channels x e output rows) run in
-        # one loop order over the K, C and P blocks, as the GLB tiling's; an operand is re-read
-        # once per trip of the loops outside it that it does not depend on (weights stay in the
-        # RFs over the row blocks inside their filter/channel block, psums over the channel
-        # blocks inside theirs); ifmap halo rows are re-read per row block
-        row_blocks = np.where(n > 1, _cdiv(n_img, n) * _cdiv(oh, e), _cdiv(d.P, e))  # e rows x n images each
-        trips = np.stack([_cdiv(d.Kg, p * sk), _cdiv(d.Cg, q * sc), row_blocks]).astype(float)
-        i_rows = d.Isz * np.maximum(1.0, trips[2] * n * ((e - 1) * d.sh + d.Reff) / d.H)
-        glb = np.min([d.Wsz * m[0] + i_rows * m[1] + d.Osz * (2 * m[2] - 1) for m in _order_mults(trips)], axis=0)
-        counts = np.stack([np.full(len(e), macs), rf, noc, glb.astype(float), np.zeros(len(e))], axis=1)
-        return counts, cycles, {"e": e, "p": p, "q": q, "n": n, "sets_k": sk, "sets_c": sc}
-    raise ValueError(f"unknown dataflow {dataflow!r}")
+            c, t, p = _systolic(d, u, rows, cols, rf_words)
+        counts.append(c)
+        cycles.append(t)
+        parts.append((str(u), start, p))
+        start += len(t)
+    return _Candidates(np.concatenate(counts), np.concatenate(cycles), tuple(parts))
 
 
 # --------------------------------------------------------------------------- GLB tiling / DRAM
@@ -269,13 +381,18 @@ _ORDERS = tuple(permutations(range(3)))  # loops K, C, P (outer -> inner)
 _RELEVANT = ((0, 1), (1, 2), (0, 2))  # W: K,C   I: C,P   O: K,P
 
 
-def _order_mults(trips: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _orders(loop_order: str | None) -> tuple[tuple[int, ...], ...]:
+    """The tiling loop orders to consider: the accelerator's fixed one, or all six."""
+    return _ORDERS if loop_order is None else (tuple(TILING_LOOPS.index(c) for c in loop_order),)
+
+
+def _order_mults(trips: np.ndarray, orders: tuple[tuple[int, ...], ...] = _ORDERS) -> list[tuple[np.ndarray, ...]]:
     """Per loop order (K, C, P permutations): how often W, I, O are re-fetched, from the (3, n) trip counts.
 
     An operand is fetched once per trip of the loops outside its innermost relevant loop that it does not depend on.
     """
     out = []
-    for order in _ORDERS:
+    for order in orders:
         mult = []
         for rel in _RELEVANT:
             inner = max(order.index(r) for r in rel)
@@ -286,8 +403,9 @@ def _order_mults(trips: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.nda
 
 
 @lru_cache(maxsize=1 << 16)
-def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True) -> tuple[float, dict[str, Any]]:
-    """Least DRAM traffic (words) over GLB tiles (k, c, p) that fit and the 6 loop orders.
+def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True,
+                 loop_order: str | None = None) -> tuple[float, dict[str, Any]]:  # fmt: skip
+    """Least DRAM traffic (words) over GLB tiles (k, c, p) that fit, in the given loop order or the best of the 6.
 
     With ``onchip_fmaps``, a layer whose whole input and output maps fit in the GLB next to
     a minimal weight tile keeps them on chip (only its weights come from DRAM, once).
@@ -318,7 +436,8 @@ def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True) -> tup
     trips = np.stack([_cdiv(d.Kg, k), _cdiv(d.Cg, c), p_trips[j]]).astype(float)  # (3, n)
     i_once = d.Isz * np.maximum(1.0, trips[2] * rows_in / d.H)  # halo rows refetched
     best, best_info = math.inf, {}
-    for order, mult in zip(_ORDERS, _order_mults(trips)):
+    orders = _orders(loop_order)
+    for order, mult in zip(orders, _order_mults(trips, orders)):
         words = d.Wsz * mult[0] + i_once * mult[1] + d.Osz * (2 * mult[2] - 1)
         i = int(np.argmin(words))
         if words[i] < best:
@@ -372,16 +491,18 @@ def _layer_cost(
     unit, static_pj_per_cycle, rf_words, glb_words = _acc_constants(acc, tech)
     if costs is not None:
         unit = costs.vector()
-    counts, cycles, params = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)
+    cand = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow, acc.loop_order)
+    counts, cycles = cand.counts, cand.cycles
     energy = counts @ unit
-    if mappings is not None and "mapping" in params:
-        allowed = np.isin(params["mapping"], list(mappings))
+    if mappings is not None:
+        names = np.concatenate([p["mapping"] for _, _, p in cand.parts])
+        allowed = np.isin(names, list(mappings))
         if not allowed.any():
-            raise ValueError(f"mappings {list(mappings)}: none of {sorted(set(params['mapping']))} for {acc.dataflow}")
+            raise ValueError(f"mappings {list(mappings)}: none of {sorted(set(names))} for {acc.dataflow}")
         energy = np.where(allowed, energy, np.inf)
         cycles = np.where(allowed, cycles, np.inf)
     i = _fastest_cheapest(cycles, energy)
-    dram = _dram_tiling(shape, glb_words, tech.onchip_fmaps)[0]
+    dram = _dram_tiling(shape, glb_words, tech.onchip_fmaps, acc.loop_order)[0]
     accesses = counts[i] + dram * _DRAM_WORD
     units = accesses * unit
     compute, dram_cycles = float(cycles[i]), dram / tech.dram_words_per_cycle
@@ -403,8 +524,8 @@ def simulate_layer(
     buffer sizes), e.g. ``UnitCosts(1, 1, 2, 6, 200)`` for the Eyeriss Fig. 10 comparison;
     ``onchip_fmaps=False`` makes the layer read its input from and write its output to DRAM
     (one layer alone, as nn-dataflow costs it), overriding the tech's setting; ``mappings``
-    restricts WS/OS to the named array mappings (``("systolic",)``: SCALE-Sim's, for the
-    cycle comparison; OS also has ``"pixels2d"``, ShiDianNao's).
+    restricts the array mappings by name: ``"systolic"`` (the whole array, SCALE-Sim's, for the
+    cycle comparison), ``"subarray"`` (edge PEs bypassed), ``"tree"``, ``"row"``, ``"pixels2d"``.
     """
     tech = tech or load_tech()
     if onchip_fmaps is not None and onchip_fmaps != tech.onchip_fmaps:
@@ -412,12 +533,11 @@ def simulate_layer(
     acc, shape = accelerator, layer.shape()
     cost = _layer_cost(shape, acc, tech, costs, None if mappings is None else tuple(mappings))
     _, _, rf_words, glb_words = _acc_constants(acc, tech)
-    params = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow)[2]
-    tile = _dram_tiling(shape, glb_words, tech.onchip_fmaps)[1]
-    i = cost.index
+    cand = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow, acc.loop_order)
+    tile = _dram_tiling(shape, glb_words, tech.onchip_fmaps, acc.loop_order)[1]
     e_pj = {k: float(v * tech.mac_pj) for k, v in zip(LEVELS, cost.energy_units)}
     e_pj["static"] = cost.static_pj
-    mapping = {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in params.items()} | tile
+    mapping = cand.params(cost.index) | tile
     return LayerResult(
         layer=layer,
         accelerator=acc,
