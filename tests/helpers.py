@@ -91,12 +91,13 @@ def fake_hardware(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int = 0, samples_per_step: int = 3,
-              constraints: Constraints | None = None, **kwargs: Any) -> Experiment:  # fmt: skip
-    """A quiet Experiment of a small strategy (built from its YAML) on the fake evaluator."""
+              constraints: Constraints | None = None, hardware: Any = fake_hardware, **kwargs: Any) -> Experiment:  # fmt: skip
+    """A quiet Experiment of a small strategy (built from its YAML) on the fake evaluator (``hardware``: its
+    energy and latency of candidates, by default :func:`fake_hardware`)."""
     overrides = [f"strategy={kind}", *SMALL.get(kind, []),
                  f"strategy.{STEP_KEY.get(kind, 'samples_per_step')}={samples_per_step}"]  # fmt: skip
     strategy = build_strategy(compose_config("search", overrides).strategy, space, seed, constraints)
-    evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD, constraints=constraints)
+    evaluator = CandidateEvaluator(fake_accuracy, hardware, REWARD, constraints=constraints)
     return Experiment(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
 
 
