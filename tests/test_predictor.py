@@ -107,6 +107,30 @@ def test_naas_space_features_see_rows_cols_connectivity_and_loop_order() -> None
     assert moved.size and all("loop_order" in enc.spec.names[i] for i in moved)
 
 
+def test_naas_compute_cycles_follow_the_simulators_latency() -> None:
+    """log_compute_cycles: per layer and group, the folds of the unrolled extents over the array times the temporal
+    steps plus rows + columns (written out here per layer); it ranks designs as the simulator's latency does."""
+    naas = JointSpace.from_config(compose_config("search", ["accelerator=naas"]))
+    x = naas.sample(24, 9)
+    enc = FeatureEncoder(naas)
+    f = enc(x)[:, enc.spec.names.index("log_compute_cycles")]
+    for value, vector in zip(f[:3], x[:3]):
+        genotype, acc = naas.decode(vector)
+        rows, cols = acc.dataflow.split("-")
+        total = 0.0
+        for layer in hw.deployment_layers(genotype):
+            g = layer.groups
+            extent = {"K": layer.K // g, "C": layer.C // g, "P": layer.N * layer.out_h, "Q": layer.out_w, "R": layer.R,
+                      "S": layer.S}  # fmt: skip
+            spatial_rows, spatial_cols = (int(np.prod([extent[d] for d in side])) for side in (rows, cols))
+            steps = np.prod(list(extent.values())) / (spatial_rows * spatial_cols)
+            folds = -(-spatial_rows // acc.pe_rows) * -(-spatial_cols // acc.pe_cols)
+            total += g * folds * (steps + acc.pe_rows + acc.pe_cols)
+        assert value == pytest.approx(np.log1p(total))
+    _, latency = hw.evaluate(x, space=naas)
+    assert np.corrcoef(f, np.log(latency))[0, 1] > 0.95
+
+
 # ----------------------------------------------------------------- sample sets
 
 
