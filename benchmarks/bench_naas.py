@@ -1,0 +1,253 @@
+"""NAAS's two claims (Lin et al., DAC 2021) measured on yoso's networks, data and 65 nm technology.
+
+(i) **Connectivity + mapping + sizing versus sizing only.** For each of the six known networks and
+the elastic default's best design (``--elastic-best``, a ``best.yaml`` of ``python search.py``),
+the accelerator alone is searched (the network fixed) with the same budget, by evolution (NAAS's
+method) and by REINFORCE, 3 seeds: once over ``accelerator=naas`` (rows, columns, connectivity,
+buffers, loop order) and once over its sizing only (rows, columns, buffers) with the
+connectivity and loop order fixed to NVDLA's (``C-K``, weights held: loop order ``KCP``). The
+objective is the energy-delay product (EDP, mJ x ms) under the simulator; printed: the EDP ratio
+sizing-only / full of the best designs, per network, mean and range over the seeds.
+
+(ii) **The best searched design against an Eyeriss-like design of the same PE count** (12x14 PEs,
+108 KB global buffer, 512 B register file, row stationary): a joint search (network and
+accelerator, ``accelerator=naas`` at 12x14 PEs, ``reward=energy``) by the full pipeline
+(HyperNet accuracy, GP cost, final step with stand-alone training), then the EDP ratio of the
+Eyeriss-like design running the same network and running DARTS_V2, with each network's stand-alone
+accuracy (validation/test size and 95 % interval).
+
+NAAS's setting differs: ImageNet networks, its own cost model and technology. Here: CIFAR-size
+deployment networks (hw.deploy), the Fashion-MNIST accuracy of yoso's default data, the
+eyeriss_65nm technology. Run alone on a quiet machine:
+``python benchmarks/bench_naas.py [--quick] [--budget 200] [--seeds 0,1,2] [--elastic-best FILE]
+[--standalone-cache FILE] [--skip-joint]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf, open_dict
+
+from yoso.app.cli import compose
+from yoso.hw import Deploy, evaluate, load_tech
+from yoso.search.strategy import Evaluation, build_strategy
+from yoso.space import Accelerator, AcceleratorSpace, Genotype, known_genotype
+from yoso.space.joint import Decision
+from yoso.space.known import KNOWN_GENOTYPES
+from yoso.tables import format_table
+
+#: The sizing-only baselines' fixed connectivity and loop order (points of the full space): NVDLA's input x output
+#: channels and the TPU's C*R*S x K, both holding weights (P innermost).
+SIZING_ONLY = {"NVDLA-like C-K/KCP": {"connectivity": ["C-K"], "loop_orders": ["KCP"]},
+               "TPU-like CRS-K/KCP": {"connectivity": ["CRS-K"], "loop_orders": ["KCP"]}}  # fmt: skip
+#: The Eyeriss-like reference design of claim (ii) (Chen et al. ISCA 2016: 12x14 PEs, 108 KB, 512 B, RS).
+EYERISS = Accelerator(12, 14, 108, 512, "RS")
+STRATEGIES = ("evolution", "reinforce")
+
+
+class AcceleratorOnlySpace:
+    """The accelerator decisions of a space as a space of their own (the network fixed), for the strategies."""
+
+    def __init__(self, accelerators: AcceleratorSpace):
+        self.accelerators = accelerators
+        self.decisions = tuple(Decision(f"accel.{f}", c) for f, c in zip(accelerators.fields, accelerators.choices))
+        self.vocab_sizes = np.array([d.vocab for d in self.decisions], dtype=np.int64)
+        self.names = tuple(d.name for d in self.decisions)
+        self.num_cell_decisions = self.num_dnn_decisions = 0
+        self.num_accel_decisions = len(self.decisions)
+
+    def __len__(self) -> int:
+        return len(self.decisions)
+
+    def sample(self, n: int, rng: Any = None) -> np.ndarray:
+        return np.random.default_rng(rng).integers(0, self.vocab_sizes, size=(int(n), len(self)), dtype=np.int64)
+
+    def check(self, vectors: Any) -> np.ndarray:
+        return np.atleast_2d(np.asarray(vectors, dtype=np.int64))
+
+    def accelerator(self, vector: np.ndarray) -> Accelerator:
+        return self.accelerators.accelerator(*(int(i) for i in vector))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    edp: float
+    accelerator: Accelerator
+    seconds: float
+
+
+def accelerator_search(genotype: Genotype, space: AcceleratorOnlySpace, strategy_cfg: Any, seed: int, budget: int,
+                       deploy: Deploy, tech: Any) -> SearchResult:  # fmt: skip
+    """The least-EDP accelerator for ``genotype`` a strategy finds in ``budget`` simulator evaluations."""
+    strategy = build_strategy(strategy_cfg, space, seed)
+    best, best_acc, start, done = math.inf, None, time.perf_counter(), 0
+    while done < budget:
+        vectors = strategy.ask(min(strategy.batch_size, budget - done))
+        accs = [space.accelerator(v) for v in vectors]
+        energy, latency = evaluate([(genotype, a) for a in accs], tech=tech, deploy=deploy)
+        edp = energy * latency
+        n = len(vectors)
+        strategy.tell(vectors, Evaluation(np.full(n, np.nan), energy, latency, -np.log(edp)))
+        i = int(np.argmin(edp))
+        if edp[i] < best:
+            best, best_acc = float(edp[i]), accs[i]
+        done += n
+    return SearchResult(best, best_acc, time.perf_counter() - start)
+
+
+def claim_one(args: argparse.Namespace, networks: dict[str, Genotype]) -> list[dict[str, Any]]:
+    """Claim (i): the sizing-only / full EDP ratio of the best designs, per network and strategy, over the seeds."""
+    cfg = compose(["accelerator=naas"])
+    full = AcceleratorOnlySpace(AcceleratorSpace.from_config(cfg.accelerator))
+    baselines = {name: AcceleratorOnlySpace(AcceleratorSpace.from_config(OmegaConf.merge(cfg.accelerator, fixed)))
+                 for name, fixed in SIZING_ONLY.items()}  # fmt: skip
+    deploy, tech = Deploy.from_config(cfg.hw.deploy), load_tech(cfg.hw.get("tech"))
+    sizes = ", ".join(f"{name} {b.accelerators.size:,}" for name, b in baselines.items())
+    print(f"(i) accelerator-only searches, {args.budget} simulator evaluations each, seeds {args.seeds}; full space "
+          f"{full.accelerators.size:,} accelerators ({', '.join(full.accelerators.fields)}); sizing only: {sizes}; "
+          "objective: EDP under the simulator", flush=True)  # fmt: skip
+    rows = []
+    for name, genotype in networks.items():
+        for strategy in STRATEGIES:
+            strategy_cfg = compose([f"strategy={strategy}"]).strategy
+            fulls = [accelerator_search(genotype, full, strategy_cfg, seed, args.budget, deploy, tech)
+                     for seed in args.seeds]  # fmt: skip
+            top = min(fulls, key=lambda r: r.edp)
+            for baseline, space in baselines.items():
+                sizing = [accelerator_search(genotype, space, strategy_cfg, seed, args.budget, deploy, tech)
+                          for seed in args.seeds]  # fmt: skip
+                ratios = [s.edp / f.edp for s, f in zip(sizing, fulls)]
+                best_sizing = min(sizing, key=lambda r: r.edp)
+                rows.append({
+                    "network": name, "strategy": strategy, "baseline": baseline, "seeds": len(ratios),
+                    "ratio_mean": statistics.fmean(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+                    "best_full": str(top.accelerator), "edp_full": top.edp,
+                    "best_sizing": str(best_sizing.accelerator), "edp_sizing": best_sizing.edp,
+                    "seconds": sum(r.seconds for r in fulls + sizing),
+                })  # fmt: skip
+                r = rows[-1]
+                print(f"   {name:20s} {strategy:9s} vs {baseline}: EDP ratio {r['ratio_mean']:6.2f}x "
+                      f"[{r['ratio_min']:.2f}, {r['ratio_max']:.2f}]; best full {r['best_full']} "
+                      f"({r['edp_full']:.4g} mJ*ms), best sizing-only {r['best_sizing']} ({r['edp_sizing']:.4g}); "
+                      f"{r['seconds']:.0f} s", flush=True)  # fmt: skip
+    return rows
+
+
+def print_claim_one(rows: list[dict[str, Any]]) -> None:
+    table = [{**r, "ratio": f"{r['ratio_mean']:.2f}x [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}]",
+              "edp_full": f"{r['edp_full']:.4g}", "edp_sizing": f"{r['edp_sizing']:.4g}"} for r in rows]  # fmt: skip
+    columns = [("network", "network"), ("strategy", "strategy"), ("baseline", "sizing only"),
+               ("ratio", "EDP sizing-only / full (mean [min, max] over seeds)"),
+               ("best_full", "best full-space design"), ("edp_full", "EDP (mJ*ms)"),
+               ("best_sizing", "best sizing-only design"), ("edp_sizing", "EDP (mJ*ms)")]  # fmt: skip
+    print(format_table(table, columns, title="(i) connectivity + mapping + sizing vs sizing only", markdown=True))
+    for strategy in STRATEGIES:
+        for baseline in SIZING_ONLY:
+            mine = [r["ratio_mean"] for r in rows if r["strategy"] == strategy and r["baseline"] == baseline]
+            if mine:
+                geo = math.exp(statistics.fmean(math.log(x) for x in mine))
+                print(f"   {strategy} vs {baseline}: geometric mean over {len(mine)} networks {geo:.2f}x, "
+                      f"per-network means in [{min(mine):.2f}, {max(mine):.2f}]")  # fmt: skip
+
+
+def claim_two(args: argparse.Namespace, out_dir: Path) -> None:
+    """Claim (ii): a joint search at Eyeriss's PE count against the Eyeriss-like design, with accuracies."""
+    import hydra
+
+    from yoso.app.pipeline import run_search, standalone_trainer_fn
+    from yoso.app.two_stage import cached_accuracy, standalone_key
+    from yoso.stats import format_accuracy
+
+    overrides = ["accelerator=naas", f"accelerator.pe_rows=[{EYERISS.pe_rows}]",
+                 f"accelerator.pe_cols=[{EYERISS.pe_cols}]", "reward=energy", "logger=none",
+                 f"paths.output_dir={out_dir / 'joint'}", f"search.iterations={args.joint_iterations}"]  # fmt: skip
+    if args.quick:
+        overrides.append("experiment=smoke")
+    cfg = compose(overrides)
+    with open_dict(cfg):
+        cfg.hydra = None
+    print(f"\n(ii) joint search (network + accelerator at {EYERISS.pe_rows}x{EYERISS.pe_cols} PEs): "
+          f"python search.py {' '.join(overrides)}", flush=True)
+    start = time.perf_counter()
+    best = run_search(cfg)
+    print(f"   search and final step: {time.perf_counter() - start:.0f} s", flush=True)
+    genotype = Genotype.from_dict(best["genotype"])
+    searched = Accelerator.from_dict(best["accelerator"])
+    deploy, tech = Deploy.from_config(cfg.hw.deploy), load_tech(cfg.hw.get("tech"))
+    pairs = [(genotype, searched), (genotype, EYERISS), (known_genotype("DARTS_V2"), EYERISS)]
+    energy, latency = evaluate(pairs, tech=tech, deploy=deploy)
+    edp = energy * latency
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    cache = args.standalone_cache or Path(cfg.paths.cache_dir) / "standalone.json"
+    train = standalone_trainer_fn(cfg, datamodule, out_dir / "standalone")
+    darts = cached_accuracy(Path(cache), standalone_key(cfg), "DARTS_V2", lambda: train(KNOWN_GENOTYPES["DARTS_V2"]))
+    acc_searched = format_accuracy(best["test_accuracy"], best.get("test_accuracy_n"))
+    acc_darts = format_accuracy(darts[1], darts[3])
+    rows = [
+        {"design": "searched network on the searched accelerator", "accelerator": str(searched),
+         "accuracy": acc_searched, "energy": energy[0], "latency": latency[0], "edp": edp[0], "ratio": 1.0},
+        {"design": "searched network on Eyeriss-like", "accelerator": str(EYERISS), "accuracy": acc_searched,
+         "energy": energy[1], "latency": latency[1], "edp": edp[1], "ratio": edp[1] / edp[0]},
+        {"design": "DARTS_V2 on Eyeriss-like", "accelerator": str(EYERISS), "accuracy": acc_darts,
+         "energy": energy[2], "latency": latency[2], "edp": edp[2], "ratio": edp[2] / edp[0]},
+    ]  # fmt: skip
+    table = [{**r, "energy": f"{r['energy']:.4g}", "latency": f"{r['latency']:.4g}", "edp": f"{r['edp']:.4g}",
+              "ratio": f"{r['ratio']:.2f}x"} for r in rows]  # fmt: skip
+    columns = [("design", "design"), ("accelerator", "accelerator"), ("accuracy", "test accuracy (95 % CI, n)"),
+               ("energy", "energy (mJ)"), ("latency", "latency (ms)"), ("edp", "EDP (mJ*ms)"),
+               ("ratio", "EDP / searched")]  # fmt: skip
+    print(format_table(table, columns, title="(ii) searched design vs Eyeriss-like at 168 PEs", markdown=True))
+    print(f"   searched genotype: {genotype.to_json()}")
+
+
+def networks_of(args: argparse.Namespace) -> dict[str, Genotype]:
+    """The six known networks (two with --quick) and the elastic default's best design when given."""
+    names = list(KNOWN_GENOTYPES)[:2] if args.quick else list(KNOWN_GENOTYPES)
+    out = {name: known_genotype(name) for name in names}
+    if args.elastic_best:
+        import yaml
+
+        best = yaml.safe_load(Path(args.elastic_best).read_text())
+        out["elastic default best"] = Genotype.from_dict(best["genotype"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="two networks, one seed, a short budget, a smoke joint search")
+    p.add_argument("--budget", type=int, default=200, help="simulator evaluations per accelerator search")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--elastic-best", help="best.yaml of a default search (the elastic default's best design)")
+    p.add_argument("--joint-iterations", type=int, default=100, help="iterations of claim (ii)'s joint search")
+    p.add_argument("--standalone-cache", help="a stand-alone accuracy cache (e.g. a two-stage run's standalone.json)")
+    p.add_argument("--out", default="logs/bench_naas", help="folder of claim (ii)'s search run")
+    p.add_argument("--skip-joint", action="store_true", help="only claim (i)")
+    args = p.parse_args(argv)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    if args.quick:
+        args.seeds, args.budget, args.joint_iterations = args.seeds[:1], min(args.budget, 40), 8
+    logging.getLogger("yoso").setLevel(logging.WARNING)
+    torch.set_num_threads(1)  # the controller's small LSTM: threads only contend
+    print(__doc__.split("\n\n")[0])
+    rows = claim_one(args, networks_of(args))
+    print()
+    print_claim_one(rows)
+    if not args.skip_joint:
+        claim_two(args, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
