@@ -96,8 +96,8 @@ def test_naas_space_features_see_rows_cols_connectivity_and_loop_order() -> None
     for row, vector in zip(f, x):
         _, acc = naas.decode(vector)
         expected = np.log2([acc.pe_rows, acc.pe_cols, acc.num_pes, acc.gbuf_kb, acc.rbuf_bytes])
-        np.testing.assert_allclose(row[[column[k] for k in ("log2_pe_rows", "log2_pe_cols", "log2_pes",
-                                                             "log2_gbuf_kb", "log2_rbuf_bytes")]], expected)  # fmt: skip
+        sizes = ("log2_pe_rows", "log2_pe_cols", "log2_pes", "log2_gbuf_kb", "log2_rbuf_bytes")
+        np.testing.assert_allclose(row[[column[k] for k in sizes]], expected)
         flow = row[column[f"{acc.dataflow}*log_all_macs_per_pe"]]
         order = row[column[f"loop_order={acc.loop_order}*log_all_macs_per_pe"]]
         assert flow == order > 0 and row[work].sum() == pytest.approx(2 * flow)  # zero under the other choices
@@ -107,28 +107,33 @@ def test_naas_space_features_see_rows_cols_connectivity_and_loop_order() -> None
     assert moved.size and all("loop_order" in enc.spec.names[i] for i in moved)
 
 
-def test_naas_compute_cycles_follow_the_simulators_latency() -> None:
+def test_naas_compute_cycles_and_array_words_by_hand() -> None:
     """log_compute_cycles: per layer and group, the folds of the unrolled extents over the array times the temporal
-    steps plus rows + columns (written out here per layer); it ranks designs as the simulator's latency does."""
+    steps plus rows + columns; log_array_words[O]: the MACs over the PEs an output word gathers (a fold's mean use of
+    each axis whose dimensions it does not depend on). Written out per layer here; the cycles rank designs as the
+    simulator's latency does."""
     naas = JointSpace.from_config(compose_config("search", ["accelerator=naas"]))
     x = naas.sample(24, 9)
     enc = FeatureEncoder(naas)
-    f = enc(x)[:, enc.spec.names.index("log_compute_cycles")]
-    for value, vector in zip(f[:3], x[:3]):
+    f = enc(x)
+    cycles, words = (f[:, enc.spec.names.index(name)] for name in ("log_compute_cycles", "log_array_words[O]"))
+    for vector, cycles_value, words_value in zip(x[:3], cycles, words):
         genotype, acc = naas.decode(vector)
-        rows, cols = acc.dataflow.split("-")
-        total = 0.0
+        sides = acc.dataflow.split("-")
+        total_cycles = total_words = 0.0
         for layer in hw.deployment_layers(genotype):
             g = layer.groups
             extent = {"K": layer.K // g, "C": layer.C // g, "P": layer.N * layer.out_h, "Q": layer.out_w, "R": layer.R,
                       "S": layer.S}  # fmt: skip
-            spatial_rows, spatial_cols = (int(np.prod([extent[d] for d in side])) for side in (rows, cols))
-            steps = np.prod(list(extent.values())) / (spatial_rows * spatial_cols)
-            folds = -(-spatial_rows // acc.pe_rows) * -(-spatial_cols // acc.pe_cols)
-            total += g * folds * (steps + acc.pe_rows + acc.pe_cols)
-        assert value == pytest.approx(np.log1p(total))
+            spatial = [int(np.prod([extent[d] for d in side])) for side in sides]
+            folds = [-(-e // size) for e, size in zip(spatial, (acc.pe_rows, acc.pe_cols))]
+            macs = np.prod(list(extent.values()))
+            total_cycles += g * folds[0] * folds[1] * (macs / (spatial[0] * spatial[1]) + acc.pe_rows + acc.pe_cols)
+            served = np.prod([e / n if not set(side) & set("KPQ") else 1 for e, n, side in zip(spatial, folds, sides)])
+            total_words += g * macs / served
+        assert (cycles_value, words_value) == pytest.approx((np.log1p(total_cycles), np.log1p(total_words)))
     _, latency = hw.evaluate(x, space=naas)
-    assert np.corrcoef(f, np.log(latency))[0, 1] > 0.95
+    assert np.corrcoef(cycles, np.log(latency))[0, 1] > 0.95
 
 
 # ----------------------------------------------------------------- sample sets
