@@ -91,7 +91,8 @@ def fake_hardware(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int = 0, samples_per_step: int = 3,
-              constraints: Constraints | None = None, hardware: Any = fake_hardware, **kwargs: Any) -> Experiment:  # fmt: skip
+              constraints: Constraints | None = None, hardware: Any = fake_hardware,
+              **kwargs: Any) -> Experiment:  # fmt: skip
     """A quiet Experiment of a small strategy (built from its YAML) on the fake evaluator (``hardware``: its
     energy and latency of candidates, by default :func:`fake_hardware`)."""
     overrides = [f"strategy={kind}", *SMALL.get(kind, []),

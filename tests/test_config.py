@@ -107,8 +107,10 @@ INVALID = [
     # accelerator=naas: connectivities ROWS-COLS over the loop dimensions KCPQRS, loop orders permutations of KCP
     ("accelerator=naas accelerator.connectivity=[C-K,K-Z]", "accelerator.connectivity[1]", "'K-Z'",
      "each side one or more distinct loop dimensions of KCPQRS"),
-    ("accelerator=naas accelerator.connectivity=[K-K]", "accelerator.connectivity[0]", "'K-K'", "no dimension on both sides"),
-    ("accelerator=naas accelerator.loop_orders=[KCP,KCC]", "accelerator.loop_orders[1]", "'KCC'", "a permutation of 'KCP'"),
+    ("accelerator=naas accelerator.connectivity=[K-K]", "accelerator.connectivity[0]", "'K-K'",
+     "no dimension on both sides"),
+    ("accelerator=naas accelerator.loop_orders=[KCP,KCC]", "accelerator.loop_orders[1]", "'KCC'",
+     "a permutation of 'KCP'"),
 ]
 
 

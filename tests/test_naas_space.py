@@ -93,7 +93,8 @@ def test_search_entry_with_naas_and_hard_constraints(tmp_path: Path, kind: str) 
     space = JointSpace.from_config(cfg)
     with open(tmp_path / "history.csv", newline="") as handle:
         vectors = np.array([[int(row[name]) for name in space.names] for row in csv.DictReader(handle)])
-    energy, latency = evaluate(vectors, space=space, tech=load_tech(cfg.hw.tech), deploy=Deploy.from_config(cfg.hw.deploy))
+    deploy = Deploy.from_config(cfg.hw.deploy)
+    energy, latency = evaluate(vectors, space=space, tech=load_tech(cfg.hw.tech), deploy=deploy)
     feasible = (latency <= 2.0) & (energy <= cfg.reward.t_eer_mj)
     if not feasible.any():
         assert not (tmp_path / "best.yaml").exists() and "no sampled design meets" in result.stdout + result.stderr

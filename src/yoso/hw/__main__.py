@@ -1,7 +1,8 @@
-"""Command line: ``python -m yoso.hw GENOTYPE --pe 16x32 --gbuf-kb 512 --rbuf-b 512 --dataflow OS [--loop-order KCP] [--json]``.
+"""Command line: ``python -m yoso.hw GENOTYPE --pe 16x32 --gbuf-kb 512 --rbuf-b 512 --dataflow OS [--json]``.
 
 GENOTYPE is a known name (``DARTS_V2``) or a genotype YAML/JSON file; the dataflow is a named one
-or a connectivity ROWS-COLS (``--dataflow PQ-K``, NAAS's description). Prints the per-layer
+or a connectivity ROWS-COLS (``--dataflow PQ-K``, NAAS's description), ``--loop-order KCP`` fixes
+the global-buffer tiling's loop order. Prints the per-layer
 table and the totals, or with ``--json`` the totals and the energy breakdown. A bad value
 prints the config validator's message and exits with status 2.
 """
@@ -16,8 +17,8 @@ from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import SimResult, simulate
 from yoso.hw.tech import DEFAULT_TECH, load_tech
-from yoso.space.accelerator import (DATAFLOWS, TILING_LOOPS, Accelerator, check_dataflow, check_loop_order,
-                                    parse_pe_shape)  # fmt: skip
+from yoso.space.accelerator import (DATAFLOWS, LOOP_DIMS, TILING_LOOPS, Accelerator, check_dataflow,
+                                    check_loop_order, parse_pe_shape)  # fmt: skip
 from yoso.space.known import KNOWN_GENOTYPES, load_genotype
 from yoso.tables import format_table
 
@@ -37,8 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pe", default="16x32", help="PE array ROWSxCOLS (8x8 .. 16x32)")
     p.add_argument("--gbuf-kb", default="512", help="global buffer KB (108 .. 1024)")
     p.add_argument("--rbuf-b", default="512", help="register file bytes per PE (64 .. 1024)")
-    p.add_argument("--dataflow", default="OS",
-                   help=f"a named dataflow {list(DATAFLOWS)} or a connectivity ROWS-COLS of loop dimensions (C-K, PQ-K)")
+    p.add_argument("--dataflow", default="OS", help=f"a named dataflow {list(DATAFLOWS)} or a connectivity "
+                   f"ROWS-COLS of loop dimensions {LOOP_DIMS} (C-K, PQ-K)")  # fmt: skip
     p.add_argument("--loop-order", default=None, help=f"the global-buffer tiling's loop order, a permutation of "
                    f"{TILING_LOOPS} outer to inner (default: the simulator's choice per layer)")  # fmt: skip
     p.add_argument("--tech", default=DEFAULT_TECH, help="technology name (package data yoso/hw/technologies) or a YAML path")
