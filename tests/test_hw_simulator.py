@@ -297,3 +297,4 @@ def test_bad_connectivity_and_loop_order() -> None:
     with pytest.raises(ConfigError, match=r"loop_order='KCC': allowed a permutation of 'KCP'"):
         Accelerator(16, 16, 256, 256, "C-K", "KCC")
     assert Accelerator(16, 16, 256, 256, "kq-c").dataflow == "KQ-C"  # canonical: dimensions in KCPQRS order
+    assert Accelerator(16, 16, 256, 256, "C-K", "pck").loop_order == "PCK"

@@ -12,7 +12,7 @@ one candidate per epoch.
   mixed node is the expectation of ``op_a(I_a) + op_b(I_b)``: ``sum_{j,o} w[j,o] op_o(x_j)`` with
   ``w`` = P(edge ``j`` drawn) x P(op ``o`` | ``j``), over the HyperNet's own candidate modules.
   The derived genotype keeps per node the two most probable edges with their strongest op.
-* Accelerator: Gumbel-softmax over the four accelerator decisions, temperature annealed per
+* Accelerator: Gumbel-softmax over the accelerator decisions, temperature annealed per
   epoch from ``tau_max`` to ``tau_min``.
 * Cost: :class:`yoso.predictor.relaxed.CostMLP` on the expected encoding (edge occupancies and
   accelerator probabilities) gives log-energy and log-latency. Its value is taken at the hard

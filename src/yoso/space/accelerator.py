@@ -94,7 +94,7 @@ class Accelerator:
             self.limits.check(self)
         object.__setattr__(self, "dataflow", check_dataflow("dataflow", self.dataflow))
         if self.loop_order is not None:
-            check_loop_order("loop_order", self.loop_order)
+            object.__setattr__(self, "loop_order", check_loop_order("loop_order", self.loop_order))
 
     @property
     def num_pes(self) -> int:
