@@ -82,7 +82,7 @@ class RelaxedEncoding:
         """The encoding of a relaxed design as one tensor.
 
         ``edges``: per cell in :data:`CELL_TYPES` order, per node, its ``(node, num_ops)`` expected
-        edge counts; ``accelerator``: the four decisions' choice probabilities. Leading batch
+        edge counts; ``accelerator``: each accelerator decision's choice probabilities. Leading batch
         dimensions are kept.
         """
         flat = [e.flatten(-2) for e in edges] + list(accelerator)
