@@ -170,7 +170,7 @@ class SupernetModule(_Trainable):
         scale_keys = {} if scale is None else {"widths": list(scale.widths), "depths": list(scale.depths)}
         return {
             "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"]), **scale_keys},
-            "accelerator": {k: list(v) for k, v in accelerator.items()},
+            "accelerator": {k: dict(v) if isinstance(v, Mapping) else list(v) for k, v in accelerator.items()},
             **_macro_hparams("model", input_shape, num_classes, channels, cells, stem_multiplier, affine,
                              dirac_init, optimizer),
             "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
