@@ -104,6 +104,12 @@ INVALID = [
     ("space.depths=[]", "space.depths", "[]", "a non-empty list"),
     ("model.distill=true", "model.distill", "True", "false unless model.sandwich=true"),
     ("space=yoso model.sandwich=true", "model.sandwich", "True", "false in a space without width/depth decisions"),
+    # FPGA targets (docs/targets.md): the board's figures and the frame-rate floor
+    ("target=zcu102 target.dsp=-5", "target.dsp", "-5", "an integer >= 1"),
+    ("target=zc706 target.clock_mhz=0", "target.clock_mhz", "0", "a finite number > 0.0"),
+    ("target=ultra96 target.word_bits=4", "target.word_bits", "4", "one of [8, 16]"),
+    ("target=zcu104 target.uram=-1", "target.uram", "-1", "an integer >= 0"),
+    ("constraints.min_fps=0", "constraints.min_fps", "0", "a finite number > 0.0"),
 ]
 
 
