@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from helpers import CONF, REWARD, STRATEGIES, compose_config, fake_accuracy, make_loop, options, run_entry
 from yoso.app.cli import validate_config
 from yoso.app.pipeline import hypernet_key
-from yoso.hw import evaluate, load_tech
+from yoso.hw import Layer, evaluate, load_tech
 from yoso.hw.fpga import RESOURCES, USAGE_COLUMNS, Board, fps
 from yoso.predictor.cost import HwSetup, OnBoard, SimulatorCostModel, accelerators_of, build_cost_model
 from yoso.predictor.dataset import sample_set_key
@@ -202,3 +202,31 @@ def test_search_on_a_board_with_a_frame_rate_floor(kind: str, tmp_path: Path) ->
             best = yaml.safe_load((run / "best.yaml").read_text())
             acc = Accelerator.from_dict(best["accelerator"], setup.space.accelerators.limits)
             assert setup.board.usage([acc]).fits.all() and np.isfinite(best["latency_ms"])
+
+
+def _bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_fpga", CONF.parent / "benchmarks" / "bench_fpga.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_fpga_quick_reports_only_designs_that_fit(capsys) -> None:
+    """benchmarks/bench_fpga.py --quick on the smallest board: a known-network table within the device, Auto-NBA beside."""
+    bench = _bench()
+    rows = bench.known_networks("ultra96", quick=True)
+    assert rows and all(0 < r[k] <= 100.0 for r in rows for k in ("dsp_pct", "lut_pct"))
+    assert all(r["fps"] == pytest.approx(1000 / r["latency_ms"]) for r in rows)
+    assert bench.main(["--quick", "--boards", "ultra96"]) == 0
+    out = capsys.readouterr().out
+    assert "Auto-NBA" in out and "NASNet-A" in out
+
+
+def test_auto_nba_formula_on_a_compute_bound_tile() -> None:
+    """The re-expressed Auto-NBA latency: one tile whose compute hides the input load is compute + weights + write-back."""
+    layer = Layer("conv", 16, 32, 8, 8, 3, 3, padding=1)
+    # Tm = Pm = 32, Tn = Pn = 16, Tr = Tc = 8: compute 8*8*9 = 576; input 16*8*8/4 = 256 (hidden);
+    # weights 32*16*9/4 = 1152; write-back 32*64/4 + 64 = 576
+    assert _bench().auto_nba_cycles(layer, pm=32, pn=16) == 576 + 1152 + 576
