@@ -214,7 +214,7 @@ def _bench():
 
 
 def test_bench_fpga_quick_reports_only_designs_that_fit(capsys) -> None:
-    """benchmarks/bench_fpga.py --quick on the smallest board: a known-network table within the device, Auto-NBA beside."""
+    """benchmarks/bench_fpga.py --quick on the smallest board: known networks within the device, Auto-NBA beside."""
     bench = _bench()
     rows = bench.known_networks("ultra96", quick=True)
     assert rows and all(0 < r[k] <= 100.0 for r in rows for k in ("dsp_pct", "lut_pct"))
@@ -225,7 +225,7 @@ def test_bench_fpga_quick_reports_only_designs_that_fit(capsys) -> None:
 
 
 def test_auto_nba_formula_on_a_compute_bound_tile() -> None:
-    """The re-expressed Auto-NBA latency: one tile whose compute hides the input load is compute + weights + write-back."""
+    """The re-expressed Auto-NBA latency: a tile whose compute hides the input load: compute + weights + write-back."""
     layer = Layer("conv", 16, 32, 8, 8, 3, 3, padding=1)
     # Tm = Pm = 32, Tn = Pn = 16, Tr = Tc = 8: compute 8*8*9 = 576; input 16*8*8/4 = 256 (hidden);
     # weights 32*16*9/4 = 1152; write-back 32*64/4 + 64 = 576

@@ -169,7 +169,8 @@ class Board:
 
     def power_w(self, usage: Usage) -> np.ndarray:
         """Board power of each design (W): device static plus the dynamic power of the resources it uses."""
-        per_mhz = np.array([self.dsp_uw_per_mhz, self.bram36_uw_per_mhz, self.uram_uw_per_mhz, self.lut_uw_per_mhz, 0.0])
+        per_mhz = np.array([self.dsp_uw_per_mhz, self.bram36_uw_per_mhz, self.uram_uw_per_mhz, self.lut_uw_per_mhz,
+                            0.0])  # fmt: skip
         return self.static_w + usage.counts @ per_mhz * self.clock_mhz * 1e-6
 
     def cost(self, accelerators: Sequence[Accelerator], dram_mj: Any, latency_ms: Any) -> tuple[np.ndarray, np.ndarray]:
