@@ -230,3 +230,26 @@ def test_auto_nba_formula_on_a_compute_bound_tile() -> None:
     # Tm = Pm = 32, Tn = Pn = 16, Tr = Tc = 8: compute 8*8*9 = 576; input 16*8*8/4 = 256 (hidden);
     # weights 32*16*9/4 = 1152; write-back 32*64/4 + 64 = 576
     assert _bench().auto_nba_cycles(layer, pm=32, pn=16) == 576 + 1152 + 576
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_board_yaml_lists_its_schema_and_restates_no_code_default(board: str) -> None:
+    """Each board YAML composes onto Board's schema (keys, _target_ and modelling defaults from the code)."""
+    from omegaconf import OmegaConf
+
+    from yoso.config import config_schema
+
+    schema = OmegaConf.to_container(OmegaConf.structured(config_schema(Board)))
+    stated = OmegaConf.to_container(OmegaConf.load(CONF / "target" / f"{board}.yaml"))
+    assert stated["defaults"][0] == "board_schema@target"
+    assert set(compose_config("search", [f"target={board}"]).target) == set(schema)
+    assert not [k for k, v in stated["target"].items() if k in schema and v == schema[k]]
+
+
+def test_a_resumed_search_on_a_board_keeps_the_resource_columns(tmp_path: Path) -> None:
+    constraints = Constraints(t_lat_ms=1000 / 30, t_eer_mj=1e3)
+    _board_loop("random", "ultra96", tmp_path, constraints, iterations=3)[2].run()
+    first = (tmp_path / "history.csv").read_text().splitlines()
+    history = _board_loop("random", "ultra96", tmp_path, constraints, iterations=6)[2].run()
+    again = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(history) == 6 and again[: len(first)] == first and again[0].endswith(",".join(USAGE_COLUMNS))

@@ -216,6 +216,7 @@ def register_configs() -> None:
     store.store(group="search", name="search_schema", node=search_schema())  # the search node of search.yaml
     store.store(group="model", name="supernet_schema", node=model_schema())
     store.store(group="hw", name="default_schema", node=hw_schema())
+    store.store(group="target", name="board_schema", node=config_schema(Board))  # the target node of a board YAML
     for name, schema in cost_model_schemas().items():
         store.store(group="cost_model", name=f"{name}_schema", node=schema)
 

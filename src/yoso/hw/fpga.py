@@ -24,7 +24,7 @@ A design that does not fit the device has infinite energy and latency: every con
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -92,8 +92,8 @@ class Board:
     bram36_uw_per_mhz: float
     uram_uw_per_mhz: float
     lut_uw_per_mhz: float
+    macs_per_dsp: Mapping[int, float]
     word_bits: int = 16
-    macs_per_dsp: Mapping[int, float] = field(default_factory=lambda: {16: 1.0})
     lutram_max_bytes: int = 256
     shell_lut: int = 20000
     shell_ff: int = 30000
