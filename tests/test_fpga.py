@@ -253,3 +253,10 @@ def test_a_resumed_search_on_a_board_keeps_the_resource_columns(tmp_path: Path) 
     history = _board_loop("random", "ultra96", tmp_path, constraints, iterations=6)[2].run()
     again = (tmp_path / "history.csv").read_text().splitlines()
     assert len(history) == 6 and again[: len(first)] == first and again[0].endswith(",".join(USAGE_COLUMNS))
+
+
+def test_cli_stops_on_a_bad_board_value_before_any_work(tmp_path: Path) -> None:
+    result = run_entry("search.py", tmp_path, "target=zcu102", "target.dsp=-5")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "invalid config value target.dsp=-5: allowed an integer >= 1" in output and "config valid" not in output
