@@ -111,6 +111,12 @@ INVALID = [
      "no dimension on both sides"),
     ("accelerator=naas accelerator.loop_orders=[KCP,KCC]", "accelerator.loop_orders[1]", "'KCC'",
      "a permutation of 'KCP'"),
+    # FPGA targets (docs/targets.md): the board's figures and the frame-rate floor
+    ("target=zcu102 target.dsp=-5", "target.dsp", "-5", "an integer >= 1"),
+    ("target=zc706 target.clock_mhz=0", "target.clock_mhz", "0", "a finite number > 0.0"),
+    ("target=ultra96 target.word_bits=4", "target.word_bits", "4", "one of [8, 16]"),
+    ("target=zcu104 target.uram=-1", "target.uram", "-1", "an integer >= 0"),
+    ("constraints.min_fps=0", "constraints.min_fps", "0", "a finite number > 0.0"),
 ]
 
 

@@ -151,7 +151,8 @@ def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Pat
     best = _search(tmp_path / "loose", cache_dir, "constraints=hard", "constraints.t_lat_ms=3", "constraints.t_eer_mj=30",
                    "search.iterations=16", "search.top_n=2", "search.standalone=false")  # fmt: skip
     saved = yaml.safe_load((tmp_path / "loose" / "best.yaml").read_text())
-    assert saved["feasible"] and saved["constraints"] == {"t_lat_ms": 3.0, "t_eer_mj": 30.0, "hard": True, "penalty": 0.0}
+    assert saved["feasible"] and saved["constraints"] == {"t_lat_ms": 3.0, "t_eer_mj": 30.0, "hard": True, "penalty": 0.0,
+                                                                "min_fps": None}
     cfg = compose_config("search", [f"paths.cache_dir={cache_dir}"])
     space = validate_config(cfg).space
     vector = np.array([space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))])

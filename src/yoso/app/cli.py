@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from yoso.config import ConfigError, InputError, build, check_int, config_schema, plain_groups, required
+from yoso.hw.fpga import Board
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
 from yoso.predictor.settings import PredictorConfig
@@ -47,6 +48,7 @@ class RunSetup:
     constraints: Constraints | None = None
     strategy: Any = None  # a yoso.search.strategy.Strategy, built from the strategy group
     search: SearchSettings | None = None
+    board: Board | None = None  # the FPGA board of the ``target`` group (None: the ASIC of ``hw.tech``)
 
 
 def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -158,6 +160,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     constraints = build(cfg["constraints"], "constraints") if "constraints" in present else None
     if constraints is None and reward is not None:
         constraints = reward.constraints
+    board = build(cfg["target"], "target") if cfg.get("target") is not None else None
     if "hw" in present:
         _check_hw(_group(cfg, "hw"))
     if "cost_model" in present:
@@ -184,7 +187,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
 
         strategy = build_strategy(cfg["strategy"], space, seed, constraints)
     return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy,
-                    search=search)  # fmt: skip
+                    search=search, board=board)  # fmt: skip
 
 
 #: The validated config groups, and what each entry point needs.
@@ -213,6 +216,7 @@ def register_configs() -> None:
     store.store(group="search", name="search_schema", node=search_schema())  # the search node of search.yaml
     store.store(group="model", name="supernet_schema", node=model_schema())
     store.store(group="hw", name="default_schema", node=hw_schema())
+    store.store(group="target", name="board_schema", node=config_schema(Board))  # the target node of a board YAML
     for name, schema in cost_model_schemas().items():
         store.store(group="cost_model", name=f"{name}_schema", node=schema)
 

@@ -119,7 +119,7 @@ def _device(cfg: DictConfig) -> torch.device:
 
 def search_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     """What a resumed search must share with the run it continues (iterations and top-N may change)."""
-    parts = plain_groups(cfg, "space", "accelerator", "reward", "strategy", "seed")
+    parts = plain_groups(cfg, "space", "accelerator", "reward", "strategy", "seed", "target")
     if cfg.get("constraints") is not None:
         parts.update(plain_groups(cfg, "constraints"))
     hw = plain_groups(cfg, "hw")["hw"]
@@ -222,7 +222,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     else:
         evaluator, datamodule = build_evaluator(cfg, setup)
     experiment = Experiment(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
-                            progress=search.progress, histogram_every=search.histogram_every)
+                            progress=search.progress, histogram_every=search.histogram_every, board=setup.board)
     history = experiment.run()
     if one_shot:
         log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",

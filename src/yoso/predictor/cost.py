@@ -5,6 +5,7 @@ predictor settings) by ``hydra.utils.instantiate`` of the ``cost_model`` group's
 ``conf/cost_model/gp.yaml`` (the GP predictor, the default), ``simulator.yaml`` (the simulator)
 or ``mlp.yaml`` (the cost MLP of :mod:`yoso.predictor.relaxed`). :func:`build_cost_model` is the
 one way to get one; a new cost model is a class with the :class:`CostModel` call and a YAML.
+On an FPGA board (``target=zcu102``, ...) it comes wrapped in :class:`OnBoard` (power, resource fit).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from yoso.cache import artifact_path, get_or_build
-from yoso.config import ConfigError, plain_groups, required
+from yoso.config import ConfigError, build, plain_groups, required
 from yoso.hw import Deploy, Tech, evaluate, load_tech
+from yoso.hw.fpga import Board
 from yoso.hw.tech import DEFAULT_TECH
 from yoso.predictor.dataset import SampleSet, load_sample_set
 from yoso.predictor.features import FEATURE_VERSION, FeatureEncoder
@@ -67,23 +69,32 @@ class DifferentiableCostModel(CostModel, Protocol):
 
 @dataclass(frozen=True)
 class HwSetup:
-    """What a cost model needs from a run config: the joint space, deployment macro, technology, predictor settings."""
+    """What a cost model needs from a run config: the joint space, deployment macro, technology, predictor settings,
+    and the FPGA board of the ``target`` group (None: the ASIC of the technology).
+
+    On a board, ``tech`` is the board's (:meth:`Board.tech`: its clock, bandwidth, word size, DRAM energy), so the
+    simulator, the GP and their caches are the board's own.
+    """
 
     space: JointSpace
     deploy: Deploy
     tech: Tech
     predictor: PredictorConfig
+    board: Board | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "HwSetup":
-        """From a composed run config (its ``space``, ``accelerator`` and ``hw`` groups)."""
-        cfg = plain_groups(cfg, "space", "accelerator", "hw")
+        """From a composed run config (its ``space``, ``accelerator``, ``hw`` and optional ``target`` groups)."""
+        cfg = plain_groups(cfg, "space", "accelerator", "hw", "target")
         hw = required(cfg, "", "hw")
+        board = build_board(cfg.get("target"))
+        tech = load_tech(str(hw.get("tech", DEFAULT_TECH)))
         return cls(
             space=JointSpace.from_config(cfg),
             deploy=Deploy.from_config(required(hw, "hw", "deploy")),
-            tech=load_tech(str(hw.get("tech", DEFAULT_TECH))),
+            tech=tech if board is None else board.tech(tech),
             predictor=PredictorConfig.from_config(hw.get("predictor")),
+            board=board,
         )
 
     def samples(self, progress: bool = True) -> tuple[SampleSet, SampleSet]:
@@ -115,6 +126,40 @@ class HwSetup:
     def featurizer(self) -> FeatureEncoder:
         """The GP predictor's feature encoder of this space, deployment macro and technology."""
         return FeatureEncoder(self.space, self.deploy, self.tech)
+
+
+def build_board(node: Any) -> Board | None:
+    """The FPGA board of a ``target`` config node (None for no node: the ASIC); a bad value raises a ConfigError."""
+    return None if node is None else build(node, "target")
+
+
+def accelerators_of(space: JointSpace, vectors: Any) -> list[Any]:
+    """The accelerators of ``(n, D)`` encoded candidates (their hardware decisions only)."""
+    hw = space.check(vectors)[:, space.num_dnn_decisions :]
+    return [space.accelerators.accelerator(*(int(i) for i in row)) for row in hw]
+
+
+class OnBoard:
+    """A cost model on an FPGA board: the inner model's latency, energy = its DRAM energy + board power x latency,
+    and ``inf`` for both where the decoded accelerator does not fit the device (exact, never predicted).
+
+    Every other attribute (``log_std``, ``module``, ...) is the inner model's.
+    """
+
+    def __init__(self, inner: CostModel, setup: HwSetup):
+        if setup.board is None:
+            raise ValueError("OnBoard needs a setup with a board")
+        self.inner, self.setup, self.board = inner, setup, setup.board
+
+    def __call__(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+        vectors = np.atleast_2d(np.asarray(vectors))
+        dram_mj, latency = self.inner(vectors)
+        return self.board.cost(accelerators_of(self.setup.space, vectors), dram_mj, latency)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("inner", "setup", "board"):  # not yet set (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 class SimulatorCostModel:
@@ -191,4 +236,4 @@ def build_cost_model(cfg: Mapping[str, Any], kind: str | None = None, **options:
         raise ConfigError("cost_model", target, f"a cost model that accepts its options ({err})") from None
     if not isinstance(model, CostModel):
         raise ConfigError("cost_model._target_", target, allowed)
-    return model
+    return model if setup.board is None else OnBoard(model, setup)

@@ -33,6 +33,7 @@ class Constraints:
     t_eer_mj: float = T_EER_MJ
     hard: bool = False
     penalty: float = 0.0  # soft constraints: what a strategy maximises is ``reward - penalty * violation``
+    min_fps: float | None = None  # a frame-rate floor: the latency bound becomes min(t_lat_ms, 1000 / min_fps)
 
     def __post_init__(self) -> None:
         """The range checks of the ``constraints`` group (the one place they are made)."""
@@ -42,6 +43,9 @@ class Constraints:
         check_float("constraints.penalty", self.penalty, at_least=0.0)
         for name in ("t_lat_ms", "t_eer_mj", "penalty"):
             object.__setattr__(self, name, float(getattr(self, name)))
+        if self.min_fps is not None:
+            object.__setattr__(self, "min_fps", check_float("constraints.min_fps", self.min_fps, greater_than=0.0))
+            object.__setattr__(self, "t_lat_ms", min(self.t_lat_ms, 1000.0 / self.min_fps))
 
     def values(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """``(n, 2)`` relative excess ``latency/t_lat - 1`` and ``energy/t_eer - 1``: <= 0 is feasible.

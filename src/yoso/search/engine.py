@@ -46,6 +46,7 @@ import torch
 
 from yoso.cache import atomic_path
 from yoso.config import InputError
+from yoso.hw.fpga import Board
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import FinalProgress
 from yoso.search.history import History
@@ -117,6 +118,7 @@ class Experiment:
         loggers: Sequence[Any] = (),
         progress: bool = True,
         histogram_every: int = 50,
+        board: Board | None = None,
     ):
         self.strategy, self.evaluator = strategy, evaluator
         self.one_shot = isinstance(strategy, OneShotStrategy)
@@ -125,7 +127,7 @@ class Experiment:
         self.fingerprint = dict(fingerprint or {})
         self.loggers, self.progress, self.histogram_every = list(loggers), progress, int(histogram_every)
         self.history = History(strategy.space, self.run_dir / HISTORY_NAME if self.run_dir else None,
-                               extra=strategy.history_columns)  # fmt: skip
+                               extra=strategy.history_columns, board=board)  # fmt: skip
         self.step = 0
         self.elapsed_before = 0.0
         self.strategy_s = 0.0  # wall time spent in ask + tell (the strategy's own overhead), resumed too
@@ -163,7 +165,8 @@ class Experiment:
                              if engine["fingerprint"].get(k) != self.fingerprint.get(k))  # fmt: skip
             raise InputError(f"{self.run_dir} holds a search with another config (differs in {changed}); "
                              "resume it with the same config or start a new run directory")  # fmt: skip
-        self.history = History.from_state(self.strategy.space, engine["rows"], self.history.path, self.history.extra)
+        self.history = History.from_state(self.strategy.space, engine["rows"], self.history.path, self.history.extra,
+                                          self.history.board)  # fmt: skip
         self.strategy.load_state_dict(state["strategy"])
         self.step, self.elapsed_before = int(engine["step"]), float(engine["elapsed_s"])
         self.strategy_s, self.final = float(engine["strategy_s"]), dict(engine["final"])

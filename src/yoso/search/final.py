@@ -52,10 +52,13 @@ def top_candidates(history: History, constraints: Constraints, top_n: int,
     so the run still reports its best attempt. With hard constraints the simulator (``cost``)
     screens the candidates the search-time figures call feasible first, then the others (each
     in reward order, until ``top_n`` pass); an empty array means no sampled design is feasible.
+    Samples with a non-finite figure (a design that does not fit its FPGA board) are never taken.
     """
     order = np.argsort(-history.reward, kind="stable")
     _, first = np.unique(history.vectors[order], axis=0, return_index=True)
     distinct = order[np.sort(first)]
+    # a design without finite figures (e.g. one that does not fit its FPGA) is never a candidate
+    distinct = distinct[np.isfinite(history.energy_mj[distinct]) & np.isfinite(history.latency_ms[distinct])]
     at_search = constraints.feasible(history.latency_ms[distinct], history.energy_mj[distinct])
     if constraints.hard and cost is not None:
         kept: list[int] = []
@@ -146,7 +149,8 @@ def final_step(
     feasible = [i for i, r in enumerate(rows) if r["feasible"]]
     if not feasible:
         log.warning("no top-%d candidate meets both thresholds under the simulator: reporting the best by reward", top_n)
-    return rows, (feasible[0] if feasible else None if constraints.hard else 0)
+    finite = [i for i, r in enumerate(rows) if np.isfinite(r["energy_mj"]) and np.isfinite(r["latency_ms"])]
+    return rows, (feasible[0] if feasible else None if constraints.hard or not finite else finite[0])
 
 
 def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | None = None) -> dict[str, Any]:

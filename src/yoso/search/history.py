@@ -4,7 +4,9 @@ One row per candidate: iteration, engine step, every decision (44, or 46 in the 
 in the joint space), the decoded genotype (JSON) and accelerator, A, e (mJ), l (ms), R,
 whether it meets the run's thresholds (1/0, empty if not judged), the number of validation
 images its accuracy was measured on (empty if not recorded) and the wall time since the
-search started. Rows are flushed at once. The file is an output: the engine's checkpoint holds
+search started; on an FPGA board (``target=zcu102``, ...) also each design's exact resource use
+(DSP, BRAM36, UltraRAM, LUT, FF, each as a count and % of the device, and whether it fits).
+Rows are flushed at once. The file is an output: the engine's checkpoint holds
 the rows (:meth:`History.state_dict`) and a resumed search rewrites the file from them
 (:meth:`History.from_state`), so it never repeats or loses a sample; :meth:`History.open` reads
 a file back.
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from yoso.cache import atomic_path
+from yoso.hw.fpga import USAGE_COLUMNS, Board
 from yoso.search.strategy import Evaluation
 from yoso.space.joint import JointSpace
 
@@ -45,6 +48,7 @@ class History:
     feasible: np.ndarray = field(default=None)  # type: ignore[assignment]  # 1.0 / 0.0 / nan (not judged)
     val_images: np.ndarray = field(default=None)  # type: ignore[assignment]  # images behind each accuracy / nan
     extra: tuple[str, ...] = ()  # further figure columns a strategy records (e.g. simulated cost), after the rest
+    board: Board | None = None  # an FPGA board: each row also shows its design's resource use (USAGE_COLUMNS)
 
     def __post_init__(self) -> None:
         self.extra = tuple(self.extra)
@@ -58,8 +62,9 @@ class History:
 
     @property
     def columns(self) -> list[str]:
+        usage = USAGE_COLUMNS if self.board is not None else ()
         return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "feasible", "val_images",
-                "wall_time_s", *self.extra]  # fmt: skip
+                "wall_time_s", *self.extra, *usage]  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -122,9 +127,17 @@ class History:
                 seen = "" if np.isnan(self.val_images[i]) else int(self.val_images[i])
                 writer.writerow([i, int(self.steps[i]), *self.vectors[i].tolist(), genotype.to_json(), str(accelerator),
                                  *figures, judged, seen, f"{self.wall_time_s[i]:.3f}",
-                                 *(repr(float(self.figures[name][i])) for name in self.extra)])  # fmt: skip
+                                 *(repr(float(self.figures[name][i])) for name in self.extra),
+                                 *self._usage(accelerator)])  # fmt: skip
             handle.flush()
             os.fsync(handle.fileno())
+
+    def _usage(self, accelerator: Any) -> list[str]:
+        """The resource-use cells of a row (none without a board)."""
+        if self.board is None:
+            return []
+        row = self.board.usage([accelerator]).row(0)
+        return [f"{row[c]:.4g}" if c.endswith("_pct") else str(int(row[c])) for c in USAGE_COLUMNS]
 
     def state_dict(self) -> dict[str, Any]:
         """The rows as arrays (decisions as int16: every vocabulary is small), for the engine's checkpoint."""
@@ -133,12 +146,12 @@ class History:
 
     @classmethod
     def from_state(cls, space: JointSpace, state: Mapping[str, Any], path: str | Path | None = None,
-                   extra: tuple[str, ...] = ()) -> "History":  # fmt: skip
+                   extra: tuple[str, ...] = (), board: Board | None = None) -> "History":  # fmt: skip
         """The history of a :meth:`state_dict`; with a path, the file is rewritten to hold exactly these rows."""
         history = cls(space, None if path is None else Path(path), space.check(np.asarray(state["vectors"], np.int64)),
                       {name: np.asarray(state["figures"][name], float) for name in (*METRICS, *extra)},
                       np.asarray(state["steps"], np.int64), np.asarray(state["wall_time_s"], float),
-                      np.asarray(state["feasible"], float), np.asarray(state["val_images"], float), extra)  # fmt: skip
+                      np.asarray(state["feasible"], float), np.asarray(state["val_images"], float), extra, board)  # fmt: skip
         history.rewrite()
         return history
 
@@ -152,9 +165,9 @@ class History:
     # ----------------------------------------------------------------- reading
 
     @classmethod
-    def open(cls, path: str | Path, space: JointSpace, extra: tuple[str, ...] = ()) -> "History":
+    def open(cls, path: str | Path, space: JointSpace, extra: tuple[str, ...] = (), board: Board | None = None) -> "History":
         """The history at ``path`` (empty if missing), its complete rows (file rewritten: a line cut by a kill dropped)."""
-        history = cls(space, Path(path), extra=extra)
+        history = cls(space, Path(path), extra=extra, board=board)
         if not history.path.exists():
             return history
         text = history.path.read_text()
