@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.app.cli import task_wrapper  # noqa: E402
+from yoso.app.cli import check_group_choices, task_wrapper  # noqa: E402
 
 log = logging.getLogger("yoso.search")
 
@@ -39,4 +39,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    check_group_choices()
     main()

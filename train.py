@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.app.cli import TRAIN_GROUPS, instantiate_group, task_wrapper, validate_config  # noqa: E402
+from yoso.app.cli import TRAIN_GROUPS, check_group_choices, instantiate_group, task_wrapper, validate_config  # noqa: E402
 
 log = logging.getLogger("yoso.train")
 
@@ -93,4 +93,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_group_choices()
     main()

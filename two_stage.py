@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.app.cli import task_wrapper  # noqa: E402
+from yoso.app.cli import check_group_choices, task_wrapper  # noqa: E402
 
 
 @task_wrapper
@@ -32,4 +32,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_group_choices()
     main()

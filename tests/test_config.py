@@ -235,3 +235,19 @@ def test_model_values_are_judged_by_the_modules(override: str, key: str, value: 
     with pytest.raises(ConfigError) as info:
         validate_config(compose_config("train", [override]))
     assert (info.value.key, repr(info.value.value)) == (key, value)
+
+
+def test_unknown_group_option_stops_before_hydra(capsys, tmp_path: Path) -> None:
+    """An option a config group lacks (an unknown board, strategy, ...) stops with one line and exit status 2, before
+    Hydra composes (which would exit 1 with several lines); sweeps are checked choice by choice."""
+    from yoso.app.cli import check_group_choices
+
+    check_group_choices(["target=zcu102", "strategy=random,tpe", "seed=3", "model.channels=8", "experiment=null"])
+    for argv, bad in ((["target=zcu999"], "target='zcu999'"), (["-m", "strategy=random,nope"], "strategy='nope'")):
+        with pytest.raises(SystemExit) as info:
+            check_group_choices(argv)
+        assert info.value.code == CONFIG_ERROR_EXIT
+        assert f"invalid config value {bad}: allowed one of [" in capsys.readouterr().err
+    result = run_entry("search.py", tmp_path, "target=zcu999")
+    assert result.returncode == CONFIG_ERROR_EXIT, result.stderr
+    assert "invalid config value target='zcu999': allowed one of ['asic_65nm', 'ultra96', 'zc706', 'zcu102'" in result.stderr

@@ -363,6 +363,28 @@ def instantiate_group(cfg: Mapping[str, Any] | None) -> list[Any]:
     return items
 
 
+def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str] | None:
+    """The options of config group ``group`` (its YAML names), or None when ``group`` is not a config group."""
+    folder = conf_dir / group
+    if not folder.is_dir():
+        return None
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def check_group_choices(argv: Sequence[str] | None = None, conf_dir: Path = CONF_DIR) -> None:
+    """Stop with one line and exit status 2 when a command-line override picks an option a config group lacks
+    (e.g. ``target=zcu999``): Hydra would fail at composition with exit status 1 and several lines."""
+    for arg in sys.argv[1:] if argv is None else argv:
+        key, sep, value = arg.lstrip("+").partition("=")
+        options = group_options(key, conf_dir) if sep and not arg.startswith(("~", "-")) else None
+        if options is None or "(" in value:  # not a group, or a sweep expression such as range(...)
+            continue
+        for choice in value.split(","):
+            if choice not in (*options, "null"):
+                print(f"error: {ConfigError(key, choice, f'one of {options} (conf/{key}/*.yaml)')}", file=sys.stderr)
+                raise SystemExit(CONFIG_ERROR_EXIT)
+
+
 def task_wrapper(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Run ``task``: a ConfigError exits with status 2 and one clear line; W&B is always closed.
 
