@@ -242,7 +242,8 @@ def test_unknown_group_option_stops_before_hydra(capsys, tmp_path: Path) -> None
     Hydra composes (which would exit 1 with several lines); sweeps are checked choice by choice."""
     from yoso.app.cli import check_group_choices
 
-    check_group_choices(["target=zcu102", "strategy=random,tpe", "seed=3", "model.channels=8", "experiment=null"])
+    check_group_choices(["target=zcu102", "strategy=random,tpe", "seed=3", "model.channels=8", "experiment=null",
+                         "hydra/launcher=basic"])
     for argv, bad in ((["target=zcu999"], "target='zcu999'"), (["-m", "strategy=random,nope"], "strategy='nope'")):
         with pytest.raises(SystemExit) as info:
             check_group_choices(argv)

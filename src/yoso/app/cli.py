@@ -364,9 +364,10 @@ def instantiate_group(cfg: Mapping[str, Any] | None) -> list[Any]:
 
 
 def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str] | None:
-    """The options of config group ``group`` (its YAML names), or None when ``group`` is not a config group."""
+    """The options of config group ``group`` (its YAML names), or None when ``group`` is not one of yoso's config
+    groups (``hydra/...`` groups also have Hydra's own options, e.g. ``hydra/launcher=basic``)."""
     folder = conf_dir / group
-    if not folder.is_dir():
+    if group.startswith("hydra") or not folder.is_dir():
         return None
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
