@@ -20,6 +20,7 @@ from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, mak
 from yoso.app.cli import validate_config
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
+from yoso.space.joint import JointSpace
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -65,6 +66,30 @@ def test_hypernet_cache_reuses_the_hypernet_and_resumes_an_interrupted_training(
         load_or_train_hypernet(cfg, datamodule)
         assert "(resuming)" in caplog.text
     assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["hypernet.ckpt", "hypernet.ckpt.lock", "last.ckpt"]
+
+
+def test_one_hypernet_serves_every_accelerator_space(tmp_path: Path) -> None:
+    """The HyperNet's weights do not depend on the accelerator space (each path's DNN decisions are drawn first), so
+    accelerator=naas and a board reuse the paper space's HyperNet, handed the run's accelerator space."""
+    from yoso.app.pipeline import _datamodule, hypernet_key, load_or_train_hypernet
+
+    paper = compose_config("search", [f"paths.cache_dir={tmp_path}"])
+    others = [compose_config("search", [f"paths.cache_dir={tmp_path}", o]) for o in ("accelerator=naas", "target=ultra96")]
+    assert {hypernet_key(c) for c in others} == {hypernet_key(paper)}
+    spaces = [JointSpace.from_config(c) for c in (paper, *others)]
+    nd = spaces[0].num_dnn_decisions
+    for step in range(50):  # the training paths' networks are the same in every space
+        rng = [np.random.default_rng(np.random.SeedSequence(0, spawn_key=(0, step))) for _ in spaces]
+        firsts = [sp.sample(1, r)[0][:nd] for sp, r in zip(spaces, rng)]
+        assert all((f == firsts[0]).all() for f in firsts)
+    datamodule = _datamodule(paper)
+    trained = load_or_train_hypernet(paper, datamodule)
+    naas = load_or_train_hypernet(others[0], datamodule)
+    torch.testing.assert_close(naas.state_dict(), trained.state_dict())
+    assert naas.space.accelerators == spaces[1].accelerators and len(naas.space) == len(spaces[1])
+    assert naas.val_genotypes == trained.val_genotypes
+    naas.evaluator(datamodule)
+    assert 0 <= naas.accuracy(spaces[1].sample(2, 0)).min()  # decodes the naas space's vectors
 
 
 def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: Path) -> None:

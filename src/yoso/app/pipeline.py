@@ -48,8 +48,13 @@ EVALUATION_KEYS = ("_target_", "standalone", "bn_recalibration_batches")
 
 
 def hypernet_key(cfg: DictConfig) -> str:
-    """Hash of everything the HyperNet's weights depend on: data, space, accelerator, model, seed, trainer limits."""
-    parts = plain_groups(cfg, "data", "space", "accelerator", "model", "seed")
+    """Hash of everything the HyperNet's weights depend on: data, space, model, seed, trainer limits.
+
+    Not the accelerator group: each training step's path is drawn as one vector whose DNN decisions come
+    first, so they are the same for every accelerator space (``accelerator=naas``, an FPGA board's), and
+    one HyperNet serves them all (:func:`load_or_train_hypernet` gives it the run's accelerator space).
+    """
+    parts = plain_groups(cfg, "data", "space", "model", "seed")
     parts["data"] = {k: v for k, v in parts["data"].items() if k != "num_workers"}
     parts["model"] = {k: v for k, v in parts["model"].items() if k not in EVALUATION_KEYS}
     parts["trainer"] = {k: cfg.trainer.get(k) for k in TRAINER_KEYS}
@@ -91,7 +96,8 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
 
     def load(path: Path) -> SupernetModule:
         log.info("reusing the HyperNet %s", path)
-        model = SupernetModule.load_from_checkpoint(path, map_location="cpu")
+        accelerator = plain_groups(cfg, "accelerator")["accelerator"]  # the run's, which the weights do not depend on
+        model = SupernetModule.load_from_checkpoint(path, map_location="cpu", accelerator=accelerator)
         model.hparams.bn_recalibration_batches = int(cfg.model.bn_recalibration_batches)  # validated at start-up
         return model
 

@@ -155,7 +155,9 @@ class SupernetModule(_Trainable):
                                 ScaleSpace.from_config(hp.space))  # fmt: skip
         self.net = HyperNet(self.space.cells, hp.input_shape, hp.num_classes, hp.channels, hp.cells,
                             hp.stem_multiplier, hp.affine, hp.get("dirac_init"), self.space.scale)
-        self.val_genotypes = [self.space.decode(v)[0] for v in self.space.sample(hp.val_paths, self._rng(_VAL_KEY))]
+        # one draw per path, DNN decisions first: the same networks for every accelerator space (as the training paths)
+        self.val_genotypes = [self.space.decode(self.space.sample(1, self._rng(_VAL_KEY, i))[0])[0]
+                              for i in range(hp.val_paths)]  # fmt: skip
         self._val_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._evaluator: SubnetEvaluator | None = None
 
@@ -196,7 +198,8 @@ class SupernetModule(_Trainable):
         return np.random.default_rng(np.random.SeedSequence(self.hparams.seed, spawn_key=key))
 
     def path_vector(self, step: int) -> np.ndarray:
-        """The 44-decision vector sampled uniformly for training step ``step``."""
+        """The vector of every decision sampled uniformly for training step ``step`` (its DNN decisions come first,
+        so they do not depend on the accelerator space)."""
         return self.space.sample(1, self._rng(_TRAIN_KEY, int(step)))[0]
 
     def genotype(self, arch: Arch) -> Genotype:
