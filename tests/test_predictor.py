@@ -117,8 +117,11 @@ def test_naas_compute_cycles_and_array_words_by_hand() -> None:
     enc = FeatureEncoder(naas)
     f = enc(x)
     cycles, words = (f[:, enc.spec.names.index(name)] for name in ("log_compute_cycles", "log_array_words[O]"))
-    for vector, cycles_value, words_value in zip(x[:3], cycles, words):
+    connectivity = np.array(["-" in naas.decode(v)[1].dataflow for v in x])  # not a named point (RS, OS) of the list
+    for vector, cycles_value, words_value in list(zip(x, cycles, words))[:3]:
         genotype, acc = naas.decode(vector)
+        if "-" not in acc.dataflow:
+            continue
         sides = acc.dataflow.split("-")
         total_cycles = total_words = 0.0
         for layer in hw.deployment_layers(genotype):
@@ -133,7 +136,7 @@ def test_naas_compute_cycles_and_array_words_by_hand() -> None:
             total_words += g * macs / served
         assert (cycles_value, words_value) == pytest.approx((np.log1p(total_cycles), np.log1p(total_words)))
     _, latency = hw.evaluate(x, space=naas)
-    assert np.corrcoef(cycles, np.log(latency))[0, 1] > 0.95
+    assert np.corrcoef(cycles[connectivity], np.log(latency[connectivity]))[0, 1] > 0.95
 
 
 # ----------------------------------------------------------------- sample sets

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from yoso.hw.dataflow import RELEVANT
+from yoso.hw.dataflow import NAMED, RELEVANT
 from yoso.hw.layers import LAYER_KINDS, Deploy, Layer, deployment_layers, op_layers
 from yoso.hw.tech import Tech, load_tech
 from yoso.space.accelerator import LOOP_DIMS, parse_connectivity
@@ -126,7 +126,9 @@ class FeatureEncoder:
         # is shared along each axis (depends on none of the axis's dimensions)
         self._connectivity = column.get("connectivity")
         if self._connectivity is not None:
-            sides = [parse_connectivity("connectivity", c) for c in acc.options("connectivity")]
+            # a named dataflow among them: the dimensions of its (first) unrolling
+            sides = [(NAMED[c][0].rows, NAMED[c][0].cols) if c in NAMED else parse_connectivity("connectivity", c)
+                     for c in acc.options("connectivity")]  # fmt: skip
             self._unrolled = np.array([[[d in side for d in LOOP_DIMS] for side in pair] for pair in sides])
             self._shared = np.array([[[not set(side) & dims for side in pair] for pair in sides]
                                      for dims in RELEVANT.values()])  # fmt: skip

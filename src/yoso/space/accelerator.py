@@ -204,7 +204,7 @@ class AcceleratorSpace:
             "gbuf_kb": lambda k, v: check_int(k, v, *limits.gbuf_kb),
             "rbuf_bytes": lambda k, v: check_int(k, v, *limits.rbuf_bytes),
             "dataflows": lambda k, v: check_choice(k, v, DATAFLOWS),
-            "connectivity": lambda k, v: "-".join(parse_connectivity(k, v)),
+            "connectivity": check_dataflow,  # NAAS's connectivities; a named dataflow is one more point
             "loop_orders": check_loop_order,
         }
         keys = [k for k in DECISION_KEYS if k in needed or k in listed]
