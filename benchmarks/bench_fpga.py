@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from yoso.app.cli import compose
+from yoso.stats import format_accuracy
 from yoso.hw import Layer, evaluate, simulate_layer
 from yoso.hw.fpga import Board, fps
 from yoso.predictor.cost import HwSetup
@@ -78,22 +79,26 @@ def known_networks(board: str, quick: bool) -> list[dict]:
     return rows
 
 
-def searched(board: str, min_fps: float, overrides: list[str]) -> dict:
-    """``search.py target=<board> constraints=hard constraints.min_fps=<floor>`` and its chosen design."""
-    with tempfile.TemporaryDirectory() as run:
+def searched(board: str, min_fps: float, overrides: list[str], out: Path | None) -> dict:
+    """``search.py target=<board> constraints=hard constraints.min_fps=<floor>`` and its chosen design (its run
+    directory kept under ``out``; None: a temporary one)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) if out is None else out / board
+        run.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(ROOT / "search.py"), f"hydra.run.dir={run}", "logger=none", f"target={board}",
                "constraints=hard", f"constraints.min_fps={min_fps}", *overrides]  # fmt: skip
         result = subprocess.run(cmd, cwd=run, capture_output=True, text=True)
-        best_path = Path(run) / "best.yaml"
+        best_path = run / "best.yaml"
         if result.returncode != 0 or not best_path.is_file():
             tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
             return {"board": board, "accelerator": "none feasible", "note": " / ".join(tail)}
         best = yaml.safe_load(best_path.read_text())
     setup = board_setup(board, overrides)
     acc = Accelerator.from_dict(best["accelerator"], setup.space.accelerators.limits)
-    return {"board": board, "min_fps": min_fps, "accelerator": str(acc), "accuracy": best["accuracy"],
-            "test_accuracy": best["test_accuracy"], "fps": float(fps(best["latency_ms"])),
-            "energy_mj": best["energy_mj"], **usage_cells(setup.board, acc)}  # fmt: skip
+    return {"board": board, "min_fps": min_fps, "accelerator": str(acc),
+            "accuracy": format_accuracy(best["accuracy"], best.get("accuracy_n")),
+            "test_accuracy": format_accuracy(best["test_accuracy"], best.get("test_accuracy_n")),
+            "fps": float(fps(best["latency_ms"])), "energy_mj": best["energy_mj"], **usage_cells(setup.board, acc)}  # fmt: skip
 
 
 def auto_nba_cycles(layer: Layer, pm: int, pn: int, quant: int = 16) -> float:
@@ -149,15 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-fps", type=float, default=30.0)
     parser.add_argument("--search", action="store_true", help="also search each board under --min-fps")
     parser.add_argument("--search-overrides", nargs="*", default=[], help="e.g. experiment=smoke")
+    parser.add_argument("--out", type=Path, help="keep the searches' run directories here (<out>/<board>)")
+    parser.add_argument("--no-known", action="store_true", help="skip the known networks' table")
     args = parser.parse_args(argv)
-    known = [row for board in args.boards for row in known_networks(board, args.quick)]
-    columns = ("board", "network", "accelerator", "fps", "latency_ms", "energy_mj", "dsp_pct", "bram_pct", "uram_pct",
-               "lut_pct", "fitting")  # fmt: skip
-    print(format_table(known, columns, title="known networks on each board's fastest fitting accelerator "
-                       "(hw.deploy; energy per frame)", markdown=True))  # fmt: skip
-    assert all(row[k] <= 100.0 for row in known for k in ("dsp_pct", "bram_pct", "uram_pct", "lut_pct"))
+    if not args.no_known:
+        known = [row for board in args.boards for row in known_networks(board, args.quick)]
+        columns = ("board", "network", "accelerator", "fps", "latency_ms", "energy_mj", "dsp_pct", "bram_pct",
+                   "uram_pct", "lut_pct", "fitting")  # fmt: skip
+        print(format_table(known, columns, title="known networks on each board's fastest fitting accelerator "
+                           "(hw.deploy; energy per frame)", markdown=True))  # fmt: skip
+        assert all(row[k] <= 100.0 for row in known for k in ("dsp_pct", "bram_pct", "uram_pct", "lut_pct"))
     if args.search:
-        found = [searched(board, args.min_fps, args.search_overrides) for board in args.boards]
+        found = [searched(board, args.min_fps, args.search_overrides, args.out) for board in args.boards]
         print(format_table(found, title=f"searched designs, constraints=hard, min_fps={args.min_fps:g} "
                            f"({' '.join(args.search_overrides) or 'full search'})", markdown=True))  # fmt: skip
     print(format_table(auto_nba_comparison("zcu102"), title="cycles per layer on a 16x32 array (zcu102, 16-bit, "

@@ -21,7 +21,7 @@ NAAS's setting differs: ImageNet networks, its own cost model and technology. He
 deployment networks (hw.deploy), the Fashion-MNIST accuracy of yoso's default data, the
 eyeriss_65nm technology. Run alone on a quiet machine:
 ``python benchmarks/bench_naas.py [--quick] [--budget 200] [--seeds 0,1,2] [--elastic-best FILE]
-[--standalone-cache FILE] [--claims i,ii]``.
+[--standalone-cache FILE] [--claims i,ii] [--systolic-only]``.
 """
 
 from __future__ import annotations
@@ -110,6 +110,8 @@ def accelerator_search(genotype: Genotype, space: AcceleratorOnlySpace, strategy
 def claim_one(args: argparse.Namespace, networks: dict[str, Genotype]) -> list[dict[str, Any]]:
     """Claim (i): the sizing-only / full EDP ratio of the best designs, per network and strategy, over the seeds."""
     cfg = compose(["accelerator=naas"])
+    if args.systolic_only:  # the connectivities alone, without the named points (RS, OS) of the list
+        cfg.accelerator.connectivity = [c for c in cfg.accelerator.connectivity if "-" in c]
     full = AcceleratorOnlySpace(AcceleratorSpace.from_config(cfg.accelerator))
     baselines = {name: AcceleratorOnlySpace(AcceleratorSpace.from_config(OmegaConf.merge(cfg.accelerator, fixed)))
                  for name, fixed in SIZING_ONLY.items()}  # fmt: skip
@@ -248,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--standalone-cache", help="a stand-alone accuracy cache (e.g. a two-stage run's standalone.json)")
     p.add_argument("--out", default="logs/bench_naas", help="folder of claim (ii)'s search run")
     p.add_argument("--claims", default="i,ii", help="which claims to measure: i, ii or i,ii")
+    p.add_argument("--systolic-only", action="store_true",
+                   help="claim (i) over the connectivities alone (without the named RS and OS of accelerator=naas)")
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     if args.quick:
