@@ -83,7 +83,7 @@ def searched(board: str, min_fps: float, overrides: list[str], out: Path | None)
     """``search.py target=<board> constraints=hard constraints.min_fps=<floor>`` and its chosen design (its run
     directory kept under ``out``; None: a temporary one)."""
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp) if out is None else out / board
+        run = Path(tmp) if out is None else (out / board).resolve()
         run.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(ROOT / "search.py"), f"hydra.run.dir={run}", "logger=none", f"target={board}",
                "constraints=hard", f"constraints.min_fps={min_fps}", *overrides]  # fmt: skip
