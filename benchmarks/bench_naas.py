@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf, open_dict
 
-from yoso.app.cli import compose
+from yoso.app.cli import compose, quiet_libraries
 from yoso.hw import Deploy, evaluate, load_tech
 from yoso.search.strategy import Evaluation, build_strategy
 from yoso.space import Accelerator, AcceleratorSpace, Genotype, known_genotype
@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seeds, args.budget, args.joint_iterations = args.seeds[:1], min(args.budget, 40), 8
     logging.getLogger("yoso").setLevel(logging.WARNING)
+    quiet_libraries()  # Lightning's tips and deprecation noise around claim (ii)'s trainings
     torch.set_num_threads(1)  # the controller's small LSTM: threads only contend
     claims = set(args.claims.split(","))
     print(__doc__.split("\n\n")[0])
