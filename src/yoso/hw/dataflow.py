@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from yoso.space.accelerator import DATAFLOWS, LOOP_DIMS, TILING_LOOPS, check_loop_order, parse_connectivity
+from yoso.space.accelerator import DATAFLOWS, LOOP_DIMS, check_loop_order, parse_connectivity
 
 #: The loop dimensions each operand is indexed by (the input through the sliding window: P with R, Q with S).
 RELEVANT = {"W": frozenset("KCRS"), "I": frozenset("CPQRS"), "O": frozenset("KPQ")}
@@ -79,5 +79,4 @@ def unrollings(dataflow: str, loop_order: str | None = None) -> tuple[Unrolling,
     if loop_order is None:
         return tuple(Unrolling(rows, cols, s) for s in ("W", "I", "O"))
     innermost = check_loop_order("loop_order", loop_order)[-1]
-    assert innermost in TILING_LOOPS
     return (Unrolling(rows, cols, STATIONARY_OF_INNERMOST[innermost]),)

@@ -1,4 +1,4 @@
-"""The joint search space: 44 integer decisions encoding a (Genotype, Accelerator) pair.
+"""The joint search space: integer decisions encoding a (Genotype, Accelerator) pair (44 in the paper's space).
 
 Decision order (paper §II.D; README, The search space): the normal cell, then the reduction cell, each
 node ``i = 2..6`` as ``(input_a, op_a, input_b, op_b)`` with inputs in ``[0, i)``;
