@@ -1,15 +1,19 @@
 # yoso: `make search` runs the single-stage search, `make test` the fast test suite.
-# `make install` builds .venv once (CPU-only torch first, then yoso with its dev extras);
-# the stamp file makes a second call a no-op until pyproject.toml changes.
+# `make install` builds .venv once from the lock (requirements.lock: every package at the exact version CI
+# measured; CPU-only torch first, then yoso with its dev extras); the stamp file makes a second call a no-op
+# until pyproject.toml or the lock changes. `make lock` regenerates the lock from pyproject.toml's ranges,
+# `make test-latest` runs the suite on the newest releases those ranges allow (an early warning).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install.stamp
-TORCH := torch==2.13.0
+LOCK := requirements.lock
+# The torch that `make lock` and `make test-latest` install first: the CPU wheel (a bare `torch` pulls GBs of CUDA).
+TORCH ?= torch==2.13.0
 ARGS ?=
 
-.PHONY: install data test test-all search two-stage train bench ext clean
+.PHONY: install lock test-latest data test test-all search two-stage train bench ext clean
 
 # Fashion-MNIST, the default data: Debian's dataset-fashion-mnist package (four idx files, no network beyond
 # Debian's mirror). Installed when missing and this is root with apt; otherwise one line says how to get it.
@@ -19,13 +23,44 @@ FMNIST_FILES := $(addprefix $(FMNIST_ROOT)/,train-images-idx3-ubyte.gz train-lab
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every install takes the lock as pip constraints: each package at its locked version, whatever is newer upstream.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(LOCK) pip
 	# The CPU wheel first: a bare `torch` requirement would pull several GB of CUDA packages.
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) torch
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
+
+# A fresh venv resolves pyproject.toml's ranges today (torch held at $(TORCH)); its `pip freeze` becomes the lock.
+# Build tools (setuptools, wheel) stay out: they build yoso, they are not what it runs on. The local version
+# label of the CPU wheel (+cpu) is dropped, so the pin also matches the same release from another index.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet "$(TORCH)"
+	.venv-lock/bin/python -m pip install --quiet -e ".[dev]"
+	{ echo "# The lock: every package \`make install\` installs, at the version CI measured (regenerate: make lock)."; \
+	  echo "# Python $$(.venv-lock/bin/python -c 'import platform; print(platform.python_version())'),"\
+	       "resolved $$(date -u +%Y-%m-%d) from pyproject.toml's ranges; yoso itself is installed editable beside it."; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude-editable | grep -v -e '^setuptools==' -e '^wheel==' \
+	  | sed 's/+cpu$$//'; } > $(LOCK)
+	rm -rf .venv-lock
+	@echo "wrote $(LOCK) ($$(grep -c '==' $(LOCK)) packages); git diff $(LOCK) shows what moved"
+
+# The newest releases pyproject.toml's ranges allow, in a venv of their own (.venv-latest), then the default suite:
+# what the next `make lock` would break shows here first. torch stays at $(TORCH) (the newest is a CUDA build of
+# several GB); `make test-latest TORCH=torch==X` tries another. The packages that differ from the lock are listed.
+test-latest:
+	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade pip
+	.venv-latest/bin/python -m pip install --quiet "$(TORCH)"
+	echo "$(TORCH)" > .venv-latest/torch.txt
+	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c .venv-latest/torch.txt -e ".[dev]"
+	@echo "newer than the lock:"; .venv-latest/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' \
+	  | grep -v -x -F -f $(LOCK) | sed 's/^/  /' || echo "  nothing: the lock is the newest the ranges allow"
+	-@$(MAKE) --no-print-directory data
+	.venv-latest/bin/python -m pytest $(ARGS)
 
 data:
 	@case "$(ARGS)" in *data*) exit 0;; esac; \
@@ -71,5 +106,5 @@ ext:
 	bash benchmarks/external/setup_venv.sh
 
 clean:
-	rm -rf $(VENV) .venv-ext .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) .venv-ext .venv-lock .venv-latest .pytest_cache build dist src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

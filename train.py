@@ -71,7 +71,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     if cfg.get("ckpt_path"):
         log.info("resuming from %s", cfg.ckpt_path)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if mode == "standalone" and cfg.get("test", True):
         trainer.test(model, datamodule=datamodule, verbose=False)  # test/acc is logged below

@@ -202,7 +202,7 @@ def test_reinforce_state_round_trip_through_a_file(space) -> None:
     torch.save(a.state_dict(), buffer)
     buffer.seek(0)
     fresh = reinforce(space, 11)  # another seed: everything that matters is in the state
-    fresh.load_state_dict(torch.load(buffer, weights_only=False))
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
     assert same_tensors(params(fresh), params(a))
     assert fresh.metrics() == a.metrics() and "controller/baseline" in a.metrics()
     ask_tell([a, fresh], steps=2, n=3)

@@ -127,6 +127,13 @@ def test_cifar10_missing_file_is_named(tmp_path: Path) -> None:
         CIFAR10DataModule(root, val_size=10, num_workers=0).setup()
 
 
+class _RunsCode:
+    """Pickles as a call of ``print``: what a malicious batch would do with ``os.system``."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
@@ -136,6 +143,8 @@ def test_cifar10_missing_file_is_named(tmp_path: Path) -> None:
         ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0] * 3}, "4 images but b'labels'"),
         ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 11]}, "labels must lie in [0, 10)"),
         (b"not a pickle", "not a readable CIFAR-10 python batch"),
+        # a pickle that would run code when loaded: refused before anything runs
+        (pickle.dumps({b"data": _RunsCode(), b"labels": [0]}, protocol=2), "names __builtin__.print"),
     ],
 )
 def test_cifar10_malformed_batches_give_clear_errors(tmp_path: Path, payload, expected: str) -> None:

@@ -12,9 +12,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers import make_loop, read_rows
+from helpers import STRATEGIES, make_loop, read_rows
 from yoso.config import InputError
-from yoso.search.engine import CHECKPOINT_NAME, CHECKPOINT_VERSION, HISTORY_NAME, LEGACY_CHECKPOINT, Experiment
+from yoso.search.engine import (CHECKPOINT_NAME, CHECKPOINT_VERSION, HISTORY_NAME, LEGACY_CHECKPOINT, Experiment,
+                                plain_state)
 from yoso.search.strategy import Evaluation, OneShotStrategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -24,7 +25,7 @@ def test_checkpoint_holds_rows_rng_fingerprint_and_strategy_state(space, tmp_pat
     fingerprint = {"seed": 0, "reward": "energy"}
     experiment = make_loop("random", space, tmp_path, 7, fingerprint=fingerprint)
     history = experiment.run()
-    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
+    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
     assert set(state) == {"engine", "strategy"}
     engine = state["engine"]
     assert set(engine) == {"version", "fingerprint", "step", "elapsed_s", "strategy_s", "rows", "rng", "final"}
@@ -40,12 +41,12 @@ def test_checkpoint_holds_rows_rng_fingerprint_and_strategy_state(space, tmp_pat
 
 def test_resume_restores_the_global_rng_state(space, tmp_path: Path) -> None:
     make_loop("random", space, tmp_path, 6).run()
-    saved = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)["engine"]["rng"]
+    saved = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)["engine"]["rng"]
     torch.manual_seed(123)
     np.random.seed(123)
     make_loop("random", space, tmp_path, 9)
     assert torch.equal(torch.get_rng_state(), saved["torch"])
-    assert np.random.get_state()[1].tolist() == saved["numpy"][1].tolist()
+    assert np.random.get_state()[1].tolist() == saved["numpy"]["state"]["key"].tolist()
 
 
 def _zero_bytes(path: Path) -> None:
@@ -65,13 +66,19 @@ def _foreign(path: Path) -> None:
 
 
 def _other_version(path: Path) -> None:
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     state["engine"]["version"] = CHECKPOINT_VERSION + 1
     torch.save(state, path)
 
 
-@pytest.mark.parametrize("damage", [_zero_bytes, _truncated, _garbage, _foreign, _other_version],
-                         ids=["zero_bytes", "truncated", "garbage", "foreign", "other_version"])  # fmt: skip
+def _pickled_object(path: Path) -> None:
+    state = torch.load(path, weights_only=True)
+    state["strategy"]["rng"] = np.random.default_rng(0)  # a library object, as yoso's checkpoints held before version 3
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize("damage", [_zero_bytes, _truncated, _garbage, _foreign, _other_version, _pickled_object],
+                         ids=["zero_bytes", "truncated", "garbage", "foreign", "other_version", "pickled_object"])  # fmt: skip
 def test_unreadable_checkpoint_stops_with_one_line(space, tmp_path: Path, damage: Any) -> None:
     """An InputError (search.py: exit status 2) naming the file and what to do, not a traceback from torch."""
     make_loop("random", space, tmp_path, 4).run()
@@ -81,6 +88,23 @@ def test_unreadable_checkpoint_stops_with_one_line(space, tmp_path: Path, damage
         make_loop("random", space, tmp_path, 8)
     message = str(err.value)
     assert message.startswith(f"{path}: ") and "delete it" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("kind", STRATEGIES)
+def test_every_strategys_checkpoint_opens_with_the_safe_loader(space, tmp_path: Path, kind: str) -> None:
+    """Plain data only: torch's weights-only loader (which runs no code) opens it, and it resumes the search."""
+    make_loop(kind, space, tmp_path, 6).run()
+    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    assert state["engine"]["step"] == 2 and len(state["engine"]["rows"]["vectors"]) == 6
+    assert len(make_loop(kind, space, tmp_path, 9).history) == 6
+
+
+def test_plain_state_turns_arrays_into_tensors_and_names_a_library_object() -> None:
+    state = plain_state({"rows": np.arange(3, dtype=np.int16), "best": np.float64(0.5), "pair": (1, "a")})
+    assert torch.equal(state["rows"], torch.arange(3, dtype=torch.int16)) and state["best"] == 0.5
+    assert state["pair"] == (1, "a")
+    with pytest.raises(TypeError, match=r"^state\.strategy\.rng: numpy\.random\._generator\.Generator is not plain"):
+        plain_state({"strategy": {"rng": np.random.default_rng(0)}})
 
 
 def test_a_run_directory_of_the_older_search_loop_is_neither_resumed_nor_overwritten(space, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: 
     assert (saved["accuracy_n"], saved["test_accuracy_n"], saved["hypernet_accuracy_n"]) == (32, 32, 360)
     for key in ("accuracy", "test_accuracy", "hypernet_accuracy"):
         assert saved[f"{key}_ci95_low"] <= round(saved[key], 4) <= saved[f"{key}_ci95_high"]
-    (entry,) = torch.load(tmp_path / "search.ckpt", weights_only=False)["engine"]["final"].values()  # top_n = 1
+    (entry,) = torch.load(tmp_path / "search.ckpt", weights_only=True)["engine"]["final"].values()  # top_n = 1
     assert entry["accuracy"] == saved["accuracy"] and entry["test_accuracy_n"] == 32
     assert saved["reward_config"]["alpha1"] == 0.6  # reward=energy
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -234,7 +234,7 @@ def test_final_step_keeps_split_sizes_and_intervals(space, tmp_path: Path) -> No
     row = rows[chosen]
     assert (row["accuracy_n"], row["accuracy_ci95_low"], row["accuracy_ci95_high"]) == (1000, 0.8798, 0.9171)
     assert row["test_accuracy_n"] == 400 and row["hypernet_accuracy_n"] == 360
-    done = torch.load(tmp_path / "search.ckpt", weights_only=False)["engine"]["final"]  # committed after each one
+    done = torch.load(tmp_path / "search.ckpt", weights_only=True)["engine"]["final"]  # committed after each one
     assert len(done) == 2 and make_loop("random", space, tmp_path, 6).final == done  # a resumed run has them
     assert all(e["accuracy_n"] == 1000 and e["test_accuracy_ci95_high"] == row["test_accuracy_ci95_high"]
                for e in done.values())  # fmt: skip

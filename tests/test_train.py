@@ -34,7 +34,7 @@ def run_train(tmp_path: Path, *overrides: str) -> dict[str, float]:
 
 
 def _ckpt(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def test_supernet_smoke_run_logs_sampled_path_accuracy_and_checkpoints(tmp_path: Path) -> None:

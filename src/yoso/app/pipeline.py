@@ -97,7 +97,8 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
     def load(path: Path) -> SupernetModule:
         log.info("reusing the HyperNet %s", path)
         accelerator = plain_groups(cfg, "accelerator")["accelerator"]  # the run's, which the weights do not depend on
-        model = SupernetModule.load_from_checkpoint(path, map_location="cpu", accelerator=accelerator)
+        model = SupernetModule.load_from_checkpoint(path, map_location="cpu", weights_only=True,
+                                                   accelerator=accelerator)
         model.hparams.bn_recalibration_batches = int(cfg.model.bn_recalibration_batches)  # validated at start-up
         return model
 
@@ -109,7 +110,7 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
         model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
         every = int(cfg.model.get("val_every_n_epochs") or 1)  # validated at start-up (module_arguments)
         trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(cfg, root)], check_val_every_n_epoch=every)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None, weights_only=True)
         log.info("HyperNet trained in %.1f s (val/acc_mean %.4f)", time.perf_counter() - start,
                  float(trainer.callback_metrics.get("val/acc_mean", float("nan"))))  # fmt: skip
         return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import pickle
+import pickle  # CIFAR-10's python version is pickled dicts of numpy arrays; read by _BatchUnpickler, which runs no code
 import shutil
 import tarfile
 import tempfile
@@ -106,11 +106,29 @@ def missing_files(root: Path) -> list[str]:
     return [name for name in CIFAR10_FILES if not (root / name).is_file()]
 
 
+#: The only globals a CIFAR-10 batch may name: numpy's array and dtype reconstructors (and, in a pickle of protocol
+#: 2 written by Python 3, ``_codecs.encode`` for bytes). Each builds data; none runs code of the file's choosing.
+_BATCH_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})  # fmt: skip
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and refuses any global beyond :data:`_BATCH_GLOBALS` (a file cannot run code)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 batch never holds")
+        return super().find_class(module, name)
+
+
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N x 3 x 32 x 32 uint8) and labels of one pickled batch; DatasetError if malformed."""
     try:
         with open(path, "rb") as f:
-            batch: Any = pickle.load(f, encoding="bytes")
+            batch: Any = _BatchUnpickler(f, encoding="bytes").load()
     except Exception as err:  # truncated file, not a pickle, ...
         raise DatasetError(f"{path}: not a readable CIFAR-10 python batch ({type(err).__name__}: {err})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:

@@ -133,7 +133,7 @@ def load_sample_set(space: JointSpace, n: int, seed: int, *, deploy: Deploy | No
         return SampleSet(vectors, energy, latency, key, int(seed))
 
     def load(path: Path) -> SampleSet:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             return SampleSet(data["vectors"], data["energy_mj"], data["latency_ms"], key, int(seed))
 
     def save(samples: SampleSet, path: Path) -> None:

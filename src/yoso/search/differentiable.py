@@ -328,8 +328,8 @@ class DifferentiableStrategy(OneShotStrategy):
                             **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
         loaders = CombinedLoader({"train": i.datamodule.train_dataloader(), "val": i.datamodule.val_dataloader()},
                                  mode="max_size_cycle")  # fmt: skip
-        # the engine's own file (numpy rows, RNG states beside Lightning's keys): not a weights-only checkpoint
-        trainer.fit(module, train_dataloaders=loaders, ckpt_path=experiment.resume_path, weights_only=False)
+        # the engine's file (plain data: its rows and RNG states beside Lightning's keys) opens with the safe loader
+        trainer.fit(module, train_dataloaders=loaders, ckpt_path=experiment.resume_path, weights_only=True)
 
     def state_dict(self) -> dict[str, Any]:
         """Nothing beyond Lightning's keys: module, optimisers and the Gumbel RNG travel in the engine's checkpoint file."""

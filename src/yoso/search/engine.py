@@ -30,11 +30,18 @@ A strategy may keep a durable store of its own that runs ahead of the checkpoint
 strategies' journal, ``optuna.journal``); it reconciles it with its checkpointed state. An
 unreadable checkpoint (empty, truncated, not a search checkpoint) stops the run with one line
 naming the file (:class:`~yoso.config.InputError`, exit status 2).
+
+**Plain data only.** The file holds dicts, lists, tuples, Python scalars, strings and tensors
+(:func:`plain_state` turns numpy arrays into tensors and refuses anything else, naming its key),
+so torch's safe loader opens it (``torch.load(path, weights_only=True)``: loading runs no code)
+and no library's internals are frozen into it. A file that loader refuses (an older yoso's, or
+a foreign one) stops the run with one line naming the file and exit status 2.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle  # only its UnpicklingError, which torch's safe loader raises for more than plain data
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -50,12 +57,12 @@ from yoso.hw.fpga import Board
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import FinalProgress
 from yoso.search.history import History
-from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy
+from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy, set_random_state
 
 log = logging.getLogger("yoso")
 
-#: Bumped when the checkpoint layout changes.
-CHECKPOINT_VERSION = 2
+#: Bumped when the checkpoint layout changes (3: plain data only, no pickled library objects).
+CHECKPOINT_VERSION = 3
 #: The engine's checkpoint inside the run directory.
 CHECKPOINT_NAME = "search.ckpt"
 #: The checkpoint of the search loop before the engine (yoso before issue 19): such a run is not resumed or overwritten.
@@ -64,12 +71,50 @@ LEGACY_CHECKPOINT = "search_state.pt"
 HISTORY_NAME = "history.csv"
 
 
+#: What a checkpoint may hold besides dicts, lists and tuples: what torch's weights-only loader opens.
+PLAIN_LEAVES = (type(None), bool, int, float, str, torch.Tensor)
+
+
+def plain_state(obj: Any, key: str = "state") -> Any:
+    """``obj`` as plain data for a checkpoint: numpy arrays become tensors, numpy scalars Python numbers.
+
+    Anything else that is not a dict, list, tuple or one of :data:`PLAIN_LEAVES` (a library
+    object, bytes of a pickle) is a TypeError naming its ``key``: a checkpoint never freezes a
+    library's internals, so it loads with ``torch.load(..., weights_only=True)``.
+    """
+    if isinstance(obj, np.ndarray):
+        return torch.tensor(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, PLAIN_LEAVES):
+        return obj
+    if isinstance(obj, Mapping):
+        return {k: plain_state(v, f"{key}.{k}") for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(plain_state(v, f"{key}[{i}]") for i, v in enumerate(obj))
+    raise TypeError(f"{key}: {type(obj).__module__}.{type(obj).__qualname__} is not plain data; a checkpoint holds "
+                    "dicts, lists, tuples, numbers, strings, numpy arrays and tensors only")  # fmt: skip
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    """The classes and functions a torch file names that the safe loader refuses (none if it cannot tell)."""
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # not a torch zip file at all
+        return []
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The engine checkpoint at ``path``; one line naming the file if it is unreadable (InputError, exit 2)."""
+    """The engine checkpoint at ``path``, opened by torch's safe loader; one line naming the file if it is
+    unreadable or holds more than plain data (InputError, exit 2)."""
     advice = "delete it (or the run directory) to start the search over"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a cut or foreign file
+        unsafe = _unsafe_globals(path) if isinstance(err, pickle.UnpicklingError) else []
+        if unsafe:  # the safe loader met a class or function: an older yoso's file, or a foreign one
+            raise InputError(f"{path}: holds objects beyond plain data ({', '.join(unsafe[:3])}), which a search "
+                             f"checkpoint of this yoso never does (an older yoso wrote it?); {advice}") from None
         reason = (str(err).strip().splitlines() or [""])[0]  # one line: torch's messages may run on
         raise InputError(f"{path}: not a readable search checkpoint ({type(err).__name__}: {reason}); {advice}") from None
     if not isinstance(state, dict) or not isinstance(state.get("engine"), dict):
@@ -81,12 +126,12 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    return {"python": random.getstate(), "numpy": np.random.get_state(legacy=False), "torch": torch.get_rng_state()}
 
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    set_random_state(np.random, state["numpy"])
     torch.set_rng_state(state["torch"])
 
 
@@ -182,7 +227,7 @@ class Experiment:
         engine = {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, "step": self.step,
                   "elapsed_s": self.elapsed(), "strategy_s": self.strategy_s, "rows": self.history.state_dict(),
                   "rng": _rng_state(), "final": self.final}  # fmt: skip
-        return {"engine": engine, "strategy": self.strategy.state_dict()}
+        return plain_state({"engine": engine, "strategy": self.strategy.state_dict()})
 
     def commit(self, trainer: Any = None) -> None:
         """Write the checkpoint (atomically): :meth:`state`, with a one-shot strategy's ``trainer`` through Lightning."""
@@ -191,7 +236,7 @@ class Experiment:
         with atomic_path(self.checkpoint_path) as tmp:
             if trainer is None:
                 torch.save(self.state(), tmp)
-            else:  # Lightning's keys; the commit callback's on_save_checkpoint adds the engine's
+            else:  # Lightning's keys (weights, optimisers, loops); the commit callback's on_save_checkpoint adds the engine's
                 trainer.save_checkpoint(tmp, weights_only=False)
 
     def commit_callback(self) -> Any:

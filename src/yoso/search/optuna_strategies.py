@@ -20,9 +20,13 @@ Design:
 * **Storage and resume.** With a run directory the study lives in Optuna's own durable storage,
   a :class:`~optuna.storages.JournalStorage` on ``<run_dir>/optuna.journal`` (an append-only log;
   ``optuna-dashboard <run_dir>/optuna.journal`` shows the search live); without one, in memory.
-  The state in the engine's checkpoint is the number of trials told (``committed``) and the
-  pickled sampler (Optuna's documented way to keep its RNG across restarts); in memory also the
-  told trials, since no file keeps them. The journal runs ahead of the checkpoint: a kill can
+  The state in the engine's checkpoint is plain data: the number of trials told (``committed``)
+  and the states of the sampler's random generators (:func:`sampler_random_states`, numpy
+  arrays); in memory also the told trials as plain dicts (:func:`trial_to_plain`), since no
+  file keeps them. A resume builds the sampler again from the config and seed (``make_sampler``),
+  restores those generator states, and the sampler reads everything else it learnt from the
+  study's trials, as Optuna's samplers do (no pickled sampler: it breaks whenever Optuna changes
+  its internals, as 5.1's NSGA-II did, and loading one runs code). The journal runs ahead of the checkpoint: a kill can
   leave trials beyond ``committed`` in it (asked, or told before the checkpoint was written).
   After a resume ``ask`` re-serves their parameters first, in trial order (a RUNNING trial is
   told later, a finished one never again), and only then asks for new trials. A run killed
@@ -33,7 +37,6 @@ Design:
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -43,13 +46,14 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.distributions import (BaseDistribution, CategoricalDistribution, IntDistribution, distribution_to_json,
+                                  json_to_distribution)
 from optuna.samplers import BaseSampler, CmaEsSampler, NSGAIISampler, TPESampler
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from yoso.config import check_bool, check_float, check_int
+from yoso.config import InputError, check_bool, check_float, check_int
 from yoso.search.constraints import CONSTRAINT_NAMES
-from yoso.search.strategy import Evaluation, Strategy
+from yoso.search.strategy import Evaluation, Strategy, set_random_state
 from yoso.space.joint import JointSpace
 
 #: Name of the study inside the journal.
@@ -88,6 +92,49 @@ def optuna_distributions(space: JointSpace, kind: str = "categorical") -> dict[s
 def journal_storage(path: Path) -> optuna.storages.JournalStorage:
     """Optuna's journal storage on an append-only file (every operation flushed and fsynced: it survives a kill)."""
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def sampler_random_states(sampler: BaseSampler) -> dict[str, np.random.RandomState]:
+    """Every numpy ``RandomState`` an Optuna sampler draws from, by attribute path (``"_random_sampler._rng"``).
+
+    Optuna's samplers keep their generators as lazily built ``RandomState``\\ s (an object with an
+    ``rng`` property), also inside their helpers (NSGA-II's child generation shares its sampler's);
+    the walk finds them by that shape among the sampler's Optuna-owned attributes, each once, in a
+    fixed order, so a sampler built again from the same config has the same paths.
+    """
+    found: dict[str, np.random.RandomState] = {}
+    seen: set[int] = set()
+
+    def walk(obj: Any, path: str) -> None:
+        for name, value in sorted(vars(obj).items()):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            where = f"{path}.{name}" if path else name
+            if isinstance(value, np.random.RandomState):
+                found[where] = value
+            elif isinstance(getattr(type(value), "rng", None), property):
+                found[where] = value.rng
+            elif type(value).__module__.startswith("optuna.") and hasattr(value, "__dict__"):
+                walk(value, where)
+
+    walk(sampler, "")
+    return found
+
+
+def trial_to_plain(trial: FrozenTrial) -> dict[str, Any]:
+    """A finished trial as plain data (distributions as Optuna's JSON), for a checkpoint; :func:`plain_to_trial` inverts it."""
+    return {"state": trial.state.name, "values": trial.values, "params": dict(trial.params),
+            "distributions": {k: distribution_to_json(d) for k, d in trial.distributions.items()},
+            "user_attrs": dict(trial.user_attrs), "system_attrs": dict(trial.system_attrs)}  # fmt: skip
+
+
+def plain_to_trial(plain: Mapping[str, Any]) -> FrozenTrial:
+    """The trial of a :func:`trial_to_plain` dict (Optuna's public ``create_trial``)."""
+    return optuna.trial.create_trial(
+        state=TrialState[plain["state"]], values=plain["values"], params=dict(plain["params"]),
+        distributions={k: json_to_distribution(d) for k, d in plain["distributions"].items()},
+        user_attrs=dict(plain["user_attrs"]), system_attrs=dict(plain["system_attrs"]))  # fmt: skip
 
 
 @contextmanager
@@ -131,9 +178,9 @@ class OptunaStrategy(Strategy):
         self._distributions = optuna_distributions(space, self.param_kind)
         if self.param_kind == "categorical":
             self._index = [{c: i for i, c in enumerate(d.choices)} for d in self._distributions.values()]
-        sampler_seed = int(self.seed_sequence().generate_state(1)[0])
+        self._sampler_seed = int(self.seed_sequence().generate_state(1)[0])
         with _quiet():
-            self._sampler = self.make_sampler(sampler_seed)
+            self._sampler = self.make_sampler(self._sampler_seed)
         self.study: optuna.Study | None = None
         self._durable = False  # whether the study lives in a journal file (else in memory)
         self._loaded = False  # whether a checkpoint's state was loaded (else trials in the journal are discarded)
@@ -266,20 +313,30 @@ class OptunaStrategy(Strategy):
         return {"optuna/trials": float(self.committed)}
 
     def state_dict(self) -> dict[str, Any]:
-        """Trials told and the pickled sampler; in memory also the trials, since no file keeps them."""
+        """Trials told and the sampler's generator states; in memory also the trials, since no file keeps them."""
         study = self._study()
-        state: dict[str, Any] = {"committed": self.committed, "sampler": pickle.dumps(study.sampler)}
+        rngs = {path: rng.get_state(legacy=False) for path, rng in sampler_random_states(study.sampler).items()}
+        state: dict[str, Any] = {"committed": self.committed, "sampler_rngs": rngs}
         if not self._durable:
-            state["trials"] = pickle.dumps(study.get_trials(deepcopy=True)[: self.committed])
+            state["trials"] = [trial_to_plain(t) for t in study.get_trials(deepcopy=False)[: self.committed]]
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         study = self._study()
         self._loaded = True
         self.committed = int(state["committed"])
-        study.sampler = self._sampler = pickle.loads(state["sampler"])
+        with _quiet():  # the sampler of the config and seed, as built for a fresh run; then its generators' states
+            study.sampler = self._sampler = self.make_sampler(self._sampler_seed)
+        rngs = sampler_random_states(self._sampler)
+        saved = state["sampler_rngs"]
+        if set(rngs) != set(saved):
+            raise InputError(f"the checkpoint's {self.name} sampler has random generators at {sorted(saved)}, this "
+                             f"Optuna {optuna.__version__}'s at {sorted(rngs)}: resume with the Optuna that wrote "
+                             "it (make install) or start a new run directory")  # fmt: skip
+        for path, rng in rngs.items():
+            set_random_state(rng, saved[path])
         if "trials" in state and not study.get_trials(deepcopy=False):
-            study.add_trials(pickle.loads(state["trials"]))
+            study.add_trials([plain_to_trial(t) for t in state["trials"]])
         self._next, self._served, self._backlog = self.committed, [], None
 
 
