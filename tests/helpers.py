@@ -4,6 +4,7 @@ evaluator and small strategies of the search-loop tests. Test modules import fro
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -100,6 +101,16 @@ def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int
     strategy = build_strategy(compose_config("search", overrides).strategy, space, seed, constraints)
     evaluator = CandidateEvaluator(fake_accuracy, hardware, REWARD, constraints=constraints)
     return Experiment(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
+
+
+def load_benchmark(name: str) -> Any:
+    """The module of ``benchmarks/<name>.py`` (imported once), for tests of a benchmark's functions."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def read_rows(path: Path, wall_time: bool = False) -> Rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
@@ -10,23 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import ROOT
+from helpers import load_benchmark
 
-
-def _load():
-    name = "bench_supernet"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "bench_supernet.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-bench = _load()
+bench = load_benchmark("bench_supernet")
 #: Tied bootstrap resamples of 3 architectures give constant inputs (dropped as NaN by yoso.stats).
 pytestmark = pytest.mark.filterwarnings("ignore:An input array is constant")
-
 
 def test_perfect_ranking_gives_tau_one_and_interval_excludes_zero():
     hyper = np.linspace(0.5, 0.9, 12)
@@ -36,7 +23,6 @@ def test_perfect_ranking_gives_tau_one_and_interval_excludes_zero():
     assert s["spearman"] == pytest.approx(1.0)
     assert s["kendall_tau_ci95_low"] == pytest.approx(1.0) and s["tau_excludes_zero"]
     assert "excludes 0" in bench.verdict(s) and "better than chance" in bench.verdict(s)
-
 
 def test_pooled_seed_sd_spread_and_binomial_noise():
     runs = np.array([[0.80, 0.82], [0.70, 0.74], [0.90, 0.90]])  # deviations from the arch means: ±0.01, ±0.02, 0
@@ -58,7 +44,6 @@ def test_pooled_seed_sd_spread_and_binomial_noise():
     assert s["hypernet_spread_sd"] == pytest.approx(0.1)
     assert (s["n_val"], s["n_val_standalone"], s["n_archs"], s["n_seeds"], s["pairs"]) == (400, 100, 3, 2, 3)
 
-
 def test_differences_within_noise_are_called_so():
     rng = np.random.default_rng(0)
     runs = 0.9 + rng.normal(0, 0.01, size=(24, 2))  # no real differences: all spread is seed noise
@@ -70,20 +55,17 @@ def test_differences_within_noise_are_called_so():
     text = bench.verdict(s)
     assert "within noise" in text and "includes 0" in text
 
-
 def test_one_seed_has_no_seed_noise_and_binomial_decides():
     s = bench.summarise([0.1, 0.2, 0.3], [[0.5], [0.6], [0.7]], n_val=100, samples=50)
     assert math.isnan(s["seed_sd"])
     assert s["noise_source"] == "binomial"
     assert s["noise_of_mean"] == pytest.approx(s["binomial_sd"])
 
-
 def test_read_cache_skips_a_torn_last_line(tmp_path):
     path = tmp_path / "standalone.jsonl"
     good = {"key": "k", "genotype_id": "g", "seed": 0, "val_acc": 0.5, "test_acc": 0.4}
     path.write_text(json.dumps(good) + "\n" + '{"key": "k", "genotype_id": "h", "se')
     assert bench.read_cache(path) == {("k", "g"): good}
-
 
 @pytest.mark.slow
 def test_tiny_end_to_end_run_and_resume(tmp_path, capsys):

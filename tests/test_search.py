@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +14,18 @@ import torch
 import yaml
 from omegaconf import open_dict
 
-from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, make_loop
+from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, load_benchmark, make_loop
 from yoso.app.cli import validate_config
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
 from yoso.space.joint import JointSpace
 
+bench_resume = load_benchmark("bench_resume")
+
 
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def _without_wall_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
 
 
 @pytest.fixture(scope="module")
@@ -117,13 +113,8 @@ def test_same_seed_gives_the_same_history(tmp_path: Path, cache_dir: Path, strat
     runs = []
     for name in ("a", "b"):
         _search(tmp_path / name, cache_dir, f"strategy={strategy}", "search.standalone=false", "seed=3")
-        runs.append(_without_wall_time(_rows(tmp_path / name / "history.csv")))
+        runs.append(bench_resume.history_rows(tmp_path / name / "history.csv"))
     assert len(runs[0]) == 8 and runs[0] == runs[1]
-
-
-def _command(run_dir: Path, cache: Path, iterations: int, *overrides: str) -> list[str]:
-    return [sys.executable, str(ROOT / "search.py"), "experiment=smoke", f"hydra.run.dir={run_dir}",
-            f"paths.cache_dir={cache}", f"search.iterations={iterations}", "search.standalone=false", *overrides]  # fmt: skip
 
 
 #: The strategy whose end-to-end kill + resume runs in the default suite; every other sampling strategy's runs only
@@ -133,41 +124,22 @@ DEFAULT_SIGKILL = "reinforce"
 
 @pytest.mark.parametrize("strategy", [s if s == DEFAULT_SIGKILL else pytest.param(s, marks=pytest.mark.slow)
                                       for s in STRATEGIES])  # fmt: skip
-def test_sigkill_then_resume_keeps_every_iteration_once(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
-    """``search.py strategy=X experiment=smoke`` killed mid-run, then the same command: every iteration once.
-
-    REINFORCE's resumed history also equals an uninterrupted run's (the loop tests check that for every strategy).
-    """
-    iterations, kill_after = (60, 15) if strategy == "reinforce" else (30, 10)
+def test_sigkill_twice_then_resume_equals_the_uninterrupted_run(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
+    """``search.py strategy=X experiment=smoke`` killed twice mid-run, each time started again with the same command:
+    every iteration once, the uninterrupted run's history, and a checkpoint torch's safe loader opens."""
+    iterations = 30
     run_dir, reference = tmp_path / "killed", tmp_path / "reference"
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"}
-    command = _command(run_dir, cache_dir, iterations, f"strategy={strategy}")
-    if strategy == "reinforce":
-        subprocess.run(_command(reference, cache_dir, iterations, f"strategy={strategy}"), env=env, check=True,
-                       capture_output=True, timeout=300)  # fmt: skip
-
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    history = run_dir / "history.csv"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if history.exists() and history.read_text().count("\n") > kill_after:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = len(_rows(history))
-    assert 0 < killed_at < iterations
-    assert not (run_dir / "best.yaml").exists()
-
-    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "resumed the search at iteration" in resumed.stdout + resumed.stderr
-    rows = _rows(history)
+    overrides = (f"strategy={strategy}", f"search.iterations={iterations}")
+    command = bench_resume.search_command(run_dir, cache_dir, *overrides)
+    subprocess.run(bench_resume.search_command(reference, cache_dir, *overrides), check=True, capture_output=True,
+                   timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    killed_at = bench_resume.run_killed(command, run_dir, (8, 18))
+    assert 8 < killed_at[0] < killed_at[1] < iterations
+    rows = bench_resume.history_rows(run_dir / "history.csv")
     assert [int(r["iteration"]) for r in rows] == list(range(iterations))
+    assert rows == bench_resume.history_rows(reference / "history.csv")
     assert yaml.safe_load((run_dir / "best.yaml").read_text())["genotype"]
-    if strategy == "reinforce":
-        assert _without_wall_time(rows) == _without_wall_time(_rows(reference / "history.csv"))
+    assert torch.load(run_dir / "search.ckpt", weights_only=True)["engine"]["step"] > 0
 
 
 def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Path, cache_dir: Path) -> None:
