@@ -20,7 +20,7 @@ from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import History
 from yoso.search.engine import Experiment
 from yoso.search.optuna_strategies import (JOURNAL_NAME, CmaEsStrategy, NSGA2Strategy, OptunaStrategy, TPEStrategy,
-                                           journal_storage, optuna_distributions)  # fmt: skip
+                                           journal_storage, optuna_distributions, reseed_sampler)  # fmt: skip
 from yoso.search.strategy import Evaluation, build_strategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -166,6 +166,48 @@ def test_kill_after_ask_leaves_no_orphan_trial(space, tmp_path: Path, kind: str)
     assert len(trials) == restarted.committed == 9
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert all(set(t.constraints) == set(CONSTRAINT_NAMES) for t in trials)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_trials_after_the_reserved_ones_are_the_uninterrupted_runs(space, tmp_path: Path, kind: str) -> None:
+    """A kill while trials beyond the checkpoint were being evaluated: once they are served again, the next new
+    trials are those of a run never interrupted (each trial draws from its own seeded stream, so nothing of the
+    sampler's random state needs saving)."""
+    uninterrupted = make(kind, space)
+    uninterrupted.bind(tmp_path / "a")
+    expected = steps(uninterrupted, 6)
+    first = make(kind, space)
+    first.bind(tmp_path / "b")
+    steps(first, 3)
+    state = first.state_dict()
+    first.ask(2)  # killed while evaluating these
+    restarted = make(kind, space)
+    restarted.bind(tmp_path / "b")
+    restarted.load_state_dict(state)
+    np.testing.assert_array_equal(steps(restarted, 3), expected[6:])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("written", [0, 5])
+def test_a_trial_cut_short_mid_ask_ends_as_the_uninterrupted_runs(space, tmp_path: Path, kind: str, written: int) -> None:
+    """A kill inside ``study.ask`` leaves a RUNNING trial with only its first params in the journal: after the
+    resume it gets the rest of the params its ask would have drawn, and the run goes on as an uninterrupted one."""
+    uninterrupted = make(kind, space)
+    uninterrupted.bind(tmp_path / "a")
+    expected = steps(uninterrupted, 10)  # NSGA-II's population is 4: generations 0 to 4
+    first = make(kind, space)
+    first.bind(tmp_path / "b")
+    steps(first, 3)
+    state = first.state_dict()
+    reseed_sampler(first.study.sampler, first._sampler_seed, 6)  # what ask does before study.ask, then its first params
+    cut = first.study.ask()
+    for name, dist in list(first.distributions().items())[:written]:
+        cut._suggest(name, dist)
+    assert len(trials_of(tmp_path / "b")[6].params) == written
+    restarted = make(kind, space)
+    restarted.bind(tmp_path / "b")
+    restarted.load_state_dict(state)
+    np.testing.assert_array_equal(steps(restarted, 7), expected[6:])
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -132,7 +132,7 @@ def test_sigkill_twice_then_resume_equals_the_uninterrupted_run(tmp_path: Path, 
     overrides = (f"strategy={strategy}", f"search.iterations={iterations}")
     command = bench_resume.search_command(run_dir, cache_dir, *overrides)
     subprocess.run(bench_resume.search_command(reference, cache_dir, *overrides), check=True, capture_output=True,
-                   timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+                   timeout=300, env=bench_resume.ENV)  # fmt: skip
     killed_at = bench_resume.run_killed(command, run_dir, (8, 18))
     assert 8 < killed_at[0] < killed_at[1] < iterations
     rows = bench_resume.history_rows(run_dir / "history.csv")

@@ -57,7 +57,7 @@ from yoso.hw.fpga import Board
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import FinalProgress
 from yoso.search.history import History
-from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy, set_random_state
+from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy
 
 log = logging.getLogger("yoso")
 
@@ -131,7 +131,8 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate(state["python"])
-    set_random_state(np.random, state["numpy"])
+    numpy = state["numpy"]  # get_state(legacy=False), its MT19937 key a tensor in the file (plain data)
+    np.random.set_state({**numpy, "state": {**numpy["state"], "key": np.asarray(numpy["state"]["key"], np.uint32)}})
     torch.set_rng_state(state["torch"])
 
 

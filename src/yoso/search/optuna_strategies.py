@@ -20,13 +20,16 @@ Design:
 * **Storage and resume.** With a run directory the study lives in Optuna's own durable storage,
   a :class:`~optuna.storages.JournalStorage` on ``<run_dir>/optuna.journal`` (an append-only log;
   ``optuna-dashboard <run_dir>/optuna.journal`` shows the search live); without one, in memory.
-  The state in the engine's checkpoint is plain data: the number of trials told (``committed``)
-  and the states of the sampler's random generators (:func:`sampler_random_states`, numpy
-  arrays); in memory also the told trials as plain dicts (:func:`trial_to_plain`), since no
-  file keeps them. A resume builds the sampler again from the config and seed (``make_sampler``),
-  restores those generator states, and the sampler reads everything else it learnt from the
-  study's trials, as Optuna's samplers do (no pickled sampler: it breaks whenever Optuna changes
-  its internals, as 5.1's NSGA-II did, and loading one runs code). The journal runs ahead of the checkpoint: a kill can
+  The state in the engine's checkpoint is plain data: the number of trials told (``committed``);
+  in memory also the told trials as plain dicts (:func:`trial_to_plain`), since no file keeps
+  them. No sampler is pickled (that broke when Optuna 5.1's NSGA-II took a thread lock, and
+  loading one runs code): a resume builds the sampler from the config and seed as a fresh run
+  does, and it learns the rest from the study's trials, as Optuna's samplers do.
+* **Random streams.** Before each new trial the sampler's random generators are reseeded from
+  the run's seed and the trial number (:func:`reseed_sampler`), so trial *i* draws the same
+  numbers whether the run was interrupted or not, and wherever the kill fell: no generator
+  state needs saving, not even for the trials a kill left in the journal beyond the checkpoint
+  (re-served as they are, while the next new trial draws its own numbers). The journal runs ahead of the checkpoint: a kill can
   leave trials beyond ``committed`` in it (asked, or told before the checkpoint was written).
   After a resume ``ask`` re-serves their parameters first, in trial order (a RUNNING trial is
   told later, a finished one never again), and only then asks for new trials. A run killed
@@ -51,9 +54,9 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Int
 from optuna.samplers import BaseSampler, CmaEsSampler, NSGAIISampler, TPESampler
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from yoso.config import InputError, check_bool, check_float, check_int
+from yoso.config import check_bool, check_float, check_int
 from yoso.search.constraints import CONSTRAINT_NAMES
-from yoso.search.strategy import Evaluation, Strategy, set_random_state
+from yoso.search.strategy import Evaluation, Strategy
 from yoso.space.joint import JointSpace
 
 #: Name of the study inside the journal.
@@ -94,32 +97,42 @@ def journal_storage(path: Path) -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
-def sampler_random_states(sampler: BaseSampler) -> dict[str, np.random.RandomState]:
-    """Every numpy ``RandomState`` an Optuna sampler draws from, by attribute path (``"_random_sampler._rng"``).
+def sampler_random_states(sampler: BaseSampler) -> list[np.random.RandomState]:
+    """Every numpy ``RandomState`` an Optuna sampler draws from, each once, in a fixed order.
 
     Optuna's samplers keep their generators as lazily built ``RandomState``\\ s (an object with an
     ``rng`` property), also inside their helpers (NSGA-II's child generation shares its sampler's);
-    the walk finds them by that shape among the sampler's Optuna-owned attributes, each once, in a
-    fixed order, so a sampler built again from the same config has the same paths.
+    the walk finds them by that shape among the sampler's Optuna-owned attributes, in attribute
+    name order, so two samplers built from the same config list them alike.
     """
-    found: dict[str, np.random.RandomState] = {}
+    found: list[np.random.RandomState] = []
     seen: set[int] = set()
 
-    def walk(obj: Any, path: str) -> None:
-        for name, value in sorted(vars(obj).items()):
+    def walk(obj: Any) -> None:
+        for _, value in sorted(vars(obj).items()):
             if id(value) in seen:
                 continue
             seen.add(id(value))
-            where = f"{path}.{name}" if path else name
             if isinstance(value, np.random.RandomState):
-                found[where] = value
+                found.append(value)
             elif isinstance(getattr(type(value), "rng", None), property):
-                found[where] = value.rng
+                found.append(value.rng)
             elif type(value).__module__.startswith("optuna.") and hasattr(value, "__dict__"):
-                walk(value, where)
+                walk(value)
 
-    walk(sampler, "")
+    walk(sampler)
     return found
+
+
+def reseed_sampler(sampler: BaseSampler, seed: int, trial_number: int) -> None:
+    """Reseed each of the sampler's generators from ``(seed, trial_number)``: trial ``trial_number``'s own numbers."""
+    generators = sampler_random_states(sampler)
+    if not generators:
+        raise RuntimeError(f"{type(sampler).__name__} of Optuna {optuna.__version__} shows no random generator to "
+                           "seed per trial; yoso's Optuna strategies need one (see optuna_strategies.py)")
+    states = np.random.SeedSequence(seed, spawn_key=(trial_number,)).generate_state(len(generators))
+    for generator, state in zip(generators, states):
+        generator.seed(int(state))
 
 
 def trial_to_plain(trial: FrozenTrial) -> dict[str, Any]:
@@ -240,25 +253,45 @@ class OptunaStrategy(Strategy):
             return np.array([params[name] for name in self.space.names], dtype=np.int64)
         return np.array([index[params[name]] for index, name in zip(self._index, self.space.names)], dtype=np.int64)
 
-    def _suggest_all(self, trial: Trial) -> dict[str, Any]:
-        """Fill in whichever params a trial lacks (none, unless a kill interrupted its ask) and return them all."""
-        for name, dist in self._distributions.items():
-            if isinstance(dist, IntDistribution):
-                trial.suggest_int(name, dist.low, dist.high)
-            else:
-                trial.suggest_categorical(name, dist.choices)
-        return trial.params
-
     def _reserve(self, frozen: FrozenTrial) -> _Served:
-        """Serve again a trial a kill left beyond the checkpoint: RUNNING ones are told later, finished ones never."""
+        """Serve again a trial a kill left beyond the checkpoint: RUNNING ones are told later, finished ones never.
+
+        A RUNNING trial whose ask the kill cut short (some params not yet in the journal) first gets
+        the rest of the params its ask would have drawn, and the sampler's notes on it (:meth:`_replayed`).
+        """
         study = self._study()
         if frozen.state == TrialState.RUNNING:
+            missing = [name for name in self._distributions if name not in frozen.params]
+            if missing:  # the storage's own calls, as Trial.suggest_* and the sampler make them
+                replayed = self._replayed(frozen.number)
+                for name in missing:
+                    dist = self._distributions[name]
+                    value = dist.to_internal_repr(replayed.params[name])
+                    study._storage.set_trial_param(frozen._trial_id, name, value, dist)
+                for key, value in replayed.system_attrs.items():  # what the sampler notes of it (NSGA-II: generation)
+                    if key not in frozen.system_attrs:
+                        study._storage.set_trial_system_attr(frozen._trial_id, key, value)
             trial = Trial(study, frozen._trial_id)
-            return _Served(frozen.number, trial, self._row(self._suggest_all(trial)))
+            return _Served(frozen.number, trial, self._row(trial.params))
         if frozen.state not in (TrialState.COMPLETE, TrialState.FAIL) or set(frozen.params) != set(self._distributions):
             raise ValueError(f"{STUDY_NAME} trial {frozen.number} is {frozen.state.name} with params "
                              f"{sorted(frozen.params)}: not a trial this strategy made")  # fmt: skip
         return _Served(frozen.number, None, self._row(frozen.params))
+
+    def _replayed(self, number: int) -> FrozenTrial:
+        """Trial ``number`` as its ask makes it (params, the sampler's notes): the ask replayed on an in-memory copy of the study's earlier trials and
+        its sampler caches (NSGA-II's parent populations), with a sampler built and seeded as for that trial (so a
+        trial cut short by a kill ends as it would have)."""
+        study = self._study()
+        with _quiet():
+            replay = optuna.create_study(sampler=self.make_sampler(self._sampler_seed),
+                                         directions=list(self.directions))  # fmt: skip
+            for key, value in study._storage.get_study_system_attrs(study._study_id).items():
+                replay._storage.set_study_system_attr(replay._study_id, key, value)
+            replay.add_trials(study.get_trials(deepcopy=True)[:number])
+            reseed_sampler(replay.sampler, self._sampler_seed, number)
+            trial = replay.ask(self._distributions)
+        return replay.get_trials(deepcopy=False)[trial.number]
 
     def ask(self, n: int) -> np.ndarray:
         study = self._study()
@@ -276,6 +309,7 @@ class OptunaStrategy(Strategy):
                 if self._backlog:
                     served = self._reserve(self._backlog.pop(0))
                 else:
+                    reseed_sampler(study.sampler, self._sampler_seed, self._next)
                     trial = study.ask(self._distributions)
                     served = _Served(trial.number, trial, self._row(trial.params))
                 if served.number != self._next:
@@ -313,28 +347,16 @@ class OptunaStrategy(Strategy):
         return {"optuna/trials": float(self.committed)}
 
     def state_dict(self) -> dict[str, Any]:
-        """Trials told and the sampler's generator states; in memory also the trials, since no file keeps them."""
-        study = self._study()
-        rngs = {path: rng.get_state(legacy=False) for path, rng in sampler_random_states(study.sampler).items()}
-        state: dict[str, Any] = {"committed": self.committed, "sampler_rngs": rngs}
+        """Trials told; in memory also the trials as plain dicts, since no file keeps them."""
+        state: dict[str, Any] = {"committed": self.committed}
         if not self._durable:
-            state["trials"] = [trial_to_plain(t) for t in study.get_trials(deepcopy=False)[: self.committed]]
+            state["trials"] = [trial_to_plain(t) for t in self._study().get_trials(deepcopy=False)[: self.committed]]
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         study = self._study()
         self._loaded = True
         self.committed = int(state["committed"])
-        with _quiet():  # the sampler of the config and seed, as built for a fresh run; then its generators' states
-            study.sampler = self._sampler = self.make_sampler(self._sampler_seed)
-        rngs = sampler_random_states(self._sampler)
-        saved = state["sampler_rngs"]
-        if set(rngs) != set(saved):
-            raise InputError(f"the checkpoint's {self.name} sampler has random generators at {sorted(saved)}, this "
-                             f"Optuna {optuna.__version__}'s at {sorted(rngs)}: resume with the Optuna that wrote "
-                             "it (make install) or start a new run directory")  # fmt: skip
-        for path, rng in rngs.items():
-            set_random_state(rng, saved[path])
         if "trials" in state and not study.get_trials(deepcopy=False):
             study.add_trials([plain_to_trial(t) for t in state["trials"]])
         self._next, self._served, self._backlog = self.committed, [], None

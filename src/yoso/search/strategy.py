@@ -154,13 +154,6 @@ class OneShotStrategy(BaseStrategy):
         """Run (or resume, from ``experiment.resume_path``) the search of ``experiment`` (a :class:`yoso.search.engine.Experiment`)."""
 
 
-def set_random_state(generator: Any, state: Mapping[str, Any]) -> None:
-    """Restore a numpy ``RandomState`` (or the ``np.random`` module) from ``get_state(legacy=False)`` as a checkpoint
-    holds it: its MT19937 key a tensor (plain data), made a numpy array again."""
-    key = np.asarray(state["state"]["key"], dtype=np.uint32)
-    generator.set_state({**state, "state": {**state["state"], "key": key}})
-
-
 #: SeedSequence spawn key of strategy RNGs (the HyperNet uses 0 and 1 for its paths).
 STRATEGY_RNG_KEY = 2
 
