@@ -8,7 +8,7 @@ import pytest
 from helpers import ENTRY_CONFIGS, ROOT, compose_config, run_entry
 from omegaconf import OmegaConf
 
-from yoso.app.cli import CONFIG_ERROR_EXIT, validate_config
+from yoso.app.cli import CONFIG_ERROR_EXIT, schema_name, validate_config
 from yoso.config import ConfigError
 from yoso.reference import paper_results
 from yoso.space.accelerator import PAPER_DATAFLOWS
@@ -169,7 +169,7 @@ def test_strategy_yaml_lists_its_schema_and_restates_no_code_default(option: str
     assert validate_config(cfg).strategy.name == cfg.strategy.name == option
     schema = OmegaConf.to_container(OmegaConf.structured(strategy_schemas()[option]))
     stated = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "strategy" / f"{option}.yaml"))
-    assert stated.pop("defaults") == [f"{option}_schema", "_self_"]
+    assert stated.pop("defaults") == [f"/{schema_name('strategy', option)}@_here_", "_self_"]
     assert set(cfg.strategy) == set(schema)
     assert not [k for k, v in stated.items() if v == schema[k]]
 
@@ -194,10 +194,10 @@ def test_model_hw_cost_model_yaml_lists_its_schema_and_restates_no_code_default(
 
     cfg = compose_config("search", [f"cost_model={option}"] if group == "cost_model" else [])
     validate_config(cfg)
-    node = ConfigStore.instance().load(f"{group}/{option}_schema.yaml").node
+    node = ConfigStore.instance().load(f"{schema_name(group, option)}.yaml").node
     schema = OmegaConf.to_container(node)
     stated = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / group / f"{option}.yaml"))
-    assert stated.pop("defaults") == [f"{option}_schema", "_self_"]
+    assert stated.pop("defaults") == [f"/{schema_name(group, option)}@_here_", "_self_"]
     assert set(cfg[group]) == set(schema)
     assert not _restated(stated, schema)
 
@@ -252,3 +252,12 @@ def test_unknown_group_option_stops_before_hydra(capsys, tmp_path: Path) -> None
     result = run_entry("search.py", tmp_path, "target=zcu999")
     assert result.returncode == CONFIG_ERROR_EXIT, result.stderr
     assert "invalid config value target='zcu999': allowed one of ['asic_65nm', 'ultra96', 'zc706', 'zcu102'" in result.stderr
+
+
+def test_help_offers_only_real_options(tmp_path: Path) -> None:
+    """``search.py --help`` lists each group's options and none of the typed schemas they compose onto."""
+    result = run_entry("search.py", tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    groups = result.stdout.split("== Config ==")[0]
+    assert "strategy: cmaes, differentiable, evolution, nsga2, qnehvi, random, reinforce, tpe" in groups
+    assert "schema" not in groups

@@ -241,7 +241,7 @@ def test_board_yaml_lists_its_schema_and_restates_no_code_default(board: str) ->
 
     schema = OmegaConf.to_container(OmegaConf.structured(config_schema(Board)))
     stated = OmegaConf.to_container(OmegaConf.load(CONF / "target" / f"{board}.yaml"))
-    assert stated["defaults"][0] == "board_schema@target"
+    assert stated["defaults"][0] == "/target_board_schema@target"
     assert set(compose_config("search", [f"target={board}"]).target) == set(schema)
     assert not [k for k, v in stated["target"].items() if k in schema and v == schema[k]]
 

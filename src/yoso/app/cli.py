@@ -196,6 +196,16 @@ SEARCH_GROUPS = GROUPS
 TRAIN_GROUPS = ("space", "accelerator", "data", "model")
 
 
+def schema_name(group: str, option: str | None = None) -> str:
+    """The ConfigStore name of the schema an option of ``group`` composes onto (``strategy_tpe_schema``; a group
+    whose options share one schema: ``reward_schema``).
+
+    Schemas are stored at the top of the ConfigStore, outside every group, so ``--help`` and
+    ``group=option`` offer only the real options; a YAML lists its schema as ``/<name>@_here_``.
+    """
+    return f"{group}_{option}_schema" if option else f"{group}_schema"
+
+
 def register_configs() -> None:
     """Store the typed schema of each config group in Hydra's ConfigStore; a group's YAML files list it first.
 
@@ -206,19 +216,16 @@ def register_configs() -> None:
 
     from yoso.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule
 
+    schemas = {("reward", None): config_schema(Reward), ("constraints", None): config_schema(Constraints),
+               ("search", None): search_schema(),  # the search node of search.yaml
+               **{("data", d.name): config_schema(d) for d in (FashionMNISTDataModule, DigitsDataModule, CIFAR10DataModule)},
+               **{("strategy", name): schema for name, schema in strategy_schemas().items()},
+               ("model", "supernet"): model_schema(), ("hw", "default"): hw_schema(),
+               ("target", "board"): config_schema(Board),  # the target node of a board YAML
+               **{("cost_model", name): schema for name, schema in cost_model_schemas().items()}}  # fmt: skip
     store = ConfigStore.instance()
-    for group, target in (("reward", Reward), ("constraints", Constraints)):
-        store.store(group=group, name=f"{group}_schema", node=config_schema(target))
-    for datamodule in (FashionMNISTDataModule, DigitsDataModule, CIFAR10DataModule):
-        store.store(group="data", name=f"{datamodule.name}_schema", node=config_schema(datamodule))
-    for name, schema in strategy_schemas().items():
-        store.store(group="strategy", name=f"{name}_schema", node=schema)
-    store.store(group="search", name="search_schema", node=search_schema())  # the search node of search.yaml
-    store.store(group="model", name="supernet_schema", node=model_schema())
-    store.store(group="hw", name="default_schema", node=hw_schema())
-    store.store(group="target", name="board_schema", node=config_schema(Board))  # the target node of a board YAML
-    for name, schema in cost_model_schemas().items():
-        store.store(group="cost_model", name=f"{name}_schema", node=schema)
+    for (group, option), node in schemas.items():
+        store.store(name=schema_name(group, option), node=node)
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "search") -> DictConfig:
