@@ -27,6 +27,14 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield folder
 
 
+@pytest.fixture(scope="session")
+def shared_cache(scratch: Path) -> Path:
+    """The session's one artefact cache (HyperNets, sample sets, GPs, each keyed by a hash of its config): the folder
+    compose_config points ``paths.cache_dir`` at, for the runs of tests that do not test the cache itself, so each
+    artefact is built once per session (a file lock serialises parallel builders)."""
+    return scratch / "cache"
+
+
 @pytest.fixture(autouse=True)
 def no_open_wandb_run() -> Iterator[None]:
     """Close a W&B run a test left open (the entry points close theirs in task_wrapper; tests that call a flow

@@ -73,8 +73,8 @@ SMALL = {
     "tpe": ["strategy.n_startup_trials=5"],
     "nsga2": ["strategy.population_size=6"],
     "cmaes": ["strategy.n_startup_trials=5"],
-    "qnehvi": ["strategy.pool_size=100", "strategy.initial_samples=6", "strategy.mc_samples=8", "strategy.shortlist=24",
-               "strategy.fit_iterations=20", "strategy.n_components=8"],
+    "qnehvi": ["strategy.pool_size=60", "strategy.initial_samples=6", "strategy.mc_samples=4", "strategy.shortlist=12",
+               "strategy.fit_iterations=8", "strategy.n_components=8"],
 }
 #: The key that sets how many candidates a strategy proposes per loop step.
 STEP_KEY = {"qnehvi": "batch_size"}

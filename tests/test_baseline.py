@@ -182,10 +182,10 @@ def test_two_stage_config_composes_only_what_it_uses():
     assert "strategy" not in two and "constraints" not in two and not two.get("logger")
 
 
-def test_two_stage_and_report_end_to_end(tmp_path):
+def test_two_stage_and_report_end_to_end(tmp_path, shared_cache):
     run, search = tmp_path / "two_stage", tmp_path / "runs" / "search_energy"
     cmd = [sys.executable, str(ROOT / "two_stage.py"), "experiment=smoke", "two_stage.models=[DARTS_V2]",
-           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}"]  # fmt: skip
+           f"paths.cache_dir={shared_cache}", f"hydra.run.dir={run}"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "960 accelerators" in proc.stdout + proc.stderr

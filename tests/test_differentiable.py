@@ -198,8 +198,8 @@ def test_temperature_schedule_anneals_from_tau_max_to_tau_min() -> None:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache_dir(shared_cache: Path) -> Path:
+    return shared_cache
 
 
 def _command(run_dir: Path, cache: Path, *overrides: str) -> list[str]:

@@ -185,7 +185,7 @@ def test_an_unknown_board_stops_at_composition_naming_the_options() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", STRATEGIES)
-def test_search_on_a_board_with_a_frame_rate_floor(kind: str, tmp_path: Path) -> None:
+def test_search_on_a_board_with_a_frame_rate_floor(kind: str, tmp_path: Path, shared_cache: Path) -> None:
     """``python search.py target=<board> constraints.min_fps=30 experiment=smoke`` with every sampling strategy:
     the GP of each board searches, and the chosen design fits the board (the final step's simulator figures are
     finite and the resource model agrees)."""
@@ -193,7 +193,7 @@ def test_search_on_a_board_with_a_frame_rate_floor(kind: str, tmp_path: Path) ->
         run = tmp_path / board
         run.mkdir()
         result = run_entry("search.py", run, f"target={board}", "constraints.min_fps=30", f"strategy={kind}",
-                           "experiment=smoke", f"paths.cache_dir={tmp_path / 'cache'}")  # fmt: skip
+                           "experiment=smoke", f"paths.cache_dir={shared_cache}")  # fmt: skip
         output = result.stdout + result.stderr
         assert result.returncode == 0, output
         cfg = compose_config("search", [f"target={board}"])

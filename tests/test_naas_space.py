@@ -83,11 +83,11 @@ def test_every_strategy_searches_naas_and_hard_constraints_hold_under_the_simula
 
 
 @pytest.mark.parametrize("kind", [k if k == "random" else pytest.param(k, marks=pytest.mark.slow) for k in STRATEGIES])
-def test_search_entry_with_naas_and_hard_constraints(tmp_path: Path, kind: str) -> None:
+def test_search_entry_with_naas_and_hard_constraints(tmp_path: Path, shared_cache: Path, kind: str) -> None:
     """``python search.py accelerator=naas experiment=smoke constraints=hard``: best.yaml's design meets the
     thresholds under the simulator (every sample re-simulated here); no best.yaml when no sample does."""
     overrides = ["experiment=smoke", "accelerator=naas", "constraints=hard", "constraints.t_lat_ms=2.0",
-                 "cost_model=simulator", f"strategy={kind}", f"paths.cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+                 "cost_model=simulator", f"strategy={kind}", f"paths.cache_dir={shared_cache}"]  # fmt: skip
     result = run_entry("search.py", tmp_path, *overrides)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     cfg = compose_config("search", ["accelerator=naas"])

@@ -29,9 +29,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache (HyperNet, simulator samples, GP) shared by the tests of this module."""
-    return tmp_path_factory.mktemp("cache")
+def cache_dir(shared_cache: Path) -> Path:
+    """The session's cache (HyperNet, simulator samples, GP), shared with every other module's runs."""
+    return shared_cache
 
 
 def _search(out: Path, cache: Path, *overrides: str) -> dict:
@@ -127,14 +127,14 @@ DEFAULT_SIGKILL = "reinforce"
 def test_sigkill_twice_then_resume_equals_the_uninterrupted_run(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
     """``search.py strategy=X experiment=smoke`` killed twice mid-run, each time started again with the same command:
     every iteration once, the uninterrupted run's history, and a checkpoint torch's safe loader opens."""
-    iterations = 30
+    iterations = 18
     run_dir, reference = tmp_path / "killed", tmp_path / "reference"
     overrides = (f"strategy={strategy}", f"search.iterations={iterations}")
     command = bench_resume.search_command(run_dir, cache_dir, *overrides)
     subprocess.run(bench_resume.search_command(reference, cache_dir, *overrides), check=True, capture_output=True,
                    timeout=300, env=bench_resume.ENV)  # fmt: skip
-    killed_at = bench_resume.run_killed(command, run_dir, (8, 18))
-    assert 8 < killed_at[0] < killed_at[1] < iterations
+    killed_at = bench_resume.run_killed(command, run_dir, (5, 11))
+    assert 5 < killed_at[0] < killed_at[1] < iterations
     rows = bench_resume.history_rows(run_dir / "history.csv")
     assert [int(r["iteration"]) for r in rows] == list(range(iterations))
     assert rows == bench_resume.history_rows(reference / "history.csv")
