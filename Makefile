@@ -57,8 +57,9 @@ test-latest:
 	.venv-latest/bin/python -m pip install --quiet "$(TORCH)"
 	echo "$(TORCH)" > .venv-latest/torch.txt
 	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c .venv-latest/torch.txt -e ".[dev]"
-	@echo "newer than the lock:"; .venv-latest/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' \
-	  | grep -v -x -F -f $(LOCK) | sed 's/^/  /' || echo "  nothing: the lock is the newest the ranges allow"
+	@newer=$$(.venv-latest/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v -x -F -f $(LOCK)); \
+	if [ -n "$$newer" ]; then echo "newer than the lock:"; echo "$$newer" | sed 's/^/  /'; \
+	else echo "newer than the lock: nothing (the lock is the newest the ranges allow)"; fi
 	-@$(MAKE) --no-print-directory data
 	.venv-latest/bin/python -m pytest $(ARGS)
 
