@@ -212,7 +212,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.parametrize("constraints", [pytest.param("none", marks=pytest.mark.slow), "hard"])  # none: also in the kill test
+# Slow: the default suite runs the differentiable search end to end in the kill test below, and its hard constraints
+# in-process (test_hard_constraints_lower_the_violation...); these add best.yaml's decoding and the logger's rows.
+@pytest.mark.slow
+@pytest.mark.parametrize("constraints", ["none", "hard"])
 def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, cache_dir: Path, constraints: str) -> None:
     """``search.py strategy=differentiable experiment=smoke`` (and with constraints=hard): one exported candidate per
     epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space, the
