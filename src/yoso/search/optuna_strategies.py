@@ -29,10 +29,12 @@ Design:
   the run's seed and the trial number (:func:`reseed_sampler`), so trial *i* draws the same
   numbers whether the run was interrupted or not, and wherever the kill fell: no generator
   state needs saving, not even for the trials a kill left in the journal beyond the checkpoint
-  (re-served as they are, while the next new trial draws its own numbers). The journal runs ahead of the checkpoint: a kill can
-  leave trials beyond ``committed`` in it (asked, or told before the checkpoint was written).
-  After a resume ``ask`` re-serves their parameters first, in trial order (a RUNNING trial is
-  told later, a finished one never again), and only then asks for new trials. A run killed
+  (re-served as they are, while the next new trial draws its own numbers).
+* **The journal runs ahead of the checkpoint:** a kill can leave trials beyond ``committed`` in
+  it (asked, or told before the checkpoint was written). After a resume ``ask`` re-serves their
+  parameters first, in trial order (a RUNNING trial is told later, a finished one never again;
+  one whose ask the kill cut short gets the rest of its params from a replay of that ask), and
+  only then asks for new trials. A run killed
   before its first checkpoint starts over (as the engine does), so the journal's study is
   deleted and created again. So history iteration ``i`` is always trial ``i``, with no
   duplicate or orphaned trial in the study.
@@ -279,9 +281,9 @@ class OptunaStrategy(Strategy):
         return _Served(frozen.number, None, self._row(frozen.params))
 
     def _replayed(self, number: int) -> FrozenTrial:
-        """Trial ``number`` as its ask makes it (params, the sampler's notes): the ask replayed on an in-memory copy of the study's earlier trials and
-        its sampler caches (NSGA-II's parent populations), with a sampler built and seeded as for that trial (so a
-        trial cut short by a kill ends as it would have)."""
+        """Trial ``number`` as its ask makes it (params, the sampler's notes on it), so a trial a kill cut short ends as
+        it would have: the ask replayed on an in-memory copy of the study's earlier trials and system attributes
+        (NSGA-II's parent populations), by a sampler built and seeded as for that trial."""
         study = self._study()
         with _quiet():
             replay = optuna.create_study(sampler=self.make_sampler(self._sampler_seed),
