@@ -13,7 +13,7 @@ LOCK := requirements.lock
 TORCH ?= torch==2.13.0
 ARGS ?=
 
-.PHONY: install lock test-latest data test test-all search two-stage train bench ext clean
+.PHONY: install lock test-latest lint data test test-all search two-stage train bench ext clean
 
 # Fashion-MNIST, the default data: Debian's dataset-fashion-mnist package (four idx files, no network beyond
 # Debian's mirror). Installed when missing and this is root with apt; otherwise one line says how to get it.
@@ -75,6 +75,12 @@ data:
 		echo "Fashion-MNIST is missing from $(FMNIST_ROOT): run 'sudo apt-get install dataset-fashion-mnist', or pass ARGS='data.root=<folder with the four idx .gz files>' or ARGS='data.download=true'"; \
 		exit 1; \
 	fi
+
+# Style: the formatter's layout and the linter's rules ([tool.ruff] in pyproject.toml), on every Python file we own.
+LINTED := src tests benchmarks search.py train.py two_stage.py
+lint: install
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED)
 
 # The loader tests need no real data (those that do skip with a reason), so a failed data step does not stop them.
 test: install

@@ -56,8 +56,15 @@ def _run(run_dir: Path, overrides: list[str], fresh: bool) -> dict[str, Any]:
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "1"}
-    command = [sys.executable, str(ROOT / "search.py"), f"hydra.run.dir={run_dir}", "logger=none",
-               "search.progress=false", "trainer.enable_progress_bar=false", *overrides]  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "search.py"),
+        f"hydra.run.dir={run_dir}",
+        "logger=none",
+        "search.progress=false",
+        "trainer.enable_progress_bar=false",
+        *overrides,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     record = {"returncode": proc.returncode, "wall_s": time.perf_counter() - start, "overrides": overrides}
@@ -77,10 +84,13 @@ def _read(run_dir: Path) -> dict[str, Any]:
     best_path = run_dir / "best.yaml"
     best = yaml.safe_load(best_path.read_text()) if best_path.is_file() else None
     last = rows[-1]
-    exported = {"accuracy": float(last["accuracy"]), "reward": float(last["reward"]),
-                "energy_mj": float(last.get("simulated_energy_mj", "nan")),
-                "latency_ms": float(last.get("simulated_latency_ms", "nan")),
-                "predicted_latency_ms": float(last["latency_ms"])}  # fmt: skip
+    exported = {
+        "accuracy": float(last["accuracy"]),
+        "reward": float(last["reward"]),
+        "energy_mj": float(last.get("simulated_energy_mj", "nan")),
+        "latency_ms": float(last.get("simulated_latency_ms", "nan")),
+        "predicted_latency_ms": float(last["latency_ms"]),
+    }
     simulated = [float(r.get("simulated_latency_ms", "nan")) for r in rows]
     return {"exported": exported, "best": best, "rows": len(rows), "simulated_latency_ms": simulated}
 
@@ -91,7 +101,9 @@ def _mean(values: list[float]) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", type=float, nargs="+", default=[0.4, 0.6, 1.0, 2.0, 4.0], help="latency targets (ms)")
+    parser.add_argument(
+        "--targets", type=float, nargs="+", default=[0.4, 0.6, 1.0, 2.0, 4.0], help="latency targets (ms)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=6, help="strategy.epochs of every differentiable run")
     parser.add_argument("--batches", type=int, default=5, help="strategy.batches_per_epoch (training steps per epoch)")
@@ -102,8 +114,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="search.py processes at a time")
     parser.add_argument("--skip-reinforce", action="store_true", help="part (a) only")
     parser.add_argument("--skip-constraints", action="store_true", help="part (b) only")
-    parser.add_argument("--standalone", action="store_true",
-                        help="the final step trains the top-N stand-alone (search.standalone=true): comparable accuracies")
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="the final step trains the top-N stand-alone (search.standalone=true): comparable accuracies",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "bench" / "differentiable")
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
@@ -118,30 +133,56 @@ def main() -> None:
         for seed in args.seeds:
             for variant in VARIANTS:
                 run_dir = args.out / "constraints" / f"{variant}-t{target:g}-seed{seed}"
-                overrides = [*common, *diff, f"seed={seed}", f"constraints={variant}", f"constraints.t_lat_ms={target}",
-                             f"constraints.t_eer_mj={args.energy_bound}", f"reward.alpha1={args.hw_alpha}",
-                             f"reward.alpha2={args.hw_alpha}"]  # fmt: skip
+                overrides = [
+                    *common,
+                    *diff,
+                    f"seed={seed}",
+                    f"constraints={variant}",
+                    f"constraints.t_lat_ms={target}",
+                    f"constraints.t_eer_mj={args.energy_bound}",
+                    f"reward.alpha1={args.hw_alpha}",
+                    f"reward.alpha2={args.hw_alpha}",
+                ]
                 jobs.append((("a", variant, target, seed), run_dir, overrides))
     if not args.skip_reinforce:
         for seed in args.seeds:
-            jobs.append((("b", "differentiable", None, seed), args.out / "vs_reinforce" / f"differentiable-seed{seed}",
-                         [*common, *diff, f"seed={seed}"]))  # fmt: skip
-            jobs.append((("b", "reinforce", None, seed), args.out / "vs_reinforce" / f"reinforce-seed{seed}",
-                         [*common, "strategy=reinforce", f"search.iterations={args.reinforce_iterations}", f"seed={seed}"]))
+            jobs.append(
+                (
+                    ("b", "differentiable", None, seed),
+                    args.out / "vs_reinforce" / f"differentiable-seed{seed}",
+                    [*common, *diff, f"seed={seed}"],
+                )
+            )
+            jobs.append(
+                (
+                    ("b", "reinforce", None, seed),
+                    args.out / "vs_reinforce" / f"reinforce-seed{seed}",
+                    [*common, "strategy=reinforce", f"search.iterations={args.reinforce_iterations}", f"seed={seed}"],
+                )
+            )
     print(f"{len(jobs)} runs, {args.jobs} at a time, kept in {args.out}", file=sys.stderr)
     with ThreadPoolExecutor(args.jobs) as pool:
         records = list(pool.map(lambda job: _run(job[1], job[2], args.fresh), jobs))
 
     from yoso.tables import format_table
 
-    results: dict[str, Any] = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                               "constraints": [], "vs_reinforce": []}  # fmt: skip
+    results: dict[str, Any] = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "constraints": [],
+        "vs_reinforce": [],
+    }
     for (key, run_dir, _), record in zip(jobs, records):
         part, variant, target, seed = key
         if record["returncode"] != 0:
             entry = {"variant": variant, "target_ms": target, "seed": seed, "failed": True}
         else:
-            entry = {"variant": variant, "target_ms": target, "seed": seed, "wall_s": record["wall_s"], **_read(run_dir)}
+            entry = {
+                "variant": variant,
+                "target_ms": target,
+                "seed": seed,
+                "wall_s": record["wall_s"],
+                **_read(run_dir),
+            }
         results["constraints" if part == "a" else "vs_reinforce"].append(entry)
 
     # (a) satisfaction per variant and target
@@ -153,16 +194,21 @@ def main() -> None:
             met = [r for r in ok if r["exported"]["latency_ms"] <= target]
             final_met = [r for r in ok if r["best"] is not None and r["best"]["latency_ms"] <= target]
             epochs_met = [np.mean(np.asarray(r["simulated_latency_ms"]) <= target) for r in ok]
-            table_a.append({
-                "target_ms": target, "variant": variant, "runs": len(runs), "failed": len(runs) - len(ok),
-                "exported_meets": f"{len(met)}/{len(runs)}",
-                "exported_latency_ms": " / ".join(f"{r['exported']['latency_ms']:.3f}" for r in ok),
-                "exported_accuracy_when_met": _mean([r["exported"]["accuracy"] for r in met]),
-                "final_meets": f"{len(final_met)}/{len(runs)}",
-                "final_latency_ms": " / ".join(f"{r['best']['latency_ms']:.3f}" if r["best"] else "-" for r in ok),
-                "final_accuracy_when_met": _mean([r["best"]["hypernet_accuracy"] for r in final_met]),
-                "epochs_within_target": _mean(epochs_met),
-            })  # fmt: skip
+            table_a.append(
+                {
+                    "target_ms": target,
+                    "variant": variant,
+                    "runs": len(runs),
+                    "failed": len(runs) - len(ok),
+                    "exported_meets": f"{len(met)}/{len(runs)}",
+                    "exported_latency_ms": " / ".join(f"{r['exported']['latency_ms']:.3f}" for r in ok),
+                    "exported_accuracy_when_met": _mean([r["exported"]["accuracy"] for r in met]),
+                    "final_meets": f"{len(final_met)}/{len(runs)}",
+                    "final_latency_ms": " / ".join(f"{r['best']['latency_ms']:.3f}" if r["best"] else "-" for r in ok),
+                    "final_accuracy_when_met": _mean([r["best"]["hypernet_accuracy"] for r in final_met]),
+                    "epochs_within_target": _mean(epochs_met),
+                }
+            )
     totals = {}
     for variant in VARIANTS:
         runs = [r for r in results["constraints"] if r["variant"] == variant]
@@ -179,11 +225,20 @@ def main() -> None:
     table_b = []
     for r in results["vs_reinforce"]:
         best = r.get("best") or {}
-        table_b.append({"strategy": r["variant"], "seed": r["seed"], "reward": best.get("reward"),
-                        "hypernet_accuracy": best.get("hypernet_accuracy"), "accuracy": best.get("accuracy"),
-                        "test_accuracy": best.get("test_accuracy"), "energy_mj": best.get("energy_mj"),
-                        "latency_ms": best.get("latency_ms"), "samples": r.get("rows"),
-                        "wall_s": r.get("wall_s")})  # fmt: skip
+        table_b.append(
+            {
+                "strategy": r["variant"],
+                "seed": r["seed"],
+                "reward": best.get("reward"),
+                "hypernet_accuracy": best.get("hypernet_accuracy"),
+                "accuracy": best.get("accuracy"),
+                "test_accuracy": best.get("test_accuracy"),
+                "energy_mj": best.get("energy_mj"),
+                "latency_ms": best.get("latency_ms"),
+                "samples": r.get("rows"),
+                "wall_s": r.get("wall_s"),
+            }
+        )
     results["reinforce_table"] = table_b
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -194,13 +249,27 @@ def main() -> None:
         print(json.dumps(results, indent=1, default=float))
         return
     if table_a:
-        print(format_table(table_a, list(table_a[0]), title="(a) latency target met under the simulator (hard = HDX, soft = penalty)"))
+        print(
+            format_table(
+                table_a,
+                list(table_a[0]),
+                title="(a) latency target met under the simulator (hard = HDX, soft = penalty)",
+            )
+        )
     for variant, t in totals.items() if table_a else ():
-        print(f"{variant}: exported design meets its target in {t['exported_meets']}/{t['runs']} runs, "
-              f"final design in {t['final_meets']}/{t['runs']}")
+        print(
+            f"{variant}: exported design meets its target in {t['exported_meets']}/{t['runs']} runs, "
+            f"final design in {t['final_meets']}/{t['runs']}"
+        )
     if table_b:
-        print(format_table(table_b, list(table_b[0]), title="(b) differentiable vs REINFORCE (final design; accuracy: "
-                           "stand-alone validation with --standalone, else the search-time HyperNet accuracy)"))
+        print(
+            format_table(
+                table_b,
+                list(table_b[0]),
+                title="(b) differentiable vs REINFORCE (final design; accuracy: "
+                "stand-alone validation with --standalone, else the search-time HyperNet accuracy)",
+            )
+        )
     print(f"figures: {args.out / 'bench_differentiable.json'}, plot: {args.out / 'latency_vs_target.png'}")
 
 
@@ -214,12 +283,22 @@ def _plot(path: Path, runs: list[dict[str, Any]], targets: list[float]) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for variant, marker, shift in (("hard", "o", 0.97), ("soft", "s", 1.03)):
         ok = [r for r in runs if r["variant"] == variant and not r.get("failed")]
-        ax.scatter([r["target_ms"] * shift for r in ok], [r["exported"]["latency_ms"] for r in ok], marker=marker,
-                   label=f"constraints={variant}", alpha=0.8)  # fmt: skip
+        ax.scatter(
+            [r["target_ms"] * shift for r in ok],
+            [r["exported"]["latency_ms"] for r in ok],
+            marker=marker,
+            label=f"constraints={variant}",
+            alpha=0.8,
+        )
     line = np.array([min(targets) * 0.8, max(targets) * 1.2])
     ax.plot(line, line, "k--", lw=1, label="latency = target")
-    ax.set(xscale="log", yscale="log", xlabel="latency target (ms)", ylabel="simulated latency of the exported design (ms)",
-           title="differentiable co-search: HDX vs soft penalty")  # fmt: skip
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="latency target (ms)",
+        ylabel="simulated latency of the exported design (ms)",
+        title="differentiable co-search: HDX vs soft penalty",
+    )
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     for axis in (ax.xaxis, ax.yaxis):

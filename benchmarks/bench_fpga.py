@@ -36,12 +36,12 @@ import numpy as np
 import yaml
 
 from yoso.app.cli import compose
-from yoso.stats import format_accuracy
 from yoso.hw import Layer, evaluate, simulate_layer
 from yoso.hw.fpga import Board, fps
 from yoso.predictor.cost import HwSetup
 from yoso.space.accelerator import Accelerator
 from yoso.space.known import KNOWN_GENOTYPES
+from yoso.stats import format_accuracy
 from yoso.tables import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +54,12 @@ def board_setup(board: str, overrides: list[str] | None = None) -> HwSetup:
 
 def usage_cells(board: Board, acc: Accelerator) -> dict[str, float]:
     row = board.usage([acc]).row(0)
-    return {"dsp_pct": row["dsp_pct"], "bram_pct": row["bram36_pct"], "uram_pct": row["uram_pct"],
-            "lut_pct": row["lut_pct"]}  # fmt: skip
+    return {
+        "dsp_pct": row["dsp_pct"],
+        "bram_pct": row["bram36_pct"],
+        "uram_pct": row["uram_pct"],
+        "lut_pct": row["lut_pct"],
+    }
 
 
 def known_networks(board: str, quick: bool) -> list[dict]:
@@ -73,9 +77,18 @@ def known_networks(board: str, quick: bool) -> list[dict]:
         energy, latency = setup.board.cost(fitting, dram_mj, latency)
         best = int(np.lexsort((energy, latency))[0])
         acc = fitting[best]
-        rows.append({"board": board, "network": name, "accelerator": str(acc), "fps": float(fps(latency[best])),
-                     "latency_ms": float(latency[best]), "energy_mj": float(energy[best]),
-                     **usage_cells(setup.board, acc), "fitting": f"{len(fitting)}/{len(accs)}"})  # fmt: skip
+        rows.append(
+            {
+                "board": board,
+                "network": name,
+                "accelerator": str(acc),
+                "fps": float(fps(latency[best])),
+                "latency_ms": float(latency[best]),
+                "energy_mj": float(energy[best]),
+                **usage_cells(setup.board, acc),
+                "fitting": f"{len(fitting)}/{len(accs)}",
+            }
+        )
     return rows
 
 
@@ -85,8 +98,16 @@ def searched(board: str, min_fps: float, overrides: list[str], out: Path | None)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) if out is None else (out / board).resolve()
         run.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, str(ROOT / "search.py"), f"hydra.run.dir={run}", "logger=none", f"target={board}",
-               "constraints=hard", f"constraints.min_fps={min_fps}", *overrides]  # fmt: skip
+        cmd = [
+            sys.executable,
+            str(ROOT / "search.py"),
+            f"hydra.run.dir={run}",
+            "logger=none",
+            f"target={board}",
+            "constraints=hard",
+            f"constraints.min_fps={min_fps}",
+            *overrides,
+        ]
         result = subprocess.run(cmd, cwd=run, capture_output=True, text=True)
         best_path = run / "best.yaml"
         if result.returncode != 0 or not best_path.is_file():
@@ -95,10 +116,16 @@ def searched(board: str, min_fps: float, overrides: list[str], out: Path | None)
         best = yaml.safe_load(best_path.read_text())
     setup = board_setup(board, overrides)
     acc = Accelerator.from_dict(best["accelerator"], setup.space.accelerators.limits)
-    return {"board": board, "min_fps": min_fps, "accelerator": str(acc),
-            "accuracy": format_accuracy(best["accuracy"], best.get("accuracy_n")),
-            "test_accuracy": format_accuracy(best["test_accuracy"], best.get("test_accuracy_n")),
-            "fps": float(fps(best["latency_ms"])), "energy_mj": best["energy_mj"], **usage_cells(setup.board, acc)}  # fmt: skip
+    return {
+        "board": board,
+        "min_fps": min_fps,
+        "accelerator": str(acc),
+        "accuracy": format_accuracy(best["accuracy"], best.get("accuracy_n")),
+        "test_accuracy": format_accuracy(best["test_accuracy"], best.get("test_accuracy_n")),
+        "fps": float(fps(best["latency_ms"])),
+        "energy_mj": best["energy_mj"],
+        **usage_cells(setup.board, acc),
+    }
 
 
 def auto_nba_cycles(layer: Layer, pm: int, pn: int, quant: int = 16) -> float:
@@ -141,9 +168,18 @@ def auto_nba_comparison(board: str, pn: int = 16, pm: int = 32) -> list[dict]:
     for layer in COMPARISON_LAYERS:
         r = simulate_layer(layer, acc, setup.tech)
         theirs = auto_nba_cycles(layer, pm, pn)
-        rows.append({"layer": layer.name, "macs": layer.macs, "ideal": layer.macs / (pm * pn),
-                     "yoso_compute": r.compute_cycles, "yoso_dram": r.dram_cycles, "yoso": r.cycles,
-                     "auto_nba": theirs, "ratio": theirs / r.cycles})  # fmt: skip
+        rows.append(
+            {
+                "layer": layer.name,
+                "macs": layer.macs,
+                "ideal": layer.macs / (pm * pn),
+                "yoso_compute": r.compute_cycles,
+                "yoso_dram": r.dram_cycles,
+                "yoso": r.cycles,
+                "auto_nba": theirs,
+                "ratio": theirs / r.cycles,
+            }
+        )
     return rows
 
 
@@ -159,17 +195,46 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.no_known:
         known = [row for board in args.boards for row in known_networks(board, args.quick)]
-        columns = ("board", "network", "accelerator", "fps", "latency_ms", "energy_mj", "dsp_pct", "bram_pct",
-                   "uram_pct", "lut_pct", "fitting")  # fmt: skip
-        print(format_table(known, columns, title="known networks on each board's fastest fitting accelerator "
-                           "(hw.deploy; energy per frame)", markdown=True))  # fmt: skip
+        columns = (
+            "board",
+            "network",
+            "accelerator",
+            "fps",
+            "latency_ms",
+            "energy_mj",
+            "dsp_pct",
+            "bram_pct",
+            "uram_pct",
+            "lut_pct",
+            "fitting",
+        )
+        print(
+            format_table(
+                known,
+                columns,
+                title="known networks on each board's fastest fitting accelerator (hw.deploy; energy per frame)",
+                markdown=True,
+            )
+        )
         assert all(row[k] <= 100.0 for row in known for k in ("dsp_pct", "bram_pct", "uram_pct", "lut_pct"))
     if args.search:
         found = [searched(board, args.min_fps, args.search_overrides, args.out) for board in args.boards]
-        print(format_table(found, title=f"searched designs, constraints=hard, min_fps={args.min_fps:g} "
-                           f"({' '.join(args.search_overrides) or 'full search'})", markdown=True))  # fmt: skip
-    print(format_table(auto_nba_comparison("zcu102"), title="cycles per layer on a 16x32 array (zcu102, 16-bit, "
-                       "1 MB buffer): yoso (WS) vs Auto-NBA's analytical model (comp_mode 1)", markdown=True))  # fmt: skip
+        print(
+            format_table(
+                found,
+                title=f"searched designs, constraints=hard, min_fps={args.min_fps:g} "
+                f"({' '.join(args.search_overrides) or 'full search'})",
+                markdown=True,
+            )
+        )
+    print(
+        format_table(
+            auto_nba_comparison("zcu102"),
+            title="cycles per layer on a 16x32 array (zcu102, 16-bit, "
+            "1 MB buffer): yoso (WS) vs Auto-NBA's analytical model (comp_mode 1)",
+            markdown=True,
+        )
+    )
     return 0
 
 

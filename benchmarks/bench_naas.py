@@ -50,8 +50,10 @@ from yoso.tables import format_table
 
 #: The sizing-only baselines' fixed connectivity and loop order (points of the full space): NVDLA's input x output
 #: channels and the TPU's C*R*S x K, both holding weights (P innermost).
-SIZING_ONLY = {"NVDLA-like C-K/KCP": {"connectivity": ["C-K"], "loop_orders": ["KCP"]},
-               "TPU-like CRS-K/KCP": {"connectivity": ["CRS-K"], "loop_orders": ["KCP"]}}  # fmt: skip
+SIZING_ONLY = {
+    "NVDLA-like C-K/KCP": {"connectivity": ["C-K"], "loop_orders": ["KCP"]},
+    "TPU-like CRS-K/KCP": {"connectivity": ["CRS-K"], "loop_orders": ["KCP"]},
+}
 #: The Eyeriss-like reference design of claim (ii) (Chen et al. ISCA 2016: 12x14 PEs, 108 KB, 512 B, RS).
 EYERISS = Accelerator(12, 14, 108, 512, "RS")
 STRATEGIES = ("evolution", "reinforce")
@@ -88,8 +90,15 @@ class SearchResult:
     seconds: float
 
 
-def accelerator_search(genotype: Genotype, space: AcceleratorOnlySpace, strategy_cfg: Any, seed: int, budget: int,
-                       deploy: Deploy, tech: Any) -> SearchResult:  # fmt: skip
+def accelerator_search(
+    genotype: Genotype,
+    space: AcceleratorOnlySpace,
+    strategy_cfg: Any,
+    seed: int,
+    budget: int,
+    deploy: Deploy,
+    tech: Any,
+) -> SearchResult:
     """The least-EDP accelerator for ``genotype`` a strategy finds in ``budget`` simulator evaluations."""
     strategy = build_strategy(strategy_cfg, space, seed)
     best, best_acc, start, done = math.inf, None, time.perf_counter(), 0
@@ -113,55 +122,90 @@ def claim_one(args: argparse.Namespace, networks: dict[str, Genotype]) -> list[d
     if args.systolic_only:  # the connectivities alone, without the named points (RS, OS) of the list
         cfg.accelerator.connectivity = [c for c in cfg.accelerator.connectivity if "-" in c]
     full = AcceleratorOnlySpace(AcceleratorSpace.from_config(cfg.accelerator))
-    baselines = {name: AcceleratorOnlySpace(AcceleratorSpace.from_config(OmegaConf.merge(cfg.accelerator, fixed)))
-                 for name, fixed in SIZING_ONLY.items()}  # fmt: skip
+    baselines = {
+        name: AcceleratorOnlySpace(AcceleratorSpace.from_config(OmegaConf.merge(cfg.accelerator, fixed)))
+        for name, fixed in SIZING_ONLY.items()
+    }
     deploy, tech = Deploy.from_config(cfg.hw.deploy), load_tech(cfg.hw.get("tech"))
     sizes = ", ".join(f"{name} {b.accelerators.size:,}" for name, b in baselines.items())
-    print(f"(i) accelerator-only searches, {args.budget} simulator evaluations each, seeds {args.seeds}; full space "
-          f"{full.accelerators.size:,} accelerators ({', '.join(full.accelerators.fields)}); sizing only: {sizes}; "
-          "objective: EDP under the simulator", flush=True)  # fmt: skip
+    print(
+        f"(i) accelerator-only searches, {args.budget} simulator evaluations each, seeds {args.seeds}; full space "
+        f"{full.accelerators.size:,} accelerators ({', '.join(full.accelerators.fields)}); sizing only: {sizes}; "
+        "objective: EDP under the simulator",
+        flush=True,
+    )
     rows = []
     for name, genotype in networks.items():
         for strategy in STRATEGIES:
             strategy_cfg = compose([f"strategy={strategy}"]).strategy
-            fulls = [accelerator_search(genotype, full, strategy_cfg, seed, args.budget, deploy, tech)
-                     for seed in args.seeds]  # fmt: skip
+            fulls = [
+                accelerator_search(genotype, full, strategy_cfg, seed, args.budget, deploy, tech) for seed in args.seeds
+            ]
             top = min(fulls, key=lambda r: r.edp)
             for baseline, space in baselines.items():
-                sizing = [accelerator_search(genotype, space, strategy_cfg, seed, args.budget, deploy, tech)
-                          for seed in args.seeds]  # fmt: skip
+                sizing = [
+                    accelerator_search(genotype, space, strategy_cfg, seed, args.budget, deploy, tech)
+                    for seed in args.seeds
+                ]
                 ratios = [s.edp / f.edp for s, f in zip(sizing, fulls)]
                 best_sizing = min(sizing, key=lambda r: r.edp)
-                rows.append({
-                    "network": name, "strategy": strategy, "baseline": baseline, "seeds": len(ratios),
-                    "ratio_mean": statistics.fmean(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-                    "best_full": str(top.accelerator), "edp_full": top.edp,
-                    "best_sizing": str(best_sizing.accelerator), "edp_sizing": best_sizing.edp,
-                    "seconds": sum(r.seconds for r in fulls + sizing),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "network": name,
+                        "strategy": strategy,
+                        "baseline": baseline,
+                        "seeds": len(ratios),
+                        "ratio_mean": statistics.fmean(ratios),
+                        "ratio_min": min(ratios),
+                        "ratio_max": max(ratios),
+                        "best_full": str(top.accelerator),
+                        "edp_full": top.edp,
+                        "best_sizing": str(best_sizing.accelerator),
+                        "edp_sizing": best_sizing.edp,
+                        "seconds": sum(r.seconds for r in fulls + sizing),
+                    }
+                )
                 r = rows[-1]
-                print(f"   {name:20s} {strategy:9s} vs {baseline}: EDP ratio {r['ratio_mean']:6.2f}x "
-                      f"[{r['ratio_min']:.2f}, {r['ratio_max']:.2f}]; best full {r['best_full']} "
-                      f"({r['edp_full']:.4g} mJ*ms), best sizing-only {r['best_sizing']} ({r['edp_sizing']:.4g}); "
-                      f"{r['seconds']:.0f} s", flush=True)  # fmt: skip
+                print(
+                    f"   {name:20s} {strategy:9s} vs {baseline}: EDP ratio {r['ratio_mean']:6.2f}x "
+                    f"[{r['ratio_min']:.2f}, {r['ratio_max']:.2f}]; best full {r['best_full']} "
+                    f"({r['edp_full']:.4g} mJ*ms), best sizing-only {r['best_sizing']} ({r['edp_sizing']:.4g}); "
+                    f"{r['seconds']:.0f} s",
+                    flush=True,
+                )
     return rows
 
 
 def print_claim_one(rows: list[dict[str, Any]]) -> None:
-    table = [{**r, "ratio": f"{r['ratio_mean']:.2f}x [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}]",
-              "edp_full": f"{r['edp_full']:.4g}", "edp_sizing": f"{r['edp_sizing']:.4g}"} for r in rows]  # fmt: skip
-    columns = [("network", "network"), ("strategy", "strategy"), ("baseline", "sizing only"),
-               ("ratio", "EDP sizing-only / full (mean [min, max] over seeds)"),
-               ("best_full", "best full-space design"), ("edp_full", "EDP (mJ*ms)"),
-               ("best_sizing", "best sizing-only design"), ("edp_sizing", "EDP (mJ*ms)")]  # fmt: skip
+    table = [
+        {
+            **r,
+            "ratio": f"{r['ratio_mean']:.2f}x [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}]",
+            "edp_full": f"{r['edp_full']:.4g}",
+            "edp_sizing": f"{r['edp_sizing']:.4g}",
+        }
+        for r in rows
+    ]
+    columns = [
+        ("network", "network"),
+        ("strategy", "strategy"),
+        ("baseline", "sizing only"),
+        ("ratio", "EDP sizing-only / full (mean [min, max] over seeds)"),
+        ("best_full", "best full-space design"),
+        ("edp_full", "EDP (mJ*ms)"),
+        ("best_sizing", "best sizing-only design"),
+        ("edp_sizing", "EDP (mJ*ms)"),
+    ]
     print(format_table(table, columns, title="(i) connectivity + mapping + sizing vs sizing only", markdown=True))
     for strategy in STRATEGIES:
         for baseline in SIZING_ONLY:
             mine = [r["ratio_mean"] for r in rows if r["strategy"] == strategy and r["baseline"] == baseline]
             if mine:
                 geo = math.exp(statistics.fmean(math.log(x) for x in mine))
-                print(f"   {strategy} vs {baseline}: geometric mean over {len(mine)} networks {geo:.2f}x, "
-                      f"per-network means in [{min(mine):.2f}, {max(mine):.2f}]")  # fmt: skip
+                print(
+                    f"   {strategy} vs {baseline}: geometric mean over {len(mine)} networks {geo:.2f}x, "
+                    f"per-network means in [{min(mine):.2f}, {max(mine):.2f}]"
+                )
 
 
 def claim_two(args: argparse.Namespace, out_dir: Path) -> None:
@@ -172,16 +216,25 @@ def claim_two(args: argparse.Namespace, out_dir: Path) -> None:
     from yoso.app.two_stage import cached_accuracy, standalone_key
     from yoso.stats import format_accuracy
 
-    overrides = ["accelerator=naas", f"accelerator.pe_rows=[{EYERISS.pe_rows}]",
-                 f"accelerator.pe_cols=[{EYERISS.pe_cols}]", "reward=energy", "logger=none",
-                 f"paths.output_dir={out_dir / 'joint'}", f"search.iterations={args.joint_iterations}"]  # fmt: skip
+    overrides = [
+        "accelerator=naas",
+        f"accelerator.pe_rows=[{EYERISS.pe_rows}]",
+        f"accelerator.pe_cols=[{EYERISS.pe_cols}]",
+        "reward=energy",
+        "logger=none",
+        f"paths.output_dir={out_dir / 'joint'}",
+        f"search.iterations={args.joint_iterations}",
+    ]
     if args.quick:
         overrides.append("experiment=smoke")
     cfg = compose(overrides)
     with open_dict(cfg):
         cfg.hydra = None
-    print(f"\n(ii) joint search (network + accelerator at {EYERISS.pe_rows}x{EYERISS.pe_cols} PEs): "
-          f"python search.py {' '.join(overrides)}", flush=True)
+    print(
+        f"\n(ii) joint search (network + accelerator at {EYERISS.pe_rows}x{EYERISS.pe_cols} PEs): "
+        f"python search.py {' '.join(overrides)}",
+        flush=True,
+    )
     start = time.perf_counter()
     best = run_search(cfg)
     print(f"   search and final step: {time.perf_counter() - start:.0f} s", flush=True)
@@ -200,30 +253,68 @@ def claim_two(args: argparse.Namespace, out_dir: Path) -> None:
     # the accelerator alone searched for least EDP at 168 PEs (evolution, as claim (i)), for each network
     space = AcceleratorOnlySpace(AcceleratorSpace.from_config(cfg.accelerator))
     strategy_cfg = compose(["strategy=evolution"]).strategy
-    edp_best = {name: min((accelerator_search(g, space, strategy_cfg, seed, args.budget, deploy, tech)
-                           for seed in args.seeds), key=lambda r: r.edp)
-                for name, g in (("searched network", genotype), ("DARTS_V2", known_genotype("DARTS_V2")))}  # fmt: skip
-    found = [(f"{name} on the least-EDP accelerator of an evolution search ({args.budget} evaluations, best of "
-              f"{len(args.seeds)} seeds)", r.accelerator, acc_searched if name == "searched network" else acc_darts)
-             for name, r in edp_best.items()]  # fmt: skip
-    more_e, more_l = evaluate([(genotype, found[0][1]), (known_genotype("DARTS_V2"), found[1][1])], tech=tech,
-                              deploy=deploy)  # fmt: skip
-    designs = [("searched network on the searched accelerator (the joint search's choice)", searched, acc_searched),
-               ("searched network on Eyeriss-like", EYERISS, acc_searched), *found[:1],
-               ("DARTS_V2 on Eyeriss-like", EYERISS, acc_darts), *found[1:]]
+    edp_best = {
+        name: min(
+            (accelerator_search(g, space, strategy_cfg, seed, args.budget, deploy, tech) for seed in args.seeds),
+            key=lambda r: r.edp,
+        )
+        for name, g in (("searched network", genotype), ("DARTS_V2", known_genotype("DARTS_V2")))
+    }
+    found = [
+        (
+            f"{name} on the least-EDP accelerator of an evolution search ({args.budget} evaluations, best of "
+            f"{len(args.seeds)} seeds)",
+            r.accelerator,
+            acc_searched if name == "searched network" else acc_darts,
+        )
+        for name, r in edp_best.items()
+    ]
+    more_e, more_l = evaluate(
+        [(genotype, found[0][1]), (known_genotype("DARTS_V2"), found[1][1])], tech=tech, deploy=deploy
+    )
+    designs = [
+        ("searched network on the searched accelerator (the joint search's choice)", searched, acc_searched),
+        ("searched network on Eyeriss-like", EYERISS, acc_searched),
+        *found[:1],
+        ("DARTS_V2 on Eyeriss-like", EYERISS, acc_darts),
+        *found[1:],
+    ]
     energy = [energy[0], energy[1], more_e[0], energy[2], more_e[1]]
     latency = [latency[0], latency[1], more_l[0], latency[2], more_l[1]]
     eyeriss_edp = {"searched network": energy[1] * latency[1], "DARTS_V2": energy[3] * latency[3]}
     rows = []
     for (design, acc, accuracy), e, l in zip(designs, energy, latency):
         network = "DARTS_V2" if design.startswith("DARTS_V2") else "searched network"
-        rows.append({"design": design, "accelerator": str(acc), "accuracy": accuracy, "energy": e, "latency": l,
-                     "edp": e * l, "ratio": eyeriss_edp[network] / (e * l)})  # fmt: skip
-    table = [{**r, "energy": f"{r['energy']:.4g}", "latency": f"{r['latency']:.4g}", "edp": f"{r['edp']:.4g}",
-              "ratio": f"{r['ratio']:.2f}x"} for r in rows]  # fmt: skip
-    columns = [("design", "design"), ("accelerator", "accelerator"), ("accuracy", "test accuracy (95 % CI, n)"),
-               ("energy", "energy (mJ)"), ("latency", "latency (ms)"), ("edp", "EDP (mJ*ms)"),
-               ("ratio", "Eyeriss-like EDP / EDP (same network)")]  # fmt: skip
+        rows.append(
+            {
+                "design": design,
+                "accelerator": str(acc),
+                "accuracy": accuracy,
+                "energy": e,
+                "latency": l,
+                "edp": e * l,
+                "ratio": eyeriss_edp[network] / (e * l),
+            }
+        )
+    table = [
+        {
+            **r,
+            "energy": f"{r['energy']:.4g}",
+            "latency": f"{r['latency']:.4g}",
+            "edp": f"{r['edp']:.4g}",
+            "ratio": f"{r['ratio']:.2f}x",
+        }
+        for r in rows
+    ]
+    columns = [
+        ("design", "design"),
+        ("accelerator", "accelerator"),
+        ("accuracy", "test accuracy (95 % CI, n)"),
+        ("energy", "energy (mJ)"),
+        ("latency", "latency (ms)"),
+        ("edp", "EDP (mJ*ms)"),
+        ("ratio", "Eyeriss-like EDP / EDP (same network)"),
+    ]
     print(format_table(table, columns, title="(ii) searched design vs Eyeriss-like at 168 PEs", markdown=True))
     print(f"   searched genotype: {genotype.to_json()}")
 
@@ -250,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--standalone-cache", help="a stand-alone accuracy cache (e.g. a two-stage run's standalone.json)")
     p.add_argument("--out", default="logs/bench_naas", help="folder of claim (ii)'s search run")
     p.add_argument("--claims", default="i,ii", help="which claims to measure: i, ii or i,ii")
-    p.add_argument("--systolic-only", action="store_true",
-                   help="claim (i) over the connectivities alone (without the named RS and OS of accelerator=naas)")
+    p.add_argument(
+        "--systolic-only",
+        action="store_true",
+        help="claim (i) over the connectivities alone (without the named RS and OS of accelerator=naas)",
+    )
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     if args.quick:

@@ -46,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     pred = model.predict(x, return_std=True)
     mape_e = float(np.mean(np.abs(pred.energy_mj - test.energy_mj) / test.energy_mj) * 100)
     mape_l = float(np.mean(np.abs(pred.latency_ms - test.latency_ms) / test.latency_ms) * 100)
-    print(f"GP on {len(x)} held-out samples: MAPE energy {mape_e:.2f} %, latency {mape_l:.2f} % "
-          f"(mean predictive std of log: {pred.energy_log_std.mean():.3f}, {pred.latency_log_std.mean():.3f})")  # fmt: skip
+    print(
+        f"GP on {len(x)} held-out samples: MAPE energy {mape_e:.2f} %, latency {mape_l:.2f} % "
+        f"(mean predictive std of log: {pred.energy_log_std.mean():.3f}, {pred.latency_log_std.mean():.3f})"
+    )
 
     def cold_features() -> None:
         model.encoder._cache.clear()
@@ -60,11 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         f"GP, batch of {len(x)}": _best(lambda: model(x), args.repeats, cold_features) / len(x),
         f"GP + std, batch of {len(x)}": _best(lambda: model.predict(x, return_std=True), args.repeats, cold_features)
         / len(x),
-        "  of which features, batch of 1": _best(lambda: [model.encoder(v[None]) for v in singles], args.repeats,
-                                                 cold_features) / len(singles),  # fmt: skip
-        f"  of which features, batch of {len(x)}": _best(lambda: model.encoder(x), args.repeats, cold_features) / len(x),
-        "simulator, batch of 1": _best(lambda: [hw.evaluate(v[None], **sim_kw) for v in singles], args.repeats,
-                                       hw.clear_cache) / len(singles),  # fmt: skip
+        "  of which features, batch of 1": _best(
+            lambda: [model.encoder(v[None]) for v in singles], args.repeats, cold_features
+        )
+        / len(singles),
+        f"  of which features, batch of {len(x)}": _best(lambda: model.encoder(x), args.repeats, cold_features)
+        / len(x),
+        "simulator, batch of 1": _best(
+            lambda: [hw.evaluate(v[None], **sim_kw) for v in singles], args.repeats, hw.clear_cache
+        )
+        / len(singles),
         f"simulator, batch of {len(x)}": _best(lambda: hw.evaluate(x, **sim_kw), args.repeats, hw.clear_cache) / len(x),
     }
     print(f"\ntime per sample (best of {args.repeats}; GP features and simulator caches cold):")
@@ -72,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:36s} {sec * 1e3:9.3f} ms")
     r1 = rows["simulator, batch of 1"] / rows["GP, batch of 1"]
     rb = rows[f"simulator, batch of {len(x)}"] / rows[f"GP, batch of {len(x)}"]
-    print(f"\nspeed-up of the GP over this simulator: {r1:.1f}x (batch of 1), {rb:.1f}x (batch of {len(x)})"
-          "  [paper: ~2000x over its simulator]")  # fmt: skip
+    print(
+        f"\nspeed-up of the GP over this simulator: {r1:.1f}x (batch of 1), {rb:.1f}x (batch of {len(x)})"
+        "  [paper: ~2000x over its simulator]"
+    )
     return 0
 
 

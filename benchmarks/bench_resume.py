@@ -41,8 +41,15 @@ def history_rows(path: Path) -> list[dict[str, str]]:
 
 def search_command(run_dir: Path, cache_dir: Path, *overrides: str) -> list[str]:
     """``search.py experiment=smoke`` into ``run_dir`` with the shared cache (no stand-alone training: quick)."""
-    return [sys.executable, str(ROOT / "search.py"), "experiment=smoke", f"hydra.run.dir={run_dir}",
-            f"paths.cache_dir={cache_dir}", "search.standalone=false", *overrides]  # fmt: skip
+    return [
+        sys.executable,
+        str(ROOT / "search.py"),
+        "experiment=smoke",
+        f"hydra.run.dir={run_dir}",
+        f"paths.cache_dir={cache_dir}",
+        "search.standalone=false",
+        *overrides,
+    ]
 
 
 def run_killed(command: Sequence[str], run_dir: Path, kill_after: Sequence[int], timeout: float = 300) -> list[int]:
@@ -69,7 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--iterations", type=int, default=24, help="search.iterations")
-    parser.add_argument("--out", type=Path, default=None, help="keep the run directories here (default: a temporary one)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="keep the run directories here (default: a temporary one)"
+    )
     args = parser.parse_args()
     import torch
 
@@ -80,7 +89,9 @@ def main() -> None:
     for strategy in args.strategies:
         overrides = (f"strategy={strategy}", f"search.iterations={args.iterations}", *OVERRIDES.get(strategy, ()))
         reference, killed = out / f"{strategy}-uninterrupted", out / f"{strategy}-killed"
-        subprocess.run(search_command(reference, cache, *overrides), env=ENV, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            search_command(reference, cache, *overrides), env=ENV, check=True, capture_output=True, timeout=600
+        )
         third = max(1, args.iterations // 3)
         killed_at = run_killed(search_command(killed, cache, *overrides), killed, (third, 2 * third))
         same = history_rows(killed / "history.csv") == history_rows(reference / "history.csv")
@@ -90,7 +101,9 @@ def main() -> None:
         except Exception as err:  # what the safe loader refuses, in one line
             safe = f"no ({type(err).__name__})"
         failures += (not same) + (safe != "yes")
-        print(f"{strategy:<10} {', '.join(map(str, killed_at)):>14} {'yes' if same else 'NO':>18} {safe:>18}", flush=True)
+        print(
+            f"{strategy:<10} {', '.join(map(str, killed_at)):>14} {'yes' if same else 'NO':>18} {safe:>18}", flush=True
+        )
     print(f"run directories: {out}")
     sys.exit(1 if failures else 0)
 

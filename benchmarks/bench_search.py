@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from yoso.app.cli import compose  # noqa: E402
 from omegaconf import open_dict
+
+from yoso.app.cli import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
@@ -41,11 +42,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from yoso.app.cli import validate_config
-    from yoso.search.engine import Experiment
     from yoso.app.pipeline import build_evaluator
+    from yoso.search.engine import Experiment
     from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
-    from yoso.tables import format_table
     from yoso.search.strategy import build_strategy
+    from yoso.tables import format_table
 
     configs = {}
     for name in STRATEGIES:
@@ -66,18 +67,24 @@ def main() -> None:
             run_dir = args.out / f"{name}-seed{seed}"
             if args.fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
-            history = Experiment(strategy, evaluator, iterations, run_dir, {"bench": name, "seed": seed},
-                                 progress=True).run()  # fmt: skip
-            print(f"{name} seed {seed}: best reward {history.reward.max():.4f} in {time.perf_counter() - start:.0f} s",
-                  flush=True)  # fmt: skip
+            history = Experiment(
+                strategy, evaluator, iterations, run_dir, {"bench": name, "seed": seed}, progress=True
+            ).run()
+            print(
+                f"{name} seed {seed}: best reward {history.reward.max():.4f} in {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
             histories[name].append(history)
 
     pooled = [h for runs in histories.values() for h in runs]
     references = {
-        "space": (0.0, round(1.1 * max(h.energy_mj.max() for h in pooled), 3),
-                  round(1.1 * max(h.latency_ms.max() for h in pooled), 3)),
+        "space": (
+            0.0,
+            round(1.1 * max(h.energy_mj.max() for h in pooled), 3),
+            round(1.1 * max(h.latency_ms.max() for h in pooled), 3),
+        ),
         "thresholds": (0.0, setup.reward.t_eer_mj, setup.reward.t_lat_ms),
-    }  # fmt: skip
+    }
     rows = []
     for i, seed in enumerate(args.seeds):
         rl, rand = histories["reinforce"][i], histories["random"][i]
@@ -93,13 +100,19 @@ def main() -> None:
     mean = {"seed": "mean", "samples to random's best": ""}
     figures = ["best R", *(f"HV {ref}" for ref in references)]
     mean.update({f"{n} {k}": float(np.mean([r[f"{n} {k}"] for r in rows])) for k in figures for n in STRATEGIES})
-    print(format_table([*rows, mean], title=f"REINFORCE vs random, {iterations} samples; HV references (A, e, l): "
-                                            f"{references}"))  # fmt: skip
+    print(
+        format_table(
+            [*rows, mean], title=f"REINFORCE vs random, {iterations} samples; HV references (A, e, l): {references}"
+        )
+    )
     for k in figures:
         wins = sum(r[f"reinforce {k}"] > r[f"random {k}"] for r in rows)
         print(f"REINFORCE higher on {k} in {wins}/{len(rows)} seeds")
-    plot = plot_best_reward(args.out / "best_reward.png", {k: [h.reward for h in v] for k, v in histories.items()},
-                            title="running best reward: mean and min-max over seeds")  # fmt: skip
+    plot = plot_best_reward(
+        args.out / "best_reward.png",
+        {k: [h.reward for h in v] for k, v in histories.items()},
+        title="running best reward: mean and min-max over seeds",
+    )
     print(f"plot: {plot}")
 
 

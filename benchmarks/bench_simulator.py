@@ -21,11 +21,17 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
-from yoso.hw.external import cycle_agreement, energy_agreement, eyeriss_table, hardware, load_reference  # noqa: E402
-from yoso.hw.external import whole_network_reference  # noqa: E402
 from yoso.app.cli import compose  # noqa: E402
 from yoso.app.table2 import main as table2_main  # noqa: E402
+from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
+from yoso.hw.external import (  # noqa: E402
+    cycle_agreement,
+    energy_agreement,
+    eyeriss_table,
+    hardware,
+    load_reference,
+    whole_network_reference,  # noqa: E402
+)
 from yoso.space import Accelerator, JointSpace, known_genotype  # noqa: E402
 
 
@@ -46,26 +52,37 @@ def external_comparison() -> None:
     print("-- compute cycles vs SCALE-Sim 3.0.0 (yoso's systolic mapping; bars: median <= 15%, Spearman >= 0.9)")
     for df in ("WS", "OS", None):
         print("   " + cycle_agreement(ref, df).line())
-    print("-- total energy vs the energy references (unit costs MAC 1, RF 1, array 2, GLB 6, DRAM 200; "
-          "DRAM to DRAM; bar: Spearman >= 0.9)")  # fmt: skip
+    print(
+        "-- total energy vs the energy references (unit costs MAC 1, RF 1, array 2, GLB 6, DRAM 200; "
+        "DRAM to DRAM; bar: Spearman >= 0.9)"
+    )
     print("   " + energy_agreement(ref, "nn_dataflow").line())
     for df in ("WS", "OS", "RS"):
         print("   " + energy_agreement(ref, "zigzag", df).line())
-    print("-- Eyeriss ISCA'16 Fig. 10 (AlexNet, batch 16, 16x16 PEs, 128 KB, 512 B, RS), 1e9 MAC units, "
-          "yoso / reference (error); bar: ALU, DRAM, RF within 20%; buf/array: nn-dataflow's computed values")  # fmt: skip
+    print(
+        "-- Eyeriss ISCA'16 Fig. 10 (AlexNet, batch 16, 16x16 PEs, 128 KB, 512 B, RS), 1e9 MAC units, "
+        "yoso / reference (error); bar: ALU, DRAM, RF within 20%; buf/array: nn-dataflow's computed values"
+    )
     for name, row in eyeriss_table(ref).items():
-        print(f"   {name}: " + "  ".join(f"{k} {y:5.2f}/{r:5.2f} ({100 * (y / r - 1):+4.0f}%)" for k, (y, r) in row.items()))
+        print(
+            f"   {name}: "
+            + "  ".join(f"{k} {y:5.2f}/{r:5.2f} ({100 * (y / r - 1):+4.0f}%)" for k, (y, r) in row.items())
+        )
     nnd = whole_network_reference(ref)
     hw = hardware(nnd["accelerator"])
     g = known_genotype("DARTS_V2")
     med, worst = cold_network_ms(g, hw)
     ms = med / 1e3
-    print(f"-- speed, whole DARTS_V2 network ({nnd['layers']} layers) on {hw}: yoso cold cache {med:.1f} ms "
-          f"(median of 5, one core, wall)")  # fmt: skip
+    print(
+        f"-- speed, whole DARTS_V2 network ({nnd['layers']} layers) on {hw}: yoso cold cache {med:.1f} ms "
+        f"(median of 5, one core, wall)"
+    )
     for key in ("nn_dataflow_exhaustive", "nn_dataflow_solve_loopblocking"):
         r = whole_network_reference(ref, key)
-        print(f"   nn-dataflow {r['search'].split(',')[0]:28s}: {r['seconds']:7.1f} s wall, {r['cpu_seconds']:6.1f} s CPU "
-              f"-> yoso is {r['cpu_seconds'] / ms:8.0f}x faster (CPU s) / {r['seconds'] / ms:8.0f}x (wall s)")  # fmt: skip
+        print(
+            f"   nn-dataflow {r['search'].split(',')[0]:28s}: {r['seconds']:7.1f} s wall, {r['cpu_seconds']:6.1f} s CPU "
+            f"-> yoso is {r['cpu_seconds'] / ms:8.0f}x faster (CPU s) / {r['seconds'] / ms:8.0f}x (wall s)"
+        )
 
 
 def main() -> None:
@@ -77,13 +94,19 @@ def main() -> None:
     simulate(known_genotype("DARTS_V2"), Accelerator(8, 8, 108, 64, "WS"))  # import / first-call warm-up
     print("\n== one whole network, cold cache, one core (ms: median / max of 5)")
     random_g = space.decode(space.sample(1, rng=0)[0])[0]
-    for name, g in (("DARTS_V2", known_genotype("DARTS_V2")), ("PNAS", known_genotype("PNAS")), ("random yoso", random_g)):
+    for name, g in (
+        ("DARTS_V2", known_genotype("DARTS_V2")),
+        ("PNAS", known_genotype("PNAS")),
+        ("random yoso", random_g),
+    ):
         for df in ("WS", "OS", "RS", "NLR"):
             acc = Accelerator(16, 32, 512, 512, df)
             med, worst = cold_network_ms(g, acc)
             res = simulate(g, acc)
-            print(f"{name:12s} {str(acc):20s} {med:6.1f} / {worst:6.1f} ms   ({len(res.layers)} layers, "
-                  f"{len({l.layer.shape() for l in res.layers})} distinct)  E={res.energy_mj:.2f} mJ  L={res.latency_ms:.2f} ms")  # fmt: skip
+            print(
+                f"{name:12s} {str(acc):20s} {med:6.1f} / {worst:6.1f} ms   ({len(res.layers)} layers, "
+                f"{len({l.layer.shape() for l in res.layers})} distinct)  E={res.energy_mj:.2f} mJ  L={res.latency_ms:.2f} ms"
+            )
 
     print("\n== batch throughput over random candidates of the default space")
     n = 500 if quick else 2000
@@ -103,8 +126,10 @@ def main() -> None:
         start = time.perf_counter()
         evaluate(vectors, space=space, n_jobs=-1, chunk=1000)
         dt = time.perf_counter() - start
-        print(f"joblib, {os.cpu_count()} cores, cold: {n:6d} candidates in {dt:6.2f} s = {n / dt:8.0f} candidates/s "
-              "(includes worker start-up)")  # fmt: skip
+        print(
+            f"joblib, {os.cpu_count()} cores, cold: {n:6d} candidates in {dt:6.2f} s = {n / dt:8.0f} candidates/s "
+            "(includes worker start-up)"
+        )
 
     print("\n== external comparison (tests/test_hw_external.py asserts the bars)")
     external_comparison()

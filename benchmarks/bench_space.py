@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from yoso.app.cli import compose
-
 from yoso.space import JointSpace
 
 ROOT = Path(__file__).resolve().parents[1]

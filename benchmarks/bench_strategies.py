@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from yoso.app.cli import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +37,6 @@ os.environ.setdefault("YOSO_ROOT", str(ROOT))
 
 STRATEGIES = ("reinforce", "random", "evolution", "tpe", "nsga2", "cmaes", "qnehvi")
 PRESETS = ("balanced", "energy", "latency")
-
-
 
 
 def _first_reaching(best: np.ndarray, target: float) -> int | None:
@@ -63,14 +62,14 @@ def main() -> None:
         parser.error("--strategies must include random (the reference for 'evaluations to reach random's best')")
 
     from yoso.app.cli import validate_config
+    from yoso.app.pipeline import build_evaluator
     from yoso.predictor import build_cost_model
+    from yoso.search.engine import Experiment
     from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.final import final_step
-    from yoso.search.engine import Experiment
-    from yoso.app.pipeline import build_evaluator
     from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
-    from yoso.tables import format_table
     from yoso.search.strategy import build_strategy
+    from yoso.tables import format_table
 
     base_overrides = [*args.overrides, "logger=none", f"constraints={args.constraints}"]
     base_cfg = compose(base_overrides)
@@ -99,29 +98,40 @@ def main() -> None:
                 history = loop.run()
                 feasible = history.feasible.astype(bool)
                 best = running_best(np.where(feasible, history.reward, np.nan))
-                rows, chosen = final_step(history, setup.reward, args.top_n, simulator, None,
-                                          constraints=setup.constraints)  # fmt: skip
+                rows, chosen = final_step(
+                    history, setup.reward, args.top_n, simulator, None, constraints=setup.constraints
+                )
                 points, maximize = search_objectives(history.accuracy, history.energy_mj, history.latency_ms)
                 reference = (0.0, setup.constraints.t_eer_mj, setup.constraints.t_lat_ms)
                 record = {
-                    "reward": preset, "strategy": name, "seed": seed, "evaluations": len(history),
+                    "reward": preset,
+                    "strategy": name,
+                    "seed": seed,
+                    "evaluations": len(history),
                     "best_feasible_reward": float(best[-1]) if np.isfinite(best[-1]) else None,
                     "best_reward": float(history.reward.max()),
                     "hypervolume": hypervolume(points[feasible], reference, maximize) if feasible.any() else 0.0,
                     "feasible_fraction": float(feasible.mean()),
-                    "returned": None if chosen is None else {k: rows[chosen][k] for k in (
-                        "iteration", "accuracy", "energy_mj", "latency_ms", "reward", "feasible")},
+                    "returned": None
+                    if chosen is None
+                    else {
+                        k: rows[chosen][k]
+                        for k in ("iteration", "accuracy", "energy_mj", "latency_ms", "reward", "feasible")
+                    },
                     "returned_feasible_under_simulator": None if chosen is None else bool(rows[chosen]["feasible"]),
                     "strategy_ms_per_eval": loop.strategy_ms_per_candidate,
                     "_best_curve": best,
-                }  # fmt: skip
+                }
                 if record["returned"] is not None:
                     record["returned"]["accelerator"] = str(rows[chosen]["accelerator"])
                 records.append(record)
                 curves[preset].setdefault(name, []).append(np.where(np.isfinite(best), best, np.nan))
-                log(f"{preset} {name} seed {seed}: best feasible R {record['best_feasible_reward']}, "
+                log(
+                    f"{preset} {name} seed {seed}: best feasible R {record['best_feasible_reward']}, "
                     f"{100 * record['feasible_fraction']:.0f}% feasible, {record['strategy_ms_per_eval']:.1f} ms/eval "
-                    f"strategy overhead ({time.perf_counter() - start:.0f} s this call)", flush=True)  # fmt: skip
+                    f"strategy overhead ({time.perf_counter() - start:.0f} s this call)",
+                    flush=True,
+                )
 
     # evaluations to reach random's final best feasible reward (same preset and seed); where random found no
     # feasible sample, the evaluations to the first feasible one (marked *)
@@ -136,46 +146,79 @@ def main() -> None:
         for name in args.strategies:
             runs = [r for r in records if r["reward"] == preset and r["strategy"] == name]
             best = [r["best_feasible_reward"] for r in runs]
-            reached = [("-" if r["evals_to_random_best"] is None else str(r["evals_to_random_best"]))
-                       + ("" if r["random_found_feasible"] else "*") for r in runs]  # fmt: skip
+            reached = [
+                ("-" if r["evals_to_random_best"] is None else str(r["evals_to_random_best"]))
+                + ("" if r["random_found_feasible"] else "*")
+                for r in runs
+            ]
             returned = [r["returned_feasible_under_simulator"] for r in runs]
-            summary.append({
-                "reward": preset, "strategy": name,
-                "seeds feasible": f"{sum(b is not None for b in best)}/{len(best)}",
-                "best feasible R (mean)": float(np.mean([b for b in best if b is not None])) if any(
-                    b is not None for b in best) else float("nan"),
-                "per seed": " / ".join("-" if b is None else f"{b:.4f}" for b in best),
-                "HV feasible (mean)": float(np.mean([r["hypervolume"] for r in runs])),
-                "evals to random's best": " / ".join(reached),
-                "feasible samples": float(np.mean([r["feasible_fraction"] for r in runs])),
-                "returned feasible (sim)": f"{sum(x is True for x in returned)} of {sum(x is not None for x in returned)}"
-                                           f" ({sum(x is None for x in returned)} found none)",
-                "strategy ms/eval": float(np.mean([r["strategy_ms_per_eval"] for r in runs])),
-            })  # fmt: skip
+            summary.append(
+                {
+                    "reward": preset,
+                    "strategy": name,
+                    "seeds feasible": f"{sum(b is not None for b in best)}/{len(best)}",
+                    "best feasible R (mean)": float(np.mean([b for b in best if b is not None]))
+                    if any(b is not None for b in best)
+                    else float("nan"),
+                    "per seed": " / ".join("-" if b is None else f"{b:.4f}" for b in best),
+                    "HV feasible (mean)": float(np.mean([r["hypervolume"] for r in runs])),
+                    "evals to random's best": " / ".join(reached),
+                    "feasible samples": float(np.mean([r["feasible_fraction"] for r in runs])),
+                    "returned feasible (sim)": f"{sum(x is True for x in returned)} of {sum(x is not None for x in returned)}"
+                    f" ({sum(x is None for x in returned)} found none)",
+                    "strategy ms/eval": float(np.mean([r["strategy_ms_per_eval"] for r in runs])),
+                }
+            )
     document = {
-        "iterations": args.iterations, "seeds": args.seeds, "constraints": args.constraints,
-        "hypervolume_reference": {"accuracy": 0.0, "energy_mj": base_setup.constraints.t_eer_mj,
-                                  "latency_ms": base_setup.constraints.t_lat_ms},
-        "overrides": args.overrides, "summary": summary, "runs": records,
-    }  # fmt: skip
+        "iterations": args.iterations,
+        "seeds": args.seeds,
+        "constraints": args.constraints,
+        "hypervolume_reference": {
+            "accuracy": 0.0,
+            "energy_mj": base_setup.constraints.t_eer_mj,
+            "latency_ms": base_setup.constraints.t_lat_ms,
+        },
+        "overrides": args.overrides,
+        "summary": summary,
+        "runs": records,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_strategies.json").write_text(json.dumps(document, indent=1))
-    plots = [plot_best_reward(args.out / f"best_feasible_{preset}.png", curves[preset],
-                              title=f"reward={preset}, constraints={args.constraints}: best feasible reward so far")
-             for preset in args.rewards]  # fmt: skip
+    plots = [
+        plot_best_reward(
+            args.out / f"best_feasible_{preset}.png",
+            curves[preset],
+            title=f"reward={preset}, constraints={args.constraints}: best feasible reward so far",
+        )
+        for preset in args.rewards
+    ]
     if args.json:
         print(json.dumps(document, indent=1))
         return
     for preset in args.rewards:
         rows = [{k: v for k, v in s.items() if k != "reward"} for s in summary if s["reward"] == preset]
-        print(format_table(rows, title=f"reward={preset}, constraints={args.constraints}, {args.iterations} evaluations, "
-                                       f"seeds {args.seeds}"))  # fmt: skip
-        ranking = sorted(rows, key=lambda s: (-int(s["seeds feasible"].split("/")[0]),
-                                              -np.nan_to_num(s["best feasible R (mean)"], nan=-np.inf)))  # fmt: skip
-        print("ranking by seeds with a feasible sample, then mean best feasible reward over those seeds: " + " > ".join(
-            f"{s['strategy']} ({s['seeds feasible']}, {s['best feasible R (mean)']:.4f})" for s in ranking))  # fmt: skip
-    print("* random found no feasible sample at that seed: evaluations to the first feasible sample instead; "
-          "- never reached")
+        print(
+            format_table(
+                rows,
+                title=f"reward={preset}, constraints={args.constraints}, {args.iterations} evaluations, "
+                f"seeds {args.seeds}",
+            )
+        )
+        ranking = sorted(
+            rows,
+            key=lambda s: (
+                -int(s["seeds feasible"].split("/")[0]),
+                -np.nan_to_num(s["best feasible R (mean)"], nan=-np.inf),
+            ),
+        )
+        print(
+            "ranking by seeds with a feasible sample, then mean best feasible reward over those seeds: "
+            + " > ".join(f"{s['strategy']} ({s['seeds feasible']}, {s['best feasible R (mean)']:.4f})" for s in ranking)
+        )
+    print(
+        "* random found no feasible sample at that seed: evaluations to the first feasible sample instead; "
+        "- never reached"
+    )
     infeasible = [r for r in records if r["returned_feasible_under_simulator"] is False]
     print(f"returned designs infeasible under the simulator: {len(infeasible)} of {len(records)} runs")
     print(f"figures: {args.out / 'bench_strategies.json'}; plots: {', '.join(map(str, plots))}")

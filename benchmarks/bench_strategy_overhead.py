@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from yoso.app.cli import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,20 +41,25 @@ def main() -> None:
     args = parser.parse_args()
 
     from yoso.app.cli import validate_config
-    from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.engine import Experiment
+    from yoso.search.evaluator import CandidateEvaluator
 
     for name in args.strategies:
         cfg = compose([f"strategy={name}", "constraints=hard", "logger=none"])
         setup = validate_config(cfg)
-        evaluator = CandidateEvaluator(synthetic_accuracy, synthetic_hardware, setup.reward, constraints=setup.constraints)
+        evaluator = CandidateEvaluator(
+            synthetic_accuracy, synthetic_hardware, setup.reward, constraints=setup.constraints
+        )
         with tempfile.TemporaryDirectory() as run_dir:
             loop = Experiment(setup.strategy, evaluator, args.iterations, run_dir, progress=False)
             start = time.perf_counter()
             loop.run()
             wall = time.perf_counter() - start
-        print(f"{name:10s} {loop.strategy_ms_per_candidate:8.1f} ms per evaluation (ask + tell); "
-              f"{1e3 * wall / args.iterations:8.1f} ms per evaluation with the loop's checkpoint", flush=True)  # fmt: skip
+        print(
+            f"{name:10s} {loop.strategy_ms_per_candidate:8.1f} ms per evaluation (ask + tell); "
+            f"{1e3 * wall / args.iterations:8.1f} ms per evaluation with the loop's checkpoint",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -175,24 +175,31 @@ def verdict(s: Mapping[str, Any]) -> str:
         f"{s['pairs']} architecture pairs differ by less than 1.96·√2 × that noise, i.e. within noise."
     ]
     if not np.isfinite(ratio) or ratio < 2:
-        lines.append("Most stand-alone accuracy differences are within noise, so a rank correlation near 0 is "
-                     "expected whatever the HyperNet's quality; more validation images, seeds or a harder task "
-                     "are needed to rank these architectures.")  # fmt: skip
+        lines.append(
+            "Most stand-alone accuracy differences are within noise, so a rank correlation near 0 is "
+            "expected whatever the HyperNet's quality; more validation images, seeds or a harder task "
+            "are needed to rank these architectures."
+        )
     lines.append(
         f"HyperNet: the spread across architectures ({_pp(s['hypernet_spread_sd'])} std, range "
         f"{_pp(s['hypernet_range'])}) is {_times(s['hypernet_spread_to_noise'])} its binomial noise "
         f"({_pp(s['hypernet_binomial_sd'])} on {s['n_val']} images)."
     )
     tau, low, high = s["kendall_tau"], s["kendall_tau_ci95_low"], s["kendall_tau_ci95_high"]
-    interval = f"Kendall τ = {tau:.3f} [{low:.3f}, {high:.3f}] (Spearman ρ = {s['spearman']:.3f} " \
-               f"[{s['spearman_ci95_low']:.3f}, {s['spearman_ci95_high']:.3f}]) over {s['n_archs']} architectures"
+    interval = (
+        f"Kendall τ = {tau:.3f} [{low:.3f}, {high:.3f}] (Spearman ρ = {s['spearman']:.3f} "
+        f"[{s['spearman_ci95_low']:.3f}, {s['spearman_ci95_high']:.3f}]) over {s['n_archs']} architectures"
+    )
     if s["tau_excludes_zero"]:
         side = "better" if low > 0 else "worse"
-        lines.append(f"{interval}: the interval excludes 0, so the HyperNet ranks these architectures {side} "
-                     "than chance.")
+        lines.append(
+            f"{interval}: the interval excludes 0, so the HyperNet ranks these architectures {side} than chance."
+        )
     else:
-        lines.append(f"{interval}: the interval includes 0, so there is no evidence that the HyperNet ranks these "
-                     "architectures better than chance.")  # fmt: skip
+        lines.append(
+            f"{interval}: the interval includes 0, so there is no evidence that the HyperNet ranks these "
+            "architectures better than chance."
+        )
     if s["n_archs"] < 10:
         lines.append(f"(With only {s['n_archs']} architectures the bootstrap intervals mean little.)")
     return " ".join(lines)
@@ -234,8 +241,14 @@ def arch_table(rows: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> str:
     from yoso.tables import format_table
 
     columns = [*ARCH_COLUMNS, *((f"seed{s}", f"stand-alone seed {s}") for s in seeds), ("mean", "stand-alone mean")]
-    pct = [{**r, **{k: round(100 * r[k], 2) for k in ("hypernet", "mean")},
-            **{f"seed{s}": round(100 * r["standalone"][str(s)], 2) for s in seeds}} for r in rows]  # fmt: skip
+    pct = [
+        {
+            **r,
+            **{k: round(100 * r[k], 2) for k in ("hypernet", "mean")},
+            **{f"seed{s}": round(100 * r["standalone"][str(s)], 2) for s in seeds},
+        }
+        for r in rows
+    ]
     return format_table(pct, columns, markdown=True)
 
 
@@ -252,16 +265,26 @@ def plot_rank(path: Path, rows: Sequence[Mapping[str, Any]], s: Mapping[str, Any
     fig = Figure(figsize=(6.5, 5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.errorbar(x, y, yerr=[y - runs.min(axis=1), runs.max(axis=1) - y], fmt="o", ms=4, capsize=3, color="tab:blue",
-                label=f"mean of {s['n_seeds']} seeds (bars: seed range)")  # fmt: skip
+    ax.errorbar(
+        x,
+        y,
+        yerr=[y - runs.min(axis=1), runs.max(axis=1) - y],
+        fmt="o",
+        ms=4,
+        capsize=3,
+        color="tab:blue",
+        label=f"mean of {s['n_seeds']} seeds (bars: seed range)",
+    )
     for r, xi, yi in zip(rows, x, y):
         ax.annotate(str(r["index"]), (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7, color="gray")
     ax.set_xlabel(f"HyperNet accuracy (%), n={s['n_val']}")
     ax.set_ylabel(f"stand-alone accuracy (%), n={s['n_val_standalone']}")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    title = (f"Kendall τ {s['kendall_tau']:.2f} [{s['kendall_tau_ci95_low']:.2f}, {s['kendall_tau_ci95_high']:.2f}], "
-             f"Spearman ρ {s['spearman']:.2f}, {s['n_archs']} archs")  # fmt: skip
+    title = (
+        f"Kendall τ {s['kendall_tau']:.2f} [{s['kendall_tau_ci95_low']:.2f}, {s['kendall_tau_ci95_high']:.2f}], "
+        f"Spearman ρ {s['spearman']:.2f}, {s['n_archs']} archs"
+    )
     return save_figure(fig, path, title)
 
 
@@ -337,8 +360,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "bench" / "supernet")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the rank correlations")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout (the rest to stderr)")
-    parser.add_argument("--standalone-only", action="store_true",
-                        help="only train (and cache) the stand-alone networks, e.g. one process per seed, then stop")
+    parser.add_argument(
+        "--standalone-only",
+        action="store_true",
+        help="only train (and cache) the stand-alone networks, e.g. one process per seed, then stop",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/search.yaml, e.g. data=fashion_mnist")
     args = parser.parse_args(argv)
     if args.archs < 2:
@@ -363,13 +389,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore", ".*Trying to infer the `batch_size`.*")
     warnings.filterwarnings("ignore", ".*input array is constant.*")  # tied bootstrap resamples: dropped as NaN
 
-    from yoso.app.cli import compose
     from omegaconf import open_dict
 
-    from yoso.app.two_stage import standalone_key
-    from yoso.app.cli import validate_config
-    from yoso.cache import digest
+    from yoso.app.cli import compose, validate_config
     from yoso.app.pipeline import _datamodule, _device, hypernet_key, load_or_train_hypernet, standalone_trainer_fn
+    from yoso.app.two_stage import standalone_key
+    from yoso.cache import digest
 
     cfg = compose([*BENCH_OVERRIDES, *args.overrides])
     out = args.out.resolve()
@@ -400,8 +425,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
         hyper = evaluator.accuracy(genotypes)
         hyper_seconds = time.perf_counter() - t0
-        say(f"HyperNet {hypernet_key(cfg)}: {len(genotypes)} architectures evaluated in {hyper_seconds:.1f} s "
-            f"({n_val} validation images, BN recalibrated); mean accuracy {hyper.mean():.4f}")  # fmt: skip
+        say(
+            f"HyperNet {hypernet_key(cfg)}: {len(genotypes)} architectures evaluated in {hyper_seconds:.1f} s "
+            f"({n_val} validation images, BN recalibrated); mean accuracy {hyper.mean():.4f}"
+        )
 
     # ---------------------------------------------------------------- stand-alone accuracy
     cache_path = out / "standalone.jsonl"
@@ -423,9 +450,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 result = trainers[s](genotype)  # (val, test[, val images, test images])
                 val_n = int(result[2]) if len(result) > 2 else standalone_val_images(cfg, n_val)
-                rec = {"key": keys[s], "genotype_id": ids[i], "seed": s, "val_acc": float(result[0]),
-                       "test_acc": float(result[1]), "val_images": val_n, "seconds": round(time.perf_counter() - t0, 2),
-                       "genotype": genotype.to_dict()}  # fmt: skip
+                rec = {
+                    "key": keys[s],
+                    "genotype_id": ids[i],
+                    "seed": s,
+                    "val_acc": float(result[0]),
+                    "test_acc": float(result[1]),
+                    "val_images": val_n,
+                    "seconds": round(time.perf_counter() - t0, 2),
+                    "genotype": genotype.to_dict(),
+                }
                 with cache_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 trained += 1
@@ -433,8 +467,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             else:
                 how = "cached"
             results[(i, s)] = rec
-            say(f"[{count}/{total}] arch {i:2d} ({ids[i][:8]}) seed {s}: stand-alone val {rec['val_acc']:.4f} "
-                f"(HyperNet {hyper[i]:.4f}), {how}; elapsed {time.perf_counter() - start:.0f} s")  # fmt: skip
+            say(
+                f"[{count}/{total}] arch {i:2d} ({ids[i][:8]}) seed {s}: stand-alone val {rec['val_acc']:.4f} "
+                f"(HyperNet {hyper[i]:.4f}), {how}; elapsed {time.perf_counter() - start:.0f} s"
+            )
 
     if args.standalone_only:
         say(f"stand-alone networks cached in {cache_path} ({trained} trained now); rerun without --standalone-only")
@@ -445,24 +481,43 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if len({g.width for g in genotypes}) > 1:  # elastic space: how much ranking is left within one width
         from yoso.stats import within_group_correlations
 
-        summary["within_width"] = within_group_correlations(hyper, runs.mean(axis=1), [g.width for g in genotypes],
-                                                            samples=args.bootstrap, seed=args.arch_seed)  # fmt: skip
-    rows = [{"index": i, "id": ids[i][:8], "genotype": str(g), "hypernet": float(hyper[i]),
-             "standalone": {str(s): results[(i, s)]["val_acc"] for s in args.seeds},
-             "standalone_test": {str(s): results[(i, s)]["test_acc"] for s in args.seeds},
-             "mean": float(runs[i].mean())} for i, g in enumerate(genotypes)]  # fmt: skip
+        summary["within_width"] = within_group_correlations(
+            hyper, runs.mean(axis=1), [g.width for g in genotypes], samples=args.bootstrap, seed=args.arch_seed
+        )
+    rows = [
+        {
+            "index": i,
+            "id": ids[i][:8],
+            "genotype": str(g),
+            "hypernet": float(hyper[i]),
+            "standalone": {str(s): results[(i, s)]["val_acc"] for s in args.seeds},
+            "standalone_test": {str(s): results[(i, s)]["test_acc"] for s in args.seeds},
+            "mean": float(runs[i].mean()),
+        }
+        for i, g in enumerate(genotypes)
+    ]
     record = {
-        "config": {"overrides": list(args.overrides), "data": str(cfg.data.name),
-                   "hypernet_epochs": int(cfg.model.epochs),
-                   "standalone_epochs": int(cfg.model.standalone.epochs), "arch_seed": args.arch_seed,
-                   "seeds": list(args.seeds), "hypernet_key": hypernet_key(cfg),
-                   "standalone_keys": {str(s): k for s, k in keys.items()}, "bootstrap": args.bootstrap},
+        "config": {
+            "overrides": list(args.overrides),
+            "data": str(cfg.data.name),
+            "hypernet_epochs": int(cfg.model.epochs),
+            "standalone_epochs": int(cfg.model.standalone.epochs),
+            "arch_seed": args.arch_seed,
+            "seeds": list(args.seeds),
+            "hypernet_key": hypernet_key(cfg),
+            "standalone_keys": {str(s): k for s, k in keys.items()},
+            "bootstrap": args.bootstrap,
+        },
         "summary": summary,
         "verdict": verdict(summary),
-        "timing": {"hypernet_eval_seconds": round(hyper_seconds, 2), "standalone_trained": trained,
-                   "standalone_cached": total - trained, "total_seconds": round(time.perf_counter() - start, 1)},
+        "timing": {
+            "hypernet_eval_seconds": round(hyper_seconds, 2),
+            "standalone_trained": trained,
+            "standalone_cached": total - trained,
+            "total_seconds": round(time.perf_counter() - start, 1),
+        },
         "archs": rows,
-    }  # fmt: skip
+    }
     write_outputs(out, record)
     say("")
     say(arch_table(rows, args.seeds))

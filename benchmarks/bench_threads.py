@@ -26,8 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-from yoso.app.cli import compose  # noqa: E402
 from omegaconf import open_dict
+
+from yoso.app.cli import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
@@ -88,9 +89,12 @@ def main() -> None:
     evaluator, _ = build_evaluator(cfg, setup)  # step 1: the cached HyperNet and GP (built on a first run)
     samples_per_second(cfg, setup, evaluator, min(args.samples, 5))  # warm-up: first-call costs out of the figures
 
-    print(f"{args.samples} samples of strategy {setup.strategy.name} per measurement; competitor: one "
-          f"{args.competitor} process; {os.cpu_count()} CPUs; torch default {default_threads} threads "
-          f"(config num_threads={cfg.get('num_threads')})", flush=True)  # fmt: skip
+    print(
+        f"{args.samples} samples of strategy {setup.strategy.name} per measurement; competitor: one "
+        f"{args.competitor} process; {os.cpu_count()} CPUs; torch default {default_threads} threads "
+        f"(config num_threads={cfg.get('num_threads')})",
+        flush=True,
+    )
     print(f"{'threads':>7} {'alone (samples/s)':>18} {'with competitor':>16} {'slowdown':>9}", flush=True)
     for threads in args.threads:
         torch.set_num_threads(threads)

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
-
 from helpers import compose_config, use_scratch
+from omegaconf import DictConfig
 
 #: W&B's own folders (its cache holds the debug logs of every run, ~/.cache/wandb/logs by default).
 WANDB_FOLDERS = ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR")

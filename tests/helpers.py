@@ -73,8 +73,14 @@ SMALL = {
     "tpe": ["strategy.n_startup_trials=5"],
     "nsga2": ["strategy.population_size=6"],
     "cmaes": ["strategy.n_startup_trials=5"],
-    "qnehvi": ["strategy.pool_size=60", "strategy.initial_samples=6", "strategy.mc_samples=4", "strategy.shortlist=12",
-               "strategy.fit_iterations=8", "strategy.n_components=8"],
+    "qnehvi": [
+        "strategy.pool_size=60",
+        "strategy.initial_samples=6",
+        "strategy.mc_samples=4",
+        "strategy.shortlist=12",
+        "strategy.fit_iterations=8",
+        "strategy.n_components=8",
+    ],
 }
 #: The key that sets how many candidates a strategy proposes per loop step.
 STEP_KEY = {"qnehvi": "batch_size"}
@@ -91,13 +97,24 @@ def fake_hardware(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return 5.0 + v[:, -4], 1.0 + 0.1 * v[:, -1]
 
 
-def make_loop(kind: str, space, run_dir: Path | None, iterations: int, seed: int = 0, samples_per_step: int = 3,
-              constraints: Constraints | None = None, hardware: Any = fake_hardware,
-              **kwargs: Any) -> Experiment:  # fmt: skip
+def make_loop(
+    kind: str,
+    space,
+    run_dir: Path | None,
+    iterations: int,
+    seed: int = 0,
+    samples_per_step: int = 3,
+    constraints: Constraints | None = None,
+    hardware: Any = fake_hardware,
+    **kwargs: Any,
+) -> Experiment:
     """A quiet Experiment of a small strategy (built from its YAML) on the fake evaluator (``hardware``: its
     energy and latency of candidates, by default :func:`fake_hardware`)."""
-    overrides = [f"strategy={kind}", *SMALL.get(kind, []),
-                 f"strategy.{STEP_KEY.get(kind, 'samples_per_step')}={samples_per_step}"]  # fmt: skip
+    overrides = [
+        f"strategy={kind}",
+        *SMALL.get(kind, []),
+        f"strategy.{STEP_KEY.get(kind, 'samples_per_step')}={samples_per_step}",
+    ]
     strategy = build_strategy(compose_config("search", overrides).strategy, space, seed, constraints)
     evaluator = CandidateEvaluator(fake_accuracy, hardware, REWARD, constraints=constraints)
     return Experiment(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
@@ -128,5 +145,9 @@ def run_entry(script: str, tmp_path: Path, *overrides: str) -> subprocess.Comple
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
         [sys.executable, str(ROOT / script), f"hydra.run.dir={tmp_path}", "logger=none", *overrides],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )

@@ -9,21 +9,38 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from helpers import ROOT, compose_config
 
-from yoso.app.two_stage import (CSV_COLUMNS, INTERVAL_COLUMNS, best_indices, cached_accuracy, check_models, network_rows,
-                           two_stage, two_stage_markdown, write_outputs)  # fmt: skip
+from yoso.app.report import (
+    compare,
+    format_range,
+    load_design,
+    load_two_stage,
+    main,
+    matched_mask,
+    paper_rows,
+    ratio_range,
+    reduction_ratios,
+)
+from yoso.app.table2 import enumerate_costs
+from yoso.app.two_stage import (
+    CSV_COLUMNS,
+    INTERVAL_COLUMNS,
+    best_indices,
+    cached_accuracy,
+    check_models,
+    network_rows,
+    two_stage,
+    two_stage_markdown,
+    write_outputs,
+)
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import evaluate
-from yoso.app.table2 import enumerate_costs
 from yoso.hw.tech import load_tech
-from yoso.app.report import (compare, format_range, load_design, load_two_stage, main, matched_mask, paper_rows,
-                         ratio_range, reduction_ratios)  # fmt: skip
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.known import KNOWN_GENOTYPES
-
-from helpers import ROOT, compose_config
 
 BALANCED = Reward(0.5, -0.4, 0.5, -0.4)
 
@@ -42,8 +59,9 @@ def test_enumeration_picks_true_minimum(small_space):
     assert len(accs) == 8 and len(set(accs)) == 8
     g = KNOWN_GENOTYPES["DARTS_V2"]
     brute = np.array([[float(v[0]) for v in evaluate([(g, a)], tech=tech, deploy=deploy)] for a in accs])
-    rows = two_stage(["DARTS_V2"], accs, lambda gen: enumerate_costs(gen, accs, tech, deploy),
-                     lambda name: (0.9, 0.8), BALANCED)  # fmt: skip
+    rows = two_stage(
+        ["DARTS_V2"], accs, lambda gen: enumerate_costs(gen, accs, tech, deploy), lambda name: (0.9, 0.8), BALANCED
+    )
     by = {r["criterion"]: r for r in rows}
     assert by["energy"]["energy_mj"] == pytest.approx(brute[:, 0].min())
     assert by["energy"]["accelerator"] == str(accs[int(np.argmin(brute[:, 0]))])
@@ -73,8 +91,16 @@ def test_best_by_reward_differs_from_both_minima(small_space):
 
 
 def test_two_stage_shows_the_loop_order_where_the_space_searches_one(small_space, tmp_path):
-    naas = AcceleratorSpace.from_config({"pe_rows": [8, 16], "pe_cols": [8], "gbuf_kb": [108], "rbuf_bytes": [64],
-                                         "connectivity": ["C-K", "PQ-K"], "loop_orders": ["KCP", "PKC"]}).all()
+    naas = AcceleratorSpace.from_config(
+        {
+            "pe_rows": [8, 16],
+            "pe_cols": [8],
+            "gbuf_kb": [108],
+            "rbuf_bytes": [64],
+            "connectivity": ["C-K", "PQ-K"],
+            "loop_orders": ["KCP", "PKC"],
+        }
+    ).all()
     energy, latency = np.arange(1.0, 9.0), np.arange(8.0, 0.0, -1.0)
     rows = network_rows("ENAS", naas, energy, latency, (0.9, 0.85, 100, 100), BALANCED)
     assert [(r["dataflow"], r["loop_order"]) for r in rows[:2]] == [("C-K", "KCP"), ("PQ-K", "PKC")]
@@ -108,14 +134,18 @@ def test_standalone_cache_trains_once(tmp_path):
 
 
 def _rows(models, accs, energies, latencies):
-    return [{"model": m, "criterion": c, "test_accuracy": a, "energy_mj": e, "latency_ms": lat}
-            for m, a, e, lat in zip(models, accs, energies, latencies) for c in ("energy", "latency")]  # fmt: skip
+    return [
+        {"model": m, "criterion": c, "test_accuracy": a, "energy_mj": e, "latency_ms": lat}
+        for m, a, e, lat in zip(models, accs, energies, latencies)
+        for c in ("energy", "latency")
+    ]
 
 
 def test_matched_accuracy_uses_the_designs_upper_95_bound():
     # 0.9 on 1000 images: Wilson 95 % interval [0.8798, 0.9171]; a network up to 0.9171 is matched.
-    np.testing.assert_array_equal(matched_mask([0.85, 0.90, 0.917, 0.918, np.nan], 0.9, 1000),
-                                  [True, True, True, False, False])  # fmt: skip
+    np.testing.assert_array_equal(
+        matched_mask([0.85, 0.90, 0.917, 0.918, np.nan], 0.9, 1000), [True, True, True, False, False]
+    )
     np.testing.assert_array_equal(matched_mask([0.918, 0.923], 0.9, 1000, 0.5), [True, False])  # + 0.5 pp margin
     np.testing.assert_array_equal(matched_mask([0.918], 0.9, 10000), [False])  # n=10000: [0.8940, 0.9058]
     np.testing.assert_array_equal(matched_mask([0.9, 0.9001], 0.9, None), [True, False])  # size unknown: no interval
@@ -163,11 +193,21 @@ def test_report_names_run_dir_without_best_yaml(tmp_path, capsys):
     assert "two_stage.csv not found" in capsys.readouterr().err
 
 
-BEST = {"genotype": "DARTS_V2", "accelerator_str": "16x32/512KB/128B/OS", "accuracy": 0.9, "test_accuracy": 0.9,
-        "accuracy_n": 360, "test_accuracy_n": 360,
-        "hypernet_accuracy": 0.5, "energy_mj": 1.5, "latency_ms": 0.5, "reward": 2.0, "feasible": True,
-        "iteration": 3, "reward_config": {"alpha1": 0.6, "omega1": -0.4, "alpha2": 0.3, "omega2": -0.2,
-                                          "t_lat_ms": 1.2, "t_eer_mj": 9.0}}  # fmt: skip
+BEST = {
+    "genotype": "DARTS_V2",
+    "accelerator_str": "16x32/512KB/128B/OS",
+    "accuracy": 0.9,
+    "test_accuracy": 0.9,
+    "accuracy_n": 360,
+    "test_accuracy_n": 360,
+    "hypernet_accuracy": 0.5,
+    "energy_mj": 1.5,
+    "latency_ms": 0.5,
+    "reward": 2.0,
+    "feasible": True,
+    "iteration": 3,
+    "reward_config": {"alpha1": 0.6, "omega1": -0.4, "alpha2": 0.3, "omega2": -0.2, "t_lat_ms": 1.2, "t_eer_mj": 9.0},
+}
 
 
 def test_two_stage_config_composes_only_what_it_uses():
@@ -184,8 +224,14 @@ def test_two_stage_config_composes_only_what_it_uses():
 
 def test_two_stage_and_report_end_to_end(tmp_path, shared_cache):
     run, search = tmp_path / "two_stage", tmp_path / "runs" / "search_energy"
-    cmd = [sys.executable, str(ROOT / "two_stage.py"), "experiment=smoke", "two_stage.models=[DARTS_V2]",
-           f"paths.cache_dir={shared_cache}", f"hydra.run.dir={run}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "two_stage.py"),
+        "experiment=smoke",
+        "two_stage.models=[DARTS_V2]",
+        f"paths.cache_dir={shared_cache}",
+        f"hydra.run.dir={run}",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "960 accelerators" in proc.stdout + proc.stderr
@@ -209,10 +255,10 @@ def test_two_stage_and_report_end_to_end(tmp_path, shared_cache):
     old = tmp_path / "old_two_stage"  # a two_stage.csv written before the interval columns still loads
     old.mkdir()
     with open(run / "two_stage.csv", newline="") as f, open(old / "two_stage.csv", "w", newline="") as g:
-        writer = csv.DictWriter(g, fieldnames=[c for c in CSV_COLUMNS if c not in INTERVAL_COLUMNS],
-                                extrasaction="ignore")
+        writer = csv.DictWriter(
+            g, fieldnames=[c for c in CSV_COLUMNS if c not in INTERVAL_COLUMNS], extrasaction="ignore"
+        )
         writer.writeheader()
         writer.writerows(csv.DictReader(f))
     assert [r["test_accuracy_n"] for r in load_two_stage(old)] == [None] * 3
     assert (tmp_path / "runs" / "report" / "report.png").stat().st_size > 0
-

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
-
 from helpers import load_benchmark
 
 bench = load_benchmark("bench_supernet")
 #: Tied bootstrap resamples of 3 architectures give constant inputs (dropped as NaN by yoso.stats).
 pytestmark = pytest.mark.filterwarnings("ignore:An input array is constant")
+
 
 def test_perfect_ranking_gives_tau_one_and_interval_excludes_zero():
     hyper = np.linspace(0.5, 0.9, 12)
@@ -23,6 +22,7 @@ def test_perfect_ranking_gives_tau_one_and_interval_excludes_zero():
     assert s["spearman"] == pytest.approx(1.0)
     assert s["kendall_tau_ci95_low"] == pytest.approx(1.0) and s["tau_excludes_zero"]
     assert "excludes 0" in bench.verdict(s) and "better than chance" in bench.verdict(s)
+
 
 def test_pooled_seed_sd_spread_and_binomial_noise():
     runs = np.array([[0.80, 0.82], [0.70, 0.74], [0.90, 0.90]])  # deviations from the arch means: ±0.01, ±0.02, 0
@@ -44,6 +44,7 @@ def test_pooled_seed_sd_spread_and_binomial_noise():
     assert s["hypernet_spread_sd"] == pytest.approx(0.1)
     assert (s["n_val"], s["n_val_standalone"], s["n_archs"], s["n_seeds"], s["pairs"]) == (400, 100, 3, 2, 3)
 
+
 def test_differences_within_noise_are_called_so():
     rng = np.random.default_rng(0)
     runs = 0.9 + rng.normal(0, 0.01, size=(24, 2))  # no real differences: all spread is seed noise
@@ -55,11 +56,13 @@ def test_differences_within_noise_are_called_so():
     text = bench.verdict(s)
     assert "within noise" in text and "includes 0" in text
 
+
 def test_one_seed_has_no_seed_noise_and_binomial_decides():
     s = bench.summarise([0.1, 0.2, 0.3], [[0.5], [0.6], [0.7]], n_val=100, samples=50)
     assert math.isnan(s["seed_sd"])
     assert s["noise_source"] == "binomial"
     assert s["noise_of_mean"] == pytest.approx(s["binomial_sd"])
+
 
 def test_read_cache_skips_a_torn_last_line(tmp_path):
     path = tmp_path / "standalone.jsonl"
@@ -67,10 +70,24 @@ def test_read_cache_skips_a_torn_last_line(tmp_path):
     path.write_text(json.dumps(good) + "\n" + '{"key": "k", "genotype_id": "h", "se')
     assert bench.read_cache(path) == {("k", "g"): good}
 
+
 @pytest.mark.slow
 def test_tiny_end_to_end_run_and_resume(tmp_path, capsys):
-    args = ["--archs", "3", "--seeds", "0", "1", "--bootstrap", "50", "--out", str(tmp_path / "out"), "--json",
-            "data=digits", "experiment=smoke", f"paths.cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+    args = [
+        "--archs",
+        "3",
+        "--seeds",
+        "0",
+        "1",
+        "--bootstrap",
+        "50",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        "data=digits",
+        "experiment=smoke",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
     record = bench.main(args)
     printed = json.loads(capsys.readouterr().out)
     assert printed["summary"]["n_archs"] == 3 and printed["summary"]["n_seeds"] == 2

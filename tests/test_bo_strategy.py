@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import compose_config
+
 from yoso.config import ConfigError
 from yoso.search.bo import QNEHVIStrategy
 from yoso.search.constraints import Constraints
-from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.engine import Experiment
+from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.reward import Reward
 from yoso.search.strategy import Evaluation, build_strategy
 
@@ -80,8 +80,13 @@ def test_state_round_trip(space) -> None:
 
 
 def test_build_from_config(space) -> None:
-    overrides = ["strategy=qnehvi", "strategy.pool_size=200", "strategy.batch_size=2", "strategy.shortlist=16",
-                 "hw.deploy.channels=16"]  # fmt: skip
+    overrides = [
+        "strategy=qnehvi",
+        "strategy.pool_size=200",
+        "strategy.batch_size=2",
+        "strategy.shortlist=16",
+        "hw.deploy.channels=16",
+    ]
     cfg = compose_config("search", overrides)
     strategy = build_strategy(cfg.strategy, space, seed=0, constraints=Constraints(1.2, 9.0))
     assert isinstance(strategy, QNEHVIStrategy) and strategy.batch_size == 2 and strategy.pool_size == 200
@@ -97,15 +102,28 @@ def test_yaml_states_the_code_defaults() -> None:
     from omegaconf import OmegaConf
 
     composed = OmegaConf.to_container(compose_config("search", ["strategy=qnehvi"]).strategy)
-    defaults = {k: p.default for k, p in inspect.signature(QNEHVIStrategy).parameters.items()
-                if p.default is not inspect.Parameter.empty}  # fmt: skip
+    defaults = {
+        k: p.default
+        for k, p in inspect.signature(QNEHVIStrategy).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
     numbers = {k: v for k, v in composed.items() if k not in ("_target_", "name", "featurizer")}
     assert numbers and numbers == {k: defaults[k] for k in numbers}  # one default: the code's, through the schema
     assert not set(OmegaConf.load(CONF / "strategy" / "qnehvi.yaml")) & set(numbers)  # the YAML restates none
 
 
-@pytest.mark.parametrize(("key", "value"), [("pool_size", 0), ("batch_size", 0), ("initial_samples", 1),
-                                            ("mc_samples", 0.5), ("max_train", 1), ("shortlist", 2), ("eta", 0.0)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("pool_size", 0),
+        ("batch_size", 0),
+        ("initial_samples", 1),
+        ("mc_samples", 0.5),
+        ("max_train", 1),
+        ("shortlist", 2),
+        ("eta", 0.0),
+    ],
+)
 def test_bad_values(space, key: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"strategy.{key}"):
         QNEHVIStrategy(space, **{**SMALL, key: value})

@@ -59,8 +59,19 @@ def test_accelerator_choices_cover_the_papers_configurations() -> None:
     assert min(space.options("rbuf_bytes")) == 64 and max(space.options("rbuf_bytes")) == 1024
 
 
-@pytest.mark.parametrize("group", ["trainer=cpu", "trainer=gpu", "trainer=ddp", "logger=csv", "logger=wandb",
-                                   "logger=none", "strategy=random", "data=cifar10"])
+@pytest.mark.parametrize(
+    "group",
+    [
+        "trainer=cpu",
+        "trainer=gpu",
+        "trainer=ddp",
+        "logger=csv",
+        "logger=wandb",
+        "logger=none",
+        "strategy=random",
+        "data=cifar10",
+    ],
+)
 def test_every_group_option_composes(group: str) -> None:
     validate_config(compose_config("search", [group]))
 
@@ -79,7 +90,12 @@ def test_paper_experiment_sets_the_papers_settings() -> None:
 
 # (override, key, bad value as printed, text of what is allowed)
 INVALID = [
-    ("accelerator.dataflows=[WS,OS,XYZ]", "accelerator.dataflows[2]", "'XYZ'", "one of ['WS', 'OS', 'RS', 'IS', 'NLR']"),
+    (
+        "accelerator.dataflows=[WS,OS,XYZ]",
+        "accelerator.dataflows[2]",
+        "'XYZ'",
+        "one of ['WS', 'OS', 'RS', 'IS', 'NLR']",
+    ),
     ("space.ops=[conv3x3,conv9x9]", "space.ops[1]", "'conv9x9'", "one of ["),
     ("accelerator.pe_arrays=[8x8,4x8]", "accelerator.pe_arrays[1]", "'4x8'", "rows in [8, 16] and cols in [8, 32]"),
     ("accelerator.pe_arrays=[16x64]", "accelerator.pe_arrays[0]", "'16x64'", "rows in [8, 16] and cols in [8, 32]"),
@@ -105,12 +121,24 @@ INVALID = [
     ("model.distill=true", "model.distill", "True", "false unless model.sandwich=true"),
     ("space=yoso model.sandwich=true", "model.sandwich", "True", "false in a space without width/depth decisions"),
     # accelerator=naas: connectivities ROWS-COLS over the loop dimensions KCPQRS, loop orders permutations of KCP
-    ("accelerator=naas accelerator.connectivity=[C-K,K-Z]", "accelerator.connectivity[1]", "'K-Z'",
-     "each side one or more distinct loop dimensions of KCPQRS"),
-    ("accelerator=naas accelerator.connectivity=[K-K]", "accelerator.connectivity[0]", "'K-K'",
-     "no dimension on both sides"),
-    ("accelerator=naas accelerator.loop_orders=[KCP,KCC]", "accelerator.loop_orders[1]", "'KCC'",
-     "a permutation of 'KCP'"),
+    (
+        "accelerator=naas accelerator.connectivity=[C-K,K-Z]",
+        "accelerator.connectivity[1]",
+        "'K-Z'",
+        "each side one or more distinct loop dimensions of KCPQRS",
+    ),
+    (
+        "accelerator=naas accelerator.connectivity=[K-K]",
+        "accelerator.connectivity[0]",
+        "'K-K'",
+        "no dimension on both sides",
+    ),
+    (
+        "accelerator=naas accelerator.loop_orders=[KCP,KCC]",
+        "accelerator.loop_orders[1]",
+        "'KCC'",
+        "a permutation of 'KCP'",
+    ),
     # FPGA targets (docs/targets.md): the board's figures and the frame-rate floor
     ("target=zcu102 target.dsp=-5", "target.dsp", "-5", "an integer >= 1"),
     ("target=zc706 target.clock_mhz=0", "target.clock_mhz", "0", "a finite number > 0.0"),
@@ -129,8 +157,14 @@ def test_invalid_values_raise_a_clear_error(override: str, key: str, value: str,
     assert f"{key}={value}" in str(info.value) and allowed in str(info.value)
 
 
-@pytest.mark.parametrize("case", [INVALID[i] if i in (0, 6) else pytest.param(INVALID[i], marks=pytest.mark.slow)
-                                  for i in (0, 1, 2, 4, 6, 8, 10, -3)], ids=lambda c: c[0] if isinstance(c, tuple) else c)  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        INVALID[i] if i in (0, 6) else pytest.param(INVALID[i], marks=pytest.mark.slow)
+        for i in (0, 1, 2, 4, 6, 8, 10, -3)
+    ],
+    ids=lambda c: c[0] if isinstance(c, tuple) else c,
+)
 def test_cli_stops_before_any_work_on_invalid_values(case, tmp_path: Path) -> None:
     override, key, value, allowed = case
     result = run_entry("search.py", tmp_path, *override.split())
@@ -185,8 +219,16 @@ def _restated(stated: dict, schema: dict, prefix: str = "") -> list[str]:
     return same
 
 
-@pytest.mark.parametrize("group, option", [("model", "supernet"), ("hw", "default"), ("cost_model", "gp"),
-                                           ("cost_model", "simulator"), ("cost_model", "mlp")])  # fmt: skip
+@pytest.mark.parametrize(
+    "group, option",
+    [
+        ("model", "supernet"),
+        ("hw", "default"),
+        ("cost_model", "gp"),
+        ("cost_model", "simulator"),
+        ("cost_model", "mlp"),
+    ],
+)
 def test_model_hw_cost_model_yaml_lists_its_schema_and_restates_no_code_default(group: str, option: str) -> None:
     """The model, hw and cost_model YAMLs compose onto their schemas (keys and defaults from the code) and set only
     what differs."""
@@ -210,26 +252,31 @@ def test_search_settings_fill_race_top_and_reject_bad_values() -> None:
     assert validate_config(compose_config("search")).search.race == RaceSettings(looks=(500, 2000), top=2)
     paper = validate_config(compose_config("search", ["experiment=paper"])).search
     assert (paper.iterations, paper.top_n, paper.race.top) == (12000, 10, 10)
-    for override, key, value in (("search.race.top=1 search.top_n=2", "search.race.top", "1"),
-                                 ("search.race.looks=[500,0]", "search.race.looks[1]", "0"),
-                                 ("+search.race.every=3", "search.race.every", "3"),
-                                 ("search.histogram_every=0", "search.histogram_every", "0"),
-                                 ("search.progress=maybe", "search.progress", "'maybe'"),
-                                 ("search.top_n=0", "search.top_n", "0")):  # fmt: skip
+    for override, key, value in (
+        ("search.race.top=1 search.top_n=2", "search.race.top", "1"),
+        ("search.race.looks=[500,0]", "search.race.looks[1]", "0"),
+        ("+search.race.every=3", "search.race.every", "3"),
+        ("search.histogram_every=0", "search.histogram_every", "0"),
+        ("search.progress=maybe", "search.progress", "'maybe'"),
+        ("search.top_n=0", "search.top_n", "0"),
+    ):
         with pytest.raises(ConfigError) as info:
             validate_config(compose_config("search", override.split()))
         assert (info.value.key, repr(info.value.value)) == (key, value)
 
 
-@pytest.mark.parametrize(("override", "key", "value"), [
-    ("model.epochs=0", "model.epochs", "0"),
-    ("model.val_every_n_epochs=0", "model.val_every_n_epochs", "0"),
-    ("model.standalone.channels=0", "model.standalone.channels", "0"),
-    ("model.standalone.optimizer.momentum=-1", "model.standalone.optimizer.momentum", "-1"),
-    ("~model.optimizer.lr", "model.optimizer.lr", "None"),
-    ("model.bn_recalibration_batches=-1", "model.bn_recalibration_batches", "-1"),
-    ("+model.depth=3", "model", "'yoso.nn.modules.SupernetModule'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        ("model.epochs=0", "model.epochs", "0"),
+        ("model.val_every_n_epochs=0", "model.val_every_n_epochs", "0"),
+        ("model.standalone.channels=0", "model.standalone.channels", "0"),
+        ("model.standalone.optimizer.momentum=-1", "model.standalone.optimizer.momentum", "-1"),
+        ("~model.optimizer.lr", "model.optimizer.lr", "None"),
+        ("model.bn_recalibration_batches=-1", "model.bn_recalibration_batches", "-1"),
+        ("+model.depth=3", "model", "'yoso.nn.modules.SupernetModule'"),
+    ],
+)
 def test_model_values_are_judged_by_the_modules(override: str, key: str, value: str) -> None:
     """The model node and its standalone node are checked by their modules' own checks (nothing built)."""
     with pytest.raises(ConfigError) as info:
@@ -242,8 +289,16 @@ def test_unknown_group_option_stops_before_hydra(capsys, tmp_path: Path) -> None
     Hydra composes (which would exit 1 with several lines); sweeps are checked choice by choice."""
     from yoso.app.cli import check_group_choices
 
-    check_group_choices(["target=zcu102", "strategy=random,tpe", "seed=3", "model.channels=8", "experiment=null",
-                         "hydra/launcher=basic"])
+    check_group_choices(
+        [
+            "target=zcu102",
+            "strategy=random,tpe",
+            "seed=3",
+            "model.channels=8",
+            "experiment=null",
+            "hydra/launcher=basic",
+        ]
+    )
     for argv, bad in ((["target=zcu999"], "target='zcu999'"), (["-m", "strategy=random,nope"], "strategy='nope'")):
         with pytest.raises(SystemExit) as info:
             check_group_choices(argv)
@@ -251,7 +306,10 @@ def test_unknown_group_option_stops_before_hydra(capsys, tmp_path: Path) -> None
         assert f"invalid config value {bad}: allowed one of [" in capsys.readouterr().err
     result = run_entry("search.py", tmp_path, "target=zcu999")
     assert result.returncode == CONFIG_ERROR_EXIT, result.stderr
-    assert "invalid config value target='zcu999': allowed one of ['asic_65nm', 'ultra96', 'zc706', 'zcu102'" in result.stderr
+    assert (
+        "invalid config value target='zcu999': allowed one of ['asic_65nm', 'ultra96', 'zc706', 'zcu102'"
+        in result.stderr
+    )
 
 
 def test_help_offers_only_real_options(tmp_path: Path) -> None:

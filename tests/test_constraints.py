@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import REWARD, STRATEGIES, compose_config, fake_hardware, make_loop
+
 from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.search.constraints import MAX_VIOLATION, Constraints
+from yoso.search.engine import Experiment
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import final_step
-from yoso.search.engine import Experiment
 from yoso.search.strategy import build_strategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -41,7 +41,9 @@ def test_values_feasible_violation_and_score_by_hand() -> None:
     soft = Constraints(t_lat_ms=2.0, t_eer_mj=10.0, penalty=4.0)  # constraints=soft: reward - penalty * violation
     np.testing.assert_allclose(soft.score(np.array([2.0, 2.5, 3.0]), latency[:3], energy[:3]), [2.0, 0.5, 1.0])
     unpenalised = Constraints(t_lat_ms=2.0, t_eer_mj=10.0)  # constraints=none: the reward itself
-    np.testing.assert_array_equal(unpenalised.score(np.array([2.0, 2.5, 3.0]), latency[:3], energy[:3]), [2.0, 2.5, 3.0])
+    np.testing.assert_array_equal(
+        unpenalised.score(np.array([2.0, 2.5, 3.0]), latency[:3], energy[:3]), [2.0, 2.5, 3.0]
+    )
 
 
 def test_config_group_defaults_to_the_reward_thresholds() -> None:
@@ -107,9 +109,14 @@ def test_evolution_with_hard_constraints_samples_more_feasible_designs(space) ->
     fractions = {}
     for hard in (False, True):
         constraints = Constraints(KNOWN.t_lat_ms, KNOWN.t_eer_mj, hard=hard)
-        strategy = build_strategy(compose_config("search", ["strategy=evolution", "strategy.population_size=10",
-                                                            "strategy.sample_size=3"]).strategy,
-                                  space, 0, constraints)  # fmt: skip
+        strategy = build_strategy(
+            compose_config(
+                "search", ["strategy=evolution", "strategy.population_size=10", "strategy.sample_size=3"]
+            ).strategy,
+            space,
+            0,
+            constraints,
+        )
         evaluator = CandidateEvaluator(lambda v: 0.5 * v[:, -4], fake_hardware, REWARD, constraints=constraints)
         history = Experiment(strategy, evaluator, 200, progress=False).run()
         fractions[hard] = history.feasible[-100:].mean()

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 import torch
+from helpers import compose_config
 from omegaconf import OmegaConf
 
-from helpers import compose_config
 from yoso.config import ConfigError
 from yoso.search.controller import Controller, PolicyGradient, ReinforceStrategy
 from yoso.search.strategy import Evaluation, Strategy, build_strategy

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from helpers import compose_config
+
 from yoso import hw
 from yoso.config import ConfigError
 from yoso.predictor import (
@@ -23,11 +23,19 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _tiny(tmp_path, *overrides: str) -> list[str]:
-    return ["hw.predictor.n_train=40", "hw.predictor.n_test=10", "hw.predictor.subset=40", "hw.predictor.iterations=3",
-            f"hw.predictor.cache_dir={tmp_path}", *overrides]  # fmt: skip
+    return [
+        "hw.predictor.n_train=40",
+        "hw.predictor.n_test=10",
+        "hw.predictor.subset=40",
+        "hw.predictor.iterations=3",
+        f"hw.predictor.cache_dir={tmp_path}",
+        *overrides,
+    ]
 
 
-@pytest.mark.parametrize(("option", "cls"), [("gp", GPCostModel), ("simulator", SimulatorCostModel), ("mlp", MLPCostModel)])
+@pytest.mark.parametrize(
+    ("option", "cls"), [("gp", GPCostModel), ("simulator", SimulatorCostModel), ("mlp", MLPCostModel)]
+)
 def test_every_conf_option_builds_its_cost_model(tmp_path, option: str, cls: type) -> None:
     model = build_cost_model(compose_config("search", _tiny(tmp_path, f"cost_model={option}")))
     assert isinstance(model, cls) and isinstance(model, CostModel) and model.name == option
@@ -51,8 +59,12 @@ def test_gp_gives_uncertainty_and_its_featurizer(tmp_path, space) -> None:
 
 
 def test_mlp_is_differentiable_cached_and_matches_its_module(tmp_path, paper_space, monkeypatch) -> None:
-    cfg = compose_config("search", _tiny(tmp_path, "space=yoso", "cost_model=mlp", "+cost_model.settings.epochs=5",
-                                         "+cost_model.settings.hidden=16"))  # fmt: skip
+    cfg = compose_config(
+        "search",
+        _tiny(
+            tmp_path, "space=yoso", "cost_model=mlp", "+cost_model.settings.epochs=5", "+cost_model.settings.hidden=16"
+        ),
+    )
     model = build_cost_model(cfg)
     assert isinstance(model, DifferentiableCostModel) and model.settings.hidden == 16
     x = paper_space.sample(3, 0)
@@ -60,7 +72,9 @@ def test_mlp_is_differentiable_cached_and_matches_its_module(tmp_path, paper_spa
     assert energy.shape == latency.shape == (3,) and (energy > 0).all()
     encoding = torch.as_tensor(model.module.encoding.hard(x), dtype=torch.float32).requires_grad_(True)
     model.module(encoding).sum().backward()
-    assert encoding.grad is not None and np.allclose(np.exp(model.module(encoding).detach().numpy()[:, 0]), energy, rtol=1e-5)
+    assert encoding.grad is not None and np.allclose(
+        np.exp(model.module(encoding).detach().numpy()[:, 0]), energy, rtol=1e-5
+    )
     assert set(model.held_out_errors()) == {"energy_mape", "latency_mape"}
     assert len(list((tmp_path / "predictors").glob("mlp-*.pt"))) == 1
 
@@ -78,13 +92,16 @@ def test_simulator_is_the_simulator(tmp_path, space) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(model(x), hw.evaluate(x, space=space)))
 
 
-@pytest.mark.parametrize(("override", "key"), [
-    ("cost_model._target_=spice", "cost_model._target_"),
-    ("cost_model._target_=builtins.str", "cost_model._target_"),  # importable, but not a cost model
-    ("+cost_model.bogus=1", "cost_model"),
-    ("cost_model=mlp +cost_model.settings.hidden=0", "cost_model.settings.hidden"),
-    ("cost_model=mlp +cost_model.settings.depth=3", "cost_model.settings.depth"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("cost_model._target_=spice", "cost_model._target_"),
+        ("cost_model._target_=builtins.str", "cost_model._target_"),  # importable, but not a cost model
+        ("+cost_model.bogus=1", "cost_model"),
+        ("cost_model=mlp +cost_model.settings.hidden=0", "cost_model.settings.hidden"),
+        ("cost_model=mlp +cost_model.settings.depth=3", "cost_model.settings.depth"),
+    ],
+)
 def test_bad_cost_model_values(tmp_path, override: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         build_cost_model(compose_config("search", _tiny(tmp_path, *override.split())))

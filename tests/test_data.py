@@ -66,8 +66,11 @@ def test_digits_loaders_and_calibration_batches() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "key"),
-    [({"val_fraction": 0.0}, "data.val_fraction"), ({"test_fraction": 1.5}, "data.test_fraction"),
-     ({"batch_size": 0}, "data.batch_size")],
+    [
+        ({"val_fraction": 0.0}, "data.val_fraction"),
+        ({"test_fraction": 1.5}, "data.test_fraction"),
+        ({"batch_size": 0}, "data.batch_size"),
+    ],
 )
 def test_digits_rejects_bad_settings(kwargs: dict, key: str) -> None:
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):

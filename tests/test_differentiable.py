@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from helpers import ROOT, compose_config
+
 from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.nn import HyperNet
@@ -55,8 +55,19 @@ def cost(space) -> CostMLP:
 
 
 def _module(space, net, cost, constraints: Constraints, **settings) -> DifferentiableSearchModule:
-    return DifferentiableSearchModule(space, net, cost, REWARD, constraints, DifferentiableSettings(**settings), 0,
-                                      History(space), simulator=None, datamodule=None, bn_recalibration_batches=0)  # fmt: skip
+    return DifferentiableSearchModule(
+        space,
+        net,
+        cost,
+        REWARD,
+        constraints,
+        DifferentiableSettings(**settings),
+        0,
+        History(space),
+        simulator=None,
+        datamodule=None,
+        bn_recalibration_batches=0,
+    )
 
 
 def _derived_like(space, seed: int) -> np.ndarray:
@@ -163,7 +174,7 @@ def test_hdx_step_of_the_module_reduces_the_predicted_violation(space, net, cost
     relaxed design (the surrogate whose gradient the straight-through cost carries)."""
     for sgd_lr in (0.05, 0.5):
         module = _module(space, net, cost, Constraints(1e-3, 1e-3, hard=True), arch_optimizer="sgd", arch_lr=sgd_lr)
-        relaxed_violation = lambda: float(module.violation(cost(module.design.relaxed_encoding())))  # noqa: E731
+        relaxed_violation = lambda module=module: float(module.violation(cost(module.design.relaxed_encoding())))  # noqa: E731
         with torch.no_grad():
             before = relaxed_violation()
         stats = module.arch_gradients(torch.randn(6, 1, 8, 8), torch.randint(0, 10, (6,)), tau=1.0)
@@ -179,10 +190,15 @@ def test_config_group_builds_and_rejects_bad_values() -> None:
     setup = validate_config(compose_config("search", ["space=yoso", "strategy=differentiable", "constraints=soft"]))
     assert setup.strategy.name == "differentiable" and setup.strategy.settings.epochs >= 1
     assert setup.constraints.penalty > 0 and not setup.constraints.hard
-    for override, key in (("strategy.tau_min=0", "strategy.tau_min"), ("strategy.arch_optimizer=rmsprop", "strategy.arch_optimizer"),
-                          ("+strategy.bogus=1", "strategy.bogus"), ("strategy.cost_model.hidden=0", "strategy.cost_model.hidden"),
-                          ("+strategy.cost_model.depth=3", "strategy.cost_model.depth"),
-                          ("strategy.safety_margin=1.5", "strategy.safety_margin"), ("constraints=soft constraints.penalty=-1", "constraints.penalty")):  # fmt: skip
+    for override, key in (
+        ("strategy.tau_min=0", "strategy.tau_min"),
+        ("strategy.arch_optimizer=rmsprop", "strategy.arch_optimizer"),
+        ("+strategy.bogus=1", "strategy.bogus"),
+        ("strategy.cost_model.hidden=0", "strategy.cost_model.hidden"),
+        ("+strategy.cost_model.depth=3", "strategy.cost_model.depth"),
+        ("strategy.safety_margin=1.5", "strategy.safety_margin"),
+        ("constraints=soft constraints.penalty=-1", "constraints.penalty"),
+    ):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             validate_config(compose_config("search", ["space=yoso", "strategy=differentiable", *override.split()]))
 
@@ -203,8 +219,17 @@ def cache_dir(shared_cache: Path) -> Path:
 
 
 def _command(run_dir: Path, cache: Path, *overrides: str) -> list[str]:
-    return [sys.executable, str(ROOT / "search.py"), "space=yoso", "strategy=differentiable", "experiment=smoke",
-            f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache}", "search.standalone=false", *overrides]  # fmt: skip
+    return [
+        sys.executable,
+        str(ROOT / "search.py"),
+        "space=yoso",
+        "strategy=differentiable",
+        "experiment=smoke",
+        f"hydra.run.dir={run_dir}",
+        f"paths.cache_dir={cache}",
+        "search.standalone=false",
+        *overrides,
+    ]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -216,7 +241,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
 # in-process (test_hard_constraints_lower_the_violation...); these add best.yaml's decoding and the logger's rows.
 @pytest.mark.slow
 @pytest.mark.parametrize("constraints", ["none", "hard"])
-def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, cache_dir: Path, constraints: str) -> None:
+def test_search_py_differentiable_smoke_writes_history_and_best(
+    tmp_path: Path, cache_dir: Path, constraints: str
+) -> None:
     """``search.py strategy=differentiable experiment=smoke`` (and with constraints=hard): one exported candidate per
     epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space, the
     per-epoch figures and the final ones in the run's logger."""
@@ -226,8 +253,13 @@ def test_search_py_differentiable_smoke_writes_history_and_best(tmp_path: Path, 
 
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1"}
     epochs = 3 if constraints == "none" else 4
-    proc = subprocess.run(_command(tmp_path, cache_dir, f"strategy.epochs={epochs}", f"constraints={constraints}", "logger=csv"), env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        _command(tmp_path, cache_dir, f"strategy.epochs={epochs}", f"constraints={constraints}", "logger=csv"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = _rows(tmp_path / "history.csv")
     assert [int(r["iteration"]) for r in rows] == list(range(epochs))

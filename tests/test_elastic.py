@@ -64,8 +64,11 @@ def test_depth_keeps_the_reductions_and_the_first_cells_of_each_stage() -> None:
 
 def test_deployment_cost_follows_width_and_depth(elastic: JointSpace) -> None:
     genotype = elastic.decode(elastic.sample(1, 1)[0])[0]
-    macs = {(w, d): sum(l.macs for l in deployment_layers(dataclasses.replace(genotype, width=w, depth=d)))
-            for w in elastic.scale.widths for d in (1 / 3, 2 / 3, 1.0)}  # fmt: skip
+    macs = {
+        (w, d): sum(l.macs for l in deployment_layers(dataclasses.replace(genotype, width=w, depth=d)))
+        for w in elastic.scale.widths
+        for d in (1 / 3, 2 / 3, 1.0)
+    }
     for d in (1 / 3, 2 / 3, 1.0):
         assert [macs[(w, d)] for w in elastic.scale.widths] == sorted({macs[(w, d)] for w in elastic.scale.widths})
     for w in elastic.scale.widths:
@@ -86,8 +89,9 @@ def float64():
 
 
 @pytest.mark.parametrize("train", [False, True])
-def test_sliced_subnetwork_equals_the_standalone_network_with_inherited_weights(elastic: JointSpace, train: bool,
-                                                                                float64: None) -> None:  # fmt: skip
+def test_sliced_subnetwork_equals_the_standalone_network_with_inherited_weights(
+    elastic: JointSpace, train: bool, float64: None
+) -> None:
     """Every width and depth: the HyperNet's path equals ChildNet(genotype) holding the leading slices of its weights."""
     torch.manual_seed(0)
     net = HyperNet(elastic.cells, (1, 14, 14), 10, channels=8, scale=elastic.scale, dirac_init=0.3)
@@ -122,7 +126,9 @@ def test_sandwich_trains_largest_smallest_and_the_drawn_path() -> None:
 
 def test_standalone_network_of_an_elastic_genotype_uses_the_elastic_macro(elastic: JointSpace) -> None:
     cfg = compose_config("search", ["space=yoso_elastic"])
-    genotype = dataclasses.replace(elastic.decode(elastic.sample(1, 2)[0])[0], width=0.5, depth=elastic.scale.depth_fraction(2))
+    genotype = dataclasses.replace(
+        elastic.decode(elastic.sample(1, 2)[0])[0], width=0.5, depth=elastic.scale.depth_fraction(2)
+    )
     module = ChildModule.from_config(cfg, genotype)
     assert len(module.net.cells) == 8 and module.net.cells[0].plan.channels == 4  # 8 channels x 0.5
     with pytest.raises(ValueError, match="needs the config's space"):
@@ -132,8 +138,9 @@ def test_standalone_network_of_an_elastic_genotype_uses_the_elastic_macro(elasti
     assert standalone_key(cfg) != standalone_key(compose_config("search", ["space=yoso"]))
 
 
-@pytest.mark.parametrize("overrides", [("space=yoso_elastic", "space.widths=[0,1]"),
-                                       ("space=yoso_elastic", "strategy=differentiable")])  # fmt: skip
+@pytest.mark.parametrize(
+    "overrides", [("space=yoso_elastic", "space.widths=[0,1]"), ("space=yoso_elastic", "strategy=differentiable")]
+)
 def test_search_stops_at_start_up_with_exit_status_2(tmp_path: Path, overrides: tuple[str, ...]) -> None:
     result = run_entry("search.py", tmp_path, "experiment=smoke", *overrides)
     output = result.stdout + result.stderr

@@ -9,13 +9,19 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import STRATEGIES, make_loop, read_rows
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers import STRATEGIES, make_loop, read_rows
 from yoso.config import InputError
-from yoso.search.engine import (CHECKPOINT_NAME, CHECKPOINT_VERSION, HISTORY_NAME, LEGACY_CHECKPOINT, Experiment,
-                                plain_state)
+from yoso.search.engine import (
+    CHECKPOINT_NAME,
+    CHECKPOINT_VERSION,
+    HISTORY_NAME,
+    LEGACY_CHECKPOINT,
+    Experiment,
+    plain_state,
+)
 from yoso.search.strategy import Evaluation, OneShotStrategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -77,8 +83,11 @@ def _pickled_object(path: Path) -> None:
     torch.save(state, path)
 
 
-@pytest.mark.parametrize("damage", [_zero_bytes, _truncated, _garbage, _foreign, _other_version, _pickled_object],
-                         ids=["zero_bytes", "truncated", "garbage", "foreign", "other_version", "pickled_object"])  # fmt: skip
+@pytest.mark.parametrize(
+    "damage",
+    [_zero_bytes, _truncated, _garbage, _foreign, _other_version, _pickled_object],
+    ids=["zero_bytes", "truncated", "garbage", "foreign", "other_version", "pickled_object"],
+)
 def test_unreadable_checkpoint_stops_with_one_line(space, tmp_path: Path, damage: Any) -> None:
     """An InputError (search.py: exit status 2) naming the file and what to do, not a traceback from torch."""
     make_loop("random", space, tmp_path, 4).run()
@@ -149,8 +158,12 @@ class _DriftModule(pl.LightningModule):
         history = self.experiment.history
         vector = self.experiment.strategy.space.sample(1, self.current_epoch)
         ones = np.ones(1)
-        history.append(vector, Evaluation(np.array([float(self.weight.detach())]), ones, ones, ones), len(history) + 1,
-                       self.experiment.elapsed())  # fmt: skip
+        history.append(
+            vector,
+            Evaluation(np.array([float(self.weight.detach())]), ones, ones, ones),
+            len(history) + 1,
+            self.experiment.elapsed(),
+        )
 
 
 class _DriftStrategy(OneShotStrategy):
@@ -171,8 +184,15 @@ class _DriftStrategy(OneShotStrategy):
         if self.crash is not None:
             epoch, before_commit = self.crash
             callbacks.insert(0 if before_commit else 1, _Crash(epoch))
-        trainer = pl.Trainer(max_epochs=self.epochs, callbacks=callbacks, logger=False, enable_progress_bar=False,
-                             enable_model_summary=False, default_root_dir=experiment.run_dir, accelerator="cpu")  # fmt: skip
+        trainer = pl.Trainer(
+            max_epochs=self.epochs,
+            callbacks=callbacks,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=experiment.run_dir,
+            accelerator="cpu",
+        )
         data = DataLoader(TensorDataset(torch.linspace(0.0, 2.0, 8)), batch_size=2)
         trainer.fit(_DriftModule(experiment), data, ckpt_path=experiment.resume_path, weights_only=False)
 

@@ -99,8 +99,13 @@ def test_whole_network(ref: dict[str, Any]) -> None:
 
 
 def _rerun(script: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    out = subprocess.run([str(EXT_PY), script, "--jobs", "1", "--ids", ",".join(ids)], cwd=EXT,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [str(EXT_PY), script, "--jobs", "1", "--ids", ",".join(ids)],
+        cwd=EXT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return {r["id"]: r for r in json.loads(out.stdout)["records"]}
 

@@ -147,8 +147,15 @@ def test_missing_files_lists_what_is_absent(tmp_path: Path) -> None:
 
 def _search(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0"}
-    cmd = [sys.executable, str(ROOT / "search.py"), "data=fashion_mnist", "logger=none",
-           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}", *overrides]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "search.py"),
+        "data=fashion_mnist",
+        "logger=none",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        *overrides,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import CONF, REWARD, STRATEGIES, compose_config, fake_accuracy, make_loop, options, run_entry
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from helpers import CONF, REWARD, STRATEGIES, compose_config, fake_accuracy, make_loop, options, run_entry
 from yoso.app.cli import validate_config
 from yoso.app.pipeline import hypernet_key
 from yoso.hw import Layer, evaluate, load_tech
@@ -55,6 +55,7 @@ def test_asic_target_reproduces_the_plain_simulator_and_keeps_every_key() -> Non
     expected = evaluate(vectors, space=setup.space, tech=load_tech("eyeriss_65nm"), deploy=setup.deploy)
     assert energy.tolist() == expected[0].tolist() and latency.tolist() == expected[1].tolist()
 
+
 def test_dsp_slices_follow_the_operand_precision() -> None:
     """One 16-bit MAC per DSP48E2, two 8-bit MACs (WP486); a DSP48E1 board stays at one."""
     acc = Accelerator(16, 32, 256, 64, "WS", limits=NO_LIMITS)
@@ -97,8 +98,13 @@ def test_a_design_that_does_not_fit_is_infinite_and_the_others_are_costed_by_pow
     assert usage.fits.tolist() == [True, False, False]
     energy, latency = board.cost([fits, too_many_dsps, too_much_bram], [1.0, 1.0, 1.0], [10.0, 10.0, 10.0])
     assert np.isinf(energy[1:]).all() and np.isinf(latency[1:]).all()
-    power = board.static_w + usage.counts[0] @ [board.dsp_uw_per_mhz, board.bram36_uw_per_mhz, board.uram_uw_per_mhz,
-                                                board.lut_uw_per_mhz, 0.0] * board.clock_mhz * 1e-6  # fmt: skip
+    power = (
+        board.static_w
+        + usage.counts[0]
+        @ [board.dsp_uw_per_mhz, board.bram36_uw_per_mhz, board.uram_uw_per_mhz, board.lut_uw_per_mhz, 0.0]
+        * board.clock_mhz
+        * 1e-6
+    )
     assert energy[0] == pytest.approx(1.0 + power * 10.0) and latency[0] == 10.0
     assert fps(latency)[0] == pytest.approx(100.0)
 
@@ -192,8 +198,15 @@ def test_search_on_a_board_with_a_frame_rate_floor(kind: str, tmp_path: Path, sh
     for board in BOARDS:
         run = tmp_path / board
         run.mkdir()
-        result = run_entry("search.py", run, f"target={board}", "constraints.min_fps=30", f"strategy={kind}",
-                           "experiment=smoke", f"paths.cache_dir={shared_cache}")  # fmt: skip
+        result = run_entry(
+            "search.py",
+            run,
+            f"target={board}",
+            "constraints.min_fps=30",
+            f"strategy={kind}",
+            "experiment=smoke",
+            f"paths.cache_dir={shared_cache}",
+        )
         output = result.stdout + result.stderr
         assert result.returncode == 0, output
         cfg = compose_config("search", [f"target={board}"])

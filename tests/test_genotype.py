@@ -9,8 +9,13 @@ import pytest
 from yoso.config import ConfigError
 from yoso.space import Accelerator, Genotype, GenotypeError
 
-NODES = [(0, "conv3x3", 1, "dwconv5x5"), (2, "maxpool3x3", 0, "conv5x5"), (1, "avgpool3x3", 3, "conv3x3"),
-         (2, "dwconv3x3", 2, "conv3x3"), (4, "conv5x5", 0, "avgpool3x3")]
+NODES = [
+    (0, "conv3x3", 1, "dwconv5x5"),
+    (2, "maxpool3x3", 0, "conv5x5"),
+    (1, "avgpool3x3", 3, "conv3x3"),
+    (2, "dwconv3x3", 2, "conv3x3"),
+    (4, "conv5x5", 0, "avgpool3x3"),
+]
 
 
 @pytest.fixture
@@ -71,7 +76,10 @@ def test_accelerator_validates_its_fields() -> None:
         Accelerator(16, 16, 64, 128, "OS")
     with pytest.raises(ConfigError, match=r"rbuf_bytes=2048: allowed an integer in \[64, 1024\]"):
         Accelerator(16, 16, 512, 2048, "OS")
-    with pytest.raises(ConfigError, match=r"dataflow='XY': allowed a named dataflow \['WS', 'OS', 'RS', 'IS', 'NLR'\] or a connectivity"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dataflow='XY': allowed a named dataflow \['WS', 'OS', 'RS', 'IS', 'NLR'\] or a connectivity",
+    ):
         Accelerator(16, 16, 512, 128, "XY")
 
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import compose_config
+
 from yoso.app.cli import validate_config
 from yoso.config import ConfigError
 from yoso.hw.__main__ import main

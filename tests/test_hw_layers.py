@@ -9,8 +9,8 @@ from torch import nn
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy, Layer, count_params, deployment_layers, op_layers
 from yoso.nn.ops import build_op
-from yoso.space.ops import OPS
 from yoso.space import KNOWN_GENOTYPES, known_genotype
+from yoso.space.ops import OPS
 
 
 def _module_counts(module: nn.Module, x: torch.Tensor) -> tuple[int, int, tuple[int, ...]]:

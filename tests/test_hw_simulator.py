@@ -10,10 +10,10 @@ import pytest
 
 from yoso.config import ConfigError
 from yoso.hw import Deploy, Layer, UnitCosts, deployment_layers, evaluate, load_tech, simulate, simulate_layer
-from yoso.hw.tech import Tech
-from yoso.space.ops import YOSO_OPS
 from yoso.hw.layers import op_layers
+from yoso.hw.tech import Tech
 from yoso.space import Accelerator, known_genotype
+from yoso.space.ops import YOSO_OPS
 
 PE_ARRAYS = [(8, 8), (8, 16), (12, 14), (14, 16), (16, 16), (16, 20), (16, 24), (16, 32)]
 DATAFLOWS = ("WS", "OS", "RS", "IS", "NLR")
@@ -72,8 +72,12 @@ def test_larger_gbuf_never_raises_dram_accesses(shapes: list[Layer], dataflow: s
 def test_no_knob_is_free() -> None:
     """Bigger buffers and arrays raise per-access and static energy; the energy-best design is not the biggest."""
     tech = load_tech()
-    small, big_gbuf, big_rf, big_pe = (Accelerator(8, 8, 108, 64, "RS"), Accelerator(8, 8, 1024, 64, "RS"),
-                                       Accelerator(8, 8, 108, 1024, "RS"), Accelerator(16, 32, 108, 64, "RS"))  # fmt: skip
+    small, big_gbuf, big_rf, big_pe = (
+        Accelerator(8, 8, 108, 64, "RS"),
+        Accelerator(8, 8, 1024, 64, "RS"),
+        Accelerator(8, 8, 108, 1024, "RS"),
+        Accelerator(16, 32, 108, 64, "RS"),
+    )
     assert tech.costs(big_gbuf).glb > tech.costs(small).glb
     assert tech.costs(big_rf).rf > tech.costs(small).rf
     assert tech.costs(big_pe).noc > tech.costs(small).noc
@@ -204,8 +208,11 @@ def test_systolic_mapping_follows_scalesim() -> None:
     """The whole-array systolic mapping gives SCALE-Sim's cycles: folds x (fill + T) - 1 per group, fill 2 rows +
     cols - 2 when weights (WS) or inputs (IS) are preloaded, rows + cols - 2 for outputs held (OS)."""
     layer = Layer("conv", 32, 48, 16, 16, 3, 3, 1, 1)
-    cases = {"WS": (32 * 9, 48, 256, 2 * 16 + 16 - 2), "OS": (256, 48, 32 * 9, 16 + 16 - 2),
-             "IS": (32 * 9, 256, 48, 2 * 16 + 16 - 2)}  # fmt: skip
+    cases = {
+        "WS": (32 * 9, 48, 256, 2 * 16 + 16 - 2),
+        "OS": (256, 48, 32 * 9, 16 + 16 - 2),
+        "IS": (32 * 9, 256, 48, 2 * 16 + 16 - 2),
+    }
     for df, (sr, sc, t, fill) in cases.items():
         r = simulate_layer(layer, Accelerator(16, 16, 256, 256, df), mappings=("systolic",))
         folds = -(-sr // 16) * -(-sc // 16)
@@ -234,9 +241,9 @@ def test_partial_fold_is_charged_at_its_array_width() -> None:
 
 def test_best_accelerator_depends_on_network(space) -> None:
     """The energy-best accelerator is not the same for every network (known genotypes and sampled cells)."""
-    from yoso.space import AcceleratorSpace
-
     from helpers import compose_config
+
+    from yoso.space import AcceleratorSpace
 
     accs = AcceleratorSpace.from_config(compose_config("search")["accelerator"]).all()
     networks = [known_genotype(n) for n in ("DARTS_V2", "AmoebaNet-A", "PNAS")]
@@ -250,9 +257,13 @@ def test_best_accelerator_depends_on_network(space) -> None:
 
 #: DARTS_V2 on 16x32 / 512 KB / 128 B per named dataflow: (energy mJ, latency ms), as issue 20 left them (RS and
 #: NLR unchanged by it; WS and OS with SCALE-Sim's fold fill; IS new).
-NAMED_POINTS = {"WS": (5.976106592581795, 6.642208), "OS": (7.8986364022873365, 1.868972),
-                "RS": (3.604941520000872, 1.05285), "IS": (5.6714229109226215, 8.820962),
-                "NLR": (15.525969341216916, 5.97457)}  # fmt: skip
+NAMED_POINTS = {
+    "WS": (5.976106592581795, 6.642208),
+    "OS": (7.8986364022873365, 1.868972),
+    "RS": (3.604941520000872, 1.05285),
+    "IS": (5.6714229109226215, 8.820962),
+    "NLR": (15.525969341216916, 5.97457),
+}
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
@@ -283,8 +294,10 @@ def test_loop_order_fixes_the_tiling_order() -> None:
 
     layer = Layer("conv", 256, 384, 28, 28, 3, 3, 1, 1)
     free = simulate_layer(layer, Accelerator(16, 16, 108, 256, "C-K"), onchip_fmaps=False)
-    fixed = {"".join(o): simulate_layer(layer, Accelerator(16, 16, 108, 256, "C-K", "".join(o)), onchip_fmaps=False)
-             for o in permutations("KCP")}  # fmt: skip
+    fixed = {
+        "".join(o): simulate_layer(layer, Accelerator(16, 16, 108, 256, "C-K", "".join(o)), onchip_fmaps=False)
+        for o in permutations("KCP")
+    }
     assert all(r.mapping["order"] == order for order, r in fixed.items())
     dram = {order: r.accesses["dram"] for order, r in fixed.items()}
     assert min(dram.values()) == free.accesses["dram"] < max(dram.values())

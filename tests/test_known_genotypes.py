@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from yoso.nn.ops import build_op
 from yoso.config import ConfigError
+from yoso.nn.ops import build_op
 from yoso.space import CELL_TYPES, KNOWN_GENOTYPES, SOURCES, Genotype, known_genotype, load_genotype
 from yoso.space.ops import OPS
 
@@ -75,10 +75,13 @@ def test_load_genotype_from_a_name_or_a_file(tmp_path) -> None:
         load_genotype(str(path))
 
 
-@pytest.mark.parametrize(("text", "allowed"), [
-    ("normal: [a, b\n  reduce: {", "it does not parse at line 2, column 9"),
-    ("[1, 2]\n", "a valid genotype file (genotype mapping lacks"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "allowed"),
+    [
+        ("normal: [a, b\n  reduce: {", "it does not parse at line 2, column 9"),
+        ("[1, 2]\n", "a valid genotype file (genotype mapping lacks"),
+    ],
+)
 def test_malformed_genotype_file_is_one_config_error(tmp_path: Path, text: str, allowed: str) -> None:
     """A genotype file that is not YAML, or not a genotype, stops with a ConfigError (one line, exit 2), not a traceback."""
     path = tmp_path / "genotype.yaml"

@@ -148,8 +148,10 @@ def test_scan_sees_function_local_and_relative_imports(tmp_path: Path) -> None:
 def test_lower_layers_load_without_torch(packages: tuple[str, ...]) -> None:
     """``import yoso.space, yoso.hw`` (and each of their modules) leaves torch unloaded."""
     modules = sorted(m for m in _MODULES if any(m == p or m.startswith(p + ".") for p in packages))
-    code = f"import importlib, sys\nfor m in {modules!r}:\n    importlib.import_module(m)\n" \
-           "assert 'torch' not in sys.modules, 'torch loaded'\n"  # fmt: skip
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}:\n    importlib.import_module(m)\n"
+        "assert 'torch' not in sys.modules, 'torch loaded'\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr

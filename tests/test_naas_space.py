@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from helpers import REWARD, STRATEGIES, compose_config, make_loop, read_rows, run_entry
+
 from yoso.app.cli import validate_config
 from yoso.config import plain_groups
 from yoso.hw import evaluate
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
+from yoso.nn.modules import SupernetModule
 from yoso.search.constraints import Constraints
 from yoso.search.final import final_step
-from yoso.nn.modules import SupernetModule
 from yoso.search.history import History
 from yoso.space import JointSpace
 
@@ -52,16 +52,24 @@ def test_naas_space_round_trips_its_six_accelerator_decisions(naas: JointSpace) 
 def test_hypernet_keeps_an_accelerator_group_with_a_null_list_and_limits() -> None:
     """The HyperNet's hyperparameters hold the accelerator group as given: rows and columns instead of the paper's
     PE arrays (``pe_arrays: null``) and the ranges that allow 40 columns."""
-    cfg = compose_config("search", ["accelerator.pe_arrays=null", "+accelerator.pe_rows=[8,12]",
-                                    "+accelerator.pe_cols=[8,40]", "+accelerator.limits.pe_cols=[8,40]"])  # fmt: skip
+    cfg = compose_config(
+        "search",
+        [
+            "accelerator.pe_arrays=null",
+            "+accelerator.pe_rows=[8,12]",
+            "+accelerator.pe_cols=[8,40]",
+            "+accelerator.limits.pe_cols=[8,40]",
+        ],
+    )
     accelerators = validate_config(cfg).space.accelerators
     module = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
     assert module.space.accelerators == accelerators and accelerators.options("pe_cols") == (8, 40)
 
 
 @pytest.mark.parametrize("kind", STRATEGIES)
-def test_every_strategy_searches_naas_and_hard_constraints_hold_under_the_simulator(naas: JointSpace, hard: Constraints,
-                                                                                    tmp_path: Path, kind: str) -> None:
+def test_every_strategy_searches_naas_and_hard_constraints_hold_under_the_simulator(
+    naas: JointSpace, hard: Constraints, tmp_path: Path, kind: str
+) -> None:
     def simulator(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return evaluate(np.atleast_2d(vectors), space=naas)
 
@@ -86,8 +94,15 @@ def test_every_strategy_searches_naas_and_hard_constraints_hold_under_the_simula
 def test_search_entry_with_naas_and_hard_constraints(tmp_path: Path, shared_cache: Path, kind: str) -> None:
     """``python search.py accelerator=naas experiment=smoke constraints=hard``: best.yaml's design meets the
     thresholds under the simulator (every sample re-simulated here); no best.yaml when no sample does."""
-    overrides = ["experiment=smoke", "accelerator=naas", "constraints=hard", "constraints.t_lat_ms=2.0",
-                 "cost_model=simulator", f"strategy={kind}", f"paths.cache_dir={shared_cache}"]  # fmt: skip
+    overrides = [
+        "experiment=smoke",
+        "accelerator=naas",
+        "constraints=hard",
+        "constraints.t_lat_ms=2.0",
+        "cost_model=simulator",
+        f"strategy={kind}",
+        f"paths.cache_dir={shared_cache}",
+    ]
     result = run_entry("search.py", tmp_path, *overrides)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     cfg = compose_config("search", ["accelerator=naas"])

@@ -16,11 +16,19 @@ from optuna.trial import TrialState
 
 from yoso.config import ConfigError, build
 from yoso.search.constraints import CONSTRAINT_NAMES, Constraints
+from yoso.search.engine import Experiment
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import History
-from yoso.search.engine import Experiment
-from yoso.search.optuna_strategies import (JOURNAL_NAME, CmaEsStrategy, NSGA2Strategy, OptunaStrategy, TPEStrategy,
-                                           journal_storage, optuna_distributions, reseed_sampler)  # fmt: skip
+from yoso.search.optuna_strategies import (
+    JOURNAL_NAME,
+    CmaEsStrategy,
+    NSGA2Strategy,
+    OptunaStrategy,
+    TPEStrategy,
+    journal_storage,
+    optuna_distributions,
+    reseed_sampler,
+)
 from yoso.search.strategy import Evaluation, build_strategy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -93,12 +101,16 @@ def test_ask_gives_valid_candidates_matching_the_trials(space, kind: str) -> Non
     assert [t.number for t in trials] == list(range(12))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     for t, vec in zip(trials, vectors):
-        assert [list(d.choices).index(t.params[n]) if kind != "cmaes" else t.params[n]
-                for n, d in strategy.distributions().items()] == vec.tolist()  # fmt: skip
+        assert [
+            list(d.choices).index(t.params[n]) if kind != "cmaes" else t.params[n]
+            for n, d in strategy.distributions().items()
+        ] == vec.tolist()
     if kind == "nsga2":
-        assert strategy.study.directions == [optuna.study.StudyDirection.MAXIMIZE,
-                                             optuna.study.StudyDirection.MINIMIZE,
-                                             optuna.study.StudyDirection.MINIMIZE]  # fmt: skip
+        assert strategy.study.directions == [
+            optuna.study.StudyDirection.MAXIMIZE,
+            optuna.study.StudyDirection.MINIMIZE,
+            optuna.study.StudyDirection.MINIMIZE,
+        ]
         results = EVALUATE(vectors[-1:])
         assert trials[-1].values == [results.accuracy[0], results.energy_mj[0], results.latency_ms[0]]
     else:
@@ -189,7 +201,9 @@ def test_trials_after_the_reserved_ones_are_the_uninterrupted_runs(space, tmp_pa
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("written", [0, 5])
-def test_a_trial_cut_short_mid_ask_ends_as_the_uninterrupted_runs(space, tmp_path: Path, kind: str, written: int) -> None:
+def test_a_trial_cut_short_mid_ask_ends_as_the_uninterrupted_runs(
+    space, tmp_path: Path, kind: str, written: int
+) -> None:
     """A kill inside ``study.ask`` leaves a RUNNING trial with only its first params in the journal: after the
     resume it gets the rest of the params its ask would have drawn, and the run goes on as an uninterrupted one."""
     uninterrupted = make(kind, space)
@@ -211,8 +225,9 @@ def test_a_trial_cut_short_mid_ask_ends_as_the_uninterrupted_runs(space, tmp_pat
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_kill_before_checkpoint_reserves_told_trials_without_telling_them_again(space, tmp_path: Path,
-                                                                               kind: str) -> None:  # fmt: skip
+def test_kill_before_checkpoint_reserves_told_trials_without_telling_them_again(
+    space, tmp_path: Path, kind: str
+) -> None:
     first = make(kind, space)
     first.bind(tmp_path)
     steps(first, 3)
@@ -336,5 +351,6 @@ def test_search_loop_writes_history_and_study(space, tmp_path: Path, kind: str) 
     assert all(set(t.constraints) == set(CONSTRAINT_NAMES) for t in trials)
     dists = optuna_distributions(space, "int" if kind == "cmaes" else "categorical")
     for t, vec in zip(trials, history.vectors):
-        assert [t.params[n] if kind == "cmaes" else list(d.choices).index(t.params[n])
-                for n, d in dists.items()] == vec.tolist()  # fmt: skip
+        assert [
+            t.params[n] if kind == "cmaes" else list(d.choices).index(t.params[n]) for n, d in dists.items()
+        ] == vec.tolist()

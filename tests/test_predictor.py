@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import compose_config
+
 from yoso import hw
 from yoso.app.cli import validate_config
 from yoso.config import ConfigError
@@ -67,17 +67,31 @@ def test_features_see_the_accelerator_and_the_network(space) -> None:
 #: per row their sum and their sum weighted by column number (1, 2, ...): the paper space's encoding must not
 #: change with the accelerator spaces it learnt to encode (saved GPs stay valid).
 PAPER_FEATURE_SUMS = [450.25830686, 485.92047173, 494.9270822, 520.71863165, 438.55563082, 457.72722874]
-PAPER_FEATURE_WEIGHTED_SUMS = [107943.64805224, 117539.71308415, 119389.78042108, 126875.1192607, 104833.89829917,
-                               109243.92674557]  # fmt: skip
+PAPER_FEATURE_WEIGHTED_SUMS = [
+    107943.64805224,
+    117539.71308415,
+    119389.78042108,
+    126875.1192607,
+    104833.89829917,
+    109243.92674557,
+]
 
 
 def test_paper_space_features_are_unchanged(space) -> None:
     enc = FeatureEncoder(space)
     f = enc(space.sample(6, 20))
     groups, flows = ("conv", "dwconv", "pool", "add", "all"), ("WS", "OS", "RS", "NLR")
-    tail = ["log2_pe_rows", "log2_pe_cols", "log2_pes", "log2_gbuf_kb", "log2_rbuf_bytes", "log_spill_words",
-            *(f"{df}*log_{g}_macs_per_pe" for df in flows for g in groups), *(f"{df}*log_spill_words" for df in flows)]
-    assert len(enc.spec) == 294 and enc.spec.names[-len(tail):] == tuple(tail)
+    tail = [
+        "log2_pe_rows",
+        "log2_pe_cols",
+        "log2_pes",
+        "log2_gbuf_kb",
+        "log2_rbuf_bytes",
+        "log_spill_words",
+        *(f"{df}*log_{g}_macs_per_pe" for df in flows for g in groups),
+        *(f"{df}*log_spill_words" for df in flows),
+    ]
+    assert len(enc.spec) == 294 and enc.spec.names[-len(tail) :] == tuple(tail)
     np.testing.assert_allclose(f.sum(1), PAPER_FEATURE_SUMS, rtol=1e-10)
     np.testing.assert_allclose(f @ np.arange(1, f.shape[1] + 1), PAPER_FEATURE_WEIGHTED_SUMS, rtol=1e-10)
 
@@ -126,8 +140,14 @@ def test_naas_compute_cycles_and_array_words_by_hand() -> None:
         total_cycles = total_words = 0.0
         for layer in hw.deployment_layers(genotype):
             g = layer.groups
-            extent = {"K": layer.K // g, "C": layer.C // g, "P": layer.N * layer.out_h, "Q": layer.out_w, "R": layer.R,
-                      "S": layer.S}  # fmt: skip
+            extent = {
+                "K": layer.K // g,
+                "C": layer.C // g,
+                "P": layer.N * layer.out_h,
+                "Q": layer.out_w,
+                "R": layer.R,
+                "S": layer.S,
+            }
             spatial = [int(np.prod([extent[d] for d in side])) for side in sides]
             folds = [-(-e // size) for e, size in zip(spatial, (acc.pe_rows, acc.pe_cols))]
             macs = np.prod(list(extent.values()))
@@ -163,7 +183,9 @@ def test_sample_set_key_changes_with_config(space) -> None:
     deploy, tech = hw.Deploy(), hw.load_tech()
     base = ds.sample_set_key(space, deploy, tech, 12, 5)
     acc = space.accelerators
-    other_space = JointSpace(space.cells, AcceleratorSpace(acc.fields, (acc.choices[0], acc.choices[1][:-1], *acc.choices[2:])))
+    other_space = JointSpace(
+        space.cells, AcceleratorSpace(acc.fields, (acc.choices[0], acc.choices[1][:-1], *acc.choices[2:]))
+    )
     changed = {
         "deploy": ds.sample_set_key(space, dataclasses.replace(deploy, channels=16), tech, 12, 5),
         "tech": ds.sample_set_key(space, deploy, dataclasses.replace(tech, mac_pj=tech.mac_pj * 2), 12, 5),
@@ -230,14 +252,22 @@ def test_load_refuses_an_older_file_version(predictor, space, tmp_path) -> None:
 
 
 def _tiny(tmp_path, cost_model: str = "gp") -> list[str]:
-    return [f"cost_model={cost_model}", "hw.predictor.n_train=40", "hw.predictor.n_test=10",
-            "hw.predictor.subset=40", "hw.predictor.iterations=3", f"hw.predictor.cache_dir={tmp_path}"]  # fmt: skip
+    return [
+        f"cost_model={cost_model}",
+        "hw.predictor.n_train=40",
+        "hw.predictor.n_test=10",
+        "hw.predictor.subset=40",
+        "hw.predictor.iterations=3",
+        f"hw.predictor.cache_dir={tmp_path}",
+    ]
 
 
 def test_compare_json_has_all_six_models(tmp_path, capsys) -> None:
     from yoso.app.compare import MODELS, main
 
-    assert main(["--n-train", "60", "--n-test", "20", "--json", "--out", str(tmp_path / "out"), *_tiny(tmp_path)[3:]]) == 0
+    assert (
+        main(["--n-train", "60", "--n-test", "20", "--json", "--out", str(tmp_path / "out"), *_tiny(tmp_path)[3:]]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert set(result["models"]) == set(MODELS) and len(MODELS) == 6
     for r in result["models"].values():

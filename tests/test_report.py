@@ -15,7 +15,6 @@ from yoso.search.report import (
     running_best,
     search_objectives,
 )
-
 from yoso.tables import format_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -185,8 +184,18 @@ def test_format_table_keeps_accuracy_intervals_on_one_line() -> None:
 
     cell = format_accuracy(0.887, 10000)
     assert cell == "0.8870 [0.8806, 0.8931] n=10000"
-    row = {"rank": 1, "iteration": 12, "accelerator": "14x16/1024KB/1024B/RS", "hypernet_accuracy": cell,
-           "accuracy": cell, "test_accuracy": cell, "energy_mj": 1.5, "latency_ms": 0.5, "reward": 2.0, "feasible": True}
+    row = {
+        "rank": 1,
+        "iteration": 12,
+        "accelerator": "14x16/1024KB/1024B/RS",
+        "hypernet_accuracy": cell,
+        "accuracy": cell,
+        "test_accuracy": cell,
+        "energy_mj": 1.5,
+        "latency_ms": 0.5,
+        "reward": 2.0,
+        "feasible": True,
+    }
     text = format_table([row], TABLE_COLUMNS)
     assert sum(line.count(cell) for line in text.splitlines()) == 3  # each interval whole on its row
 
@@ -199,6 +208,8 @@ def test_accuracy_signal_measures_whole_split_samples_and_the_fronts() -> None:
     latency = [1.0, 2.0, 4.0, 0.1, 1.5]
     signal = accuracy_signal(accuracy, energy, latency, val_images=[1000, 1000, 1000, 500, 1000])
     assert signal["samples"] == 4 and signal["val_images"] == 1000  # the raced sample (500 images) is left out
-    assert signal["span"] == pytest.approx(0.10) and signal["binomial_sd"] == pytest.approx((0.8475 * 0.1525 / 1000) ** 0.5)
+    assert signal["span"] == pytest.approx(0.10) and signal["binomial_sd"] == pytest.approx(
+        (0.8475 * 0.1525 / 1000) ** 0.5
+    )
     assert signal["front_span_energy"] == pytest.approx(0.10)
     assert accuracy_signal(accuracy, energy, latency, total=10_000)["val_images"] == 10_000

@@ -35,7 +35,11 @@ def test_bad_coefficients_name_key_value_and_range() -> None:
 
 
 #: The paper's Fig. 4 coefficient sets (alpha1, omega1 on latency; alpha2, omega2 on energy), written out here.
-PAPER_PRESETS = {"balanced": (0.5, -0.4, 0.5, -0.4), "energy": (0.6, -0.4, 0.3, -0.2), "latency": (0.3, -0.3, 0.6, -0.4)}
+PAPER_PRESETS = {
+    "balanced": (0.5, -0.4, 0.5, -0.4),
+    "energy": (0.6, -0.4, 0.3, -0.2),
+    "latency": (0.3, -0.3, 0.6, -0.4),
+}
 
 
 @pytest.mark.parametrize("preset", sorted(PAPER_PRESETS))
@@ -47,5 +51,7 @@ def test_reward_presets_compute_eq2(preset: str) -> None:
     reward = build(compose_config("search", [f"reward={preset}"]).reward, "reward")
     a1, w1, a2, w2 = PAPER_PRESETS[preset]
     accuracy, latency, energy = np.array([0.93, 0.71]), np.array([0.8, 2.4]), np.array([6.5, 13.0])
-    by_hand = [acc + a1 * (lat / 1.2) ** w1 + a2 * (eer / 9.0) ** w2 for acc, lat, eer in zip(accuracy, latency, energy)]
+    by_hand = [
+        acc + a1 * (lat / 1.2) ** w1 + a2 * (eer / 9.0) ** w2 for acc, lat, eer in zip(accuracy, latency, energy)
+    ]
     np.testing.assert_allclose(reward(accuracy, latency, energy), by_hand, rtol=1e-12)

@@ -44,8 +44,14 @@ def test_set_num_threads_applies_and_null_keeps_torchs_default() -> None:
 
 def test_two_stage_entry_rejects_bad_num_threads(tmp_path: Path) -> None:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    result = subprocess.run([sys.executable, str(ROOT / "two_stage.py"), f"hydra.run.dir={tmp_path}", "num_threads=-1"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "two_stage.py"), f"hydra.run.dir={tmp_path}", "num_threads=-1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == CONFIG_ERROR_EXIT, output
     assert "invalid config value num_threads=-1: allowed an integer >= 1" in output and "Traceback" not in output

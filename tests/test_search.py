@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, load_benchmark, make_loop
 from omegaconf import open_dict
 
-from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, load_benchmark, make_loop
 from yoso.app.cli import validate_config
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
@@ -55,7 +54,9 @@ def test_hypernet_cache_reuses_the_hypernet_and_resumes_an_interrupted_training(
         assert "training the HyperNet (1 epochs)" in caplog.text and "reusing" not in caplog.text
         caplog.clear()
         reused = load_or_train_hypernet(cfg, datamodule)
-        assert caplog.text.count(f"reusing the HyperNet {root / 'hypernet.ckpt'}") == 1 and "training" not in caplog.text
+        assert (
+            caplog.text.count(f"reusing the HyperNet {root / 'hypernet.ckpt'}") == 1 and "training" not in caplog.text
+        )
         torch.testing.assert_close(reused.state_dict(), trained.state_dict())
         (root / "hypernet.ckpt").unlink()  # as if killed after the last epoch's checkpoint
         caplog.clear()
@@ -70,7 +71,9 @@ def test_one_hypernet_serves_every_accelerator_space(tmp_path: Path) -> None:
     from yoso.app.pipeline import _datamodule, hypernet_key, load_or_train_hypernet
 
     paper = compose_config("search", [f"paths.cache_dir={tmp_path}"])
-    others = [compose_config("search", [f"paths.cache_dir={tmp_path}", o]) for o in ("accelerator=naas", "target=ultra96")]
+    others = [
+        compose_config("search", [f"paths.cache_dir={tmp_path}", o]) for o in ("accelerator=naas", "target=ultra96")
+    ]
     assert {hypernet_key(c) for c in others} == {hypernet_key(paper)}
     spaces = [JointSpace.from_config(c) for c in (paper, *others)]
     nd = spaces[0].num_dnn_decisions
@@ -122,8 +125,9 @@ def test_same_seed_gives_the_same_history(tmp_path: Path, cache_dir: Path, strat
 DEFAULT_SIGKILL = "reinforce"
 
 
-@pytest.mark.parametrize("strategy", [s if s == DEFAULT_SIGKILL else pytest.param(s, marks=pytest.mark.slow)
-                                      for s in STRATEGIES])  # fmt: skip
+@pytest.mark.parametrize(
+    "strategy", [s if s == DEFAULT_SIGKILL else pytest.param(s, marks=pytest.mark.slow) for s in STRATEGIES]
+)
 def test_sigkill_twice_then_resume_equals_the_uninterrupted_run(tmp_path: Path, cache_dir: Path, strategy: str) -> None:
     """``search.py strategy=X experiment=smoke`` killed twice mid-run, each time started again with the same command:
     every iteration once, the uninterrupted run's history, and a checkpoint torch's safe loader opens."""
@@ -131,8 +135,13 @@ def test_sigkill_twice_then_resume_equals_the_uninterrupted_run(tmp_path: Path, 
     run_dir, reference = tmp_path / "killed", tmp_path / "reference"
     overrides = (f"strategy={strategy}", f"search.iterations={iterations}")
     command = bench_resume.search_command(run_dir, cache_dir, *overrides)
-    subprocess.run(bench_resume.search_command(reference, cache_dir, *overrides), check=True, capture_output=True,
-                   timeout=300, env=bench_resume.ENV)  # fmt: skip
+    subprocess.run(
+        bench_resume.search_command(reference, cache_dir, *overrides),
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env=bench_resume.ENV,
+    )
     killed_at = bench_resume.run_killed(command, run_dir, (5, 11))
     assert 5 < killed_at[0] < killed_at[1] < iterations
     rows = bench_resume.history_rows(run_dir / "history.csv")
@@ -145,21 +154,37 @@ def test_sigkill_twice_then_resume_equals_the_uninterrupted_run(tmp_path: Path, 
 def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Path, cache_dir: Path) -> None:
     from yoso.predictor import build_cost_model
 
-    best = _search(tmp_path / "loose", cache_dir, "constraints=hard", "constraints.t_lat_ms=3", "constraints.t_eer_mj=30",
-                   "search.iterations=16", "search.top_n=2", "search.standalone=false")  # fmt: skip
+    best = _search(
+        tmp_path / "loose",
+        cache_dir,
+        "constraints=hard",
+        "constraints.t_lat_ms=3",
+        "constraints.t_eer_mj=30",
+        "search.iterations=16",
+        "search.top_n=2",
+        "search.standalone=false",
+    )
     saved = yaml.safe_load((tmp_path / "loose" / "best.yaml").read_text())
-    assert saved["feasible"] and saved["constraints"] == {"t_lat_ms": 3.0, "t_eer_mj": 30.0, "hard": True, "penalty": 0.0,
-                                                                "min_fps": None}
+    assert saved["feasible"] and saved["constraints"] == {
+        "t_lat_ms": 3.0,
+        "t_eer_mj": 30.0,
+        "hard": True,
+        "penalty": 0.0,
+        "min_fps": None,
+    }
     cfg = compose_config("search", [f"paths.cache_dir={cache_dir}"])
     space = validate_config(cfg).space
-    vector = np.array([space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))])
+    vector = np.array(
+        [space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))]
+    )
     energy, latency = build_cost_model(cfg, "simulator")(vector)
     assert latency[0] <= 3.0 and energy[0] <= 30.0 and best["energy_mj"] == pytest.approx(energy[0])
     rows = _rows(tmp_path / "loose" / "history.csv")
     assert {r["feasible"] for r in rows} <= {"0", "1"}
 
-    nothing = _search(tmp_path / "impossible", cache_dir, "constraints=hard", "constraints.t_lat_ms=1e-6",
-                      "search.standalone=false")  # fmt: skip
+    nothing = _search(
+        tmp_path / "impossible", cache_dir, "constraints=hard", "constraints.t_lat_ms=1e-6", "search.standalone=false"
+    )
     assert nothing["feasible"] is False and not (tmp_path / "impossible" / "best.yaml").exists()
     assert {r["feasible"] for r in _rows(tmp_path / "impossible" / "history.csv")} == {"0"}
 
@@ -182,15 +207,24 @@ def test_wandb_logger_writes_an_offline_run(tmp_path: Path, cache_dir: Path) -> 
 
 @pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])  # same sweep, processes
 def test_multirun_sweeps_reward_presets(tmp_path: Path, cache_dir: Path, launcher: str) -> None:
-    command = [sys.executable, str(ROOT / "search.py"), "-m", "experiment=smoke", f"hydra/launcher={launcher}",
-               f"hydra.sweep.dir={tmp_path}", f"paths.cache_dir={cache_dir}", "search.standalone=false",
-               "reward=energy,latency"]  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "search.py"),
+        "-m",
+        "experiment=smoke",
+        f"hydra/launcher={launcher}",
+        f"hydra.sweep.dir={tmp_path}",
+        f"paths.cache_dir={cache_dir}",
+        "search.standalone=false",
+        "reward=energy,latency",
+    ]
     if launcher == "joblib":
         command.append("hydra.launcher.n_jobs=2")
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    alphas = sorted(yaml.safe_load((tmp_path / job / "best.yaml").read_text())["reward_config"]["alpha1"]
-                    for job in ("0", "1"))  # fmt: skip
+    alphas = sorted(
+        yaml.safe_load((tmp_path / job / "best.yaml").read_text())["reward_config"]["alpha1"] for job in ("0", "1")
+    )
     assert alphas == [0.3, 0.6]  # latency, energy
     assert all(len(_rows(tmp_path / job / "history.csv")) == 8 for job in ("0", "1"))
 
@@ -208,8 +242,10 @@ def test_final_step_keeps_split_sizes_and_intervals(space, tmp_path: Path) -> No
     assert row["test_accuracy_n"] == 400 and row["hypernet_accuracy_n"] == 360
     done = torch.load(tmp_path / "search.ckpt", weights_only=True)["engine"]["final"]  # committed after each one
     assert len(done) == 2 and make_loop("random", space, tmp_path, 6).final == done  # a resumed run has them
-    assert all(e["accuracy_n"] == 1000 and e["test_accuracy_ci95_high"] == row["test_accuracy_ci95_high"]
-               for e in done.values())  # fmt: skip
+    assert all(
+        e["accuracy_n"] == 1000 and e["test_accuracy_ci95_high"] == row["test_accuracy_ci95_high"]
+        for e in done.values()
+    )
     best = best_record(row, REWARD)
     assert best["accuracy"] == 0.9 and best["accuracy_n"] == 1000 and best["test_accuracy_ci95_low"] < 0.8
     table = table_rows(rows)

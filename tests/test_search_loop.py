@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from helpers import REWARD, STRATEGIES, Rows, compose_config, fake_accuracy, fake_hardware, make_loop, read_rows
+
+from yoso.search.engine import Experiment
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import METRICS, History
-from yoso.search.engine import Experiment
 from yoso.search.strategy import Evaluation, build_strategy
 from yoso.space.genotype import Genotype
 
@@ -24,7 +24,11 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def hand_reward(accuracy: Any, latency_ms: Any, energy_mj: Any) -> np.ndarray:
     """Eq. 2 for REWARD, written out."""
     with np.errstate(all="ignore"):
-        return np.asarray(accuracy) + 0.5 * (np.asarray(latency_ms) / 1.2) ** -0.4 + 0.5 * (np.asarray(energy_mj) / 9.0) ** -0.4
+        return (
+            np.asarray(accuracy)
+            + 0.5 * (np.asarray(latency_ms) / 1.2) ** -0.4
+            + 0.5 * (np.asarray(energy_mj) / 9.0) ** -0.4
+        )
 
 
 def iterations(rows: Rows) -> list[int]:
@@ -48,6 +52,7 @@ def reference(space, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
 
 # ----------------------------------------------------------------- evaluator
 
+
 @pytest.mark.parametrize(
     ("field", "bad"),
     [
@@ -62,10 +67,15 @@ def reference(space, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
     ],
 )
 def test_evaluator_floors_invalid_rows(space, field: str, bad: float) -> None:
-    figures = {"accuracy": np.array([0.5, 0.6, 0.7]), "energy": np.array([4.0, 8.0, 12.0]),
-               "latency": np.array([0.5, 1.0, 2.0])}  # fmt: skip
+    figures = {
+        "accuracy": np.array([0.5, 0.6, 0.7]),
+        "energy": np.array([4.0, 8.0, 12.0]),
+        "latency": np.array([0.5, 1.0, 2.0]),
+    }
     figures[field][1] = bad
-    evaluator = CandidateEvaluator(lambda v: figures["accuracy"], lambda v: (figures["energy"], figures["latency"]), REWARD)
+    evaluator = CandidateEvaluator(
+        lambda v: figures["accuracy"], lambda v: (figures["energy"], figures["latency"]), REWARD
+    )
     results = evaluator(space.sample(3, 0))
     assert isinstance(results, Evaluation) and len(results) == 3
     assert results.reward[1] == evaluator.reward_floor == 0.0
@@ -109,8 +119,20 @@ def test_history_round_trip(space, tmp_path: Path) -> None:
 
     rows = read_rows(path, wall_time=True)
     header = list(rows[0])
-    assert header == ["iteration", "step", *space.names, "genotype", "accelerator", "accuracy", "energy_mj",
-                      "latency_ms", "reward", "feasible", "val_images", "wall_time_s"]  # fmt: skip
+    assert header == [
+        "iteration",
+        "step",
+        *space.names,
+        "genotype",
+        "accelerator",
+        "accuracy",
+        "energy_mj",
+        "latency_ms",
+        "reward",
+        "feasible",
+        "val_images",
+        "wall_time_s",
+    ]
     assert [row["feasible"] for row in rows] == ["1", "0", "1", "1", "0"]
     assert len(space.names) == len(space)
     assert iterations(rows) == [0, 1, 2, 3, 4]
@@ -137,8 +159,12 @@ def test_history_from_state_rewrites_the_file(space, tmp_path: Path) -> None:
     _, vectors, figures = filled_history(space, path)
     written = read_rows(path)
     first_step = History(space)
-    first_step.append(vectors[:3], Evaluation(*(figures[name][:3] for name in METRICS),
-                                              feasible=np.array([True, False, True])), step=1, wall_time_s=0.25)  # fmt: skip
+    first_step.append(
+        vectors[:3],
+        Evaluation(*(figures[name][:3] for name in METRICS), feasible=np.array([True, False, True])),
+        step=1,
+        wall_time_s=0.25,
+    )
     kept = History.from_state(space, first_step.state_dict(), path)
     np.testing.assert_array_equal(kept.vectors, vectors[:3])
     assert kept.vectors.dtype == np.int64
@@ -170,8 +196,12 @@ def test_history_without_the_feasible_column_is_upgraded(space, tmp_path: Path) 
 
 def _cut(line: str, where: str) -> str:
     """A prefix of one CSV line, as a kill in the middle of writing it would leave."""
-    return {"half": line[: len(line) // 2], "in_decisions": line[:40], "in_genotype": line[: line.index("[[") + 5],
-            "in_last_field": line[:-2]}[where]  # fmt: skip
+    return {
+        "half": line[: len(line) // 2],
+        "in_decisions": line[:40],
+        "in_genotype": line[: line.index("[[") + 5],
+        "in_last_field": line[:-2],
+    }[where]
 
 
 @pytest.mark.parametrize(
@@ -198,9 +228,11 @@ def test_history_drops_a_partial_trailing_line(space, tmp_path: Path, where: str
 # ----------------------------------------------------------------- the loop
 
 
-@pytest.mark.parametrize(("kind", "samples_per_step"),
-                         [(k, 3) for k in STRATEGIES] + [(k, 1) if k == "random" else pytest.param(k, 1, marks=pytest.mark.slow)
-                                                         for k in STRATEGIES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "samples_per_step"),
+    [(k, 3) for k in STRATEGIES]
+    + [(k, 1) if k == "random" else pytest.param(k, 1, marks=pytest.mark.slow) for k in STRATEGIES],
+)
 def test_loop_writes_every_iteration_once(space, tmp_path: Path, kind: str, samples_per_step: int) -> None:
     loop = make_loop(kind, space, tmp_path, 31, samples_per_step=samples_per_step)
     history = loop.run()
@@ -213,7 +245,9 @@ def test_loop_writes_every_iteration_once(space, tmp_path: Path, kind: str, samp
     np.testing.assert_array_equal(history.steps, expected_steps)
     assert loop.step == expected_steps[-1]
     np.testing.assert_array_equal(History.open(tmp_path / "history.csv", space).vectors, history.vectors)
-    np.testing.assert_allclose(history.reward, hand_reward(*((history.accuracy, history.latency_ms, history.energy_mj))))
+    np.testing.assert_allclose(
+        history.reward, hand_reward(*((history.accuracy, history.latency_ms, history.energy_mj)))
+    )
     assert (tmp_path / "search.ckpt").exists()
     if kind == "reinforce":
         assert int(loop.strategy.module.updates) == expected_steps[-1]  # one REINFORCE step per loop step
@@ -250,7 +284,7 @@ def _crash(run_dir: Path, window: str) -> int:
         path.write_text(path.read_text() + removed[0][: len(removed[0]) // 2])
     elif window == "extra_rows":  # rows the checkpoint does not vouch for
         lines = path.read_text().splitlines(keepends=True)
-        fake = [f"{12 + i}{line[line.index(','):]}" for i, line in enumerate(lines[-2:])]
+        fake = [f"{12 + i}{line[line.index(',') :]}" for i, line in enumerate(lines[-2:])]
         path.write_text("".join(lines + fake))
     elif window == "history_lost":  # an output only: the checkpoint's rows rebuild it
         path.unlink()
@@ -265,11 +299,17 @@ def _crash(run_dir: Path, window: str) -> int:
 WINDOWS = ("clean", "missing_last_step", "partial_last_step", "extra_rows", "history_lost", "no_checkpoint")
 
 
-@pytest.mark.parametrize(("window", "kind"),
-                         [(w, k) if k == "random" or w in ("clean", "no_checkpoint") else pytest.param(w, k, marks=pytest.mark.slow)
-                          for k in STRATEGIES for w in WINDOWS])  # fmt: skip
-def test_loop_resume_equals_uninterrupted_run(space, tmp_path: Path, kind: str, window: str,
-                                             reference: Callable[[str], Rows]) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("window", "kind"),
+    [
+        (w, k) if k == "random" or w in ("clean", "no_checkpoint") else pytest.param(w, k, marks=pytest.mark.slow)
+        for k in STRATEGIES
+        for w in WINDOWS
+    ],
+)
+def test_loop_resume_equals_uninterrupted_run(
+    space, tmp_path: Path, kind: str, window: str, reference: Callable[[str], Rows]
+) -> None:
     make_loop(kind, space, tmp_path, 12).run()
     done = _crash(tmp_path, window)
     loop = make_loop(kind, space, tmp_path, 30)

@@ -61,10 +61,7 @@ def test_sampling_is_reproducible_from_the_seed(space: JointSpace) -> None:
 def _uniformity_pvalues(samples: np.ndarray, vocab_sizes: np.ndarray) -> np.ndarray:
     """Chi-square goodness-of-fit p-value of each decision's counts against uniform."""
     return np.array(
-        [
-            stats.chisquare(np.bincount(samples[:, d], minlength=int(v))).pvalue
-            for d, v in enumerate(vocab_sizes)
-        ]
+        [stats.chisquare(np.bincount(samples[:, d], minlength=int(v))).pvalue for d, v in enumerate(vocab_sizes)]
     )
 
 

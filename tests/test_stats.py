@@ -30,8 +30,11 @@ def test_wilson_interval_known_values() -> None:
 def test_accuracy_record_fields_and_format() -> None:
     assert accuracy_record(0.9, 1000) == {"n": 1000, "ci95_low": 0.8798, "ci95_high": 0.9171}
     assert accuracy_record(0.9, None) == {"n": None, "ci95_low": None, "ci95_high": None}
-    assert accuracy_fields("test_accuracy", 0.9, 1000) == {"test_accuracy_n": 1000, "test_accuracy_ci95_low": 0.8798,
-                                                           "test_accuracy_ci95_high": 0.9171}  # fmt: skip
+    assert accuracy_fields("test_accuracy", 0.9, 1000) == {
+        "test_accuracy_n": 1000,
+        "test_accuracy_ci95_low": 0.8798,
+        "test_accuracy_ci95_high": 0.9171,
+    }
     assert format_accuracy(0.9, 1000) == "0.9000 [0.8798, 0.9171] n=1000"
     assert format_accuracy(0.9, None) == "0.9000"
     assert format_accuracy(float("nan"), 1000) == "-"

@@ -30,7 +30,9 @@ def test_no_test_module_imports_another_or_conftest(path: Path) -> None:
 
 def test_the_scan_sees_both_import_forms(tmp_path: Path) -> None:
     path = tmp_path / "sample.py"
-    path.write_text("import os.path\nimport test_x as x\nfrom conftest import ROOT\nfrom . import y\nfrom test_y.z import w\n")
+    path.write_text(
+        "import os.path\nimport test_x as x\nfrom conftest import ROOT\nfrom . import y\nfrom test_y.z import w\n"
+    )
     assert imported_modules(path) == ["os", "test_x", "conftest", "test_y"]
 
 

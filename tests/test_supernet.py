@@ -8,20 +8,29 @@ import torch
 from scipy import stats
 
 from yoso.nn import ChildNet, HyperNet, SubnetEvaluator, SupernetModule, edge_key
-
-torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and robust when the cores are shared
 from yoso.nn.cells import macro_plan
-from yoso.space.ops import YOSO_OPS
 from yoso.space import Genotype, known_genotype
 from yoso.space.genotype import NUM_INPUT_NODES
+from yoso.space.ops import YOSO_OPS
+
+torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and robust when the cores are shared
 
 ACCEL = {"pe_arrays": ["8x8", "16x32"], "gbuf_kb": [108, 512], "rbuf_bytes": [64, 512], "dataflows": ["WS", "OS"]}
 SPACE = {"ops": list(YOSO_OPS), "num_nodes": 5}
 
 
 def small_module(seed: int = 0, **kwargs) -> SupernetModule:
-    args = dict(space=SPACE, accelerator=ACCEL, input_shape=(1, 8, 8), num_classes=10, channels=4, cells=3,
-                bn_recalibration_batches=2, val_paths=2, seed=seed)
+    args = dict(
+        space=SPACE,
+        accelerator=ACCEL,
+        input_shape=(1, 8, 8),
+        num_classes=10,
+        channels=4,
+        cells=3,
+        bn_recalibration_batches=2,
+        val_paths=2,
+        seed=seed,
+    )
     return SupernetModule(**{**args, **kwargs})
 
 
@@ -50,8 +59,12 @@ def test_training_paths_are_uniform_over_the_space(module: SupernetModule) -> No
     # Bonferroni over the 44 decisions at a 1e-3 family-wise level
     assert min(p_values) > 1e-3 / len(p_values), min(p_values)
     # and the decoded genotypes use every op in every node of both cell types
-    ops = {(cell, k, op) for v in vectors[:200] for cell in ("normal", "reduce")
-           for k, (_, op, _, _) in enumerate(module.genotype(v).nodes(cell))}
+    ops = {
+        (cell, k, op)
+        for v in vectors[:200]
+        for cell in ("normal", "reduce")
+        for k, (_, op, _, _) in enumerate(module.genotype(v).nodes(cell))
+    }
     assert len(ops) == 2 * 5 * len(YOSO_OPS)
 
 
@@ -249,8 +262,14 @@ def test_race_finishes_only_candidates_that_can_reach_the_accuracy_needed() -> N
     assert np.array_equal(acc, whole) and np.array_equal(images, [360] * 3)
     acc, images = evaluator.race(genotypes, np.full(3, 1.5))  # nothing can: the first look alone
     assert np.array_equal(images, [100] * 3)
-    reference = SubnetEvaluator(module.net, evaluator.calibration, [(x[:100], y[:100]) for x, y in [
-        (torch.cat([b[0] for b in dm.val_tensors()]), torch.cat([b[1] for b in dm.val_tensors()]))]])  # fmt: skip
+    reference = SubnetEvaluator(
+        module.net,
+        evaluator.calibration,
+        [
+            (x[:100], y[:100])
+            for x, y in [(torch.cat([b[0] for b in dm.val_tensors()]), torch.cat([b[1] for b in dm.val_tensors()]))]
+        ],
+    )
     assert np.array_equal(acc, reference.accuracy(genotypes))
     # the bound: the first look's upper 95 % bound decides, per genotype
     from yoso.stats import wilson_interval

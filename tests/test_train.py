@@ -83,8 +83,9 @@ def test_model_yaml_targets_build_the_modules() -> None:
     assert err.value.key == "model.sandwich"
 
 
-def test_wandb_logger_is_quiet_at_the_end_of_a_run(tmp_path: Path, capfd: pytest.CaptureFixture,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_wandb_logger_is_quiet_at_the_end_of_a_run(
+    tmp_path: Path, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """logger=wandb (offline): the run is written, but W&B's end-of-run history and summary are not printed."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_train(tmp_path, "logger=wandb")
@@ -148,9 +149,16 @@ def test_model_checkpoint_yaml_writes_last_ckpt_after_every_epoch(tmp_path: Path
 
     def fit(epochs: int, ckpt_path: Path | None = None) -> list:
         probe = _LastCheckpointProbe(folder)
-        trainer = pl.Trainer(max_epochs=epochs, check_val_every_n_epoch=epochs, callbacks=[instantiate(node), probe],
-                             logger=False, enable_progress_bar=False, enable_model_summary=False,
-                             num_sanity_val_steps=0, default_root_dir=str(tmp_path))  # fmt: skip
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            check_val_every_n_epoch=epochs,
+            callbacks=[instantiate(node), probe],
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=str(tmp_path),
+        )
         trainer.fit(_EpochRows(), train_dataloaders=data, val_dataloaders=data, ckpt_path=ckpt_path)
         return probe.seen
 
@@ -219,8 +227,13 @@ def _env() -> dict[str, str]:
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     """Kill train.py (SIGKILL) after its first checkpoint; re-running with ckpt_path finishes the run."""
     overrides = ["experiment=smoke", "logger=none", "model.epochs=30", "trainer.limit_train_batches=4"]
-    proc = subprocess.Popen(_command(tmp_path / "a", *overrides), cwd=tmp_path, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _command(tmp_path / "a", *overrides),
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -233,8 +246,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     proc.wait()
     killed_at = _ckpt(last)
     assert 0 < killed_at["global_step"] < 120
-    result = subprocess.run(_command(tmp_path / "b", *overrides, f"ckpt_path={last}"), cwd=tmp_path, env=_env(),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        _command(tmp_path / "b", *overrides, f"ckpt_path={last}"),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Restoring states from the checkpoint" in result.stdout + result.stderr
     final = _ckpt(tmp_path / "b" / "checkpoints" / "last.ckpt")
@@ -243,10 +262,17 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes(tmp_path: Path) -> None:
-    overrides = ["experiment=smoke", "logger=none", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                 "model.epochs=2"]
-    result = subprocess.run(_command(tmp_path, *overrides), cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                            timeout=600)
+    overrides = [
+        "experiment=smoke",
+        "logger=none",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "model.epochs=2",
+    ]
+    result = subprocess.run(
+        _command(tmp_path, *overrides), cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "distributed_backend=gloo" in output and "All distributed processes registered" in output
@@ -258,8 +284,14 @@ def test_ddp_with_two_cpu_processes(tmp_path: Path) -> None:
 def test_default_run_meets_the_acceptance_targets(tmp_path: Path) -> None:
     """``python train.py`` on digits: <= 5 minutes and >= 90% mean sampled-path validation accuracy."""
     start = time.time()
-    result = subprocess.run(_command(tmp_path, "logger=csv", "trainer.enable_progress_bar=false"), cwd=tmp_path,
-                            env=_env(), capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        _command(tmp_path, "logger=csv", "trainer.enable_progress_bar=false"),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     elapsed = time.time() - start
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(s for s in (result.stdout + result.stderr).splitlines() if "val/acc_mean =" in s)
@@ -271,9 +303,14 @@ def test_default_run_meets_the_acceptance_targets(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_standalone_darts_v2_reaches_95_percent_test_accuracy(tmp_path: Path) -> None:
     start = time.time()
-    result = subprocess.run(_command(tmp_path, "mode=standalone", "genotype=DARTS_V2", "logger=csv",
-                                     "trainer.enable_progress_bar=false"),
-                            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        _command(tmp_path, "mode=standalone", "genotype=DARTS_V2", "logger=csv", "trainer.enable_progress_bar=false"),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(s for s in (result.stdout + result.stderr).splitlines() if "test/acc =" in s)
     accuracy = float(line.rsplit("=", 1)[1])

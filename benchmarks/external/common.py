@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -24,8 +25,13 @@ def parse_args(doc: str) -> argparse.Namespace:
     return p.parse_args()
 
 
-def run_all(tool: str, configs: list[Record], fn: Callable[[Record], Record], args: argparse.Namespace,
-            extra: dict[str, Any] | None = None) -> list[Record]:
+def run_all(
+    tool: str,
+    configs: list[Record],
+    fn: Callable[[Record], Record],
+    args: argparse.Namespace,
+    extra: dict[str, Any] | None = None,
+) -> list[Record]:
     """Run ``fn`` over ``configs`` (or the --ids subset) in parallel; write or print the records."""
     if args.ids:
         want = args.ids.split(",")
@@ -43,8 +49,12 @@ def run_all(tool: str, configs: list[Record], fn: Callable[[Record], Record], ar
                 print(f"[{tool}] {rec['id']}: SKIPPED {rec['skipped']}", file=sys.stderr, flush=True)
                 continue
             recs.append(rec)
-            print(f"[{tool}] {rec['id']}: cycles={rec.get('cycles')} energy={rec.get('energy', {}).get('total')} "
-                  f"({rec['seconds']:.2f} s)", file=sys.stderr, flush=True)
+            print(
+                f"[{tool}] {rec['id']}: cycles={rec.get('cycles')} energy={rec.get('energy', {}).get('total')} "
+                f"({rec['seconds']:.2f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     payload = {"tool": tool, **(extra or {}), "records": recs, "skipped": skipped}
     if args.ids:
         json.dump(payload, sys.stdout, indent=1)

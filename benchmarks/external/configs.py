@@ -13,20 +13,34 @@ from typing import Any
 Record = dict[str, Any]
 
 
-def layer(name: str, kind: str, C: int, K: int, hw: int, R: int, stride: int = 1,
-          groups: int = 1, N: int = 1) -> Record:
+def layer(
+    name: str, kind: str, C: int, K: int, hw: int, R: int, stride: int = 1, groups: int = 1, N: int = 1
+) -> Record:
     """One layer record; ``hw`` is the (square) input size, padding is ``R // 2`` ("same")."""
     pad = R // 2 if hw > 1 else 0
     h_out = (hw + 2 * pad - R) // stride + 1
-    return {"layer": name, "kind": kind, "N": N, "C": C, "K": K, "h_in": hw, "w_in": hw,
-            "pad": pad, "h_out": h_out, "w_out": h_out, "R": R, "S": R, "stride": stride,
-            "dilation": 1, "groups": groups}
+    return {
+        "layer": name,
+        "kind": kind,
+        "N": N,
+        "C": C,
+        "K": K,
+        "h_in": hw,
+        "w_in": hw,
+        "pad": pad,
+        "h_out": h_out,
+        "w_out": h_out,
+        "R": R,
+        "S": R,
+        "stride": stride,
+        "dilation": 1,
+        "groups": groups,
+    }
 
 
 def macs(rec: Record) -> int:
     """Multiply-accumulates of a layer record."""
-    return (rec["N"] * rec["K"] * rec["h_out"] * rec["w_out"] * rec["R"] * rec["S"]
-            * rec["C"] // rec["groups"])
+    return rec["N"] * rec["K"] * rec["h_out"] * rec["w_out"] * rec["R"] * rec["S"] * rec["C"] // rec["groups"]
 
 
 # Layers (CIFAR-10 deployment network shapes).
@@ -65,10 +79,17 @@ WORD_BYTES = 2
 
 def scalesim_settings(gbuf_kb: int) -> dict[str, Any]:
     """SCALE-Sim's own settings used for a global buffer of ``gbuf_kb`` (split ifmap/filter/ofmap)."""
-    return {"ifmap_sram_kb": gbuf_kb // 2, "filter_sram_kb": gbuf_kb // 4,
-            "ofmap_sram_kb": gbuf_kb // 4, "bandwidth_mode": "CALC", "read_request_buffer": 512,
-            "write_request_buffer": 512, "memory_banks": 1, "word_bytes": 1,
-            "note": "ifmap given as the padded rows read, (h_out-1)*stride + R; depthwise = one 1-channel layer per channel"}
+    return {
+        "ifmap_sram_kb": gbuf_kb // 2,
+        "filter_sram_kb": gbuf_kb // 4,
+        "ofmap_sram_kb": gbuf_kb // 4,
+        "bandwidth_mode": "CALC",
+        "read_request_buffer": 512,
+        "write_request_buffer": 512,
+        "memory_banks": 1,
+        "word_bytes": 1,
+        "note": "ifmap given as the padded rows read, (h_out-1)*stride + R; depthwise = one 1-channel layer per channel",
+    }
 
 
 def _hw(pe: tuple[int, int], gbuf_kb: int, rbuf: int, df: str) -> Record:
@@ -82,8 +103,11 @@ def cycle_configs() -> list[Record]:
         for j in (i % len(ARRAYS), (i + 2) % len(ARRAYS)):
             for df in ("WS", "OS"):
                 gb = GBUF_KB[(i + j) % len(GBUF_KB)]
-                rec = {"id": f"ss-{lay['layer']}-{ARRAYS[j][0]}x{ARRAYS[j][1]}-{df}", **lay,
-                       **_hw(ARRAYS[j], gb, 512, df)}
+                rec = {
+                    "id": f"ss-{lay['layer']}-{ARRAYS[j][0]}x{ARRAYS[j][1]}-{df}",
+                    **lay,
+                    **_hw(ARRAYS[j], gb, 512, df),
+                }
                 rec["scalesim"] = scalesim_settings(gb)
                 out.append(rec)
     return out
@@ -105,8 +129,7 @@ def energy_configs(tool: str = "nn_dataflow") -> list[Record]:
             gb = GBUF_KB[(i + k) % len(GBUF_KB)]
             rb = RBUF_BYTES[(i + k) % len(RBUF_BYTES)]
             df = dfs[(i + k) % len(dfs)]
-            out.append({"id": f"{tool}-{lay['layer']}-{pe[0]}x{pe[1]}-g{gb}-r{rb}-{df}", **lay,
-                        **_hw(pe, gb, rb, df)})
+            out.append({"id": f"{tool}-{lay['layer']}-{pe[0]}x{pe[1]}-g{gb}-r{rb}-{df}", **lay, **_hw(pe, gb, rb, df)})
     return out
 
 
@@ -117,10 +140,26 @@ def darts_v2_layers(C: int = 36, cells: int = 20, hw: int = 32, classes: int = 1
     sep_conv_3x3 = 2 x (dw 3x3 + pw 1x1); dil_conv_3x3 = dw 3x3 dilation 2 + pw 1x1; factorized
     reduce = two 1x1 stride-2 convs to C/2 each; skip_connect in a normal cell is identity.
     """
-    normal = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-              ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)]
-    reduce = [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-              ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)]
+    normal = [
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("skip_connect", 0),
+        ("dil_conv_3x3", 2),
+    ]
+    reduce = [
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+    ]
     out: list[Record] = [layer("stem", "conv", 3, 3 * C, hw, 3)]
     c_pp, c_p, c_cur, size, red_prev = 3 * C, 3 * C, C, hw, False
     for i in range(cells):
@@ -129,8 +168,7 @@ def darts_v2_layers(C: int = 36, cells: int = 20, hw: int = 32, classes: int = 1
             c_cur *= 2
         tag = f"cell{i}"
         if red_prev:  # factorized reduce of s0 (its map is twice as large)
-            out += [layer(f"{tag}.pre0.fr{j}", "pointwise", c_pp, c_cur // 2, size * 2, 1, stride=2)
-                    for j in (1, 2)]
+            out += [layer(f"{tag}.pre0.fr{j}", "pointwise", c_pp, c_cur // 2, size * 2, 1, stride=2) for j in (1, 2)]
         else:
             out.append(layer(f"{tag}.pre0", "pointwise", c_pp, c_cur, size, 1))
         out.append(layer(f"{tag}.pre1", "pointwise", c_p, c_cur, size, 1))
@@ -140,10 +178,12 @@ def darts_v2_layers(C: int = 36, cells: int = 20, hw: int = 32, classes: int = 1
             isz = size if idx < 2 else osize
             name = f"{tag}.n{k // 2}.{op}"
             if op == "sep_conv_3x3":
-                out += [layer(name + ".dw1", "depthwise", c_cur, c_cur, isz, 3, stride=s, groups=c_cur),
-                        layer(name + ".pw1", "pointwise", c_cur, c_cur, isz // s, 1),
-                        layer(name + ".dw2", "depthwise", c_cur, c_cur, isz // s, 3, groups=c_cur),
-                        layer(name + ".pw2", "pointwise", c_cur, c_cur, isz // s, 1)]
+                out += [
+                    layer(name + ".dw1", "depthwise", c_cur, c_cur, isz, 3, stride=s, groups=c_cur),
+                    layer(name + ".pw1", "pointwise", c_cur, c_cur, isz // s, 1),
+                    layer(name + ".dw2", "depthwise", c_cur, c_cur, isz // s, 3, groups=c_cur),
+                    layer(name + ".pw2", "pointwise", c_cur, c_cur, isz // s, 1),
+                ]
             elif op == "dil_conv_3x3":
                 dw = layer(name + ".dw", "depthwise", c_cur, c_cur, isz, 3, stride=s, groups=c_cur)
                 dw.update(dilation=2, pad=2)
@@ -151,8 +191,7 @@ def darts_v2_layers(C: int = 36, cells: int = 20, hw: int = 32, classes: int = 1
             elif op == "max_pool_3x3":
                 out.append(layer(name, "maxpool", c_cur, c_cur, isz, 3, stride=s, groups=c_cur))
             elif op == "skip_connect" and s == 2:
-                out += [layer(f"{name}.fr{j}", "pointwise", c_cur, c_cur // 2, isz, 1, stride=2)
-                        for j in (1, 2)]
+                out += [layer(f"{name}.fr{j}", "pointwise", c_cur, c_cur // 2, isz, 1, stride=2) for j in (1, 2)]
             if k % 2 == 1:
                 out.append(layer(f"{tag}.n{k // 2}.add", "add", c_cur, c_cur, osize, 1, groups=c_cur))
         c_pp, c_p, size, red_prev = c_p, 4 * c_cur, osize, red
@@ -165,8 +204,13 @@ def darts_v2_layers(C: int = 36, cells: int = 20, hw: int = 32, classes: int = 1
 if __name__ == "__main__":
     cyc, en = cycle_configs(), energy_configs()
     net = darts_v2_layers()
-    params = sum(r["K"] * r["C"] // r["groups"] * r["R"] * r["S"] for r in net
-                 if r["kind"] in ("conv", "pointwise", "depthwise", "fc"))
-    print(f"{len(cyc)} cycle configs, {len(en)} nn-dataflow energy configs, "
-          f"{len(energy_configs('zigzag'))} zigzag energy configs; DARTS_V2 net: {len(net)} layers, "
-          f"{sum(macs(r) for r in net if r['kind'] != 'add') / 1e6:.1f} MMAC, {params / 1e6:.2f} M weights")
+    params = sum(
+        r["K"] * r["C"] // r["groups"] * r["R"] * r["S"]
+        for r in net
+        if r["kind"] in ("conv", "pointwise", "depthwise", "fc")
+    )
+    print(
+        f"{len(cyc)} cycle configs, {len(en)} nn-dataflow energy configs, "
+        f"{len(energy_configs('zigzag'))} zigzag energy configs; DARTS_V2 net: {len(net)} layers, "
+        f"{sum(macs(r) for r in net if r['kind'] != 'add') / 1e6:.1f} MMAC, {params / 1e6:.2f} M weights"
+    )

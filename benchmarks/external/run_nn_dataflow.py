@@ -19,26 +19,50 @@ from typing import Any
 
 from common import RESULTS, Record, run_all
 from configs import UNIT_COSTS, WORD_BYTES, darts_v2_layers, energy_configs
-
-from nn_dataflow.core import (ConvLayer, Cost, EltwiseLayer, FCLayer, InputLayer, MapStrategyEyeriss,
-                              Network, NNDataflow, NodeRegion, Option, PhyDim2, PoolingLayer, Resource)
+from nn_dataflow.core import (
+    ConvLayer,
+    Cost,
+    EltwiseLayer,
+    FCLayer,
+    InputLayer,
+    MapStrategyEyeriss,
+    Network,
+    NNDataflow,
+    NodeRegion,
+    Option,
+    PhyDim2,
+    PoolingLayer,
+    Resource,
+)
 from nn_dataflow.core import mem_hier_enum as me
 
 
 def resource(pe_rows: int, pe_cols: int, gbuf_kb: int, rbuf_bytes: int) -> Resource:
     """Single-node resource as in nn-dataflow's test_nn_dataflow.py (sizes in 16-bit words)."""
+
     def reg(kind: int) -> NodeRegion:
         return NodeRegion(origin=PhyDim2(0, 0), dim=PhyDim2(1, 1), type=kind)
-    return Resource(proc_region=reg(NodeRegion.PROC), dram_region=reg(NodeRegion.DRAM),
-                    src_data_region=reg(NodeRegion.DRAM), dst_data_region=reg(NodeRegion.DRAM),
-                    dim_array=PhyDim2(pe_rows, pe_cols), size_gbuf=gbuf_kb * 1024 // WORD_BYTES,
-                    size_regf=rbuf_bytes // WORD_BYTES, array_bus_width=float("inf"),
-                    dram_bandwidth=float("inf"), no_time_mux=False)
+
+    return Resource(
+        proc_region=reg(NodeRegion.PROC),
+        dram_region=reg(NodeRegion.DRAM),
+        src_data_region=reg(NodeRegion.DRAM),
+        dst_data_region=reg(NodeRegion.DRAM),
+        dim_array=PhyDim2(pe_rows, pe_cols),
+        size_gbuf=gbuf_kb * 1024 // WORD_BYTES,
+        size_regf=rbuf_bytes // WORD_BYTES,
+        array_bus_width=float("inf"),
+        dram_bandwidth=float("inf"),
+        no_time_mux=False,
+    )
 
 
-COST = Cost(mac_op=UNIT_COSTS["mac"], mem_hier=(UNIT_COSTS["dram"], UNIT_COSTS["glb"],
-                                                UNIT_COSTS["noc"], UNIT_COSTS["rf"]),
-            noc_hop=0, idl_unit=0)
+COST = Cost(
+    mac_op=UNIT_COSTS["mac"],
+    mem_hier=(UNIT_COSTS["dram"], UNIT_COSTS["glb"], UNIT_COSTS["noc"], UNIT_COSTS["rf"]),
+    noc_hop=0,
+    idl_unit=0,
+)
 
 
 def nnd_layer(c: Record) -> tuple[Any, InputLayer, int]:
@@ -70,20 +94,32 @@ def schedule(c: Record, solve: bool = False) -> Record:
     res = resource(c["pe_rows"], c["pe_cols"], c["gbuf_kb"], c["rbuf_bytes"])
     start = time.perf_counter()
     tops, _ = NNDataflow(net, batch, res, COST, MapStrategyEyeriss).schedule_search(
-        Option(sw_solve_loopblocking=True, sw_gbuf_bypass=(True,) * 3) if solve else Option())
+        Option(sw_solve_loopblocking=True, sw_gbuf_bypass=(True,) * 3) if solve else Option()
+    )
     seconds = time.perf_counter() - start
     if not tops:
         raise RuntimeError(f"nn-dataflow found no valid schedule for {c.get('id', c['layer'])}")
     sr, acc = tops[0]["L"], tops[0]["L"].total_accesses
-    energy = {"mac": sr.total_ops * COST.mac_op, "rf": acc[me.REGF] * COST.mem_hier[me.REGF],
-              "noc": acc[me.ITCN] * COST.mem_hier[me.ITCN], "glb": acc[me.GBUF] * COST.mem_hier[me.GBUF],
-              "dram": acc[me.DRAM] * COST.mem_hier[me.DRAM]}
+    energy = {
+        "mac": sr.total_ops * COST.mac_op,
+        "rf": acc[me.REGF] * COST.mem_hier[me.REGF],
+        "noc": acc[me.ITCN] * COST.mem_hier[me.ITCN],
+        "glb": acc[me.GBUF] * COST.mem_hier[me.GBUF],
+        "dram": acc[me.DRAM] * COST.mem_hier[me.DRAM],
+    }
     energy["total"] = tops[0].total_cost
     assert abs(sum(v for k, v in energy.items() if k != "total") - energy["total"]) <= 1e-6 * energy["total"]
-    return {**c, "tool": "nn_dataflow", "energy": energy, "macs": sr.total_ops,
-            "accesses": {"dram": acc[me.DRAM], "glb": acc[me.GBUF], "noc": acc[me.ITCN], "rf": acc[me.REGF]},
-            "cycles": sr.total_time, "batch_nnd": batch,
-            "search": "solve_loopblocking+gbuf_bypass" if solve else "exhaustive", "seconds": round(seconds, 4)}
+    return {
+        **c,
+        "tool": "nn_dataflow",
+        "energy": energy,
+        "macs": sr.total_ops,
+        "accesses": {"dram": acc[me.DRAM], "glb": acc[me.GBUF], "noc": acc[me.ITCN], "rf": acc[me.REGF]},
+        "cycles": sr.total_time,
+        "batch_nnd": batch,
+        "search": "solve_loopblocking+gbuf_bypass" if solve else "exhaustive",
+        "seconds": round(seconds, 4),
+    }
 
 
 def schedule_or_skip(c: Record) -> Record:
@@ -118,8 +154,10 @@ def eyeriss_isca16() -> dict[str, Any]:
 
 def whole_network(solve: bool) -> dict[str, Any]:
     """Time scheduling every layer of DARTS_V2 (20 cells, C=36, 32x32) on 16x16 PEs, 128 KB, 512 B."""
-    layers = [{**r, "pe_rows": 16, "pe_cols": 16, "gbuf_kb": 128, "rbuf_bytes": 512, "dataflow": "RS"}
-              for r in darts_v2_layers()]
+    layers = [
+        {**r, "pe_rows": 16, "pe_cols": 16, "gbuf_kb": 128, "rbuf_bytes": 512, "dataflow": "RS"}
+        for r in darts_v2_layers()
+    ]
     start, cpu = time.perf_counter(), time.process_time()
     per_kind: dict[str, float] = {}
     unique: dict[tuple, float] = {}
@@ -139,16 +177,24 @@ def whole_network(solve: bool) -> dict[str, Any]:
             total[k] += rec["energy"][k]
         cycles += rec["cycles"]
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"network": "DARTS_V2, 20 cells, C=36, 3x32x32, batch 1 (auxiliary head excluded)",
-            "accelerator": {"pe_rows": 16, "pe_cols": 16, "gbuf_kb": 128, "rbuf_bytes": 512, "dataflow": "RS"},
-            "search": "solve_loopblocking, GLB bypass allowed (the CLI's defaults)" if solve else
-                      "exhaustive loop blocking, no GLB bypass (Option() as the Eyeriss tests)", "layers": len(layers),
-            "unique_layer_shapes": len(unique), "seconds": round(seconds, 3),
-            "cpu_seconds": round(cpu, 3), "seconds_unique_shapes": round(sum(unique.values()), 3),
-            "seconds_by_kind": {k: round(v, 3) for k, v in per_kind.items()},
-            "energy": total, "cycles": cycles, "failed_layers": failed,
-            "timed": "every layer scheduled independently (single-layer networks, DRAM in/out), "
-                     "no result cache; one process; depthwise as 1->1 conv with channels folded into batch"}
+    return {
+        "network": "DARTS_V2, 20 cells, C=36, 3x32x32, batch 1 (auxiliary head excluded)",
+        "accelerator": {"pe_rows": 16, "pe_cols": 16, "gbuf_kb": 128, "rbuf_bytes": 512, "dataflow": "RS"},
+        "search": "solve_loopblocking, GLB bypass allowed (the CLI's defaults)"
+        if solve
+        else "exhaustive loop blocking, no GLB bypass (Option() as the Eyeriss tests)",
+        "layers": len(layers),
+        "unique_layer_shapes": len(unique),
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
+        "seconds_unique_shapes": round(sum(unique.values()), 3),
+        "seconds_by_kind": {k: round(v, 3) for k, v in per_kind.items()},
+        "energy": total,
+        "cycles": cycles,
+        "failed_layers": failed,
+        "timed": "every layer scheduled independently (single-layer networks, DRAM in/out), "
+        "no result cache; one process; depthwise as 1->1 conv with channels folded into batch",
+    }
 
 
 def main() -> None:

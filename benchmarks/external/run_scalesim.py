@@ -84,29 +84,41 @@ def simulate(c: Record) -> Record:
     row = [name, h, w, c["R"], c["S"], c["C"], 1 if dw else c["K"], c["stride"]]
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        (d / "run.cfg").write_text(CFG.format(df=c["dataflow"].lower(), pe_rows=c["pe_rows"],
-                                              pe_cols=c["pe_cols"], **ss))
-        (d / "topo.csv").write_text("Layer name,IFMAP Height,IFMAP Width,Filter Height,Filter Width,"
-                                    "Channels,Num Filter,Strides,\n" + ",".join(map(str, row)) + ",\n")
+        (d / "run.cfg").write_text(
+            CFG.format(df=c["dataflow"].lower(), pe_rows=c["pe_rows"], pe_cols=c["pe_cols"], **ss)
+        )
+        (d / "topo.csv").write_text(
+            "Layer name,IFMAP Height,IFMAP Width,Filter Height,Filter Width,"
+            "Channels,Num Filter,Strides,\n" + ",".join(map(str, row)) + ",\n"
+        )
         (d / "layout.csv").write_text("Layer name,\n")
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            sim = scalesim(save_disk_space=True, verbose=False, config=str(d / "run.cfg"),
-                           topology=str(d / "topo.csv"), layout=str(d / "layout.csv"))
+            sim = scalesim(
+                save_disk_space=True,
+                verbose=False,
+                config=str(d / "run.cfg"),
+                topology=str(d / "topo.csv"),
+                layout=str(d / "layout.csv"),
+            )
             sim.run_scale(top_path=str(d / "out"))
         seconds = time.perf_counter() - start
         items = [o.get_compute_report_items() for o in sim.runner.single_layer_sim_object_list]
     cycles = sum(int(i[1]) for i in items)
     macs = c["N"] * c["K"] * c["h_out"] * c["w_out"] * c["R"] * c["S"] * c["C"] // c["groups"]
-    return {**c, "tool": "scalesim", "cycles": cycles,
-            "cycles_incl_prefetch": sum(int(i[0]) for i in items),
-            "stall_cycles": sum(int(i[2]) for i in items),
-            "utilization": macs / (cycles * c["pe_rows"] * c["pe_cols"]),
-            "mapping_efficiency_pct": sum(float(i[4]) for i in items) / len(items),
-            "scalesim_layers": len(items), "analytic_cycles": analytic_cycles(c),
-            "seconds": round(seconds, 4)}
+    return {
+        **c,
+        "tool": "scalesim",
+        "cycles": cycles,
+        "cycles_incl_prefetch": sum(int(i[0]) for i in items),
+        "stall_cycles": sum(int(i[2]) for i in items),
+        "utilization": macs / (cycles * c["pe_rows"] * c["pe_cols"]),
+        "mapping_efficiency_pct": sum(float(i[4]) for i in items) / len(items),
+        "scalesim_layers": len(items),
+        "analytic_cycles": analytic_cycles(c),
+        "seconds": round(seconds, 4),
+    }
 
 
 if __name__ == "__main__":
-    run_all("scalesim", cycle_configs(), simulate, parse_args(__doc__),
-            {"version": version("scalesim")})
+    run_all("scalesim", cycle_configs(), simulate, parse_args(__doc__), {"version": version("scalesim")})

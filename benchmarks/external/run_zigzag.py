@@ -31,10 +31,26 @@ PORT = {"rf": 16, "glb": 128, "dram": 64}  # port widths in bits
 def _mem(name: str, bits: int, cost: float, ops: list[str], served: list[str], port: int) -> dict[str, Any]:
     e = cost * port / WORD  # energy per port-wide access
     alloc = [f"{o}, {d}" for o in ops for d in (("fh", "tl", "fl", "th") if o == "O" else ("fh", "tl"))]
-    return {name: {"size": bits, "r_cost": e, "w_cost": e, "area": 0, "latency": 1, "operands": ops,
-                   "ports": [{"name": "rw_port_1", "type": "read_write", "bandwidth_min": port,
-                              "bandwidth_max": port, "allocation": alloc}],
-                   "served_dimensions": served}}
+    return {
+        name: {
+            "size": bits,
+            "r_cost": e,
+            "w_cost": e,
+            "area": 0,
+            "latency": 1,
+            "operands": ops,
+            "ports": [
+                {
+                    "name": "rw_port_1",
+                    "type": "read_write",
+                    "bandwidth_min": port,
+                    "bandwidth_max": port,
+                    "allocation": alloc,
+                }
+            ],
+            "served_dimensions": served,
+        }
+    }
 
 
 def hardware(c: Record) -> dict[str, Any]:
@@ -46,9 +62,16 @@ def hardware(c: Record) -> dict[str, Any]:
     mems |= _mem("rf_O", rb // 4, UNIT_COSTS["rf"], ["O"], [], PORT["rf"])
     mems |= _mem("glb", c["gbuf_kb"] * 8192, UNIT_COSTS["glb"], ["I1", "I2", "O"], ["D1", "D2"], PORT["glb"])
     mems |= _mem("dram", 10**10, UNIT_COSTS["dram"], ["I1", "I2", "O"], ["D1", "D2"], PORT["dram"])
-    return {"name": "yoso_ext", "memories": mems,
-            "operational_array": {"unit_energy": UNIT_COSTS["mac"], "unit_area": 1, "dimensions": ["D1", "D2"],
-                                  "sizes": [c["pe_rows"], c["pe_cols"]]}}
+    return {
+        "name": "yoso_ext",
+        "memories": mems,
+        "operational_array": {
+            "unit_energy": UNIT_COSTS["mac"],
+            "unit_area": 1,
+            "dimensions": ["D1", "D2"],
+            "sizes": [c["pe_rows"], c["pe_cols"]],
+        },
+    }
 
 
 def unrolling(c: Record) -> tuple[str, str]:
@@ -66,11 +89,21 @@ def workload(c: Record) -> list[dict[str, Any]]:
     else:
         eq, dims = "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]", ["B", "K", "C", "OY", "OX", "FY", "FX"]
         sizes = [c["N"], c["K"], c["C"], c["h_out"], c["w_out"], c["R"], c["S"]]
-    return [{"id": 0, "name": "L", "operator_type": "Conv", "equation": eq,
-             "dimension_relations": [f"ix={s}*ox+1*fx", f"iy={s}*oy+1*fy"], "loop_dims": dims,
-             "loop_sizes": sizes, "operand_precision": {"O": WORD, "O_final": WORD, "W": WORD, "I": WORD},
-             "operand_source": {"I": 0}, "pr_loop_dims": ["IX", "IY"],
-             "padding": [[c["pad"], c["pad"]], [c["pad"], c["pad"]]]}]
+    return [
+        {
+            "id": 0,
+            "name": "L",
+            "operator_type": "Conv",
+            "equation": eq,
+            "dimension_relations": [f"ix={s}*ox+1*fx", f"iy={s}*oy+1*fy"],
+            "loop_dims": dims,
+            "loop_sizes": sizes,
+            "operand_precision": {"O": WORD, "O_final": WORD, "W": WORD, "I": WORD},
+            "operand_source": {"I": 0},
+            "pr_loop_dims": ["IX", "IY"],
+            "padding": [[c["pad"], c["pad"]], [c["pad"], c["pad"]]],
+        }
+    ]
 
 
 def evaluate(c: Record) -> Record:
@@ -79,9 +112,13 @@ def evaluate(c: Record) -> Record:
     from zigzag.api import get_hardware_performance_zigzag
 
     d1, d2 = unrolling(c)
-    mapping = [{"name": "default", "spatial_mapping": {"D1": [f"{d1}, {c['pe_rows']}"],
-                                                       "D2": [f"{d2}, {c['pe_cols']}"]},
-                "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}]
+    mapping = [
+        {
+            "name": "default",
+            "spatial_mapping": {"D1": [f"{d1}, {c['pe_rows']}"], "D2": [f"{d2}, {c['pe_cols']}"]},
+            "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"},
+        }
+    ]
     logging.disable(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -91,8 +128,13 @@ def evaluate(c: Record) -> Record:
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             energy, latency, cmes = get_hardware_performance_zigzag(
-                str(d / "wl.yaml"), str(d / "hw.yaml"), str(d / "map.yaml"), opt="energy",
-                dump_folder=str(d / "out"), loma_show_progress_bar=False)
+                str(d / "wl.yaml"),
+                str(d / "hw.yaml"),
+                str(d / "map.yaml"),
+                opt="energy",
+                dump_folder=str(d / "out"),
+                loma_show_progress_bar=False,
+            )
         seconds = time.perf_counter() - start
     cme = cmes[0][1][0][0]
     levels = cme.accelerator.memory_hierarchy
@@ -104,9 +146,15 @@ def evaluate(c: Record) -> Record:
             out["rf" if name.startswith("rf") else name] += float(e)
     out["total"] = float(energy)
     assert abs(sum(v for k, v in out.items() if k != "total") - out["total"]) <= 1e-6 * out["total"]
-    return {**c, "tool": "zigzag", "energy": out, "cycles": float(latency),
-            "spatial_unrolling": {"D1": d1, "D2": d2}, "search": "loma, lpf_limit 6, opt energy",
-            "seconds": round(seconds, 4)}
+    return {
+        **c,
+        "tool": "zigzag",
+        "energy": out,
+        "cycles": float(latency),
+        "spatial_unrolling": {"D1": d1, "D2": d2},
+        "search": "loma, lpf_limit 6, opt energy",
+        "seconds": round(seconds, 4),
+    }
 
 
 if __name__ == "__main__":

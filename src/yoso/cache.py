@@ -81,8 +81,9 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[IO[bytes]], Non
     return Path(path)
 
 
-def artifact_path(cache_dir: str | Path | None, folder: str, prefix: str, config: Mapping[str, Any],
-                  suffix: str) -> Path | None:  # fmt: skip
+def artifact_path(
+    cache_dir: str | Path | None, folder: str, prefix: str, config: Mapping[str, Any], suffix: str
+) -> Path | None:
     """Where the artifact built from ``config`` is cached (None: no cache directory, build every time)."""
     if cache_dir is None:
         return None
@@ -96,8 +97,9 @@ def file_lock(path: Path) -> FileLock:
     return FileLock(path.with_name(path.name + ".lock"))
 
 
-def get_or_build(path: Path | None, build: Callable[[], T], load: Callable[[Path], T],
-                 save: Callable[[T, Path], None]) -> T:  # fmt: skip
+def get_or_build(
+    path: Path | None, build: Callable[[], T], load: Callable[[Path], T], save: Callable[[T, Path], None]
+) -> T:
     """The artifact at ``path`` if it exists, else ``build()`` saved there atomically; ``path`` None: just build.
 
     ``save(artifact, tmp)`` writes it to a temporary path (with ``path``'s suffix) that is then renamed

@@ -135,8 +135,13 @@ def plain_groups(cfg: Any, *keys: str) -> dict[str, Any]:
     """
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
-    return {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg.get(k), DictConfig | ListConfig)
-            else cfg.get(k) for k in keys if k in cfg}  # fmt: skip
+    return {
+        k: OmegaConf.to_container(cfg[k], resolve=True)
+        if isinstance(cfg.get(k), DictConfig | ListConfig)
+        else cfg.get(k)
+        for k in keys
+        if k in cfg
+    }
 
 
 def config_schema(target: Any, runtime: Sequence[str] = ()) -> type:
@@ -196,8 +201,11 @@ def build(node: Any, prefix: str, **runtime: Any) -> Any:
         except MissingMandatoryValue as err:
             raise ConfigError(f"{prefix}.{err.full_key}", None, "a value (the key is missing)") from None
     if not isinstance(node, Mapping) or not node.get("_target_"):
-        raise ConfigError(f"{prefix}._target_", None if not isinstance(node, Mapping) else node.get("_target_"),
-                          "the import path of the class the group builds")  # fmt: skip
+        raise ConfigError(
+            f"{prefix}._target_",
+            None if not isinstance(node, Mapping) else node.get("_target_"),
+            "the import path of the class the group builds",
+        )
     try:
         return hydra.utils.instantiate(dict(node), **runtime, _convert_="all")
     except InstantiationException as err:

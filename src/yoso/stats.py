@@ -17,7 +17,9 @@ import numpy as np
 Z95 = 1.959963984540054
 
 
-def wilson_interval(accuracy: float | np.ndarray, total: int | np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    accuracy: float | np.ndarray, total: int | np.ndarray, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a proportion ``accuracy`` measured on ``total`` images (vectorised).
 
     NaN where the accuracy is NaN or ``total`` is not positive.
@@ -94,12 +96,15 @@ def rank_correlations(x: Sequence[float], y: Sequence[float], samples: int = 200
     out: dict[str, float] = {}
     for name, fn in (("kendall_tau", tau), ("spearman", rho)):
         low, high = bootstrap_interval(fn, x, y, samples, seed)
-        out.update({name: fn(np.asarray(x, float), np.asarray(y, float)), f"{name}_ci95_low": low, f"{name}_ci95_high": high})
+        out.update(
+            {name: fn(np.asarray(x, float), np.asarray(y, float)), f"{name}_ci95_low": low, f"{name}_ci95_high": high}
+        )
     return out
 
 
-def within_group_correlations(x: Sequence[float], y: Sequence[float], groups: Sequence[Any], samples: int = 2000,
-                              seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def within_group_correlations(
+    x: Sequence[float], y: Sequence[float], groups: Sequence[Any], samples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
     """Kendall tau and Spearman rho of ``x`` vs ``y`` within each group (e.g. one network width), pooled as the
     mean over groups of >= 3 members weighted by their pairs, with a bootstrap 95 % interval resampling within
     the groups: the signal left once what the groups differ in is held fixed."""
@@ -118,8 +123,7 @@ def within_group_correlations(x: Sequence[float], y: Sequence[float], groups: Se
         return float(sum(v * w for v, w in values) / sum(w for _, w in values)) if values else float("nan")
 
     rng = np.random.default_rng(seed)
-    out: dict[str, Any] = {"groups": {g: len(idx) for g, idx in members.items()},
-                           "pairs": int(sum(weights.values()))}  # fmt: skip
+    out: dict[str, Any] = {"groups": {g: len(idx) for g, idx in members.items()}, "pairs": int(sum(weights.values()))}
     for name, fn in (("kendall_tau", kendalltau), ("spearman", spearmanr)):
         boots = [pooled(fn, {g: rng.choice(idx, len(idx)) for g, idx in members.items()}) for _ in range(samples)]
         boots = np.array([b for b in boots if np.isfinite(b)])

@@ -15,8 +15,9 @@ import numpy as np
 Column = str | tuple[str, str]
 
 
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | None = None, title: str = "",
-                 markdown: bool = False) -> str:  # fmt: skip
+def format_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | None = None, title: str = "", markdown: bool = False
+) -> str:
     """``rows`` as a table (floats to 4 significant digits, missing cells blank): plain text, or markdown.
 
     ``columns`` are row keys or ``(key, header)`` pairs; by default every key of the rows in first-seen order.
@@ -39,7 +40,9 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | 
         table.add_column(header)
     for line in cells:
         table.add_row(*line)
-    console = Console(file=io.StringIO(), width=220, force_terminal=False, color_system=None)  # accuracy cells with intervals
+    console = Console(
+        file=io.StringIO(), width=220, force_terminal=False, color_system=None
+    )  # accuracy cells with intervals
     console.print(table)
     return console.file.getvalue()
 

@@ -115,8 +115,14 @@ class _DropMessages(logging.Filter):
 #: Lightning INFO lines that tell a run's user nothing, dropped from Lightning's rank-zero logger: the device
 #: lines of every Trainer (the device in use is in the config), the litlogger/litmodels tips, the
 #: scheduler's "Loading `train_dataloader` to estimate ..." and the "stopped: `max_epochs=N` reached" of every fit.
-LIGHTNING_NOISE = ("GPU available:", "TPU available:", "HPU available:", "💡 Tip:",
-                   "Loading `train_dataloader` to estimate", "`Trainer.fit` stopped: `max_epochs=")  # fmt: skip
+LIGHTNING_NOISE = (
+    "GPU available:",
+    "TPU available:",
+    "HPU available:",
+    "💡 Tip:",
+    "Loading `train_dataloader` to estimate",
+    "`Trainer.fit` stopped: `max_epochs=",
+)
 
 
 def quiet_libraries() -> None:
@@ -138,8 +144,9 @@ def quiet_libraries() -> None:
         if not any(isinstance(f, _DropMessages) for f in target.filters):
             target.addFilter(_DropMessages(*LIGHTNING_NOISE))
     warnings.filterwarnings("ignore", category=LightningDeprecationWarning)
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                            category=FutureWarning)  # fmt: skip
+    warnings.filterwarnings(
+        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
+    )
 
 
 def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> RunSetup:
@@ -186,8 +193,16 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         from yoso.search.strategy import build_strategy
 
         strategy = build_strategy(cfg["strategy"], space, seed, constraints)
-    return RunSetup(seed=seed, cells=cells, space=space, reward=reward, constraints=constraints, strategy=strategy,
-                    search=search, board=board)  # fmt: skip
+    return RunSetup(
+        seed=seed,
+        cells=cells,
+        space=space,
+        reward=reward,
+        constraints=constraints,
+        strategy=strategy,
+        search=search,
+        board=board,
+    )
 
 
 #: The validated config groups, and what each entry point needs.
@@ -216,13 +231,17 @@ def register_configs() -> None:
 
     from yoso.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule
 
-    schemas = {("reward", None): config_schema(Reward), ("constraints", None): config_schema(Constraints),
-               ("search", None): search_schema(),  # the search node of search.yaml
-               **{("data", d.name): config_schema(d) for d in (FashionMNISTDataModule, DigitsDataModule, CIFAR10DataModule)},
-               **{("strategy", name): schema for name, schema in strategy_schemas().items()},
-               ("model", "supernet"): model_schema(), ("hw", "default"): hw_schema(),
-               ("target", "board"): config_schema(Board),  # the target node of a board YAML
-               **{("cost_model", name): schema for name, schema in cost_model_schemas().items()}}  # fmt: skip
+    schemas = {
+        ("reward", None): config_schema(Reward),
+        ("constraints", None): config_schema(Constraints),
+        ("search", None): search_schema(),  # the search node of search.yaml
+        **{("data", d.name): config_schema(d) for d in (FashionMNISTDataModule, DigitsDataModule, CIFAR10DataModule)},
+        **{("strategy", name): schema for name, schema in strategy_schemas().items()},
+        ("model", "supernet"): model_schema(),
+        ("hw", "default"): hw_schema(),
+        ("target", "board"): config_schema(Board),  # the target node of a board YAML
+        **{("cost_model", name): schema for name, schema in cost_model_schemas().items()},
+    }
     store = ConfigStore.instance()
     for (group, option), node in schemas.items():
         store.store(name=schema_name(group, option), node=node)
@@ -245,9 +264,20 @@ def _extend(base: type, name: str, /, **fields: Any) -> type:
     """The schema ``base`` with ``fields`` added or their defaults replaced (typed ``Any``, as every schema key)."""
     import dataclasses
 
-    return dataclasses.make_dataclass(name, [(key, Any, dataclasses.field(default_factory=lambda v=value: copy.deepcopy(v))
-                                              if isinstance(value, (dict, list)) else dataclasses.field(default=value))
-                                             for key, value in fields.items()], bases=(base,))  # fmt: skip
+    return dataclasses.make_dataclass(
+        name,
+        [
+            (
+                key,
+                Any,
+                dataclasses.field(default_factory=lambda v=value: copy.deepcopy(v))
+                if isinstance(value, (dict, list))
+                else dataclasses.field(default=value),
+            )
+            for key, value in fields.items()
+        ],
+        bases=(base,),
+    )
 
 
 def search_schema() -> type:
@@ -278,14 +308,22 @@ def model_schema() -> type:
     from yoso.nn.modules import DEFAULT_OPTIMIZER, ChildModule, SupernetModule
 
     def schema(cls: type, runtime: tuple[str, ...], **fields: Any) -> type:
-        return _extend(config_schema(cls, runtime), f"{cls.__name__}Config", _target_=f"{cls.__module__}.{cls.__qualname__}",
-                       optimizer=dict(DEFAULT_OPTIMIZER), epochs=MISSING, **fields)  # fmt: skip
+        return _extend(
+            config_schema(cls, runtime),
+            f"{cls.__name__}Config",
+            _target_=f"{cls.__module__}.{cls.__qualname__}",
+            optimizer=dict(DEFAULT_OPTIMIZER),
+            epochs=MISSING,
+            **fields,
+        )
 
     standalone = schema(ChildModule, ("genotype", "input_shape", "num_classes"))
-    supernet = schema(SupernetModule, ("space", "accelerator", "input_shape", "num_classes", "seed"),
-                      val_every_n_epochs=None)  # fmt: skip
-    return dataclasses.make_dataclass("SupernetConfig", [("standalone", Any, dataclasses.field(default_factory=standalone))],
-                                      bases=(supernet,))  # fmt: skip
+    supernet = schema(
+        SupernetModule, ("space", "accelerator", "input_shape", "num_classes", "seed"), val_every_n_epochs=None
+    )
+    return dataclasses.make_dataclass(
+        "SupernetConfig", [("standalone", Any, dataclasses.field(default_factory=standalone))], bases=(supernet,)
+    )
 
 
 def hw_schema() -> type:
@@ -298,11 +336,19 @@ def hw_schema() -> type:
     import dataclasses
     import inspect
 
-    deploy = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(Deploy()).items() if k != "batch"}
+    deploy = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(Deploy()).items() if k != "batch"
+    }
     settings = PredictorConfig()
     gp = {k: v for k, v in dataclasses.asdict(settings.gp).items() if k != "seed"}  # seeded by predictor.seed
-    predictor = {"n_train": settings.n_train, "n_test": settings.n_test, "seed": settings.seed, **gp,
-                 "n_jobs": settings.n_jobs, "cache_dir": settings.cache_dir}  # fmt: skip
+    predictor = {
+        "n_train": settings.n_train,
+        "n_test": settings.n_test,
+        "seed": settings.seed,
+        **gp,
+        "n_jobs": settings.n_jobs,
+        "cache_dir": settings.cache_dir,
+    }
     tech = inspect.signature(load_tech).parameters["name_or_path"].default
     return _extend(object, "HwConfig", tech=tech, deploy=deploy, predictor=predictor)
 
@@ -314,8 +360,12 @@ def cost_model_schemas() -> dict[str, type]:
 
     from yoso.predictor.cost import COST_MODELS
 
-    return {name: _extend(config_schema(cls := get_class(path), ("setup", "progress")), f"{cls.__name__}Config",
-                          _target_=path) for name, path in COST_MODELS.items()}  # fmt: skip
+    return {
+        name: _extend(
+            config_schema(cls := get_class(path), ("setup", "progress")), f"{cls.__name__}Config", _target_=path
+        )
+        for name, path in COST_MODELS.items()
+    }
 
 
 def strategy_schemas() -> dict[str, type]:
@@ -341,14 +391,22 @@ def strategy_schemas() -> dict[str, type]:
         return _extend(base, f"{cls.__name__}Config", name=cls.name, **overrides)
 
     runtime = ("space", "seed")
-    schemas = {cls.name: schema(cls, config_schema(cls, runtime)) for cls in (
-        RandomStrategy, ReinforceStrategy, EvolutionStrategy, TPEStrategy, NSGA2Strategy, CmaEsStrategy)}  # fmt: skip
+    schemas = {
+        cls.name: schema(cls, config_schema(cls, runtime))
+        for cls in (RandomStrategy, ReinforceStrategy, EvolutionStrategy, TPEStrategy, NSGA2Strategy, CmaEsStrategy)
+    }
     # the code default (the FeatureEncoder class) as the node that builds it: called with the space
-    schemas["qnehvi"] = schema(QNEHVIStrategy, config_schema(QNEHVIStrategy, runtime),
-                               featurizer={"_target_": public_path(FeatureEncoder), "_partial_": True})  # fmt: skip
-    schemas["differentiable"] = schema(DifferentiableStrategy, config_schema(DifferentiableSettings),
-                                       _target_=public_path(DifferentiableStrategy),
-                                       cost_model=dataclasses.asdict(MLPSettings()))  # fmt: skip
+    schemas["qnehvi"] = schema(
+        QNEHVIStrategy,
+        config_schema(QNEHVIStrategy, runtime),
+        featurizer={"_target_": public_path(FeatureEncoder), "_partial_": True},
+    )
+    schemas["differentiable"] = schema(
+        DifferentiableStrategy,
+        config_schema(DifferentiableSettings),
+        _target_=public_path(DifferentiableStrategy),
+        cost_model=dataclasses.asdict(MLPSettings()),
+    )
     return schemas
 
 

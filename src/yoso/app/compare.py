@@ -30,12 +30,14 @@ class _SklearnModel:
     def __init__(self, make: Callable[[], Any], per_target: bool):
         self.make, self.per_target = make, per_target
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "_SklearnModel":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _SklearnModel:
         from sklearn.preprocessing import StandardScaler
 
         self.xs, self.ys = StandardScaler().fit(x), StandardScaler().fit(y)
         xt, yt = self.xs.transform(x), self.ys.transform(y)
-        self.models = [self.make().fit(xt, yt[:, j]) for j in range(y.shape[1])] if self.per_target else [self.make().fit(xt, yt)]
+        self.models = (
+            [self.make().fit(xt, yt[:, j]) for j in range(y.shape[1])] if self.per_target else [self.make().fit(xt, yt)]
+        )
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -48,7 +50,7 @@ class _GPModel:
     def __init__(self, settings: Any):
         self.settings = settings
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "_GPModel":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _GPModel:
         from yoso.predictor.gp import GPRegressor
 
         self.gp = GPRegressor(self.settings).fit(x, y)
@@ -72,11 +74,29 @@ def make_model(name: str, gp_settings: Any = None, seed: int = 0) -> Any:
     makers: dict[str, tuple[Callable[[], Any], bool]] = {
         "ridge": (lambda: RidgeCV(alphas=np.logspace(-3, 3, 13)), False),
         "svr": (lambda: SVR(C=10.0, epsilon=0.01, gamma="scale"), True),
-        "random_forest": (lambda: RandomForestRegressor(n_estimators=200, max_features=0.3, min_samples_leaf=1, random_state=seed, n_jobs=1), False),
-        "gradient_boosting": (lambda: HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, random_state=seed), True),
-        "mlp": (lambda: MLPRegressor(hidden_layer_sizes=(256, 128), alpha=1e-3, learning_rate_init=1e-3, max_iter=1000, early_stopping=True,
-                                     n_iter_no_change=30, random_state=seed), False),
-    }  # fmt: skip
+        "random_forest": (
+            lambda: RandomForestRegressor(
+                n_estimators=200, max_features=0.3, min_samples_leaf=1, random_state=seed, n_jobs=1
+            ),
+            False,
+        ),
+        "gradient_boosting": (
+            lambda: HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05, random_state=seed),
+            True,
+        ),
+        "mlp": (
+            lambda: MLPRegressor(
+                hidden_layer_sizes=(256, 128),
+                alpha=1e-3,
+                learning_rate_init=1e-3,
+                max_iter=1000,
+                early_stopping=True,
+                n_iter_no_change=30,
+                random_state=seed,
+            ),
+            False,
+        ),
+    }
     if name not in makers:
         raise ValueError(f"unknown model {name!r}; allowed {list(MODELS)}")
     make, per_target = makers[name]
@@ -98,8 +118,9 @@ def metrics(pred_log: np.ndarray, true_log: np.ndarray) -> dict[str, dict[str, f
     return out
 
 
-def run_comparison(setup: Any, models: tuple[str, ...] = MODELS, progress: bool = True,
-                   log: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+def run_comparison(
+    setup: Any, models: tuple[str, ...] = MODELS, progress: bool = True, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Train every model on the setup's train samples and test on the held-out ones; a JSON-able result."""
     from yoso.predictor.features import FeatureEncoder
 
@@ -108,9 +129,14 @@ def run_comparison(setup: Any, models: tuple[str, ...] = MODELS, progress: bool 
     x_train, x_test = encoder(train.vectors), encoder(test.vectors)
     y_train, y_test = train.targets, test.targets
     result: dict[str, Any] = {
-        "n_train": len(train), "n_test": len(test), "n_features": len(encoder.spec), "samples": train.key.split("[")[0],
-        "mse_on": "natural log of energy (mJ) and latency (ms)", "mape_on": "energy (mJ) and latency (ms)", "models": {},
-    }  # fmt: skip
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_features": len(encoder.spec),
+        "samples": train.key.split("[")[0],
+        "mse_on": "natural log of energy (mJ) and latency (ms)",
+        "mape_on": "energy (mJ) and latency (ms)",
+        "models": {},
+    }
     for name in models:
         log(f"fitting {name} ...")
         start = time.perf_counter()
@@ -138,12 +164,24 @@ def print_table(result: dict[str, Any]) -> None:
         row = {"model": name, "fit_s": f"{r['fit_s']:.1f}"}
         for t in TARGET_NAMES:
             mark = "*" if result["best_by_mse"][t] == name else ""
-            row.update({f"{t}.mse": f"{r[t]['mse_log']:.5f}{mark}", f"{t}.mape": f"{r[t]['mape_pct']:.2f}",
-                        f"{t}.spearman": f"{r[t]['spearman']:.4f}"})  # fmt: skip
+            row.update(
+                {
+                    f"{t}.mse": f"{r[t]['mse_log']:.5f}{mark}",
+                    f"{t}.mape": f"{r[t]['mape_pct']:.2f}",
+                    f"{t}.spearman": f"{r[t]['spearman']:.4f}",
+                }
+            )
         rows.append(row)
-    print(format_table(rows, columns, title=f"Hardware regressors: {result['n_train']} train / {result['n_test']} held-out "
-                                            f"samples, {result['n_features']} features (MSE on natural-log targets; "
-                                            "MAPE on mJ / ms)"), end="")  # fmt: skip
+    print(
+        format_table(
+            rows,
+            columns,
+            title=f"Hardware regressors: {result['n_train']} train / {result['n_test']} held-out "
+            f"samples, {result['n_features']} features (MSE on natural-log targets; "
+            "MAPE on mJ / ms)",
+        ),
+        end="",
+    )
     print("* lowest MSE for that target")
 
 
@@ -160,8 +198,13 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         mse = [result["models"][n][t]["mse_log"] for n in names]
         bars = ax.bar(names, mse, color=["tab:red" if n == "gp" else "tab:gray" for n in names])
         for b, n in zip(bars, names):
-            ax.annotate(f"{result['models'][n][t]['mape_pct']:.1f}%", (b.get_x() + b.get_width() / 2, b.get_height()),
-                        ha="center", va="bottom", fontsize=8)  # fmt: skip
+            ax.annotate(
+                f"{result['models'][n][t]['mape_pct']:.1f}%",
+                (b.get_x() + b.get_width() / 2, b.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
         ax.set_yscale("log")
         ax.set_ylim(min(mse) / 3, max(mse) * 2)
         ax.set_title(f"{t}: MSE of log prediction (labels: MAPE)")

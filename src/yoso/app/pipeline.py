@@ -23,8 +23,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from yoso.app.cli import SEARCH_GROUPS, RunSetup, instantiate_group, validate_config
-from yoso.config import plain_groups
 from yoso.cache import digest, get_or_build
+from yoso.config import plain_groups
 from yoso.predictor.cost import build_cost_model
 from yoso.search.engine import Experiment, wandb_loggers
 from yoso.search.evaluator import CandidateEvaluator
@@ -39,8 +39,16 @@ log = logging.getLogger("yoso.search")
 #: Bumped when HyperNet training changes in a way the config does not show.
 HYPERNET_VERSION = 2  # 2: elastic width/depth and sandwich training
 #: Trainer keys that change what a trained network learns or scores (others, e.g. the progress bar, do not).
-TRAINER_KEYS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "max_steps", "precision",
-                "accumulate_grad_batches", "gradient_clip_val", "deterministic")  # fmt: skip
+TRAINER_KEYS = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "max_steps",
+    "precision",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "deterministic",
+)
 
 
 #: ``model`` keys that change how a trained HyperNet is evaluated (or the stand-alone networks), not its weights.
@@ -61,8 +69,14 @@ def hypernet_key(cfg: DictConfig) -> str:
     return digest({**parts, "version": HYPERNET_VERSION})
 
 
-def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | None = None,
-             loggers: list[Any] | None = None, **overrides: Any):  # fmt: skip
+def _trainer(
+    cfg: DictConfig,
+    epochs: int,
+    root: Path,
+    callbacks: list[Any] | None = None,
+    loggers: list[Any] | None = None,
+    **overrides: Any,
+):
     """A Lightning Trainer from the ``trainer`` group, logging to ``loggers`` (none: no logger), with a rich
     progress bar when enabled.
 
@@ -74,9 +88,15 @@ def _trainer(cfg: DictConfig, epochs: int, root: Path, callbacks: list[Any] | No
     callbacks = list(callbacks or [])
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
-    return hydra.utils.instantiate(cfg.trainer, max_epochs=epochs, default_root_dir=str(root), logger=loggers or False,
-                                   callbacks=callbacks, **overrides,
-                                   enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks))  # fmt: skip
+    return hydra.utils.instantiate(
+        cfg.trainer,
+        max_epochs=epochs,
+        default_root_dir=str(root),
+        logger=loggers or False,
+        callbacks=callbacks,
+        **overrides,
+        enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks),
+    )
 
 
 def epoch_checkpoint(cfg: DictConfig, folder: Path) -> Any:
@@ -97,26 +117,35 @@ def load_or_train_hypernet(cfg: DictConfig, datamodule: Any):  # -> SupernetModu
     def load(path: Path) -> SupernetModule:
         log.info("reusing the HyperNet %s", path)
         accelerator = plain_groups(cfg, "accelerator")["accelerator"]  # the run's, which the weights do not depend on
-        model = SupernetModule.load_from_checkpoint(path, map_location="cpu", weights_only=True,
-                                                   accelerator=accelerator)
+        model = SupernetModule.load_from_checkpoint(
+            path, map_location="cpu", weights_only=True, accelerator=accelerator
+        )
         model.hparams.bn_recalibration_batches = int(cfg.model.bn_recalibration_batches)  # validated at start-up
         return model
 
     def train() -> SupernetModule:
         last = root / "last.ckpt"
-        log.info("training the HyperNet (%d epochs) into %s%s", cfg.model.epochs, root,
-                 " (resuming)" if last.is_file() else "")  # fmt: skip
+        log.info(
+            "training the HyperNet (%d epochs) into %s%s",
+            cfg.model.epochs,
+            root,
+            " (resuming)" if last.is_file() else "",
+        )
         start = time.perf_counter()
         model = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
         every = int(cfg.model.get("val_every_n_epochs") or 1)  # validated at start-up (module_arguments)
         trainer = _trainer(cfg, cfg.model.epochs, root, [epoch_checkpoint(cfg, root)], check_val_every_n_epoch=every)
         trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None, weights_only=True)
-        log.info("HyperNet trained in %.1f s (val/acc_mean %.4f)", time.perf_counter() - start,
-                 float(trainer.callback_metrics.get("val/acc_mean", float("nan"))))  # fmt: skip
+        log.info(
+            "HyperNet trained in %.1f s (val/acc_mean %.4f)",
+            time.perf_counter() - start,
+            float(trainer.callback_metrics.get("val/acc_mean", float("nan"))),
+        )
         return model
 
-    return get_or_build(root / "hypernet.ckpt", train, load,
-                        lambda model, path: model.trainer.save_checkpoint(path, weights_only=True))
+    return get_or_build(
+        root / "hypernet.ckpt", train, load, lambda model, path: model.trainer.save_checkpoint(path, weights_only=True)
+    )
 
 
 def _device(cfg: DictConfig) -> torch.device:
@@ -182,8 +211,14 @@ def build_evaluator(cfg: DictConfig, setup: RunSetup) -> tuple[CandidateEvaluato
     hardware(setup.space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     race = setup.search.race
     supernet.evaluator(datamodule, looks=list(race.looks))
-    evaluator = CandidateEvaluator(supernet.accuracy, hardware, setup.reward, constraints=setup.constraints,
-                                   race=supernet.race if race.looks else None, race_top=race.top)  # fmt: skip
+    evaluator = CandidateEvaluator(
+        supernet.accuracy,
+        hardware,
+        setup.reward,
+        constraints=setup.constraints,
+        race=supernet.race if race.looks else None,
+        race_top=race.top,
+    )
     return evaluator, datamodule
 
 
@@ -198,15 +233,22 @@ def prepare_one_shot(cfg: DictConfig, setup: RunSetup, run_dir: Path, loggers: l
     mlp = build_cost_model(cfg, "mlp", settings=setup.strategy.settings.cost_model)
     supernet = load_or_train_hypernet(cfg, datamodule)
     cost, errors = mlp.module, mlp.held_out_errors()
-    log.info("differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",
-             mlp.setup.predictor.n_train, errors["energy_mape"], errors["latency_mape"])  # fmt: skip
+    log.info(
+        "differentiable cost model (MLP on %d simulator samples): held-out MAPE energy %.2f %%, latency %.2f %%",
+        mlp.setup.predictor.n_train,
+        errors["energy_mape"],
+        errors["latency_mape"],
+    )
     simulator = build_cost_model(cfg, "simulator")
 
     def trainer(epochs: int, callbacks: list[Any], **overrides: Any) -> Any:
         return _trainer(cfg, epochs, run_dir, callbacks, loggers, **overrides)
 
-    setup.strategy.prepare(OneShotInputs(supernet.net, cost, setup.reward, simulator, datamodule,
-                                         int(cfg.model.bn_recalibration_batches), trainer))  # fmt: skip
+    setup.strategy.prepare(
+        OneShotInputs(
+            supernet.net, cost, setup.reward, simulator, datamodule, int(cfg.model.bn_recalibration_batches), trainer
+        )
+    )
     return datamodule
 
 
@@ -228,55 +270,116 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         evaluator, datamodule = None, prepare_one_shot(cfg, setup, run_dir, loggers)
     else:
         evaluator, datamodule = build_evaluator(cfg, setup)
-    experiment = Experiment(setup.strategy, evaluator, search.iterations, run_dir, search_fingerprint(cfg), loggers,
-                            progress=search.progress, histogram_every=search.histogram_every, board=setup.board)
+    experiment = Experiment(
+        setup.strategy,
+        evaluator,
+        search.iterations,
+        run_dir,
+        search_fingerprint(cfg),
+        loggers,
+        progress=search.progress,
+        histogram_every=search.histogram_every,
+        board=setup.board,
+    )
     history = experiment.run()
     if one_shot:
-        log.info("search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
-                 len(history), experiment.elapsed(), float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
+        log.info(
+            "search: %d exported candidates in %.1f s; best search reward %.4f; %d meet the thresholds",
+            len(history),
+            experiment.elapsed(),
+            float(history.reward.max()),
+            int(np.nansum(history.feasible)),
+        )
     else:
         raced = np.isfinite(history.val_images).any()  # racing off: every accuracy is on the whole split
         whole = str(int(np.sum(history.val_images == len(datamodule.splits.val)))) if raced else "all"
-        log.info("search: %d samples in %.1f s (strategy overhead %.1f ms per sample; %s accuracies on the whole "
-                 "validation split); best search reward %.4f; %d samples meet the thresholds", len(history),
-                 float(history.wall_time_s[-1]) if len(history) else 0.0, experiment.strategy_ms_per_candidate, whole,
-                 float(history.reward.max()), int(np.nansum(history.feasible)))  # fmt: skip
+        log.info(
+            "search: %d samples in %.1f s (strategy overhead %.1f ms per sample; %s accuracies on the whole "
+            "validation split); best search reward %.4f; %d samples meet the thresholds",
+            len(history),
+            float(history.wall_time_s[-1]) if len(history) else 0.0,
+            experiment.strategy_ms_per_candidate,
+            whole,
+            float(history.reward.max()),
+            int(np.nansum(history.feasible)),
+        )
 
     train = standalone_trainer_fn(cfg, datamodule, run_dir / "final") if search.standalone else None
     cost = build_cost_model(cfg, "simulator")
-    rows, chosen = final_step(history, setup.reward, search.top_n, cost, train, experiment.final_progress(),
-                              setup.constraints, hypernet_n=len(datamodule.splits.val))  # the HyperNet: the whole val split
+    rows, chosen = final_step(
+        history,
+        setup.reward,
+        search.top_n,
+        cost,
+        train,
+        experiment.final_progress(),
+        setup.constraints,
+        hypernet_n=len(datamodule.splits.val),
+    )  # the HyperNet: the whole val split
     thresholds = (setup.constraints.t_lat_ms, setup.constraints.t_eer_mj)
     best_path = run_dir / "best.yaml"
     if chosen is None:  # hard constraints and no feasible design: say so, write nothing false
         best_path.unlink(missing_ok=True)
-        plot_pareto(run_dir / "pareto.png", history.accuracy, history.energy_mj, history.latency_ms,
-                    val_images=history.val_images,
-                    thresholds=thresholds, title=f"{setup.strategy.name}, {len(history)} samples, none feasible")  # fmt: skip
-        log.error("hard constraints: no design meets latency <= %g ms and energy <= %g mJ under the simulator "
-                  "(%d samples, %d feasible by the search-time evaluator); best.yaml not written",
-                  *thresholds, len(history), int(np.nansum(history.feasible)))  # fmt: skip
+        plot_pareto(
+            run_dir / "pareto.png",
+            history.accuracy,
+            history.energy_mj,
+            history.latency_ms,
+            val_images=history.val_images,
+            thresholds=thresholds,
+            title=f"{setup.strategy.name}, {len(history)} samples, none feasible",
+        )
+        log.error(
+            "hard constraints: no design meets latency <= %g ms and energy <= %g mJ under the simulator "
+            "(%d samples, %d feasible by the search-time evaluator); best.yaml not written",
+            *thresholds,
+            len(history),
+            int(np.nansum(history.feasible)),
+        )
         return {"feasible": False, "reward": float("nan"), "samples": len(history)}
     best = best_record(rows[chosen], setup.reward, setup.constraints)
     best_path.write_text(yaml.safe_dump(best, sort_keys=False))
     table = table_rows(rows)
-    log.info("final step (top-%d, simulator + stand-alone):\n%s", len(rows),
-             format_table(table, TABLE_COLUMNS, title=f"chosen: rank {chosen + 1}"))  # fmt: skip
-    pareto = plot_pareto(run_dir / "pareto.png", history.accuracy, history.energy_mj, history.latency_ms,
-                         val_images=history.val_images,
-                         chosen=best["iteration"], thresholds=thresholds,
-                         title=f"{setup.strategy.name}, {len(history)} samples")  # fmt: skip
+    log.info(
+        "final step (top-%d, simulator + stand-alone):\n%s",
+        len(rows),
+        format_table(table, TABLE_COLUMNS, title=f"chosen: rank {chosen + 1}"),
+    )
+    pareto = plot_pareto(
+        run_dir / "pareto.png",
+        history.accuracy,
+        history.energy_mj,
+        history.latency_ms,
+        val_images=history.val_images,
+        chosen=best["iteration"],
+        thresholds=thresholds,
+        title=f"{setup.strategy.name}, {len(history)} samples",
+    )
     _log_final(loggers, table, best, pareto, len(history))
-    signal = accuracy_signal(history.accuracy, history.energy_mj, history.latency_ms, history.val_images,
-                             total=len(datamodule.splits.val))  # fmt: skip
-    log.info("accuracy signal: the %d whole-split samples' HyperNet accuracies span %.2f pp (%.1fx the binomial std "
-             "%.2f pp at n=%d); the Pareto fronts span %.2f pp (energy) and %.2f pp (latency)", signal["samples"],
-             100 * signal["span"], signal["span"] / signal["binomial_sd"], 100 * signal["binomial_sd"],
-             signal["val_images"], 100 * signal["front_span_energy"], 100 * signal["front_span_latency"])  # fmt: skip
-    log.info("best design: %s, accuracy %s (test %s), energy %.3f mJ, latency %.3f ms, reward %.4f -> %s",
-             best["accelerator_str"], format_accuracy(best["accuracy"], best["accuracy_n"]),
-             format_accuracy(best["test_accuracy"], best["test_accuracy_n"]), best["energy_mj"], best["latency_ms"],
-             best["reward"], best_path)  # fmt: skip
+    signal = accuracy_signal(
+        history.accuracy, history.energy_mj, history.latency_ms, history.val_images, total=len(datamodule.splits.val)
+    )
+    log.info(
+        "accuracy signal: the %d whole-split samples' HyperNet accuracies span %.2f pp (%.1fx the binomial std "
+        "%.2f pp at n=%d); the Pareto fronts span %.2f pp (energy) and %.2f pp (latency)",
+        signal["samples"],
+        100 * signal["span"],
+        signal["span"] / signal["binomial_sd"],
+        100 * signal["binomial_sd"],
+        signal["val_images"],
+        100 * signal["front_span_energy"],
+        100 * signal["front_span_latency"],
+    )
+    log.info(
+        "best design: %s, accuracy %s (test %s), energy %.3f mJ, latency %.3f ms, reward %.4f -> %s",
+        best["accelerator_str"],
+        format_accuracy(best["accuracy"], best["accuracy_n"]),
+        format_accuracy(best["test_accuracy"], best["test_accuracy_n"]),
+        best["energy_mj"],
+        best["latency_ms"],
+        best["reward"],
+        best_path,
+    )
     return best
 
 
@@ -286,7 +389,9 @@ def _log_final(loggers: list[Any], table: list[dict[str, Any]], best: dict[str, 
     for logger in loggers:
         logger.log_metrics(figures, step=step)
     for logger in wandb_loggers(loggers):
-        logger.log_table(key="final/top_n", columns=list(TABLE_COLUMNS), data=[[r[c] for c in TABLE_COLUMNS] for r in table])
+        logger.log_table(
+            key="final/top_n", columns=list(TABLE_COLUMNS), data=[[r[c] for c in TABLE_COLUMNS] for r in table]
+        )
         logger.log_image(key="final/pareto", images=[str(pareto)])
         logger.experiment.summary.update({**figures, "final/accelerator": best["accelerator_str"]})
     for logger in loggers:

@@ -33,8 +33,8 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from yoso.app.two_stage import CSV_COLUMNS, INTERVAL_COLUMNS, OPTIONAL_COLUMNS, accuracy_text
 from yoso.app.table2 import paper_accelerator, paper_table2
+from yoso.app.two_stage import CSV_COLUMNS, INTERVAL_COLUMNS, OPTIONAL_COLUMNS, accuracy_text
 from yoso.reference import paper_results
 from yoso.search.report import save_figure
 from yoso.stats import wilson_interval
@@ -126,8 +126,9 @@ def load_two_stage(run_dir: str | Path) -> list[dict[str, Any]]:
         raise ValueError(f"{path}: no rows or missing columns {sorted(missing)}")
     for r in rows:  # interval columns: blank or absent (an older run) -> None
         r.update({k: float(r[k]) for k in _NUMERIC})
-        r.update({k: (int(float(r[k])) if k.endswith("_n") else float(r[k])) if r.get(k) else None
-                  for k in INTERVAL_COLUMNS})  # fmt: skip
+        r.update(
+            {k: (int(float(r[k])) if k.endswith("_n") else float(r[k])) if r.get(k) else None for k in INTERVAL_COLUMNS}
+        )
         r["feasible"] = r["feasible"] == "True"
     return rows
 
@@ -152,10 +153,14 @@ def load_design(run_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: missing keys {missing}")
     test = best.get("test_accuracy")
     source = "test" if test is not None and math.isfinite(float(test)) else "val"
-    return {**best, "run": Path(run_dir).resolve().name, "reward_preset": reward_label(best["reward_config"]),
-            "test_accuracy": float(test) if source == "test" else float(best["accuracy"]),
-            "test_accuracy_n": best.get("test_accuracy_n" if source == "test" else "accuracy_n"),
-            "accuracy_source": source}  # fmt: skip
+    return {
+        **best,
+        "run": Path(run_dir).resolve().name,
+        "reward_preset": reward_label(best["reward_config"]),
+        "test_accuracy": float(test) if source == "test" else float(best["accuracy"]),
+        "test_accuracy_n": best.get("test_accuracy_n" if source == "test" else "accuracy_n"),
+        "accuracy_source": source,
+    }
 
 
 def scale_text(design: Mapping[str, Any]) -> str:
@@ -169,10 +174,15 @@ def paper_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The paper's Table 2 as two-stage rows (one accelerator per network, both criteria) and YOSO designs."""
     baselines, designs = [], []
     for name, p in paper_table2().items():
-        row = {"model": name, "test_accuracy": 1.0 - p["test_error"] / 100.0, "test_accuracy_n": PAPER_TEST_IMAGES,
-               "energy_mj": p["energy_mj"],
-               "latency_ms": p["latency_ms"], "accelerator": str(paper_accelerator(p)),
-               "error_pct": p["test_error"]}  # fmt: skip
+        row = {
+            "model": name,
+            "test_accuracy": 1.0 - p["test_error"] / 100.0,
+            "test_accuracy_n": PAPER_TEST_IMAGES,
+            "energy_mj": p["energy_mj"],
+            "latency_ms": p["latency_ms"],
+            "accelerator": str(paper_accelerator(p)),
+            "error_pct": p["test_error"],
+        }
         if name.startswith("YOSO"):
             designs.append({**row, "run": name})
         else:
@@ -185,15 +195,27 @@ def paper_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def _ratio_rows(designs: Sequence[Mapping[str, Any]], comparisons: Sequence[Mapping[str, Any]]) -> list[dict]:
     """One row per design: its ratio ranges and the matched networks."""
-    return [{"run": d["run"], "reward": d.get("reward_preset", ""),
-             "energy": c["energy"]["text"], "energy_matched": ", ".join(c["energy"]["matched"]) or "-",
-             "latency": c["latency"]["text"], "latency_matched": ", ".join(c["latency"]["matched"]) or "-"}
-            for d, c in zip(designs, comparisons)]  # fmt: skip
+    return [
+        {
+            "run": d["run"],
+            "reward": d.get("reward_preset", ""),
+            "energy": c["energy"]["text"],
+            "energy_matched": ", ".join(c["energy"]["matched"]) or "-",
+            "latency": c["latency"]["text"],
+            "latency_matched": ", ".join(c["latency"]["matched"]) or "-",
+        }
+        for d, c in zip(designs, comparisons)
+    ]
 
 
-_RATIO_COLS = (("run", "design"), ("reward", "reward"), ("energy", "energy reduction"),
-               ("energy_matched", "matched (energy)"), ("latency", "latency reduction"),
-               ("latency_matched", "matched (latency)"))  # fmt: skip
+_RATIO_COLS = (
+    ("run", "design"),
+    ("reward", "reward"),
+    ("energy", "energy reduction"),
+    ("energy_matched", "matched (energy)"),
+    ("latency", "latency reduction"),
+    ("latency_matched", "matched (latency)"),
+)
 
 
 def report_markdown(
@@ -204,44 +226,97 @@ def report_markdown(
 ) -> str:
     """The whole report as markdown: definition, both tables, ratios, the paper side by side."""
     by = {c: {r["model"]: r for r in two_stage if r["criterion"] == c} for c in ("energy", "latency")}
-    baseline = [{"model": m, "error_pct": r["error_pct"], "test": accuracy_text(r, "test_accuracy"), "e": r["energy_mj"],
-                 "ea": r["accelerator"], "l": by["latency"][m]["latency_ms"], "la": by["latency"][m]["accelerator"]}
-                for m, r in by["energy"].items()]  # fmt: skip
-    searched = [{**d, "error_pct": 100.0 * (1.0 - d["test_accuracy"]), "test": accuracy_text(d, "test_accuracy"),
-                 "acc": d["accelerator_str"], "scale": scale_text(d)} for d in designs]  # fmt: skip
+    baseline = [
+        {
+            "model": m,
+            "error_pct": r["error_pct"],
+            "test": accuracy_text(r, "test_accuracy"),
+            "e": r["energy_mj"],
+            "ea": r["accelerator"],
+            "l": by["latency"][m]["latency_ms"],
+            "la": by["latency"][m]["accelerator"],
+        }
+        for m, r in by["energy"].items()
+    ]
+    searched = [
+        {
+            **d,
+            "error_pct": 100.0 * (1.0 - d["test_accuracy"]),
+            "test": accuracy_text(d, "test_accuracy"),
+            "acc": d["accelerator_str"],
+            "scale": scale_text(d),
+        }
+        for d in designs
+    ]
     p_base, p_designs = paper_rows()
-    p_table = [{**r, "test": accuracy_text(r, "test_accuracy")}
-               for r in [r for r in p_base if r["criterion"] == "energy"] + p_designs]  # fmt: skip
+    p_table = [
+        {**r, "test": accuracy_text(r, "test_accuracy")}
+        for r in [r for r in p_base if r["criterion"] == "energy"] + p_designs
+    ]
     margin = f" + {tolerance_pp:g} percentage points" if tolerance_pp else ""
     p_cmp = [compare(p_base, d, tolerance_pp) for d in p_designs]
     claims = paper_results()["claims"]
-    return "\n".join([
-        "# yoso vs the two-stage baseline (paper Table 2)\n",
-        "Accuracies are shown as `accuracy [95 % interval] n=images`: the Wilson score interval of a proportion "
-        "measured on n test images (the design's validation images when it has no test accuracy).\n",
-        f"Matched accuracy: a two-stage network counts when its test accuracy is at most the upper bound of the "
-        f"searched design's 95 % interval{margin}, i.e. the data do not show the design to be less accurate "
-        "(a design without a known n is matched only against networks at most as accurate). Energy ratio = the "
-        "network's energy on its best-by-energy accelerator / the design's energy; latency ratio = its latency on "
-        "its best-by-latency accelerator / the design's latency; ranges are min~max over matched networks.\n",
-        "## Two-stage baseline (this run)\n",
-        format_table(baseline, (("model", "model"), ("error_pct", "error % (test)"), ("test", "test acc [95 % CI] n"),
-                                ("e", "energy (mJ)"), ("ea", "best-by-energy accelerator"), ("l", "latency (ms)"),
-                                ("la", "best-by-latency accelerator")), markdown=True),  # fmt: skip
-        "## Single-stage designs (best.yaml of each search run)\n",
-        format_table(searched, (("run", "run"), ("reward_preset", "reward"), ("scale", "width, depth"), ("error_pct", "error %"),
-                                ("test", "acc [95 % CI] n"), ("accuracy_source", "accuracy split"), ("energy_mj", "energy (mJ)"),
-                                ("latency_ms", "latency (ms)"), ("acc", "accelerator"), ("feasible", "feasible")), markdown=True),
-        "## Reduction ratios at matched accuracy (this run)\n",
-        format_table(_ratio_rows(designs, comparisons), _RATIO_COLS, markdown=True),
-        "## The paper's Table 2 (CIFAR-10, for reference)\n",
-        format_table(p_table, (("model", "model"), ("error_pct", "error %"), ("test", "test acc [95 % CI] n"),
-                               ("energy_mj", "energy (mJ)"), ("latency_ms", "latency (ms)"),
-                               ("accelerator", "accelerator")), markdown=True),  # fmt: skip
-        f"The paper claims energy reduction {claims['energy_reduction']} and latency reduction "
-        f"{claims['latency_reduction']} at {claims['at']}. The same arithmetic on the paper's own figures:\n",
-        format_table(_ratio_rows(p_designs, p_cmp), _RATIO_COLS, markdown=True),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "# yoso vs the two-stage baseline (paper Table 2)\n",
+            "Accuracies are shown as `accuracy [95 % interval] n=images`: the Wilson score interval of a proportion "
+            "measured on n test images (the design's validation images when it has no test accuracy).\n",
+            f"Matched accuracy: a two-stage network counts when its test accuracy is at most the upper bound of the "
+            f"searched design's 95 % interval{margin}, i.e. the data do not show the design to be less accurate "
+            "(a design without a known n is matched only against networks at most as accurate). Energy ratio = the "
+            "network's energy on its best-by-energy accelerator / the design's energy; latency ratio = its latency on "
+            "its best-by-latency accelerator / the design's latency; ranges are min~max over matched networks.\n",
+            "## Two-stage baseline (this run)\n",
+            format_table(
+                baseline,
+                (
+                    ("model", "model"),
+                    ("error_pct", "error % (test)"),
+                    ("test", "test acc [95 % CI] n"),
+                    ("e", "energy (mJ)"),
+                    ("ea", "best-by-energy accelerator"),
+                    ("l", "latency (ms)"),
+                    ("la", "best-by-latency accelerator"),
+                ),
+                markdown=True,
+            ),
+            "## Single-stage designs (best.yaml of each search run)\n",
+            format_table(
+                searched,
+                (
+                    ("run", "run"),
+                    ("reward_preset", "reward"),
+                    ("scale", "width, depth"),
+                    ("error_pct", "error %"),
+                    ("test", "acc [95 % CI] n"),
+                    ("accuracy_source", "accuracy split"),
+                    ("energy_mj", "energy (mJ)"),
+                    ("latency_ms", "latency (ms)"),
+                    ("acc", "accelerator"),
+                    ("feasible", "feasible"),
+                ),
+                markdown=True,
+            ),
+            "## Reduction ratios at matched accuracy (this run)\n",
+            format_table(_ratio_rows(designs, comparisons), _RATIO_COLS, markdown=True),
+            "## The paper's Table 2 (CIFAR-10, for reference)\n",
+            format_table(
+                p_table,
+                (
+                    ("model", "model"),
+                    ("error_pct", "error %"),
+                    ("test", "test acc [95 % CI] n"),
+                    ("energy_mj", "energy (mJ)"),
+                    ("latency_ms", "latency (ms)"),
+                    ("accelerator", "accelerator"),
+                ),
+                markdown=True,
+            ),
+            f"The paper claims energy reduction {claims['energy_reduction']} and latency reduction "
+            f"{claims['latency_reduction']} at {claims['at']}. The same arithmetic on the paper's own figures:\n",
+            format_table(_ratio_rows(p_designs, p_cmp), _RATIO_COLS, markdown=True),
+        ]
+    )
 
 
 _DESIGN_COLORS = ["tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown"]
@@ -259,8 +334,15 @@ def plot_report(path: str | Path, two_stage: Sequence[Mapping[str, Any]], design
         for r, xi, yi in zip(rows, x, y):
             ax.annotate(r["model"], (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize="small")
         for d, color in zip(designs, _DESIGN_COLORS * len(designs)):
-            ax.scatter([d[key]], [100.0 * d["test_accuracy"]], marker="*", s=220, zorder=5, color=color,
-                       label=f"yoso {d['reward_preset']} ({d['run']})")  # fmt: skip
+            ax.scatter(
+                [d[key]],
+                [100.0 * d["test_accuracy"]],
+                marker="*",
+                s=220,
+                zorder=5,
+                color=color,
+                label=f"yoso {d['reward_preset']} ({d['run']})",
+            )
         ax.set_xlabel(f"{metric} ({unit})")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(True, alpha=0.3)
@@ -268,8 +350,12 @@ def plot_report(path: str | Path, two_stage: Sequence[Mapping[str, Any]], design
     return save_figure(fig, path, "single-stage (yoso) vs two-stage")
 
 
-def build_report(two_stage_dir: str | Path, search_dirs: Sequence[str | Path], out: str | Path | None = None,
-                 tolerance_pp: float = 0.0) -> tuple[str, Path]:  # fmt: skip
+def build_report(
+    two_stage_dir: str | Path,
+    search_dirs: Sequence[str | Path],
+    out: str | Path | None = None,
+    tolerance_pp: float = 0.0,
+) -> tuple[str, Path]:
     """Read the runs, write ``report.md`` and ``report.png`` to ``out``; returns the markdown and ``out``."""
     if not search_dirs:
         raise ValueError("at least one search run directory is needed")
@@ -291,8 +377,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("two_stage_dir", help="run directory of python two_stage.py (holds two_stage.csv)")
     parser.add_argument("search_dirs", nargs="+", help="run directories of python search.py (each holds best.yaml)")
     parser.add_argument("--out", default=None, help="output folder (default: <first search dir>/../report)")
-    parser.add_argument("--tolerance", type=float, default=0.0,
-                        help="extra matched-accuracy margin above the design's upper 95 %% bound, percentage points")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="extra matched-accuracy margin above the design's upper 95 %% bound, percentage points",
+    )
     args = parser.parse_args(argv)
     try:
         text, out = build_report(args.two_stage_dir, args.search_dirs, args.out, args.tolerance)

@@ -25,8 +25,14 @@ from yoso.space.genotype import Genotype
 from yoso.space.known import KNOWN_GENOTYPES
 
 #: Table-2 model names -> yoso's known genotype names.
-PAPER_NAMES = {"NasNet-A": "NASNet-A", "DARTS_V1": "DARTS_V1", "DARTS_V2": "DARTS_V2",
-               "AmoebaNet-A": "AmoebaNet-A", "ENAS": "ENAS", "PNAS": "PNAS"}  # fmt: skip
+PAPER_NAMES = {
+    "NasNet-A": "NASNet-A",
+    "DARTS_V1": "DARTS_V1",
+    "DARTS_V2": "DARTS_V2",
+    "AmoebaNet-A": "AmoebaNet-A",
+    "ENAS": "ENAS",
+    "PNAS": "PNAS",
+}
 
 
 def hardware(cfg: Any) -> tuple[list[Accelerator], Deploy, Tech]:
@@ -64,13 +70,16 @@ def table2(cfg: Any, n_jobs: int = 1) -> list[dict[str, Any]]:
         p = paper[name]
         paper_acc = paper_accelerator(p)
         ep, lp = evaluate([(g, paper_acc)], tech=tech, deploy=deploy)
-        rows.append({
-            "genotype": name, "n_accelerators": len(accs),
-            "best_energy": (float(energy[ie]), float(latency[ie]), str(accs[ie])),
-            "best_latency": (float(energy[il]), float(latency[il]), str(accs[il])),
-            "on_paper_accelerator": (float(ep[0]), float(lp[0]), str(paper_acc)),
-            "paper": (p["energy_mj"], p["latency_ms"], str(paper_acc)),
-        })  # fmt: skip
+        rows.append(
+            {
+                "genotype": name,
+                "n_accelerators": len(accs),
+                "best_energy": (float(energy[ie]), float(latency[ie]), str(accs[ie])),
+                "best_latency": (float(energy[il]), float(latency[il]), str(accs[il])),
+                "on_paper_accelerator": (float(ep[0]), float(lp[0]), str(paper_acc)),
+                "paper": (p["energy_mj"], p["latency_ms"], str(paper_acc)),
+            }
+        )
     return rows
 
 
@@ -88,8 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     print(head + "\n" + "-" * len(head))
     fmt = lambda t: f"{t[0]:6.2f} mJ {t[1]:5.2f} ms {t[2]:>18s}"  # noqa: E731
     for r in rows:
-        print(f"{r['genotype']:12s} | {fmt(r['best_energy'])} | {fmt(r['best_latency'])} | "
-              f"{r['on_paper_accelerator'][0]:6.2f} mJ {r['on_paper_accelerator'][1]:5.2f} ms | {fmt(r['paper'])}")  # fmt: skip
+        print(
+            f"{r['genotype']:12s} | {fmt(r['best_energy'])} | {fmt(r['best_latency'])} | "
+            f"{r['on_paper_accelerator'][0]:6.2f} mJ {r['on_paper_accelerator'][1]:5.2f} ms | {fmt(r['paper'])}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from yoso.app.table2 import enumerate_costs, hardware
 from yoso.cache import atomic_write, digest, file_lock
 from yoso.config import ConfigError
-from yoso.app.table2 import enumerate_costs, hardware
 from yoso.search.final import TrainFn, standalone_result
 from yoso.search.reward import Reward
 from yoso.space.accelerator import Accelerator
@@ -41,15 +41,42 @@ INTERVAL_COLUMNS = tuple(f"{a}_{k}" for a in ("val_accuracy", "test_accuracy") f
 #: Columns an older ``two_stage.csv`` may lack: the intervals and the tiling loop order (blank: none searched).
 OPTIONAL_COLUMNS = (*INTERVAL_COLUMNS, "loop_order")
 #: Columns of ``two_stage.csv`` (one row per network and criterion).
-CSV_COLUMNS = ("model", "criterion", "val_accuracy", "test_accuracy", *INTERVAL_COLUMNS, "error_pct", "energy_mj",
-               "latency_ms", "reward", "feasible", "accelerator", "pe", "gbuf_kb", "rbuf_bytes", "dataflow",
-               "loop_order", "n_accelerators", "enumeration_s")  # fmt: skip
+CSV_COLUMNS = (
+    "model",
+    "criterion",
+    "val_accuracy",
+    "test_accuracy",
+    *INTERVAL_COLUMNS,
+    "error_pct",
+    "energy_mj",
+    "latency_ms",
+    "reward",
+    "feasible",
+    "accelerator",
+    "pe",
+    "gbuf_kb",
+    "rbuf_bytes",
+    "dataflow",
+    "loop_order",
+    "n_accelerators",
+    "enumeration_s",
+)
 #: Columns of the Table-2-like markdown (key, header); ``*_text`` cells are added by :func:`two_stage_markdown`.
-MD_COLUMNS = (("model", "model"), ("error_pct", "error % (test)"), ("test_text", "test acc [95 % CI] n"),
-              ("val_text", "val acc [95 % CI] n"),
-              ("energy_mj", "energy (mJ)"), ("latency_ms", "latency (ms)"), ("pe", "PEs"), ("gbuf_kb", "g_buf (KB)"),
-              ("rbuf_bytes", "r_buf (B)"), ("dataflow", "dataflow"), ("loop_order", "loop order"), ("reward", "reward"),
-              ("feasible", "feasible"))  # fmt: skip
+MD_COLUMNS = (
+    ("model", "model"),
+    ("error_pct", "error % (test)"),
+    ("test_text", "test acc [95 % CI] n"),
+    ("val_text", "val acc [95 % CI] n"),
+    ("energy_mj", "energy (mJ)"),
+    ("latency_ms", "latency (ms)"),
+    ("pe", "PEs"),
+    ("gbuf_kb", "g_buf (KB)"),
+    ("rbuf_bytes", "r_buf (B)"),
+    ("dataflow", "dataflow"),
+    ("loop_order", "loop order"),
+    ("reward", "reward"),
+    ("feasible", "feasible"),
+)
 
 
 def check_models(names: Sequence[str] | None, key: str = "two_stage.models") -> list[str]:
@@ -71,8 +98,10 @@ def best_indices(energy: Any, latency: Any, reward: Any) -> dict[str, int]:
     """
     e, lat, r = (np.asarray(v, dtype=np.float64) for v in (energy, latency, reward))
     if not (e.shape == lat.shape == r.shape) or e.ndim != 1 or e.size == 0:
-        raise ValueError(f"energy, latency and reward must be equal-length non-empty 1-D arrays, got "
-                         f"{e.shape}, {lat.shape}, {r.shape}")  # fmt: skip
+        raise ValueError(
+            f"energy, latency and reward must be equal-length non-empty 1-D arrays, got "
+            f"{e.shape}, {lat.shape}, {r.shape}"
+        )
     return {
         "energy": int(np.argmin(np.where(np.isnan(e), np.inf, e))),
         "latency": int(np.argmin(np.where(np.isnan(lat), np.inf, lat))),
@@ -99,21 +128,35 @@ def network_rows(
     rows = []
     for criterion, i in best_indices(energy, latency, rewards).items():
         acc = accs[i]
-        rows.append({
-            "model": model, "criterion": criterion, "val_accuracy": val, "test_accuracy": test, **intervals,
-            "error_pct": 100.0 * (1.0 - test), "energy_mj": float(energy[i]), "latency_ms": float(latency[i]),
-            "reward": float(rewards[i]), "feasible": bool(feasible[i]), "accelerator": str(acc),
-            "pe": f"{acc.pe_rows}x{acc.pe_cols}", "gbuf_kb": acc.gbuf_kb, "rbuf_bytes": acc.rbuf_bytes,
-            "dataflow": acc.dataflow, "loop_order": acc.loop_order, "n_accelerators": len(accs),
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": model,
+                "criterion": criterion,
+                "val_accuracy": val,
+                "test_accuracy": test,
+                **intervals,
+                "error_pct": 100.0 * (1.0 - test),
+                "energy_mj": float(energy[i]),
+                "latency_ms": float(latency[i]),
+                "reward": float(rewards[i]),
+                "feasible": bool(feasible[i]),
+                "accelerator": str(acc),
+                "pe": f"{acc.pe_rows}x{acc.pe_cols}",
+                "gbuf_kb": acc.gbuf_kb,
+                "rbuf_bytes": acc.rbuf_bytes,
+                "dataflow": acc.dataflow,
+                "loop_order": acc.loop_order,
+                "n_accelerators": len(accs),
+            }
+        )
     return rows
 
 
 def standalone_key(cfg: Any) -> str:
     """Hash of what a stand-alone accuracy depends on: data, ``model.standalone``, seed, trainer limits."""
+    from yoso.app.pipeline import TRAINER_KEYS
     from yoso.config import plain_groups
     from yoso.nn.modules import macro_cells
-    from yoso.app.pipeline import TRAINER_KEYS
 
     parts = plain_groups(cfg, "data", "model")
     data = {k: v for k, v in parts["data"].items() if k != "num_workers"}
@@ -131,15 +174,25 @@ def cached_accuracy(path: Path, key: str, model: str, train: Callable[[], Sequen
     cache = json.loads(path.read_text()) if path.is_file() else {}
     if model in cache.get(key, {}):
         val, test, val_n, test_n = standalone_result(cache[key][model])
-        log.info("%s: stand-alone accuracy from %s (val %s, test %s)", model, path, format_accuracy(val, val_n),
-                 format_accuracy(test, test_n))  # fmt: skip
+        log.info(
+            "%s: stand-alone accuracy from %s (val %s, test %s)",
+            model,
+            path,
+            format_accuracy(val, val_n),
+            format_accuracy(test, test_n),
+        )
         return val, test, val_n, test_n
     log.info("%s: training stand-alone", model)
     start = time.perf_counter()
     val, test, val_n, test_n = standalone_result(train())
     elapsed = time.perf_counter() - start
-    log.info("%s: stand-alone training took %.1f s (val %s, test %s)", model, elapsed, format_accuracy(val, val_n),
-             format_accuracy(test, test_n))  # fmt: skip
+    log.info(
+        "%s: stand-alone training took %.1f s (val %s, test %s)",
+        model,
+        elapsed,
+        format_accuracy(val, val_n),
+        format_accuracy(test, test_n),
+    )
     with file_lock(path):  # re-read under the lock: keep what others wrote meanwhile
         cache = json.loads(path.read_text()) if path.is_file() else {}
         cache.setdefault(key, {})[model] = [val, test, val_n, test_n]
@@ -176,13 +229,19 @@ def two_stage_markdown(rows: Sequence[Mapping[str, Any]], reward: Reward) -> str
     """The Table-2-like markdown: one table per criterion, accuracies with their 95 % interval and split size; the
     loop order column where the accelerators have one."""
     columns = [c for c in MD_COLUMNS if c[0] != "loop_order" or any(r.get("loop_order") for r in rows)]
-    titles = {"energy": "best accelerator by energy", "latency": "best accelerator by latency",
-              "reward": f"best accelerator by the reward (eq. 2: {reward})"}  # fmt: skip
+    titles = {
+        "energy": "best accelerator by energy",
+        "latency": "best accelerator by latency",
+        "reward": f"best accelerator by the reward (eq. 2: {reward})",
+    }
     n = rows[0]["n_accelerators"] if rows else 0
     out = [f"# Two-stage baseline: each network on its best of {n} accelerators\n"]
     for c in CRITERIA:
-        shown = [{**r, "test_text": accuracy_text(r, "test_accuracy"), "val_text": accuracy_text(r, "val_accuracy")}
-                 for r in rows if r["criterion"] == c]  # fmt: skip
+        shown = [
+            {**r, "test_text": accuracy_text(r, "test_accuracy"), "val_text": accuracy_text(r, "val_accuracy")}
+            for r in rows
+            if r["criterion"] == c
+        ]
         out += [f"## {titles[c]}\n", format_table(shown, columns, markdown=True)]
     return "\n".join(out)
 
@@ -204,8 +263,8 @@ def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
     import pytorch_lightning as pl
 
     from yoso.app.cli import validate_config
-    from yoso.config import plain_groups
     from yoso.app.pipeline import standalone_trainer_fn
+    from yoso.config import plain_groups
 
     setup = validate_config(cfg, require=("accelerator", "reward", "hw", "data", "model"))
     models = check_models(plain_groups(cfg, "two_stage").get("two_stage", {}).get("models"))
@@ -213,8 +272,9 @@ def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(setup.seed, workers=True, verbose=False)
     accs, deploy, tech = hardware(cfg)
-    log.info("two-stage baseline: %d networks x %d accelerators (%s, %s)", len(models), len(accs), tech.name,
-             setup.reward)  # fmt: skip
+    log.info(
+        "two-stage baseline: %d networks x %d accelerators (%s, %s)", len(models), len(accs), tech.name, setup.reward
+    )
 
     key = standalone_key(cfg)
     lazy: dict[str, TrainFn] = {}
@@ -231,9 +291,18 @@ def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
         return cached_accuracy(run_dir / "standalone.json", key, name, lambda: train_fn()(KNOWN_GENOTYPES[name]))
 
     rows = two_stage(models, accs, lambda g: enumerate_costs(g, accs, tech, deploy), accuracy, setup.reward)
-    write_outputs(run_dir, rows, setup.reward,
-                  {"models": models, "n_accelerators": len(accs), "tech": tech.name,
-                   "deploy": plain_groups(cfg, "hw")["hw"]["deploy"], "standalone_key": key})  # fmt: skip
+    write_outputs(
+        run_dir,
+        rows,
+        setup.reward,
+        {
+            "models": models,
+            "n_accelerators": len(accs),
+            "tech": tech.name,
+            "deploy": plain_groups(cfg, "hw")["hw"]["deploy"],
+            "standalone_key": key,
+        },
+    )
     cols = ("model", "criterion", "test_accuracy", "energy_mj", "latency_ms", "accelerator", "reward", "enumeration_s")
     log.info("two-stage baseline:\n%s", format_table(rows, cols))
     log.info("wrote %s, %s, %s", *(run_dir / f"two_stage.{x}" for x in ("csv", "md", "yaml")))

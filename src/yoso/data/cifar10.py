@@ -108,11 +108,17 @@ def missing_files(root: Path) -> list[str]:
 
 #: The only globals a CIFAR-10 batch may name: numpy's array and dtype reconstructors (and, in a pickle of protocol
 #: 2 written by Python 3, ``_codecs.encode`` for bytes). Each builds data; none runs code of the file's choosing.
-_BATCH_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-})  # fmt: skip
+_BATCH_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+)
 
 
 class _BatchUnpickler(pickle.Unpickler):

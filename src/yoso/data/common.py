@@ -72,8 +72,7 @@ def check_shape(name: str, images: torch.Tensor, input_shape: Sequence[int]) -> 
     """A DatasetError unless the images are N x ``input_shape``."""
     if tuple(images.shape[1:]) != tuple(int(v) for v in input_shape):
         raise DatasetError(
-            f"{name}: images have shape {tuple(images.shape[1:])}, the config's data.input_shape is "
-            f"{list(input_shape)}"
+            f"{name}: images have shape {tuple(images.shape[1:])}, the config's data.input_shape is {list(input_shape)}"
         )
 
 

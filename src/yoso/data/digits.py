@@ -35,8 +35,9 @@ class DigitsDataModule(ImageDataModule):
         self.val_fraction = check_fraction("data.val_fraction", val_fraction)
         self.test_fraction = check_fraction("data.test_fraction", test_fraction)
         if self.val_fraction + self.test_fraction >= 1.0:  # no training data left
-            raise ConfigError("data.test_fraction", test_fraction, f"< {1.0 - self.val_fraction} so that "
-                              "data.val_fraction + it < 1")  # fmt: skip
+            raise ConfigError(
+                "data.test_fraction", test_fraction, f"< {1.0 - self.val_fraction} so that data.val_fraction + it < 1"
+            )
 
     def load_splits(self) -> Splits:
         digits = load_digits()
@@ -55,7 +56,9 @@ class DigitsDataModule(ImageDataModule):
             stratify=labels.numpy()[rest],
         )
         x_train = images[train]
-        part = {k: (normalise(images[v], x_train), labels[v]) for k, v in (("train", train), ("val", val), ("test", test))}
+        part = {
+            k: (normalise(images[v], x_train), labels[v]) for k, v in (("train", train), ("val", val), ("test", test))
+        }
         return Splits(
             train=ImageDataset(*part["train"]),
             val=ImageDataset(*part["val"]),

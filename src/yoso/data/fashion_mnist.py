@@ -166,12 +166,14 @@ class FashionMNISTDataModule(ImageDataModule):
         super().__init__(input_shape, num_classes, batch_size, num_workers, seed, name)
         self.root = Path(root)
         self.val_size = check_int("data.val_size", val_size, 1, TRAIN_COUNT - 1)
-        self.train_size = None if train_size is None else check_int(
-            "data.train_size", train_size, 1, TRAIN_COUNT - self.val_size
+        self.train_size = (
+            None if train_size is None else check_int("data.train_size", train_size, 1, TRAIN_COUNT - self.val_size)
         )
         self.resolution = check_int("data.resolution", resolution, 1, IMAGE_SIZE)
         if list(self.input_shape) != [1, self.resolution, self.resolution]:
-            raise ConfigError("data.input_shape", list(input_shape), f"[1, {resolution}, {resolution}] (data.resolution)")
+            raise ConfigError(
+                "data.input_shape", list(input_shape), f"[1, {resolution}, {resolution}] (data.resolution)"
+            )
         self.augment = bool(augment)
         self.download = bool(download)
 

@@ -17,8 +17,15 @@ from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import SimResult, simulate
 from yoso.hw.tech import DEFAULT_TECH, load_tech
-from yoso.space.accelerator import (DATAFLOWS, LOOP_DIMS, TILING_LOOPS, Accelerator, check_dataflow,
-                                    check_loop_order, parse_pe_shape)  # fmt: skip
+from yoso.space.accelerator import (
+    DATAFLOWS,
+    LOOP_DIMS,
+    TILING_LOOPS,
+    Accelerator,
+    check_dataflow,
+    check_loop_order,
+    parse_pe_shape,
+)
 from yoso.space.known import KNOWN_GENOTYPES, load_genotype
 from yoso.tables import format_table
 
@@ -38,25 +45,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pe", default="16x32", help="PE array ROWSxCOLS (8x8 .. 16x32)")
     p.add_argument("--gbuf-kb", default="512", help="global buffer KB (108 .. 1024)")
     p.add_argument("--rbuf-b", default="512", help="register file bytes per PE (64 .. 1024)")
-    p.add_argument("--dataflow", default="OS", help=f"a named dataflow {list(DATAFLOWS)} or a connectivity "
-                   f"ROWS-COLS of loop dimensions {LOOP_DIMS} (C-K, PQ-K)")  # fmt: skip
-    p.add_argument("--loop-order", default=None, help=f"the global-buffer tiling's loop order, a permutation of "
-                   f"{TILING_LOOPS} outer to inner (default: the simulator's choice per layer)")  # fmt: skip
-    p.add_argument("--tech", default=DEFAULT_TECH, help="technology name (package data yoso/hw/technologies) or a YAML path")
+    p.add_argument(
+        "--dataflow",
+        default="OS",
+        help=f"a named dataflow {list(DATAFLOWS)} or a connectivity "
+        f"ROWS-COLS of loop dimensions {LOOP_DIMS} (C-K, PQ-K)",
+    )
+    p.add_argument(
+        "--loop-order",
+        default=None,
+        help=f"the global-buffer tiling's loop order, a permutation of "
+        f"{TILING_LOOPS} outer to inner (default: the simulator's choice per layer)",
+    )
+    p.add_argument(
+        "--tech", default=DEFAULT_TECH, help="technology name (package data yoso/hw/technologies) or a YAML path"
+    )
     p.add_argument("--json", action="store_true", help="print totals and breakdown as JSON")
     return p.parse_args(argv)
 
 
 def print_table(res: SimResult) -> None:
     """Per-layer table and totals."""
-    rows = [{"layer": r.layer.name, "kind": r.layer.kind, "CxHxW -> K": f"{r.layer.C}x{r.layer.H}x{r.layer.W} -> {r.layer.K}",
-             "RxS/s": f"{r.layer.R}x{r.layer.S}/{r.layer.stride[0]}", "MACs": f"{r.macs:,}", "util": f"{r.utilisation:.2f}",
-             "cycles": f"{r.cycles:,.0f}", "DRAM words": f"{r.accesses['dram']:,.0f}",
-             "energy uJ": f"{r.energy_total_pj * 1e-6:.2f}"} for r in res.layers]  # fmt: skip
+    rows = [
+        {
+            "layer": r.layer.name,
+            "kind": r.layer.kind,
+            "CxHxW -> K": f"{r.layer.C}x{r.layer.H}x{r.layer.W} -> {r.layer.K}",
+            "RxS/s": f"{r.layer.R}x{r.layer.S}/{r.layer.stride[0]}",
+            "MACs": f"{r.macs:,}",
+            "util": f"{r.utilisation:.2f}",
+            "cycles": f"{r.cycles:,.0f}",
+            "DRAM words": f"{r.accesses['dram']:,.0f}",
+            "energy uJ": f"{r.energy_total_pj * 1e-6:.2f}",
+        }
+        for r in res.layers
+    ]
     print(format_table(rows, title=str(res.accelerator)), end="")
     parts = "  ".join(f"{k} {v:.3f}" for k, v in res.breakdown.items())
-    print(f"energy {res.energy_mj:.3f} mJ  latency {res.latency_ms:.3f} ms  utilisation {res.utilisation:.2f}  "
-          f"MACs {res.macs:,}\nbreakdown (mJ): {parts}")  # fmt: skip
+    print(
+        f"energy {res.energy_mj:.3f} mJ  latency {res.latency_ms:.3f} ms  utilisation {res.utilisation:.2f}  "
+        f"MACs {res.macs:,}\nbreakdown (mJ): {parts}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,8 +45,7 @@ def unit_costs(ref: Mapping[str, Any]) -> UnitCosts:
 
 def hardware(rec: Mapping[str, Any]) -> Accelerator:
     """The accelerator of a reference record or setup (external tools' sizes lie outside the paper's ranges)."""
-    return Accelerator(rec["pe_rows"], rec["pe_cols"], rec["gbuf_kb"], rec["rbuf_bytes"], rec["dataflow"],
-                       limits=None)  # fmt: skip
+    return Accelerator(rec["pe_rows"], rec["pe_cols"], rec["gbuf_kb"], rec["rbuf_bytes"], rec["dataflow"], limits=None)
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
@@ -86,8 +85,10 @@ class Agreement:
         return _spearman(self.yoso, self.reference)
 
     def line(self) -> str:
-        return (f"{self.label:28s} n={self.n:3d}  median rel. err {100 * self.median_error:6.1f}%  "
-                f"max {100 * self.max_error:6.1f}%  Spearman {self.spearman:.3f}")  # fmt: skip
+        return (
+            f"{self.label:28s} n={self.n:3d}  median rel. err {100 * self.median_error:6.1f}%  "
+            f"max {100 * self.max_error:6.1f}%  Spearman {self.spearman:.3f}"
+        )
 
 
 def cycle_agreement(ref: Mapping[str, Any], dataflow: str | None = None) -> Agreement:
@@ -124,8 +125,13 @@ def alexnet_isca16_layers(batch: int = 16) -> dict[str, list[Layer]]:
     (out - 1) * stride + R; conv1/conv3 halves read all input channels, conv2/4/5 halves one
     group's (48/192/192). The reference's ALU counts (1e9 MAC units) confirm these shapes.
     """
-    spec = {"conv1": (3, 48, 55, 11, 4), "conv2": (48, 128, 27, 5, 1), "conv3": (256, 192, 13, 3, 1),
-            "conv4": (192, 192, 13, 3, 1), "conv5": (192, 128, 13, 3, 1)}  # fmt: skip
+    spec = {
+        "conv1": (3, 48, 55, 11, 4),
+        "conv2": (48, 128, 27, 5, 1),
+        "conv3": (256, 192, 13, 3, 1),
+        "conv4": (192, 192, 13, 3, 1),
+        "conv5": (192, 128, 13, 3, 1),
+    }
     out = {}
     for name, (c, k, ho, r, s) in spec.items():
         h = (ho - 1) * s + r

@@ -61,8 +61,11 @@ class Usage:
     def row(self, i: int) -> dict[str, float]:
         """Design ``i``'s counts, percentages and fit by :data:`USAGE_COLUMNS` name."""
         pct = 100.0 * self.fraction[i]
-        return {**dict(zip(RESOURCES, map(float, self.counts[i]))),
-                **{f"{r}_pct": float(p) for r, p in zip(RESOURCES, pct)}, "fits": float(self.fits[i])}  # fmt: skip
+        return {
+            **dict(zip(RESOURCES, map(float, self.counts[i]))),
+            **{f"{r}_pct": float(p) for r, p in zip(RESOURCES, pct)},
+            "fits": float(self.fits[i]),
+        }
 
 
 def _check_count(key: str, value: Any) -> int:
@@ -116,15 +119,22 @@ class Board:
             object.__setattr__(self, key, check_float(f"target.{key}", getattr(self, key), at_least=0.0))
         check_choice("target.word_bits", self.word_bits, (8, 16))
         if not isinstance(self.macs_per_dsp, Mapping) or self.word_bits not in self.macs_per_dsp:
-            raise ConfigError("target.macs_per_dsp", self.macs_per_dsp,
-                              f"a mapping word_bits -> MACs per DSP slice with an entry for {self.word_bits}")  # fmt: skip
+            raise ConfigError(
+                "target.macs_per_dsp",
+                self.macs_per_dsp,
+                f"a mapping word_bits -> MACs per DSP slice with an entry for {self.word_bits}",
+            )
         for bits, macs in self.macs_per_dsp.items():
             check_float(f"target.macs_per_dsp.{bits}", macs, greater_than=0.0)
         object.__setattr__(self, "macs_per_dsp", {int(k): float(v) for k, v in self.macs_per_dsp.items()})
 
     def __hash__(self) -> int:  # macs_per_dsp is a dict
-        return hash(tuple(tuple(sorted(self.macs_per_dsp.items())) if f == "macs_per_dsp" else getattr(self, f)
-                          for f in self.__dataclass_fields__))
+        return hash(
+            tuple(
+                tuple(sorted(self.macs_per_dsp.items())) if f == "macs_per_dsp" else getattr(self, f)
+                for f in self.__dataclass_fields__
+            )
+        )
 
     @property
     def capacity(self) -> np.ndarray:
@@ -137,9 +147,17 @@ class Board:
         Every on-chip unit cost and leakage is 0 and one DRAM word costs ``word_bits x dram_pj_per_bit``
         pJ, so the simulator's energy is the DRAM energy; :meth:`cost` adds the board's power x latency.
         """
-        return replace(base, name=f"{base.name}@{self.name}", word_bits=self.word_bits, clock_mhz=self.clock_mhz,
-                       dram_gb_s=self.dram_gb_s, unit_costs=UnitCosts(0.0, 0.0, 0.0, 0.0, 1.0),
-                       mac_pj=self.word_bits * self.dram_pj_per_bit, leak_uw_per_sram_kb=0.0, leak_uw_per_pe=0.0)  # fmt: skip
+        return replace(
+            base,
+            name=f"{base.name}@{self.name}",
+            word_bits=self.word_bits,
+            clock_mhz=self.clock_mhz,
+            dram_gb_s=self.dram_gb_s,
+            unit_costs=UnitCosts(0.0, 0.0, 0.0, 0.0, 1.0),
+            mac_pj=self.word_bits * self.dram_pj_per_bit,
+            leak_uw_per_sram_kb=0.0,
+            leak_uw_per_pe=0.0,
+        )
 
     def usage(self, accelerators: Sequence[Accelerator]) -> Usage:
         """Exact resource use of each accelerator on this device (vectorised over the list)."""
@@ -169,8 +187,9 @@ class Board:
 
     def power_w(self, usage: Usage) -> np.ndarray:
         """Board power of each design (W): device static plus the dynamic power of the resources it uses."""
-        per_mhz = np.array([self.dsp_uw_per_mhz, self.bram36_uw_per_mhz, self.uram_uw_per_mhz, self.lut_uw_per_mhz,
-                            0.0])  # fmt: skip
+        per_mhz = np.array(
+            [self.dsp_uw_per_mhz, self.bram36_uw_per_mhz, self.uram_uw_per_mhz, self.lut_uw_per_mhz, 0.0]
+        )
         return self.static_w + usage.counts @ per_mhz * self.clock_mhz * 1e-6
 
     def cost(self, accelerators: Sequence[Accelerator], dram_mj: Any, latency_ms: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -189,4 +208,3 @@ def fps(latency_ms: Any) -> np.ndarray:
     """Frames per second of a latency per frame (ms): the deployment network runs one image at a time."""
     with np.errstate(divide="ignore"):
         return 1000.0 / np.asarray(latency_ms, dtype=np.float64)
-

@@ -94,7 +94,7 @@ class Layer:
     def has_weights(self) -> bool:
         return self.kind in ("conv", "dwconv", "fc")
 
-    def shape(self) -> "Layer":
+    def shape(self) -> Layer:
         """The same layer without its name (the cache key: equal shapes cost the same)."""
         return self if not self.name else Layer(**{**self.__dict__, "name": ""})
 
@@ -121,7 +121,7 @@ class Deploy:
             raise ConfigError("hw.deploy.channels", self.channels, "an even integer >= 2")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "hw.deploy") -> "Deploy":
+    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "hw.deploy") -> Deploy:
         """The macro from the ``hw.deploy`` config group, validated."""
         keys = ("input_shape", "num_classes", "channels", "cells", "stem_multiplier")
         values = {k: required(cfg, prefix, k) for k in keys}
@@ -241,9 +241,20 @@ def layer_from_record(rec: Mapping[str, Any]) -> Layer:
     if kind == "conv" and rec.get("groups", 1) > 1:
         kind = "dwconv"
     return Layer(
-        kind, rec["C"], rec["K"], rec["h_in"], rec["w_in"], rec.get("R", 1), rec.get("S", 1), rec.get("stride", 1),
-        rec.get("pad", 0), rec.get("groups", 1), rec.get("dilation", 1), rec.get("N", 1), name=str(rec.get("id", "")),
-    )  # fmt: skip
+        kind,
+        rec["C"],
+        rec["K"],
+        rec["h_in"],
+        rec["w_in"],
+        rec.get("R", 1),
+        rec.get("S", 1),
+        rec.get("stride", 1),
+        rec.get("pad", 0),
+        rec.get("groups", 1),
+        rec.get("dilation", 1),
+        rec.get("N", 1),
+        name=str(rec.get("id", "")),
+    )
 
 
 def count_params(layers: list[Layer], bn: bool = True) -> int:

@@ -167,10 +167,25 @@ def _dims(l: Layer) -> _Dims:
     reff, seff = l.dilation * (l.R - 1) + 1, l.dilation * (l.S - 1) + 1
     w = int(l.has_weights)
     return _Dims(
-        G=g, Cg=l.C // g, Kg=l.K // g, P=l.N * l.out_h, Q=l.out_w, R=l.R, S=l.S, sh=l.stride[0], sw=l.stride[1],
-        Reff=reff, Seff=seff, H=l.N * (l.H + 2 * l.padding[0]), Win=l.W, w=w, macs=l.macs,
-        Wsz=w * l.K * (l.C // g) * l.R * l.S, Isz=l.N * l.C * l.H * l.W, Osz=l.N * l.K * l.out_h * l.out_w,
-    )  # fmt: skip
+        G=g,
+        Cg=l.C // g,
+        Kg=l.K // g,
+        P=l.N * l.out_h,
+        Q=l.out_w,
+        R=l.R,
+        S=l.S,
+        sh=l.stride[0],
+        sw=l.stride[1],
+        Reff=reff,
+        Seff=seff,
+        H=l.N * (l.H + 2 * l.padding[0]),
+        Win=l.W,
+        w=w,
+        macs=l.macs,
+        Wsz=w * l.K * (l.C // g) * l.R * l.S,
+        Isz=l.N * l.C * l.H * l.W,
+        Osz=l.N * l.K * l.out_h * l.out_w,
+    )
 
 
 # --------------------------------------------------------------------------- array mapping
@@ -331,7 +346,11 @@ def _row_stationary(layer: Layer, d: _Dims, rows: int, cols: int, rf_words: int,
     mults = _order_mults(trips, _orders(loop_order))
     glb = np.min([d.Wsz * m[0] + i_rows * m[1] + d.Osz * (2 * m[2] - 1) for m in mults], axis=0)
     counts = np.stack([np.full(len(e), macs), rf, noc, glb.astype(float), np.zeros(len(e))], axis=1)
-    return counts, cycles, {"mapping": np.full(len(e), "row"), "e": e, "p": p, "q": q, "n": n, "sets_k": sk, "sets_c": sc}
+    return (
+        counts,
+        cycles,
+        {"mapping": np.full(len(e), "row"), "e": e, "p": p, "q": q, "n": n, "sets_k": sk, "sets_c": sc},
+    )
 
 
 class _Candidates(NamedTuple):
@@ -351,8 +370,9 @@ class _Candidates(NamedTuple):
 
 
 @lru_cache(maxsize=1 << 16)
-def _array_candidates(layer: Layer, rows: int, cols: int, rf_words: int, dataflow: str,
-                      loop_order: str | None = None) -> _Candidates:  # fmt: skip
+def _array_candidates(
+    layer: Layer, rows: int, cols: int, rf_words: int, dataflow: str, loop_order: str | None = None
+) -> _Candidates:
     """Every candidate array mapping of ``layer`` under the unrollings the dataflow (and loop order) allow."""
     d = _dims(layer)
     if layer.kind == "add":  # elementwise: two operands in, one out, full array parallelism
@@ -403,8 +423,9 @@ def _order_mults(trips: np.ndarray, orders: tuple[tuple[int, ...], ...] = _ORDER
 
 
 @lru_cache(maxsize=1 << 16)
-def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True,
-                 loop_order: str | None = None) -> tuple[float, dict[str, Any]]:  # fmt: skip
+def _dram_tiling(
+    layer: Layer, glb_words: int, onchip_fmaps: bool = True, loop_order: str | None = None
+) -> tuple[float, dict[str, Any]]:
     """Least DRAM traffic (words) over GLB tiles (k, c, p) that fit, in the given loop order or the best of the 6.
 
     With ``onchip_fmaps``, a layer whose whole input and output maps fit in the GLB next to
@@ -454,8 +475,12 @@ def _dram_tiling(layer: Layer, glb_words: int, onchip_fmaps: bool = True,
 def _acc_constants(acc: Accelerator, tech: Tech) -> tuple[np.ndarray, float, int, int]:
     """(unit cost vector, static pJ per cycle, RF words, GLB words) of an accelerator."""
     static_pj_per_cycle = tech.static_power_mw(acc) * 1e9 / (tech.clock_mhz * 1e6)
-    return (tech.costs(acc).vector(), static_pj_per_cycle, int(acc.rbuf_bytes // tech.word_bytes),
-            int(acc.gbuf_kb * 1024 // tech.word_bytes))  # fmt: skip
+    return (
+        tech.costs(acc).vector(),
+        static_pj_per_cycle,
+        int(acc.rbuf_bytes // tech.word_bytes),
+        int(acc.gbuf_kb * 1024 // tech.word_bytes),
+    )
 
 
 class _LayerCost(NamedTuple):

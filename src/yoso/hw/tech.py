@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ class UnitCosts:
         return np.array([self.mac, self.rf, self.noc, self.glb, self.dram])
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], prefix: str = "unit_costs") -> "UnitCosts":
+    def from_mapping(cls, data: Mapping[str, Any], prefix: str = "unit_costs") -> UnitCosts:
         unknown = sorted(set(data) - set(LEVELS))
         if unknown:
             raise ConfigError(f"{prefix}.{unknown[0]}", data[unknown[0]], f"keys {list(LEVELS)}")
@@ -76,14 +76,20 @@ class Tech:
         check_choice("tech.word_bits", self.word_bits, (8, 16, 32))
         for key in ("mac_pj", "rf_ref_bytes", "glb_ref_kb", "noc_ref_pes", "clock_mhz", "dram_gb_s"):
             check_float(f"tech.{key}", getattr(self, key), greater_than=0.0)
-        nonnegative = ("rf_size_exponent", "glb_size_exponent", "noc_size_exponent", "leak_uw_per_sram_kb", "leak_uw_per_pe")
+        nonnegative = (
+            "rf_size_exponent",
+            "glb_size_exponent",
+            "noc_size_exponent",
+            "leak_uw_per_sram_kb",
+            "leak_uw_per_pe",
+        )
         for key in nonnegative:
             check_float(f"tech.{key}", getattr(self, key), at_least=0.0)
         if not isinstance(self.unit_costs, UnitCosts):
             raise ConfigError("tech.unit_costs", self.unit_costs, "a mapping mac/rf/noc/glb/dram -> number")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "Tech":
+    def from_mapping(cls, data: Mapping[str, Any]) -> Tech:
         """A Tech from a parsed YAML mapping; unknown or missing keys raise ConfigError."""
         if not isinstance(data, Mapping):
             raise ConfigError("tech", data, "a mapping of technology constants")
@@ -128,7 +134,7 @@ class Tech:
 DEFAULT_TECH = "eyeriss_65nm"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_tech(name_or_path: str = DEFAULT_TECH) -> Tech:
     """The Tech named ``name_or_path`` (a technology of the package, e.g. ``eyeriss_65nm``, or a YAML path)."""
     path = Path(name_or_path) if Path(name_or_path).suffix else TECH_DIR / f"{name_or_path}.yaml"

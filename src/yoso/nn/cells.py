@@ -51,8 +51,12 @@ def dirac_(weight: torch.Tensor, noise: float, groups: int = 1, shift: int = 0) 
         weight.mul_(noise).add_(delta)
 
 
-def _gather(weights: nn.ParameterList, slots: Sequence[int], inputs: Sequence[torch.Tensor] | None = None,
-            rows: int | None = None) -> torch.Tensor:  # fmt: skip
+def _gather(
+    weights: nn.ParameterList,
+    slots: Sequence[int],
+    inputs: Sequence[torch.Tensor] | None = None,
+    rows: int | None = None,
+) -> torch.Tensor:
     """The slots' weights side by side (dim 1); sliced to ``rows`` and each input's channels when given."""
     parts = [weights[s] for s in slots]
     if inputs is not None:
@@ -96,7 +100,10 @@ class SlotPreprocess(nn.Module):
             return self.bn(F.conv2d(x, self._weight(0, inputs, slots)))
         shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
         y = torch.cat(
-            [F.conv2d(x, self._weight(0, inputs, slots), stride=2), F.conv2d(shifted, self._weight(1, inputs, slots), stride=2)],
+            [
+                F.conv2d(x, self._weight(0, inputs, slots), stride=2),
+                F.conv2d(shifted, self._weight(1, inputs, slots), stride=2),
+            ],
             dim=1,
         )
         return self.bn(y)
@@ -126,8 +133,9 @@ class SlotClassifier(nn.Module):
         bound = 1.0 / math.sqrt(fan_in)
         self.bias = nn.Parameter(torch.empty(num_classes).uniform_(-bound, bound))
 
-    def forward(self, inputs: Sequence[torch.Tensor], slots: Sequence[int],
-                scales: Sequence[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+    def forward(
+        self, inputs: Sequence[torch.Tensor], slots: Sequence[int], scales: Sequence[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Logits of a concat of node slots; ``scales`` (one per input) weight each normalised slot (a relaxed cell)."""
         pooled = [F.adaptive_avg_pool2d(self.bns[s](x), 1).flatten(1) for x, s in zip(inputs, slots)]
         if scales is not None:
@@ -174,8 +182,14 @@ class Cell(nn.Module):
     genotype's edges. The two inputs are pre-processed only when a node reads them.
     """
 
-    def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], affine: bool,
-                 stem: tuple[int, int] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        plan: CellPlan,
+        prev_prev: tuple[int, int],
+        prev: tuple[int, int],
+        affine: bool,
+        stem: tuple[int, int] | None = None,
+    ):
         super().__init__()
         self.plan = plan
         self.pre0 = SlotPreprocess(*prev_prev, plan.channels, reduce=plan.reduction_prev, affine=affine)
@@ -211,8 +225,14 @@ class Cell(nn.Module):
                 shift = module.out_channels if id(module) in second else 0
                 dirac_(module.weight, noise, groups=module.groups, shift=shift)
 
-    def run(self, s0: CellOutput, s1: CellOutput, genotype: Genotype, slot_of: Callable[[int], int],
-            s0_is_stem: bool = False) -> CellOutput:  # fmt: skip
+    def run(
+        self,
+        s0: CellOutput,
+        s1: CellOutput,
+        genotype: Genotype,
+        slot_of: Callable[[int], int],
+        s0_is_stem: bool = False,
+    ) -> CellOutput:
         cell = self.plan.cell_type
         states: list[torch.Tensor | None] = [None, None]
         pre0 = self.pre0_stem if s0_is_stem and self.pre0_stem is not None else self.pre0
@@ -234,8 +254,16 @@ class Cell(nn.Module):
 class MacroNet(nn.Module):
     """Stem conv - cells - global pool - linear classifier; cells built by :meth:`make_cell`."""
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int, channels: int, num_cells: int,
-                 stem_multiplier: int = 3, affine: bool = True, dirac_init: float | None = None):
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int,
+        num_cells: int,
+        stem_multiplier: int = 3,
+        affine: bool = True,
+        dirac_init: float | None = None,
+    ):
         super().__init__()
         self.input_shape = tuple(int(v) for v in input_shape)
         self.num_classes, self.channels, self.num_cells = int(num_classes), int(channels), int(num_cells)
@@ -273,8 +301,9 @@ class MacroNet(nn.Module):
         """Cells that may read the stem as their first input without doing so in the full macro (elastic depth)."""
         return set()
 
-    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int],
-                  stem: tuple[int, int] | None = None) -> Cell:  # fmt: skip
+    def make_cell(
+        self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], stem: tuple[int, int] | None = None
+    ) -> Cell:
         raise NotImplementedError
 
     def output_slots(self, plan: CellPlan) -> int:

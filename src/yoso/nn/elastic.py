@@ -68,14 +68,18 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
         parts = []
         for at, start, size in ranges:
             stop = start + size
-            parts.append(F.batch_norm(
-                x[:, at : at + size],
-                self.running_mean[start:stop] if keep_stats and self.running_mean is not None else None,
-                self.running_var[start:stop] if keep_stats and self.running_var is not None else None,
-                None if self.weight is None else self.weight[start:stop],
-                None if self.bias is None else self.bias[start:stop],
-                use_batch, factor, self.eps,
-            ))  # fmt: skip
+            parts.append(
+                F.batch_norm(
+                    x[:, at : at + size],
+                    self.running_mean[start:stop] if keep_stats and self.running_mean is not None else None,
+                    self.running_var[start:stop] if keep_stats and self.running_var is not None else None,
+                    None if self.weight is None else self.weight[start:stop],
+                    None if self.bias is None else self.bias[start:stop],
+                    use_batch,
+                    factor,
+                    self.eps,
+                )
+            )
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 

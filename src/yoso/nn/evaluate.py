@@ -47,8 +47,10 @@ class SubnetEvaluator:
         #: images measured at each look of a race, the whole split last
         self.bounds = sorted({int(n) for n in looks if 0 < int(n) < self.total} | {self.total})
         starts = [0, *self.bounds[:-1]]
-        self.segments = [list(zip(inputs[a:b].split(eval_batch_size), labels[a:b].split(eval_batch_size)))
-                         for a, b in zip(starts, self.bounds)]  # fmt: skip
+        self.segments = [
+            list(zip(inputs[a:b].split(eval_batch_size), labels[a:b].split(eval_batch_size)))
+            for a, b in zip(starts, self.bounds)
+        ]
         self.counts: dict[Genotype, list[int]] = {}  # correct predictions within each look measured so far
         self.cache: dict[Genotype, int] = {}  # correct predictions on the whole split
         self._bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

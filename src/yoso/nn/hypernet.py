@@ -22,8 +22,15 @@ def edge_key(node: int, input_node: int, op: str) -> str:
 class HyperCell(Cell):
     """A cell holding every candidate op of every (node, input, op) choice of the space."""
 
-    def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], cells: CellSpace,
-                 affine: bool, stem: tuple[int, int] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        plan: CellPlan,
+        prev_prev: tuple[int, int],
+        prev: tuple[int, int],
+        cells: CellSpace,
+        affine: bool,
+        stem: tuple[int, int] | None = None,
+    ):
         super().__init__(plan, prev_prev, prev, affine, stem)
         self.space_ops = tuple(cells.ops)
         self.candidates = nn.ModuleDict()
@@ -67,9 +74,18 @@ class HyperNet(MacroNet):
     cells of each stage.
     """
 
-    def __init__(self, cells: CellSpace, input_shape: Sequence[int], num_classes: int, channels: int = 16,
-                 num_cells: int = 6, stem_multiplier: int = 3, affine: bool = True, dirac_init: float | None = None,
-                 scale: ScaleSpace | None = None):  # fmt: skip
+    def __init__(
+        self,
+        cells: CellSpace,
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int = 16,
+        num_cells: int = 6,
+        stem_multiplier: int = 3,
+        affine: bool = True,
+        dirac_init: float | None = None,
+        scale: ScaleSpace | None = None,
+    ):
         self.space_cells, self.scale = cells, scale
         if scale is not None:
             num_cells = scale.cells
@@ -93,8 +109,9 @@ class HyperNet(MacroNet):
         chains = [kept_cells(self.num_cells, self.scale.depth_fraction(d)) for d in self.scale.depths]
         return {chain[1] for chain in chains if len(chain) > 1}
 
-    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int],
-                  stem: tuple[int, int] | None = None) -> Cell:  # fmt: skip
+    def make_cell(
+        self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], stem: tuple[int, int] | None = None
+    ) -> Cell:
         return HyperCell(plan, prev_prev, prev, self.space_cells, self.affine, stem)
 
     def active_cells(self, genotype: Genotype) -> Sequence[Cell]:
@@ -115,8 +132,10 @@ class HyperNet(MacroNet):
         if not isinstance(genotype, Genotype):
             raise TypeError(f"expected a Genotype, got {type(genotype).__name__}")
         if genotype.scaled and not self.elastic:
-            raise ValueError(f"genotype has width {genotype.width}, depth {genotype.depth}; this HyperNet has no "
-                             "network-scale decisions (build it for an elastic space)")  # fmt: skip
+            raise ValueError(
+                f"genotype has width {genotype.width}, depth {genotype.depth}; this HyperNet has no "
+                "network-scale decisions (build it for an elastic space)"
+            )
         for cell in ("normal", "reduce"):
             if genotype.num_nodes(cell) != self.space_cells.num_nodes:
                 raise ValueError(
@@ -136,8 +155,9 @@ class HyperNet(MacroNet):
             self.width.active = scaled_channels(self.channels, genotype.width)
         return self.run(x, genotype)
 
-    def forward_relaxed(self, x: torch.Tensor, edges: Mapping[str, Sequence[torch.Tensor]],
-                        outputs: Mapping[str, torch.Tensor]) -> torch.Tensor:  # fmt: skip
+    def forward_relaxed(
+        self, x: torch.Tensor, edges: Mapping[str, Sequence[torch.Tensor]], outputs: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
         """Logits of the continuous relaxation (DARTS) of the cells.
 
         Per cell type: ``edges``, each node's ``(inputs, ops)`` edge weights; ``outputs``, each node
@@ -154,15 +174,23 @@ class HyperNet(MacroNet):
             s0, s1 = s1, ([h * weights[k] for k, h in enumerate(nodes)], slots)
         return self.classifier(nodes, slots, [weights[k] for k in slots])
 
-    def child(self, genotype: Genotype) -> "ChildNet":
+    def child(self, genotype: Genotype) -> ChildNet:
         """The stand-alone network of ``genotype`` holding this HyperNet's weights for its path.
 
         Its forward pass equals ``self(x, genotype)``: the sub-network the evaluator measures
         is exactly the stand-alone network with inherited weights.
         """
         self.check(genotype)
-        child = ChildNet(genotype, self.input_shape, self.num_classes, self.channels, self.num_cells,
-                         self.stem[0].out_channels // self.channels, self.affine, self.dirac_init)
+        child = ChildNet(
+            genotype,
+            self.input_shape,
+            self.num_classes,
+            self.channels,
+            self.num_cells,
+            self.stem[0].out_channels // self.channels,
+            self.affine,
+            self.dirac_init,
+        )
         _load_leading(child.stem, self.stem.state_dict())
         prev_slots = [(0,), (0,)]  # HyperNet slots feeding each cell's pre0 / pre1 (the stem: slot 0)
         for k, (mine, theirs) in enumerate(zip(self.active_cells(genotype), child.cells)):
@@ -204,16 +232,19 @@ def _load_leading(target: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     halves = tuple(f"{name}.bn." if name else "bn." for name, m in target.named_modules() if _halves_bn(m))
     own = target.state_dict()
     target.load_state_dict(
-        {key: leading_slice(value, own[key].shape, key.startswith(halves) if halves else False)
-         for key, value in state.items()}  # fmt: skip
+        {
+            key: leading_slice(value, own[key].shape, key.startswith(halves) if halves else False)
+            for key, value in state.items()
+        }
     )
 
 
 class ChildCell(Cell):
     """A stand-alone cell: only its genotype's edges, built from the op registry."""
 
-    def __init__(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], genotype: Genotype,
-                 affine: bool):
+    def __init__(
+        self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], genotype: Genotype, affine: bool
+    ):
         super().__init__(plan, prev_prev, prev, affine)
         self.edges = nn.ModuleList(
             build_op(op, plan.channels, self.stride(input_node), affine)
@@ -234,8 +265,17 @@ class ChildNet(MacroNet):
     genotype keeps its fractions of the macro's channels and of each stage's normal cells.
     """
 
-    def __init__(self, genotype: Genotype, input_shape: Sequence[int], num_classes: int, channels: int = 16,
-                 num_cells: int = 6, stem_multiplier: int = 3, affine: bool = True, dirac_init: float | None = None):
+    def __init__(
+        self,
+        genotype: Genotype,
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int = 16,
+        num_cells: int = 6,
+        stem_multiplier: int = 3,
+        affine: bool = True,
+        dirac_init: float | None = None,
+    ):
         self.genotype = genotype
         super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
 
@@ -245,8 +285,9 @@ class ChildNet(MacroNet):
     def kept_cells(self) -> list[int] | None:
         return None if self.genotype.depth == 1.0 else kept_cells(self.num_cells, self.genotype.depth)
 
-    def make_cell(self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int],
-                  stem: tuple[int, int] | None = None) -> Cell:  # fmt: skip
+    def make_cell(
+        self, plan: CellPlan, prev_prev: tuple[int, int], prev: tuple[int, int], stem: tuple[int, int] | None = None
+    ) -> Cell:
         return ChildCell(plan, prev_prev, prev, self.genotype, self.affine)
 
     def output_slots(self, plan: CellPlan) -> int:

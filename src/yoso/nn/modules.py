@@ -53,7 +53,10 @@ def _macro_hparams(
         "dirac_init": None if dirac_init is None else check_float(f"{prefix}.dirac_init", dirac_init, at_least=0.0),
         "optimizer": {
             "lr": check_float(f"{prefix}.optimizer.lr", opt["lr"], greater_than=0.0),
-            **{k: check_float(f"{prefix}.optimizer.{k}", opt[k], at_least=0.0) for k in ("lr_min", "momentum", "weight_decay")},
+            **{
+                k: check_float(f"{prefix}.optimizer.{k}", opt[k], at_least=0.0)
+                for k in ("lr_min", "momentum", "weight_decay")
+            },
         },
     }
 
@@ -92,8 +95,12 @@ def check_model_config(cfg: Mapping[str, Any]) -> None:
         arguments = module_arguments(node, prefix)
         module = hydra.utils.get_class(required(arguments, prefix, "_target_"))
         try:
-            bound = inspect.signature(module).bind(**{k: v for k, v in arguments.items() if k != "_target_"}, **inputs,
-                                                   input_shape=data["input_shape"], num_classes=data["num_classes"])  # fmt: skip
+            bound = inspect.signature(module).bind(
+                **{k: v for k, v in arguments.items() if k != "_target_"},
+                **inputs,
+                input_shape=data["input_shape"],
+                num_classes=data["num_classes"],
+            )
         except TypeError as err:
             raise ConfigError(prefix, arguments["_target_"], f"a module that accepts its keys ({err})") from None
         bound.apply_defaults()
@@ -147,25 +154,67 @@ class SupernetModule(_Trainable):
         distill: bool = False,
     ):
         super().__init__()
-        self.save_hyperparameters(self.hyperparameters(space, accelerator, input_shape, num_classes, channels, cells,
-                                                       stem_multiplier, affine, optimizer, bn_recalibration_batches,
-                                                       dirac_init, val_paths, seed, sandwich, distill))  # fmt: skip
+        self.save_hyperparameters(
+            self.hyperparameters(
+                space,
+                accelerator,
+                input_shape,
+                num_classes,
+                channels,
+                cells,
+                stem_multiplier,
+                affine,
+                optimizer,
+                bn_recalibration_batches,
+                dirac_init,
+                val_paths,
+                seed,
+                sandwich,
+                distill,
+            )
+        )
         hp = self.hparams
-        self.space = JointSpace(CellSpace.from_config(hp.space), AcceleratorSpace.from_config(hp.accelerator),
-                                ScaleSpace.from_config(hp.space))  # fmt: skip
-        self.net = HyperNet(self.space.cells, hp.input_shape, hp.num_classes, hp.channels, hp.cells,
-                            hp.stem_multiplier, hp.affine, hp.get("dirac_init"), self.space.scale)
+        self.space = JointSpace(
+            CellSpace.from_config(hp.space),
+            AcceleratorSpace.from_config(hp.accelerator),
+            ScaleSpace.from_config(hp.space),
+        )
+        self.net = HyperNet(
+            self.space.cells,
+            hp.input_shape,
+            hp.num_classes,
+            hp.channels,
+            hp.cells,
+            hp.stem_multiplier,
+            hp.affine,
+            hp.get("dirac_init"),
+            self.space.scale,
+        )
         # one draw per path, DNN decisions first: the same networks for every accelerator space (as the training paths)
-        self.val_genotypes = [self.space.decode(self.space.sample(1, self._rng(_VAL_KEY, i))[0])[0]
-                              for i in range(hp.val_paths)]  # fmt: skip
+        self.val_genotypes = [
+            self.space.decode(self.space.sample(1, self._rng(_VAL_KEY, i))[0])[0] for i in range(hp.val_paths)
+        ]
         self._val_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._evaluator: SubnetEvaluator | None = None
 
     @staticmethod
-    def hyperparameters(space: Mapping[str, Any], accelerator: Mapping[str, Any], input_shape: Sequence[int],
-                        num_classes: int, channels: int, cells: int, stem_multiplier: int, affine: bool,
-                        optimizer: Mapping[str, Any] | None, bn_recalibration_batches: int, dirac_init: float | None,
-                        val_paths: int, seed: int, sandwich: bool, distill: bool) -> dict[str, Any]:  # fmt: skip
+    def hyperparameters(
+        space: Mapping[str, Any],
+        accelerator: Mapping[str, Any],
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int,
+        cells: int,
+        stem_multiplier: int,
+        affine: bool,
+        optimizer: Mapping[str, Any] | None,
+        bn_recalibration_batches: int,
+        dirac_init: float | None,
+        val_paths: int,
+        seed: int,
+        sandwich: bool,
+        distill: bool,
+    ) -> dict[str, Any]:
         """The constructor's arguments checked (a ConfigError naming ``model.<key>``) and in plain form."""
         scale = ScaleSpace.from_config(space)
         sandwich, distill = check_sandwich(sandwich, distill, scale)
@@ -173,10 +222,14 @@ class SupernetModule(_Trainable):
         return {
             "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"]), **scale_keys},
             # the choice lists (a null one is not searched) and the size limits {key: [low, high]}
-            "accelerator": {k: {kk: list(vv) for kk, vv in v.items()} if isinstance(v, Mapping) else list(v)
-                            for k, v in accelerator.items() if v is not None},
-            **_macro_hparams("model", input_shape, num_classes, channels, cells, stem_multiplier, affine,
-                             dirac_init, optimizer),
+            "accelerator": {
+                k: {kk: list(vv) for kk, vv in v.items()} if isinstance(v, Mapping) else list(v)
+                for k, v in accelerator.items()
+                if v is not None
+            },
+            **_macro_hparams(
+                "model", input_shape, num_classes, channels, cells, stem_multiplier, affine, dirac_init, optimizer
+            ),
             "bn_recalibration_batches": check_int("model.bn_recalibration_batches", bn_recalibration_batches, 0),
             "val_paths": check_int("model.val_paths", val_paths, 1),
             "seed": check_int("seed", seed, 0, 2**32 - 1),
@@ -185,12 +238,19 @@ class SupernetModule(_Trainable):
         }
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "SupernetModule":
+    def from_config(cls, cfg: Mapping[str, Any]) -> SupernetModule:
         """The ``model`` node's module (conf/model: ``_target_`` this class) with the composed config's space,
         accelerator, data shape and seed."""
         d = cfg["data"]
-        return instantiate_module(cfg["model"], "model", space=cfg["space"], accelerator=cfg["accelerator"], seed=cfg["seed"],
-                                  input_shape=d["input_shape"], num_classes=d["num_classes"])  # fmt: skip
+        return instantiate_module(
+            cfg["model"],
+            "model",
+            space=cfg["space"],
+            accelerator=cfg["accelerator"],
+            seed=cfg["seed"],
+            input_shape=d["input_shape"],
+            num_classes=d["num_classes"],
+        )
 
     # ----------------------------------------------------------------- paths
 
@@ -278,8 +338,9 @@ class SupernetModule(_Trainable):
             if datamodule is None:
                 raise RuntimeError("accuracy() needs a datamodule: pass one to evaluator(datamodule) first")
             datamodule.setup("validate")
-            self._evaluator = SubnetEvaluator(self.net, self._calibration(datamodule), datamodule.val_tensors(),
-                                              looks=looks)  # fmt: skip
+            self._evaluator = SubnetEvaluator(
+                self.net, self._calibration(datamodule), datamodule.val_tensors(), looks=looks
+            )
         return self._evaluator
 
     def accuracy(self, archs: Iterable[Arch], datamodule: Any = None) -> np.ndarray:
@@ -309,28 +370,67 @@ class ChildModule(_Trainable):
     ):
         super().__init__()
         genotype = genotype if isinstance(genotype, Genotype) else Genotype.from_dict(dict(genotype))
-        self.save_hyperparameters({"genotype": genotype.to_dict(), **self.hyperparameters(
-            input_shape, num_classes, channels, cells, stem_multiplier, affine, optimizer, dirac_init)})  # fmt: skip
+        self.save_hyperparameters(
+            {
+                "genotype": genotype.to_dict(),
+                **self.hyperparameters(
+                    input_shape, num_classes, channels, cells, stem_multiplier, affine, optimizer, dirac_init
+                ),
+            }
+        )
         hp = self.hparams
-        self.net = ChildNet(genotype, hp.input_shape, hp.num_classes, hp.channels, hp.cells, hp.stem_multiplier, hp.affine,
-                            hp.get("dirac_init"))
+        self.net = ChildNet(
+            genotype,
+            hp.input_shape,
+            hp.num_classes,
+            hp.channels,
+            hp.cells,
+            hp.stem_multiplier,
+            hp.affine,
+            hp.get("dirac_init"),
+        )
 
     @staticmethod
-    def hyperparameters(input_shape: Sequence[int], num_classes: int, channels: int, cells: int, stem_multiplier: int,
-                        affine: bool, optimizer: Mapping[str, Any] | None, dirac_init: float | None) -> dict[str, Any]:  # fmt: skip
+    def hyperparameters(
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int,
+        cells: int,
+        stem_multiplier: int,
+        affine: bool,
+        optimizer: Mapping[str, Any] | None,
+        dirac_init: float | None,
+    ) -> dict[str, Any]:
         """The network arguments checked (a ConfigError naming ``model.standalone.<key>``) and in plain form."""
-        return _macro_hparams("model.standalone", input_shape, num_classes, channels, cells, stem_multiplier, affine,
-                              dirac_init, optimizer)  # fmt: skip
+        return _macro_hparams(
+            "model.standalone",
+            input_shape,
+            num_classes,
+            channels,
+            cells,
+            stem_multiplier,
+            affine,
+            dirac_init,
+            optimizer,
+        )
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> "ChildModule":
+    def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> ChildModule:
         """The stand-alone module of ``genotype`` from the ``model.standalone`` node (``_target_`` this class)."""
         s, d = cfg["model"]["standalone"], cfg["data"]
         if genotype.scaled and cfg.get("space") is None:  # never fall back to another macro silently
-            raise ValueError(f"genotype of width {genotype.width}, depth {genotype.depth}: building its stand-alone "
-                             "network needs the config's space (its macro is the elastic space's deepest network)")  # fmt: skip
-        return instantiate_module(s, "model.standalone", genotype=genotype.to_dict(), input_shape=d["input_shape"],
-                                  num_classes=d["num_classes"], cells=macro_cells(cfg, s["cells"]))  # fmt: skip
+            raise ValueError(
+                f"genotype of width {genotype.width}, depth {genotype.depth}: building its stand-alone "
+                "network needs the config's space (its macro is the elastic space's deepest network)"
+            )
+        return instantiate_module(
+            s,
+            "model.standalone",
+            genotype=genotype.to_dict(),
+            input_shape=d["input_shape"],
+            num_classes=d["num_classes"],
+            cells=macro_cells(cfg, s["cells"]),
+        )
 
     @property
     def genotype(self) -> Genotype:

@@ -3,13 +3,25 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from yoso.space.ops import (AVG_POOL, CONV, CONV_7X1_1X7, DIL_CONV, DWCONV, KINDS, MAX_POOL, SEP_CONV, SKIP, OpSpec,
-                            get_op, same_padding)  # fmt: skip
+from yoso.space.ops import (
+    AVG_POOL,
+    CONV,
+    CONV_7X1_1X7,
+    DIL_CONV,
+    DWCONV,
+    KINDS,
+    MAX_POOL,
+    SEP_CONV,
+    SKIP,
+    OpSpec,
+    get_op,
+    same_padding,
+)
 
 
 def build_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Module:

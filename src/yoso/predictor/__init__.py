@@ -13,5 +13,12 @@ from yoso.predictor.cost import (
     build_cost_model,
 )
 
-__all__ = ["CostModel", "DifferentiableCostModel", "GPCostModel", "HwSetup", "SimulatorCostModel",
-           "UncertainCostModel", "build_cost_model"]  # fmt: skip
+__all__ = [
+    "CostModel",
+    "DifferentiableCostModel",
+    "GPCostModel",
+    "HwSetup",
+    "SimulatorCostModel",
+    "UncertainCostModel",
+    "build_cost_model",
+]

@@ -83,7 +83,7 @@ class HwSetup:
     board: Board | None = None
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "HwSetup":
+    def from_config(cls, cfg: Mapping[str, Any]) -> HwSetup:
         """From a composed run config (its ``space``, ``accelerator``, ``hw`` and optional ``target`` groups)."""
         cfg = plain_groups(cfg, "space", "accelerator", "hw", "target")
         hw = required(cfg, "", "hw")
@@ -100,8 +100,16 @@ class HwSetup:
     def samples(self, progress: bool = True) -> tuple[SampleSet, SampleSet]:
         """The (cached) train and held-out test sample sets of ``n_train + n_test`` candidates."""
         p = self.predictor
-        data = load_sample_set(self.space, p.n_train + p.n_test, p.seed, deploy=self.deploy, tech=self.tech,
-                               cache_dir=p.cache_dir, n_jobs=p.n_jobs, progress=progress)  # fmt: skip
+        data = load_sample_set(
+            self.space,
+            p.n_train + p.n_test,
+            p.seed,
+            deploy=self.deploy,
+            tech=self.tech,
+            cache_dir=p.cache_dir,
+            n_jobs=p.n_jobs,
+            progress=progress,
+        )
         return data.split(p.n_train)
 
     def gp_predictor(self, progress: bool = True):  # -> HardwarePredictor
@@ -110,8 +118,13 @@ class HwSetup:
 
         train, _ = self.samples(progress)
         p = self.predictor
-        key = {"samples": train.key, "n_train": p.n_train, "gp": asdict(p.gp), "features": FEATURE_VERSION,
-               "version": PREDICTOR_VERSION}  # fmt: skip
+        key = {
+            "samples": train.key,
+            "n_train": p.n_train,
+            "gp": asdict(p.gp),
+            "features": FEATURE_VERSION,
+            "version": PREDICTOR_VERSION,
+        }
 
         def build() -> HardwarePredictor:
             start = time.perf_counter()
@@ -119,9 +132,12 @@ class HwSetup:
             log.info("trained the GP predictor on %d samples in %.1f s", len(train), time.perf_counter() - start)
             return model
 
-        return get_or_build(artifact_path(p.cache_dir, "predictors", "gp", key, ".npz"), build,
-                            lambda path: HardwarePredictor.load(path, self.space, self.deploy, self.tech),
-                            lambda model, path: model.save(path))  # fmt: skip
+        return get_or_build(
+            artifact_path(p.cache_dir, "predictors", "gp", key, ".npz"),
+            build,
+            lambda path: HardwarePredictor.load(path, self.space, self.deploy, self.tech),
+            lambda model, path: model.save(path),
+        )
 
     def featurizer(self) -> FeatureEncoder:
         """The GP predictor's feature encoder of this space, deployment macro and technology."""
@@ -172,8 +188,9 @@ class SimulatorCostModel:
 
     def __call__(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         s = self.setup
-        return evaluate(np.atleast_2d(np.asarray(vectors)), space=s.space, tech=s.tech, deploy=s.deploy,
-                        n_jobs=s.predictor.n_jobs)  # fmt: skip
+        return evaluate(
+            np.atleast_2d(np.asarray(vectors)), space=s.space, tech=s.tech, deploy=s.deploy, n_jobs=s.predictor.n_jobs
+        )
 
 
 class GPCostModel:

@@ -37,12 +37,17 @@ def simulator_fingerprint() -> str:
 
 def config_fingerprint(space: JointSpace, deploy: Deploy, tech: Tech) -> dict[str, Any]:
     """Everything a label depends on, as a JSON-able mapping (space choices, deploy macro, tech, simulator)."""
-    return json.loads(json.dumps({
-        "space": {d.name: list(d.choices) for d in space.decisions},
-        "deploy": dataclasses.asdict(deploy),
-        "tech": dataclasses.asdict(tech),
-        "simulator": simulator_fingerprint(),
-    }, default=str))  # fmt: skip
+    return json.loads(
+        json.dumps(
+            {
+                "space": {d.name: list(d.choices) for d in space.decisions},
+                "deploy": dataclasses.asdict(deploy),
+                "tech": dataclasses.asdict(tech),
+                "simulator": simulator_fingerprint(),
+            },
+            default=str,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -58,13 +63,15 @@ class SampleSet:
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def split(self, n_first: int) -> tuple["SampleSet", "SampleSet"]:
+    def split(self, n_first: int) -> tuple[SampleSet, SampleSet]:
         """The first ``n_first`` candidates and the rest (e.g. train / held-out test)."""
         if not 0 < n_first < len(self):
             raise ValueError(f"split point {n_first} must lie in (0, {len(self)})")
         a, b = slice(0, n_first), slice(n_first, None)
         return tuple(  # type: ignore[return-value]
-            SampleSet(self.vectors[s], self.energy_mj[s], self.latency_ms[s], f"{self.key}[{s.start}:{s.stop}]", self.seed)
+            SampleSet(
+                self.vectors[s], self.energy_mj[s], self.latency_ms[s], f"{self.key}[{s.start}:{s.stop}]", self.seed
+            )
             for s in (a, b)
         )
 
@@ -76,15 +83,28 @@ class SampleSet:
 
 def sample_set_config(space: JointSpace, deploy: Deploy, tech: Tech, n: int, seed: int) -> dict[str, Any]:
     """Everything the sample set of ``n`` candidates drawn with ``seed`` depends on; its key is the digest of this."""
-    return {"config": config_fingerprint(space, deploy, tech), "n": int(n), "seed": int(seed), "version": SAMPLES_VERSION}
+    return {
+        "config": config_fingerprint(space, deploy, tech),
+        "n": int(n),
+        "seed": int(seed),
+        "version": SAMPLES_VERSION,
+    }
 
 
 def sample_set_key(space: JointSpace, deploy: Deploy, tech: Tech, n: int, seed: int) -> str:
     return digest(sample_set_config(space, deploy, tech, n, seed))
 
 
-def label(vectors: np.ndarray, space: JointSpace, deploy: Deploy, tech: Tech, *, n_jobs: int = 1, chunk: int = 200,
-          progress: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def label(
+    vectors: np.ndarray,
+    space: JointSpace,
+    deploy: Deploy,
+    tech: Tech,
+    *,
+    n_jobs: int = 1,
+    chunk: int = 200,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Simulated (energy mJ, latency ms) of encoded candidates, in chunks over ``n_jobs`` processes, with a progress bar."""
     parts = [vectors[i : i + chunk] for i in range(0, len(vectors), chunk)]
 
@@ -115,8 +135,17 @@ def label(vectors: np.ndarray, space: JointSpace, deploy: Deploy, tech: Tech, *,
     return np.concatenate([e for e, _ in out]), np.concatenate([l for _, l in out])
 
 
-def load_sample_set(space: JointSpace, n: int, seed: int, *, deploy: Deploy | None = None, tech: Tech | None = None,
-                    cache_dir: str | Path | None = None, n_jobs: int = 1, progress: bool = True) -> SampleSet:  # fmt: skip
+def load_sample_set(
+    space: JointSpace,
+    n: int,
+    seed: int,
+    *,
+    deploy: Deploy | None = None,
+    tech: Tech | None = None,
+    cache_dir: str | Path | None = None,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> SampleSet:
     """The ``n`` candidates drawn from ``space`` with ``seed``, labelled by the simulator; cached under ``cache_dir/samples``.
 
     ``cache_dir=None`` builds without caching.

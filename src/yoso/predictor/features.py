@@ -69,7 +69,7 @@ class FeatureSpec:
         return {"names": list(self.names), "version": self.version}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FeatureSpec":
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         return cls(tuple(data["names"]), int(data["version"]))
 
 
@@ -81,14 +81,19 @@ class FeatureEncoder:
     """``encoder(vectors) -> (n, len(encoder.spec))`` float64 features of encoded candidates."""
 
     @classmethod
-    def from_config(cls, space: JointSpace, deploy: Mapping[str, Any] | None = None,
-                    tech: str | None = None) -> "FeatureEncoder":  # fmt: skip
+    def from_config(
+        cls, space: JointSpace, deploy: Mapping[str, Any] | None = None, tech: str | None = None
+    ) -> FeatureEncoder:
         """The encoder of a config's ``hw.deploy`` macro and ``hw.tech`` name (validated; None: the defaults)."""
-        return cls(space, Deploy.from_config(deploy) if deploy is not None else None,
-                   load_tech(tech) if tech is not None else None)  # fmt: skip
+        return cls(
+            space,
+            Deploy.from_config(deploy) if deploy is not None else None,
+            load_tech(tech) if tech is not None else None,
+        )
 
-    def __init__(self, space: JointSpace, deploy: Deploy | None = None, tech: Tech | None = None,
-                 cache_size: int = 1 << 16):  # fmt: skip
+    def __init__(
+        self, space: JointSpace, deploy: Deploy | None = None, tech: Tech | None = None, cache_size: int = 1 << 16
+    ):
         self.space, self.deploy, self.tech = space, deploy or Deploy(), tech or load_tech()
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
@@ -101,7 +106,9 @@ class FeatureEncoder:
         nd = space.num_dnn_decisions
         op_cols = [i for i, d in enumerate(space.decisions[:nd]) if d.name.rsplit(".", 1)[-1].startswith("op_")]
         # per cell type, the op decisions of its nodes (cells in CELL_TYPES order, as the encoding)
-        self._cell_op_cols = [[i for i in op_cols if space.decisions[i].name.startswith(f"{cell}.")] for cell in CELL_TYPES]
+        self._cell_op_cols = [
+            [i for i in op_cols if space.decisions[i].name.startswith(f"{cell}.")] for cell in CELL_TYPES
+        ]
         # per-choice accelerator tables, each gathered by the index in its decision's column of the encoding
         column = {name: nd + i for i, name in enumerate(acc.fields)}
         if "pe_array" in column:
@@ -128,11 +135,14 @@ class FeatureEncoder:
         self._connectivity = column.get("connectivity")
         if self._connectivity is not None:
             # a named dataflow among them: the dimensions of its (first) unrolling
-            sides = [(NAMED[c][0].rows, NAMED[c][0].cols) if c in NAMED else parse_connectivity("connectivity", c)
-                     for c in acc.options("connectivity")]  # fmt: skip
+            sides = [
+                (NAMED[c][0].rows, NAMED[c][0].cols) if c in NAMED else parse_connectivity("connectivity", c)
+                for c in acc.options("connectivity")
+            ]
             self._unrolled = np.array([[[d in side for d in LOOP_DIMS] for side in pair] for pair in sides])
-            self._shared = np.array([[[not set(side) & dims for side in pair] for pair in sides]
-                                     for dims in RELEVANT.values()])  # fmt: skip
+            self._shared = np.array(
+                [[[not set(side) & dims for side in pair] for pair in sides] for dims in RELEVANT.values()]
+            )
             self._shape_cols = (column["pe_array"],) if "pe_array" in column else (column["pe_rows"], column["pe_cols"])
             grid = (rows[1], cols[1]) if "pe_array" in column else np.meshgrid(rows[1], cols[1], indexing="ij")
             self._shapes = np.stack([g.reshape(-1) for g in grid], axis=1)  # (array shapes, 2): rows, cols
@@ -169,8 +179,14 @@ class FeatureEncoder:
                 slot = len(self._layer_tables)
                 self._layer_tables.append(self._layer_costs(layer))
             # the layer is kept alive with its stats, so its id cannot be reused while memoised
-            hit = self._layer_memo[id(layer)] = (LAYER_KINDS.index(layer.kind), layer.macs, layer.params, fmap, slot,
-                                                 layer)  # fmt: skip
+            hit = self._layer_memo[id(layer)] = (
+                LAYER_KINDS.index(layer.kind),
+                layer.macs,
+                layer.params,
+                fmap,
+                slot,
+                layer,
+            )
         return hit[:5]  # type: ignore[return-value]
 
     def _layer_costs(self, layer: Layer) -> np.ndarray:
@@ -180,8 +196,9 @@ class FeatureEncoder:
         :data:`~yoso.hw.dataflow.RELEVANT` its words between the global buffer and the array (MACs over the PEs
         one word serves: those a fold uses along each axis the operand is shared along)."""
         g = layer.groups
-        dims = np.array([layer.K // g, layer.C // g, layer.N * layer.out_h, layer.out_w, layer.R, layer.S],
-                        dtype=np.float64)  # the extents of LOOP_DIMS per group
+        dims = np.array(
+            [layer.K // g, layer.C // g, layer.N * layer.out_h, layer.out_w, layer.R, layer.S], dtype=np.float64
+        )  # the extents of LOOP_DIMS per group
         spatial = np.where(self._unrolled, dims, 1.0).prod(-1)  # (connectivities, 2): rows', columns' extents
         steps = dims.prod() / spatial.prod(-1)
         folds = np.ceil(spatial[:, :, None] / self._shapes.T)  # (connectivities, 2, array shapes)
@@ -258,8 +275,9 @@ class FeatureEncoder:
         log_spill = _log(spill_all[np.arange(n), x[:, self._log2["gbuf"][0]]])
         accel = [log2["rows"], log2["cols"], log2_pes, log2["gbuf"], log2["rbuf"], log_spill]
         if self._connectivity is not None:
-            shape = np.ravel_multi_index(tuple(x[:, c] for c in self._shape_cols),
-                                         tuple(self.space.vocab_sizes[list(self._shape_cols)]))  # fmt: skip
+            shape = np.ravel_multi_index(
+                tuple(x[:, c] for c in self._shape_cols), tuple(self.space.vocab_sizes[list(self._shape_cols)])
+            )
             costs = np.stack([r[3] for r in rows])  # per distinct genotype
             accel += [_log(costs[inverse, k, x[:, self._connectivity], shape]) for k in range(costs.shape[1])]
         accel = np.stack(accel, axis=1)

@@ -59,7 +59,7 @@ class Standardizer:
     scale: np.ndarray
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> "Standardizer":
+    def fit(cls, values: np.ndarray) -> Standardizer:
         mean = values.mean(axis=0)
         scale = values.std(axis=0)
         return cls(mean, np.where(scale > 1e-12, scale, 1.0))
@@ -81,7 +81,7 @@ class GPRegressor:
 
     # ----------------------------------------------------------------- training
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "GPRegressor":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> GPRegressor:
         """Fit hyperparameters on a subset by marginal likelihood, then condition on all of ``x, y`` (``(n, t)``)."""
         import time
 
@@ -139,8 +139,9 @@ class GPRegressor:
 
             try:
                 if s.optimizer == "lbfgs" and s.iterations:
-                    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=s.iterations, history_size=20,
-                                            line_search_fn="strong_wolfe")  # fmt: skip
+                    opt = torch.optim.LBFGS(
+                        params, lr=1.0, max_iter=s.iterations, history_size=20, line_search_fn="strong_wolfe"
+                    )
 
                     def closure() -> torch.Tensor:
                         opt.zero_grad()
@@ -173,7 +174,9 @@ class GPRegressor:
         self.model = model.eval()
 
     @torch.no_grad()
-    def predict(self, x: np.ndarray, return_std: bool = True, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray | None]:
+    def predict(
+        self, x: np.ndarray, return_std: bool = True, chunk: int = 2048
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Posterior predictive mean and standard deviation (noise included), each ``(n, t)``, in target units."""
         if self.model is None:
             raise RuntimeError("GPRegressor.predict called before fit or load")
@@ -193,7 +196,9 @@ class GPRegressor:
             # Cholesky), so a prediction costs O(n) per candidate and target after the first
             stack.enter_context(gpytorch.settings.max_cholesky_size(10**9))
             stack.enter_context(gpytorch.settings.cholesky_max_tries(6))
-            stack.enter_context(gpytorch.settings.fast_pred_var() if return_std else gpytorch.settings.skip_posterior_variances())
+            stack.enter_context(
+                gpytorch.settings.fast_pred_var() if return_std else gpytorch.settings.skip_posterior_variances()
+            )
             for i in range(0, len(xs), chunk):
                 xc = xs[i : i + chunk]
                 posterior = self.model.likelihood(self.model(xc.expand(t, *xc.shape)))
@@ -221,12 +226,13 @@ class GPRegressor:
         }
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "GPRegressor":
+    def from_state_dict(cls, state: dict) -> GPRegressor:
         """Rebuild a fitted regressor without retraining (the Cholesky factorisation is redone on first prediction)."""
         reg = cls(GPSettings(**state["settings"]))
         x, y = np.asarray(state["x"], dtype=np.float64), np.asarray(state["y"], dtype=np.float64)
-        reg.x_scaler, reg.y_scaler = (Standardizer(**{k: np.asarray(v) for k, v in state["scalers"][n].items()})
-                                      for n in ("x", "y"))  # fmt: skip
+        reg.x_scaler, reg.y_scaler = (
+            Standardizer(**{k: np.asarray(v) for k, v in state["scalers"][n].items()}) for n in ("x", "y")
+        )
         reg._raw = (x, y)
         reg._condition(reg.x_scaler(x), reg.y_scaler(y), {k: torch.as_tensor(v) for k, v in state["model"].items()})
         return reg

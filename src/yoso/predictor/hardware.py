@@ -70,8 +70,14 @@ class HardwarePredictor:
         self.fingerprint = config_fingerprint(encoder.space, encoder.deploy, encoder.tech)
 
     @classmethod
-    def fit(cls, samples: SampleSet, space: JointSpace, deploy: Deploy | None = None, tech: Tech | None = None,
-            settings: GPSettings | None = None) -> "HardwarePredictor":  # fmt: skip
+    def fit(
+        cls,
+        samples: SampleSet,
+        space: JointSpace,
+        deploy: Deploy | None = None,
+        tech: Tech | None = None,
+        settings: GPSettings | None = None,
+    ) -> HardwarePredictor:
         """Train on a sample set of ``space`` (labelled with ``deploy`` and ``tech``)."""
         encoder = FeatureEncoder(space, deploy, tech)
         gp = GPRegressor(settings or GPSettings()).fit(encoder(samples.vectors), samples.targets)
@@ -103,24 +109,33 @@ class HardwarePredictor:
     def write(self, handle: IO[bytes]) -> None:
         """Write the predictor as ``.npz`` to a binary file object."""
         state = self.gp.state_dict()
-        meta = {"spec": self.spec.to_dict(), "fingerprint": self.fingerprint, "sample_key": self.sample_key,
-                "settings": state["settings"], "targets": list(TARGETS), "version": PREDICTOR_VERSION}  # fmt: skip
+        meta = {
+            "spec": self.spec.to_dict(),
+            "fingerprint": self.fingerprint,
+            "sample_key": self.sample_key,
+            "settings": state["settings"],
+            "targets": list(TARGETS),
+            "version": PREDICTOR_VERSION,
+        }
         arrays = {"x": state["x"], "y": state["y"]}
         arrays.update({f"model.{k}": v for k, v in state["model"].items()})
         arrays.update({f"scaler.{n}.{k}": v for n, s in state["scalers"].items() for k, v in s.items()})
         np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
-    def load(cls, path: str | Path, space: JointSpace, deploy: Deploy | None = None,
-             tech: Tech | None = None) -> "HardwarePredictor":  # fmt: skip
+    def load(
+        cls, path: str | Path, space: JointSpace, deploy: Deploy | None = None, tech: Tech | None = None
+    ) -> HardwarePredictor:
         """The predictor saved at ``path``; PredictorMismatch if it was built for another config or encoding."""
         encoder = FeatureEncoder(space, deploy, tech or load_tech())
         with np.load(Path(path), allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             arrays = {k: data[k] for k in data.files if k != "meta"}
         if meta.get("version", 1) != PREDICTOR_VERSION:
-            raise PredictorMismatch(f"predictor {path} has file version {meta.get('version', 1)}; this code reads "
-                                    f"version {PREDICTOR_VERSION}: retrain it")  # fmt: skip
+            raise PredictorMismatch(
+                f"predictor {path} has file version {meta.get('version', 1)}; this code reads "
+                f"version {PREDICTOR_VERSION}: retrain it"
+            )
         current = config_fingerprint(encoder.space, encoder.deploy, encoder.tech)
         diffs = describe_differences(meta["fingerprint"], current)
         if diffs:
@@ -135,9 +150,10 @@ class HardwarePredictor:
             "x": arrays["x"],
             "y": arrays["y"],
             "model": {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("model.")},
-            "scalers": {n: {k.rsplit(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"scaler.{n}.")}
-                        for n in ("x", "y")},  # fmt: skip
+            "scalers": {
+                n: {k.rsplit(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"scaler.{n}.")}
+                for n in ("x", "y")
+            },
             "settings": meta["settings"],
         }
         return cls(encoder, GPRegressor.from_state_dict(state), meta["sample_key"])
-

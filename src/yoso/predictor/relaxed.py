@@ -104,7 +104,7 @@ class MLPSettings:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None, prefix: str) -> "MLPSettings":
+    def from_config(cls, cfg: Mapping[str, Any] | None, prefix: str) -> MLPSettings:
         """Validated settings from a mapping of overrides (missing keys take the defaults); ConfigError on a bad one."""
         mlp = dict(cfg or {})
         check_keys(prefix, mlp, sorted(cls.__dataclass_fields__))
@@ -144,7 +144,7 @@ class CostMLP(nn.Module):
         logs = self(x).double().cpu().numpy()
         return np.exp(logs[:, 0]), np.exp(logs[:, 1])
 
-    def fit(self, samples: SampleSet) -> "CostMLP":
+    def fit(self, samples: SampleSet) -> CostMLP:
         """Train on a simulator sample set (deterministic for a given ``settings.seed``)."""
         s = self.settings
         torch.manual_seed(s.seed)
@@ -184,7 +184,9 @@ class MLPCostModel:
 
     def __init__(self, setup: Any, settings: MLPSettings | Mapping[str, Any] | None = None):
         self.setup = setup
-        self.settings = settings if isinstance(settings, MLPSettings) else MLPSettings.from_config(settings, "cost_model.settings")
+        self.settings = (
+            settings if isinstance(settings, MLPSettings) else MLPSettings.from_config(settings, "cost_model.settings")
+        )
         self._model: CostMLP | None = None
 
     @property
@@ -210,12 +212,18 @@ class MLPCostModel:
         def build() -> CostMLP:
             start = time.perf_counter()
             model.fit(train)
-            log.info("trained the differentiable cost MLP on %d samples in %.1f s", len(train), time.perf_counter() - start)
+            log.info(
+                "trained the differentiable cost MLP on %d samples in %.1f s", len(train), time.perf_counter() - start
+            )
             return model
 
         def load(path: Path) -> CostMLP:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return model.eval()
 
-        return get_or_build(artifact_path(self.setup.predictor.cache_dir, "predictors", "mlp", key, ".pt"), build, load,
-                            lambda mlp, path: torch.save(mlp.state_dict(), path))  # fmt: skip
+        return get_or_build(
+            artifact_path(self.setup.predictor.cache_dir, "predictors", "mlp", key, ".pt"),
+            build,
+            load,
+            lambda mlp, path: torch.save(mlp.state_dict(), path),
+        )

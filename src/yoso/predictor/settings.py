@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,7 @@ class PredictorConfig:
             raise ConfigError(f"{p}.cache_dir", self.cache_dir, "a directory path, or null for no cache")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> "PredictorConfig":
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> PredictorConfig:
         """Validated settings of the ``hw.predictor`` node (flat: its GP keys beside its own); missing keys take
         the defaults, unknown keys raise ConfigError."""
         cfg = dict(cfg or {})

@@ -181,8 +181,10 @@ class QNEHVIStrategy(Strategy):
         model = SingleTaskGP(train_x, train_y, outcome_transform=Standardize(m=NUM_OUTCOMES))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
-                             optimizer_kwargs={"options": {"maxiter": self.fit_iterations}})
+            fit_gpytorch_mll(
+                ExactMarginalLogLikelihood(model.likelihood, model),
+                optimizer_kwargs={"options": {"maxiter": self.fit_iterations}},
+            )
         self.last_fit_s = time.perf_counter() - start
 
         constraints = None
@@ -201,9 +203,14 @@ class QNEHVIStrategy(Strategy):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             acq = qLogNoisyExpectedHypervolumeImprovement(
-                model, ref_point=ref_point, X_baseline=train_x, sampler=sampler, constraints=constraints,
-                eta=self.eta, prune_baseline=True,
-            )  # fmt: skip
+                model,
+                ref_point=ref_point,
+                X_baseline=train_x,
+                sampler=sampler,
+                constraints=constraints,
+                eta=self.eta,
+                prune_baseline=True,
+            )
             picked, _ = optimize_acqf_discrete(acq, q=n, choices=choices, unique=True)
         match = (choices[None, :, :] == picked[:, None, :]).all(-1)
         return short[match.float().argmax(dim=1).numpy()]

@@ -127,8 +127,9 @@ class ReinforceStrategy(Strategy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed_sequence().generate_state(1)[0]))
             self.module = PolicyGradient(Controller(space.vocab_sizes.tolist(), hidden), entropy_weight, baseline_decay)
-        self.optimizer = torch.optim.Adam(self.module.controller.parameters(),
-                                          lr=check_float("strategy.lr", lr, greater_than=0.0))  # fmt: skip
+        self.optimizer = torch.optim.Adam(
+            self.module.controller.parameters(), lr=check_float("strategy.lr", lr, greater_than=0.0)
+        )
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def ask(self, n: int) -> np.ndarray:
@@ -136,8 +137,10 @@ class ReinforceStrategy(Strategy):
 
     def tell(self, candidates: np.ndarray, results: Evaluation) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.module(torch.as_tensor(np.asarray(candidates), dtype=torch.long),
-                           torch.as_tensor(self.score(results), dtype=torch.float64))  # fmt: skip
+        loss = self.module(
+            torch.as_tensor(np.asarray(candidates), dtype=torch.long),
+            torch.as_tensor(self.score(results), dtype=torch.float64),
+        )
         loss.backward()
         self.optimizer.step()
 
@@ -146,12 +149,14 @@ class ReinforceStrategy(Strategy):
 
     def state_dict(self) -> dict[str, Any]:
         """A snapshot (copies, not live tensors: later steps do not change it)."""
-        return copy.deepcopy({
-            "module": self.module.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "last_metrics": dict(self.module.last_metrics),
-        })  # fmt: skip
+        return copy.deepcopy(
+            {
+                "module": self.module.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "last_metrics": dict(self.module.last_metrics),
+            }
+        )
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.module.load_state_dict(state["module"])

@@ -117,8 +117,9 @@ class RelaxedDesign(nn.Module):
         n_ops = len(space.cells.ops)
         self.alphas = nn.ParameterList(
             nn.Parameter(init_noise * torch.randn(node, n_ops, generator=generator))
-            for _ in CELL_TYPES for node in self.nodes
-        )  # fmt: skip
+            for _ in CELL_TYPES
+            for node in self.nodes
+        )
         self.accel_logits = nn.ParameterList(
             nn.Parameter(init_noise * torch.randn(v, generator=generator)) for v in self.encoding.accel_vocab
         )
@@ -168,15 +169,17 @@ class RelaxedDesign(nn.Module):
             probs.append(torch.softmax((logits - torch.log(-torch.log(u))) / tau, -1))
         return probs
 
-    def relaxed_encoding(self, edges: dict[str, list[torch.Tensor]] | None = None,
-                         accel: list[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+    def relaxed_encoding(
+        self, edges: dict[str, list[torch.Tensor]] | None = None, accel: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """The cost model's input for this design (expected one-hots); a hard design gives its exact encoding."""
         edges = edges if edges is not None else self.edge_weights()
         accel = accel if accel is not None else self.accel_probs()
         return self.encoding.join([w for cell in CELL_TYPES for w in edges[cell]], accel)
 
-    def straight_through(self, edges: dict[str, list[torch.Tensor]] | None = None,
-                         accel: list[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+    def straight_through(
+        self, edges: dict[str, list[torch.Tensor]] | None = None, accel: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """The exact encoding of the hard design (derived network, most probable accelerator choices of
         ``accel``) with the gradient of the relaxed encoding (straight-through estimator).
 
@@ -214,8 +217,9 @@ class RelaxedDesign(nn.Module):
         for k, alpha in enumerate(self.alphas):
             in_a, op_a, in_b, op_b = vec[4 * k : 4 * k + 4]
             if in_a == in_b:
-                raise ValueError(f"{self.space.names[4 * k]}: both edges read input {in_a}; a relaxed node "
-                                 "holds two distinct edges")  # fmt: skip
+                raise ValueError(
+                    f"{self.space.names[4 * k]}: both edges read input {in_a}; a relaxed node holds two distinct edges"
+                )
             alpha.zero_()
             alpha[in_a, op_a] = alpha[in_b, op_b] = sharpness
         for d, logits in enumerate(self.accel_logits):
@@ -287,14 +291,18 @@ class DifferentiableStrategy(OneShotStrategy):
 
     def __init__(self, space: JointSpace, seed: int = 0, cost_model: Mapping[str, Any] | None = None, **settings: Any):
         if space.elastic:  # the relaxation covers cells and accelerator only: never drop a decision silently
-            raise ConfigError("space", "an elastic space (net.width, net.depth decisions)",
-                              "a space without network-scale decisions for strategy=differentiable, e.g. space=yoso "
-                              "(it relaxes cells and accelerator only)")  # fmt: skip
+            raise ConfigError(
+                "space",
+                "an elastic space (net.width, net.depth decisions)",
+                "a space without network-scale decisions for strategy=differentiable, e.g. space=yoso "
+                "(it relaxes cells and accelerator only)",
+            )
         super().__init__(space, seed)
         known = set(DifferentiableSettings.__dataclass_fields__)
         check_keys("strategy", settings, sorted(known))
-        self.settings = DifferentiableSettings(**settings,
-                                               cost_model=MLPSettings.from_config(cost_model, "strategy.cost_model"))
+        self.settings = DifferentiableSettings(
+            **settings, cost_model=MLPSettings.from_config(cost_model, "strategy.cost_model")
+        )
 
         self.inputs: OneShotInputs | None = None
 
@@ -302,17 +310,36 @@ class DifferentiableStrategy(OneShotStrategy):
     def exports(self) -> int:
         return self.settings.epochs
 
-    def prepare(self, inputs: "OneShotInputs") -> None:
+    def prepare(self, inputs: OneShotInputs) -> None:
         """Hand the strategy what its search trains and measures (the pipeline builds it)."""
         self.inputs = inputs
 
-    def module(self, net: nn.Module, cost: CostMLP, reward: Reward, history: History, simulator: Any,
-               datamodule: Any, bn_recalibration_batches: int,
-               clock: Callable[[], float] | None = None) -> "DifferentiableSearchModule":  # fmt: skip
+    def module(
+        self,
+        net: nn.Module,
+        cost: CostMLP,
+        reward: Reward,
+        history: History,
+        simulator: Any,
+        datamodule: Any,
+        bn_recalibration_batches: int,
+        clock: Callable[[], float] | None = None,
+    ) -> DifferentiableSearchModule:
         """The LightningModule searching this space with ``net``'s weights (trained further in place)."""
-        return DifferentiableSearchModule(self.space, net, cost, reward, self.constraints or reward.constraints,
-                                          self.settings, self.seed, history, simulator, datamodule,
-                                          bn_recalibration_batches, clock)  # fmt: skip
+        return DifferentiableSearchModule(
+            self.space,
+            net,
+            cost,
+            reward,
+            self.constraints or reward.constraints,
+            self.settings,
+            self.seed,
+            history,
+            simulator,
+            datamodule,
+            bn_recalibration_batches,
+            clock,
+        )
 
     def search(self, experiment: Any) -> None:
         """Train the module epoch by epoch; the engine's callback commits after each epoch's export."""
@@ -321,13 +348,25 @@ class DifferentiableStrategy(OneShotStrategy):
         if self.inputs is None:
             raise RuntimeError("DifferentiableStrategy.search before prepare(): the pipeline hands it its inputs")
         i = self.inputs
-        module = self.module(i.net, i.cost, i.reward, experiment.history, i.simulator, i.datamodule,
-                             i.bn_recalibration_batches, experiment.elapsed)  # fmt: skip
+        module = self.module(
+            i.net,
+            i.cost,
+            i.reward,
+            experiment.history,
+            i.simulator,
+            i.datamodule,
+            i.bn_recalibration_batches,
+            experiment.elapsed,
+        )
         batches = self.settings.batches_per_epoch
-        trainer = i.trainer(self.settings.epochs, [experiment.commit_callback()],
-                            **({"limit_train_batches": batches} if batches is not None else {}))  # fmt: skip
-        loaders = CombinedLoader({"train": i.datamodule.train_dataloader(), "val": i.datamodule.val_dataloader()},
-                                 mode="max_size_cycle")  # fmt: skip
+        trainer = i.trainer(
+            self.settings.epochs,
+            [experiment.commit_callback()],
+            **({"limit_train_batches": batches} if batches is not None else {}),
+        )
+        loaders = CombinedLoader(
+            {"train": i.datamodule.train_dataloader(), "val": i.datamodule.val_dataloader()}, mode="max_size_cycle"
+        )
         # the engine's file (plain data: its rows and RNG states beside Lightning's keys) opens with the safe loader
         trainer.fit(module, train_dataloaders=loaders, ckpt_path=experiment.resume_path, weights_only=True)
 
@@ -359,9 +398,21 @@ class OneShotInputs:
 class DifferentiableSearchModule(pl.LightningModule):
     """Owns the bilevel training loop; appends each epoch's derived candidate to the history."""
 
-    def __init__(self, space: JointSpace, net: nn.Module, cost: CostMLP, reward: Reward, constraints: Constraints,
-                 settings: DifferentiableSettings, seed: int, history: History, simulator: Any, datamodule: Any,
-                 bn_recalibration_batches: int, clock: Callable[[], float] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        space: JointSpace,
+        net: nn.Module,
+        cost: CostMLP,
+        reward: Reward,
+        constraints: Constraints,
+        settings: DifferentiableSettings,
+        seed: int,
+        history: History,
+        simulator: Any,
+        datamodule: Any,
+        bn_recalibration_batches: int,
+        clock: Callable[[], float] | None = None,
+    ):
         super().__init__()
         self.automatic_optimization = False
         self.space, self.net, self.reward, self.constraints = space, net, reward, constraints
@@ -377,7 +428,9 @@ class DifferentiableSearchModule(pl.LightningModule):
         self.gumbel = torch.Generator().manual_seed(int(seeds[1]))
         # the constraint of the relaxed design: predicted log cost <= log threshold + log(1 - safety margin)
         shrink = math.log(1.0 - settings.safety_margin)
-        self.register_buffer("log_limits", torch.tensor([math.log(constraints.t_eer_mj), math.log(constraints.t_lat_ms)]) + shrink)
+        self.register_buffer(
+            "log_limits", torch.tensor([math.log(constraints.t_eer_mj), math.log(constraints.t_lat_ms)]) + shrink
+        )
         # log(simulated / predicted) of the last exported candidate: the cost model's bias near the current design,
         # measured by the simulator every epoch and added to every prediction (a constant: gradients unchanged)
         self.register_buffer("log_cost_offset", torch.zeros(2))
@@ -387,19 +440,22 @@ class DifferentiableSearchModule(pl.LightningModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         s = self.settings
-        weights = torch.optim.SGD(self.net.parameters(), lr=s.weight_lr, momentum=s.weight_momentum,
-                                  weight_decay=s.weight_decay)  # fmt: skip
+        weights = torch.optim.SGD(
+            self.net.parameters(), lr=s.weight_lr, momentum=s.weight_momentum, weight_decay=s.weight_decay
+        )
         if s.arch_optimizer == "adam":
-            arch = torch.optim.Adam(self.design.parameters(), lr=s.arch_lr, betas=(0.5, 0.999),
-                                    weight_decay=s.arch_weight_decay)  # fmt: skip
+            arch = torch.optim.Adam(
+                self.design.parameters(), lr=s.arch_lr, betas=(0.5, 0.999), weight_decay=s.arch_weight_decay
+            )
         else:
             arch = torch.optim.SGD(self.design.parameters(), lr=s.arch_lr, weight_decay=s.arch_weight_decay)
         return [weights, arch]
 
     # ----------------------------------------------------------------- losses
 
-    def predicted_log_cost(self, accel: list[torch.Tensor] | None = None,
-                           edges: dict[str, list[torch.Tensor]] | None = None) -> torch.Tensor:  # fmt: skip
+    def predicted_log_cost(
+        self, accel: list[torch.Tensor] | None = None, edges: dict[str, list[torch.Tensor]] | None = None
+    ) -> torch.Tensor:
         """``(2,)`` predicted log-energy (mJ) and log-latency (ms) of the design (straight-through: the value of
         the derived design, with ``accel``'s sampled accelerator if given; the gradient of the relaxed one)."""
         return self.cost(self.design.straight_through(edges, accel)) + self.log_cost_offset
@@ -430,8 +486,13 @@ class DifferentiableSearchModule(pl.LightningModule):
         for p in params:
             p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
             offset += p.numel()
-        return {"arch_ce": float(ce.detach()), "violation": float(violation.detach()), "hdx_active": manipulated,
-                "pred_energy_mj": float(torch.exp(expected[0]).detach()), "pred_latency_ms": float(torch.exp(expected[1]).detach())}  # fmt: skip
+        return {
+            "arch_ce": float(ce.detach()),
+            "violation": float(violation.detach()),
+            "hdx_active": manipulated,
+            "pred_energy_mj": float(torch.exp(expected[0]).detach()),
+            "pred_latency_ms": float(torch.exp(expected[1]).detach()),
+        }
 
     def training_step(self, batch: Mapping[str, tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
         weights_opt, arch_opt = self.optimizers()
@@ -474,20 +535,40 @@ class DifferentiableSearchModule(pl.LightningModule):
             residual = np.log([sim_energy[0] / energy[0], sim_latency[0] / latency[0]])
             self.log_cost_offset.copy_(torch.as_tensor(residual, dtype=self.log_cost_offset.dtype))
         step = len(self.history)
-        self.history.append(vector[None], results, step + 1, self.clock(),
-                            extra={SIMULATED_COLUMNS[0]: sim_energy, SIMULATED_COLUMNS[1]: sim_latency})  # fmt: skip
+        self.history.append(
+            vector[None],
+            results,
+            step + 1,
+            self.clock(),
+            extra={SIMULATED_COLUMNS[0]: sim_energy, SIMULATED_COLUMNS[1]: sim_latency},
+        )
         means = {k: float(np.mean(v)) for k, v in self._stats.items()}
         self._stats = {}
-        metrics = {"search/reward": float(reward[0]), "search/accuracy": float(accuracy[0]),
-                   "search/energy_mj": float(energy[0]), "search/latency_ms": float(latency[0]),
-                   "search/simulated_energy_mj": float(sim_energy[0]), "search/simulated_latency_ms": float(sim_latency[0]),
-                   "search/best_reward": float(np.max(self.history.reward)),
-                   "differentiable/tau": self.settings.tau(self.current_epoch),
-                   **{f"differentiable/{k}": v for k, v in {**means, **self.design.entropy()}.items()}}  # fmt: skip
+        metrics = {
+            "search/reward": float(reward[0]),
+            "search/accuracy": float(accuracy[0]),
+            "search/energy_mj": float(energy[0]),
+            "search/latency_ms": float(latency[0]),
+            "search/simulated_energy_mj": float(sim_energy[0]),
+            "search/simulated_latency_ms": float(sim_latency[0]),
+            "search/best_reward": float(np.max(self.history.reward)),
+            "differentiable/tau": self.settings.tau(self.current_epoch),
+            **{f"differentiable/{k}": v for k, v in {**means, **self.design.entropy()}.items()},
+        }
         self.log_dict(metrics)  # to the Trainer's loggers, once per epoch
-        log.info("epoch %d/%d: %s | A %.4f, predicted %.3f mJ %.3f ms, simulated %.3f mJ %.3f ms, R %.4f%s",
-                 step + 1, self.settings.epochs, accelerator, accuracy[0], energy[0], latency[0], sim_energy[0],
-                 sim_latency[0], reward[0], f", violation {means.get('violation', 0):.3f}" if means else "")  # fmt: skip
+        log.info(
+            "epoch %d/%d: %s | A %.4f, predicted %.3f mJ %.3f ms, simulated %.3f mJ %.3f ms, R %.4f%s",
+            step + 1,
+            self.settings.epochs,
+            accelerator,
+            accuracy[0],
+            energy[0],
+            latency[0],
+            sim_energy[0],
+            sim_latency[0],
+            reward[0],
+            f", violation {means.get('violation', 0):.3f}" if means else "",
+        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gumbel_rng"] = self.gumbel.get_state()  # the module's own RNG, beside its state_dict

@@ -92,8 +92,10 @@ def plain_state(obj: Any, key: str = "state") -> Any:
         return {k: plain_state(v, f"{key}.{k}") for k, v in obj.items()}
     if type(obj) in (list, tuple):
         return type(obj)(plain_state(v, f"{key}[{i}]") for i, v in enumerate(obj))
-    raise TypeError(f"{key}: {type(obj).__module__}.{type(obj).__qualname__} is not plain data; a checkpoint holds "
-                    "dicts, lists, tuples, numbers, strings, numpy arrays and tensors only")  # fmt: skip
+    raise TypeError(
+        f"{key}: {type(obj).__module__}.{type(obj).__qualname__} is not plain data; a checkpoint holds "
+        "dicts, lists, tuples, numbers, strings, numpy arrays and tensors only"
+    )
 
 
 def _unsafe_globals(path: Path) -> list[str]:
@@ -113,15 +115,21 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as err:  # torch raises many types for a cut or foreign file
         unsafe = _unsafe_globals(path) if isinstance(err, pickle.UnpicklingError) else []
         if unsafe:  # the safe loader met a class or function: an older yoso's file, or a foreign one
-            raise InputError(f"{path}: holds objects beyond plain data ({', '.join(unsafe[:3])}), which a search "
-                             f"checkpoint of this yoso never does (an older yoso wrote it?); {advice}") from None
+            raise InputError(
+                f"{path}: holds objects beyond plain data ({', '.join(unsafe[:3])}), which a search "
+                f"checkpoint of this yoso never does (an older yoso wrote it?); {advice}"
+            ) from None
         reason = (str(err).strip().splitlines() or [""])[0]  # one line: torch's messages may run on
-        raise InputError(f"{path}: not a readable search checkpoint ({type(err).__name__}: {reason}); {advice}") from None
+        raise InputError(
+            f"{path}: not a readable search checkpoint ({type(err).__name__}: {reason}); {advice}"
+        ) from None
     if not isinstance(state, dict) or not isinstance(state.get("engine"), dict):
         raise InputError(f"{path}: not a search checkpoint (no engine state); {advice}")
     if state["engine"].get("version") != CHECKPOINT_VERSION:
-        raise InputError(f"{path}: checkpoint version {state['engine'].get('version')}, this yoso reads "
-                         f"{CHECKPOINT_VERSION}; {advice}")  # fmt: skip
+        raise InputError(
+            f"{path}: checkpoint version {state['engine'].get('version')}, this yoso reads "
+            f"{CHECKPOINT_VERSION}; {advice}"
+        )
     return state
 
 
@@ -172,8 +180,12 @@ class Experiment:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.fingerprint = dict(fingerprint or {})
         self.loggers, self.progress, self.histogram_every = list(loggers), progress, int(histogram_every)
-        self.history = History(strategy.space, self.run_dir / HISTORY_NAME if self.run_dir else None,
-                               extra=strategy.history_columns, board=board)  # fmt: skip
+        self.history = History(
+            strategy.space,
+            self.run_dir / HISTORY_NAME if self.run_dir else None,
+            extra=strategy.history_columns,
+            board=board,
+        )
         self.step = 0
         self.elapsed_before = 0.0
         self.strategy_s = 0.0  # wall time spent in ask + tell (the strategy's own overhead), resumed too
@@ -200,19 +212,27 @@ class Experiment:
         path = self.checkpoint_path
         if not path.exists():  # a fresh run, or killed before its first checkpoint: start over
             if (self.run_dir / LEGACY_CHECKPOINT).exists():  # never overwrite an older yoso's history
-                raise InputError(f"{self.run_dir} holds a search of an older yoso ({LEGACY_CHECKPOINT}), which this "
-                                 "one cannot resume; start a new run directory")  # fmt: skip
+                raise InputError(
+                    f"{self.run_dir} holds a search of an older yoso ({LEGACY_CHECKPOINT}), which this "
+                    "one cannot resume; start a new run directory"
+                )
             self.history.rewrite()
             return
         state = read_checkpoint(path)
         engine = state["engine"]
         if engine["fingerprint"] != self.fingerprint:
-            changed = sorted(k for k in set(engine["fingerprint"]) | set(self.fingerprint)
-                             if engine["fingerprint"].get(k) != self.fingerprint.get(k))  # fmt: skip
-            raise InputError(f"{self.run_dir} holds a search with another config (differs in {changed}); "
-                             "resume it with the same config or start a new run directory")  # fmt: skip
-        self.history = History.from_state(self.strategy.space, engine["rows"], self.history.path, self.history.extra,
-                                          self.history.board)  # fmt: skip
+            changed = sorted(
+                k
+                for k in set(engine["fingerprint"]) | set(self.fingerprint)
+                if engine["fingerprint"].get(k) != self.fingerprint.get(k)
+            )
+            raise InputError(
+                f"{self.run_dir} holds a search with another config (differs in {changed}); "
+                "resume it with the same config or start a new run directory"
+            )
+        self.history = History.from_state(
+            self.strategy.space, engine["rows"], self.history.path, self.history.extra, self.history.board
+        )
         self.strategy.load_state_dict(state["strategy"])
         self.step, self.elapsed_before = int(engine["step"]), float(engine["elapsed_s"])
         self.strategy_s, self.final = float(engine["strategy_s"]), dict(engine["final"])
@@ -225,9 +245,16 @@ class Experiment:
 
     def state(self) -> dict[str, Any]:
         """The engine's and the strategy's part of the checkpoint."""
-        engine = {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, "step": self.step,
-                  "elapsed_s": self.elapsed(), "strategy_s": self.strategy_s, "rows": self.history.state_dict(),
-                  "rng": _rng_state(), "final": self.final}  # fmt: skip
+        engine = {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint,
+            "step": self.step,
+            "elapsed_s": self.elapsed(),
+            "strategy_s": self.strategy_s,
+            "rows": self.history.state_dict(),
+            "rng": _rng_state(),
+            "final": self.final,
+        }
         return plain_state({"engine": engine, "strategy": self.strategy.state_dict()})
 
     def commit(self, trainer: Any = None) -> None:
@@ -307,9 +334,14 @@ class Experiment:
         best = np.maximum.accumulate(self.history.reward)[first:]
         extra = self.strategy.metrics()
         for i in range(len(results)):
-            metrics = {"search/reward": results.reward[i], "search/accuracy": results.accuracy[i],
-                       "search/energy_mj": results.energy_mj[i], "search/latency_ms": results.latency_ms[i],
-                       "search/best_reward": best[i], **extra}  # fmt: skip
+            metrics = {
+                "search/reward": results.reward[i],
+                "search/accuracy": results.accuracy[i],
+                "search/energy_mj": results.energy_mj[i],
+                "search/latency_ms": results.latency_ms[i],
+                "search/best_reward": best[i],
+                **extra,
+            }
             for logger in self.loggers:
                 logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=first + i)
         if (len(self.history) // self.histogram_every) > (first // self.histogram_every):
@@ -322,8 +354,10 @@ class Experiment:
             import wandb
 
             space = self.strategy.space
-            hists = {f"decisions/{name}": wandb.Histogram(np_histogram=np.histogram(recent[:, j], bins=np.arange(v + 1)))
-                     for j, (name, v) in enumerate(zip(space.names, space.vocab_sizes))}  # fmt: skip
+            hists = {
+                f"decisions/{name}": wandb.Histogram(np_histogram=np.histogram(recent[:, j], bins=np.arange(v + 1)))
+                for j, (name, v) in enumerate(zip(space.names, space.vocab_sizes))
+            }
             logger.experiment.log({**hists, "trainer/global_step": iteration})
 
 
@@ -334,12 +368,25 @@ class _Progress:
         self.enabled, self.total, self.done, self.best = enabled, total, done, best
         self.last_logged = done
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self.bar = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn(), TextColumn("best R {task.fields[best]:.4f}"))  # fmt: skip
+            self.bar = Progress(
+                TextColumn("search"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("best R {task.fields[best]:.4f}"),
+            )
             self.bar.__enter__()
             self.task = self.bar.add_task("search", total=self.total, completed=self.done, best=self.best)
         return self

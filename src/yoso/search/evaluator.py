@@ -35,8 +35,16 @@ HardwareFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 class CandidateEvaluator:
     """``(n, D)`` candidates -> :class:`Evaluation`; the evaluator knows nothing of the strategy."""
 
-    def __init__(self, accuracy: AccuracyFn, hardware: HardwareFn, reward: Reward, reward_floor: float = 0.0,
-                 constraints: Constraints | None = None, race: RaceFn | None = None, race_top: int = 10):  # fmt: skip
+    def __init__(
+        self,
+        accuracy: AccuracyFn,
+        hardware: HardwareFn,
+        reward: Reward,
+        reward_floor: float = 0.0,
+        constraints: Constraints | None = None,
+        race: RaceFn | None = None,
+        race_top: int = 10,
+    ):
         self.accuracy, self.hardware, self.reward = accuracy, hardware, reward
         self.reward_floor = float(reward_floor)  # below every valid reward: eq. 2's terms are all >= 0
         self.constraints = constraints or reward.constraints
@@ -59,8 +67,12 @@ class CandidateEvaluator:
         finite = np.isfinite(reward) & np.isfinite(accuracy) & np.isfinite(energy) & np.isfinite(latency)
         bad = ~(finite & (energy > 0) & (latency > 0))
         if bad.any():
-            log.warning("%d candidate(s) with a non-finite or non-positive figure get reward %g: %s",
-                        int(bad.sum()), self.reward_floor, vectors[bad][:3].tolist())  # fmt: skip
+            log.warning(
+                "%d candidate(s) with a non-finite or non-positive figure get reward %g: %s",
+                int(bad.sum()),
+                self.reward_floor,
+                vectors[bad][:3].tolist(),
+            )
             reward = np.where(bad, self.reward_floor, reward)
         return Evaluation(accuracy, energy, latency, reward, self.constraints.feasible(latency, energy) & ~bad, images)
 

@@ -37,8 +37,9 @@ class EvolutionStrategy(Strategy):
         super().__init__(space, seed)
         self.population_size = check_int("strategy.population_size", population_size, 2)
         self.sample_size = check_int("strategy.sample_size", sample_size, 1, self.population_size)
-        self.accel_mutation_prob = check_float("strategy.accel_mutation_prob", accel_mutation_prob, at_least=0.0,
-                                               at_most=1.0)  # fmt: skip
+        self.accel_mutation_prob = check_float(
+            "strategy.accel_mutation_prob", accel_mutation_prob, at_least=0.0, at_most=1.0
+        )
         self.batch_size = check_int("strategy.samples_per_step", samples_per_step, 1)
         self.rng = np.random.default_rng(self.seed_sequence())
         self.population = np.zeros((0, len(space)), dtype=np.int64)  # oldest first
@@ -70,14 +71,20 @@ class EvolutionStrategy(Strategy):
 
     def tell(self, candidates: np.ndarray, results: Evaluation) -> None:
         """The children join the population; the oldest members beyond ``population_size`` die."""
-        self.population = np.concatenate([self.population, np.asarray(candidates, dtype=np.int64)])[-self.population_size :]
+        self.population = np.concatenate([self.population, np.asarray(candidates, dtype=np.int64)])[
+            -self.population_size :
+        ]
         self.fitness = np.concatenate([self.fitness, self.score(results)])[-self.population_size :]
 
     def metrics(self) -> dict[str, float]:
         return {"evolution/population_best": float(self.fitness.max())} if len(self.fitness) else {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state, "population": self.population.copy(), "fitness": self.fitness.copy()}
+        return {
+            "rng": self.rng.bit_generator.state,
+            "population": self.population.copy(),
+            "fitness": self.fitness.copy(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]

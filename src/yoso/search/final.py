@@ -43,8 +43,9 @@ class FinalProgress:
     save: Callable[[], None] = lambda: None
 
 
-def top_candidates(history: History, constraints: Constraints, top_n: int,
-                   cost: CostFn | None = None) -> tuple[np.ndarray, bool]:  # fmt: skip
+def top_candidates(
+    history: History, constraints: Constraints, top_n: int, cost: CostFn | None = None
+) -> tuple[np.ndarray, bool]:
     """Iterations of the best ``top_n`` distinct candidates by reward that meet both thresholds.
 
     Returns ``(iterations, screened)``. With soft constraints the search-time figures screen and,
@@ -72,8 +73,12 @@ def top_candidates(history: History, constraints: Constraints, top_n: int,
         return kept_sorted[:top_n], True
     if at_search.any():
         return distinct[at_search][:top_n], True
-    log.warning("no sample meets t_lat = %g ms and t_eer = %g mJ: the final step takes the unscreened top-%d",
-                constraints.t_lat_ms, constraints.t_eer_mj, top_n)  # fmt: skip
+    log.warning(
+        "no sample meets t_lat = %g ms and t_eer = %g mJ: the final step takes the unscreened top-%d",
+        constraints.t_lat_ms,
+        constraints.t_eer_mj,
+        top_n,
+    )
     return distinct[:top_n], False
 
 
@@ -114,8 +119,12 @@ def final_step(
     constraints = constraints or reward.constraints
     iterations, screened = top_candidates(history, constraints, top_n, cost)
     if not len(iterations):
-        log.error("no sampled design meets latency <= %g ms and energy <= %g mJ under the simulator "
-                  "(hard constraints): there is no design to report", constraints.t_lat_ms, constraints.t_eer_mj)  # fmt: skip
+        log.error(
+            "no sampled design meets latency <= %g ms and energy <= %g mJ under the simulator "
+            "(hard constraints): there is no design to report",
+            constraints.t_lat_ms,
+            constraints.t_eer_mj,
+        )
         return [], None
     energy, latency = (np.asarray(v, dtype=float) for v in cost(history.vectors[iterations]))
     done = done if done is not None else FinalProgress({})
@@ -132,23 +141,38 @@ def final_step(
         else:
             log.info("final step: training candidate %d/%d (iteration %d) stand-alone", k + 1, len(iterations), it)
             val_acc, test_acc, val_n, test_n = standalone_result(train(genotype))
-            done.results[key] = {"accuracy": val_acc, **accuracy_fields("accuracy", val_acc, val_n),
-                                 "test_accuracy": test_acc, **accuracy_fields("test_accuracy", test_acc, test_n)}  # fmt: skip
+            done.results[key] = {
+                "accuracy": val_acc,
+                **accuracy_fields("accuracy", val_acc, val_n),
+                "test_accuracy": test_acc,
+                **accuracy_fields("test_accuracy", test_acc, test_n),
+            }
             done.save()
-        rows.append({
-            "iteration": int(it), "genotype": genotype, "accelerator": accelerator,
-            "hypernet_accuracy": float(history.accuracy[it]), "search_reward": float(history.reward[it]),
-            "accuracy": val_acc, "test_accuracy": test_acc,
-            **accuracy_fields("hypernet_accuracy", float(history.accuracy[it]), seen),
-            **accuracy_fields("accuracy", val_acc, val_n), **accuracy_fields("test_accuracy", test_acc, test_n),
-            "energy_mj": float(energy[k]), "latency_ms": float(latency[k]),
-            "reward": float(reward(val_acc, latency[k], energy[k])),
-            "feasible": bool(constraints.feasible(latency[k], energy[k])[0]), "screened": screened,
-        })  # fmt: skip
+        rows.append(
+            {
+                "iteration": int(it),
+                "genotype": genotype,
+                "accelerator": accelerator,
+                "hypernet_accuracy": float(history.accuracy[it]),
+                "search_reward": float(history.reward[it]),
+                "accuracy": val_acc,
+                "test_accuracy": test_acc,
+                **accuracy_fields("hypernet_accuracy", float(history.accuracy[it]), seen),
+                **accuracy_fields("accuracy", val_acc, val_n),
+                **accuracy_fields("test_accuracy", test_acc, test_n),
+                "energy_mj": float(energy[k]),
+                "latency_ms": float(latency[k]),
+                "reward": float(reward(val_acc, latency[k], energy[k])),
+                "feasible": bool(constraints.feasible(latency[k], energy[k])[0]),
+                "screened": screened,
+            }
+        )
     rows.sort(key=lambda r: -r["reward"])
     feasible = [i for i, r in enumerate(rows) if r["feasible"]]
     if not feasible:
-        log.warning("no top-%d candidate meets both thresholds under the simulator: reporting the best by reward", top_n)
+        log.warning(
+            "no top-%d candidate meets both thresholds under the simulator: reporting the best by reward", top_n
+        )
     finite = [i for i, r in enumerate(rows) if np.isfinite(r["energy_mj"]) and np.isfinite(r["latency_ms"])]
     return rows, (feasible[0] if feasible else None if constraints.hard or not finite else finite[0])
 
@@ -159,17 +183,41 @@ def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | 
         "genotype": row["genotype"].to_dict(),
         "accelerator": row["accelerator"].to_dict(),
         "accelerator_str": str(row["accelerator"]),
-        **{k: row[k] for k in ("accuracy", "test_accuracy", "hypernet_accuracy", "energy_mj", "latency_ms", "reward",
-                               "feasible", "iteration")},
+        **{
+            k: row[k]
+            for k in (
+                "accuracy",
+                "test_accuracy",
+                "hypernet_accuracy",
+                "energy_mj",
+                "latency_ms",
+                "reward",
+                "feasible",
+                "iteration",
+            )
+        },
         **{f"{a}_{k}": row.get(f"{a}_{k}") for a in ACCURACY_KEYS for k in ("n", "ci95_low", "ci95_high")},
-        "reward_config": {k: getattr(reward, k) for k in ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")},
+        "reward_config": {
+            k: getattr(reward, k) for k in ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")
+        },
         **({"constraints": dataclasses.asdict(constraints)} if constraints is not None else {}),
-    }  # fmt: skip
+    }
 
 
 #: Columns of the printed/logged top-N table.
-TABLE_COLUMNS = ("rank", "iteration", "scale", "accelerator", "hypernet_accuracy", "accuracy", "test_accuracy", "energy_mj",
-                 "latency_ms", "reward", "feasible")  # fmt: skip
+TABLE_COLUMNS = (
+    "rank",
+    "iteration",
+    "scale",
+    "accelerator",
+    "hypernet_accuracy",
+    "accuracy",
+    "test_accuracy",
+    "energy_mj",
+    "latency_ms",
+    "reward",
+    "feasible",
+)
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -63,8 +63,19 @@ class History:
     @property
     def columns(self) -> list[str]:
         usage = USAGE_COLUMNS if self.board is not None else ()
-        return ["iteration", "step", *self.space.names, "genotype", "accelerator", *METRICS, "feasible", "val_images",
-                "wall_time_s", *self.extra, *usage]  # fmt: skip
+        return [
+            "iteration",
+            "step",
+            *self.space.names,
+            "genotype",
+            "accelerator",
+            *METRICS,
+            "feasible",
+            "val_images",
+            "wall_time_s",
+            *self.extra,
+            *usage,
+        ]
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -93,8 +104,14 @@ class History:
 
     # ----------------------------------------------------------------- writing
 
-    def append(self, vectors: np.ndarray, results: Evaluation, step: int, wall_time_s: float,
-               extra: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    def append(
+        self,
+        vectors: np.ndarray,
+        results: Evaluation,
+        step: int,
+        wall_time_s: float,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         """Add a batch (in memory and, with a path, as flushed CSV rows); ``extra`` gives the extra columns."""
         vectors = self.space.check(vectors)
         start = len(self)
@@ -125,10 +142,21 @@ class History:
                 figures = [repr(float(self.figures[name][i])) for name in METRICS]
                 judged = "" if np.isnan(self.feasible[i]) else int(self.feasible[i])
                 seen = "" if np.isnan(self.val_images[i]) else int(self.val_images[i])
-                writer.writerow([i, int(self.steps[i]), *self.vectors[i].tolist(), genotype.to_json(), str(accelerator),
-                                 *figures, judged, seen, f"{self.wall_time_s[i]:.3f}",
-                                 *(repr(float(self.figures[name][i])) for name in self.extra),
-                                 *self._usage(accelerator)])  # fmt: skip
+                writer.writerow(
+                    [
+                        i,
+                        int(self.steps[i]),
+                        *self.vectors[i].tolist(),
+                        genotype.to_json(),
+                        str(accelerator),
+                        *figures,
+                        judged,
+                        seen,
+                        f"{self.wall_time_s[i]:.3f}",
+                        *(repr(float(self.figures[name][i])) for name in self.extra),
+                        *self._usage(accelerator),
+                    ]
+                )
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -141,17 +169,37 @@ class History:
 
     def state_dict(self) -> dict[str, Any]:
         """The rows as arrays (decisions as int16: every vocabulary is small), for the engine's checkpoint."""
-        return {"vectors": self.vectors.astype(np.int16), "steps": self.steps, "wall_time_s": self.wall_time_s,
-                "feasible": self.feasible, "val_images": self.val_images, "figures": dict(self.figures)}  # fmt: skip
+        return {
+            "vectors": self.vectors.astype(np.int16),
+            "steps": self.steps,
+            "wall_time_s": self.wall_time_s,
+            "feasible": self.feasible,
+            "val_images": self.val_images,
+            "figures": dict(self.figures),
+        }
 
     @classmethod
-    def from_state(cls, space: JointSpace, state: Mapping[str, Any], path: str | Path | None = None,
-                   extra: tuple[str, ...] = (), board: Board | None = None) -> "History":  # fmt: skip
+    def from_state(
+        cls,
+        space: JointSpace,
+        state: Mapping[str, Any],
+        path: str | Path | None = None,
+        extra: tuple[str, ...] = (),
+        board: Board | None = None,
+    ) -> History:
         """The history of a :meth:`state_dict`; with a path, the file is rewritten to hold exactly these rows."""
-        history = cls(space, None if path is None else Path(path), space.check(np.asarray(state["vectors"], np.int64)),
-                      {name: np.asarray(state["figures"][name], float) for name in (*METRICS, *extra)},
-                      np.asarray(state["steps"], np.int64), np.asarray(state["wall_time_s"], float),
-                      np.asarray(state["feasible"], float), np.asarray(state["val_images"], float), extra, board)  # fmt: skip
+        history = cls(
+            space,
+            None if path is None else Path(path),
+            space.check(np.asarray(state["vectors"], np.int64)),
+            {name: np.asarray(state["figures"][name], float) for name in (*METRICS, *extra)},
+            np.asarray(state["steps"], np.int64),
+            np.asarray(state["wall_time_s"], float),
+            np.asarray(state["feasible"], float),
+            np.asarray(state["val_images"], float),
+            extra,
+            board,
+        )
         history.rewrite()
         return history
 
@@ -165,7 +213,9 @@ class History:
     # ----------------------------------------------------------------- reading
 
     @classmethod
-    def open(cls, path: str | Path, space: JointSpace, extra: tuple[str, ...] = (), board: Board | None = None) -> "History":
+    def open(
+        cls, path: str | Path, space: JointSpace, extra: tuple[str, ...] = (), board: Board | None = None
+    ) -> History:
         """The history at ``path`` (empty if missing), its complete rows (file rewritten: a line cut by a kill dropped)."""
         history = cls(space, Path(path), extra=extra, board=board)
         if not history.path.exists():

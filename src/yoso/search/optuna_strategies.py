@@ -51,8 +51,13 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import (BaseDistribution, CategoricalDistribution, IntDistribution, distribution_to_json,
-                                  json_to_distribution)
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    IntDistribution,
+    distribution_to_json,
+    json_to_distribution,
+)
 from optuna.samplers import BaseSampler, CmaEsSampler, NSGAIISampler, TPESampler
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -130,8 +135,10 @@ def reseed_sampler(sampler: BaseSampler, seed: int, trial_number: int) -> None:
     """Reseed each of the sampler's generators from ``(seed, trial_number)``: trial ``trial_number``'s own numbers."""
     generators = sampler_random_states(sampler)
     if not generators:
-        raise RuntimeError(f"{type(sampler).__name__} of Optuna {optuna.__version__} shows no random generator to "
-                           "seed per trial; yoso's Optuna strategies need one (see optuna_strategies.py)")
+        raise RuntimeError(
+            f"{type(sampler).__name__} of Optuna {optuna.__version__} shows no random generator to "
+            "seed per trial; yoso's Optuna strategies need one (see optuna_strategies.py)"
+        )
     states = np.random.SeedSequence(seed, spawn_key=(trial_number,)).generate_state(len(generators))
     for generator, state in zip(generators, states):
         generator.seed(int(state))
@@ -139,17 +146,26 @@ def reseed_sampler(sampler: BaseSampler, seed: int, trial_number: int) -> None:
 
 def trial_to_plain(trial: FrozenTrial) -> dict[str, Any]:
     """A finished trial as plain data (distributions as Optuna's JSON), for a checkpoint; :func:`plain_to_trial` inverts it."""
-    return {"state": trial.state.name, "values": trial.values, "params": dict(trial.params),
-            "distributions": {k: distribution_to_json(d) for k, d in trial.distributions.items()},
-            "user_attrs": dict(trial.user_attrs), "system_attrs": dict(trial.system_attrs)}  # fmt: skip
+    return {
+        "state": trial.state.name,
+        "values": trial.values,
+        "params": dict(trial.params),
+        "distributions": {k: distribution_to_json(d) for k, d in trial.distributions.items()},
+        "user_attrs": dict(trial.user_attrs),
+        "system_attrs": dict(trial.system_attrs),
+    }
 
 
 def plain_to_trial(plain: Mapping[str, Any]) -> FrozenTrial:
     """The trial of a :func:`trial_to_plain` dict (Optuna's public ``create_trial``)."""
     return optuna.trial.create_trial(
-        state=TrialState[plain["state"]], values=plain["values"], params=dict(plain["params"]),
+        state=TrialState[plain["state"]],
+        values=plain["values"],
+        params=dict(plain["params"]),
         distributions={k: json_to_distribution(d) for k, d in plain["distributions"].items()},
-        user_attrs=dict(plain["user_attrs"]), system_attrs=dict(plain["system_attrs"]))  # fmt: skip
+        user_attrs=dict(plain["user_attrs"]),
+        system_attrs=dict(plain["system_attrs"]),
+    )
 
 
 @contextmanager
@@ -234,8 +250,13 @@ class OptunaStrategy(Strategy):
 
     def _create(self, storage: optuna.storages.BaseStorage) -> optuna.Study:
         with _quiet():
-            return optuna.create_study(storage=storage, sampler=self._sampler, study_name=STUDY_NAME,
-                                       directions=list(self.directions), load_if_exists=True)  # fmt: skip
+            return optuna.create_study(
+                storage=storage,
+                sampler=self._sampler,
+                study_name=STUDY_NAME,
+                directions=list(self.directions),
+                load_if_exists=True,
+            )
 
     def _start_over(self) -> optuna.Study:
         """Delete and create again the journal's study (a run with no checkpoint begins again from trial 0)."""
@@ -276,8 +297,10 @@ class OptunaStrategy(Strategy):
             trial = Trial(study, frozen._trial_id)
             return _Served(frozen.number, trial, self._row(trial.params))
         if frozen.state not in (TrialState.COMPLETE, TrialState.FAIL) or set(frozen.params) != set(self._distributions):
-            raise ValueError(f"{STUDY_NAME} trial {frozen.number} is {frozen.state.name} with params "
-                             f"{sorted(frozen.params)}: not a trial this strategy made")  # fmt: skip
+            raise ValueError(
+                f"{STUDY_NAME} trial {frozen.number} is {frozen.state.name} with params "
+                f"{sorted(frozen.params)}: not a trial this strategy made"
+            )
         return _Served(frozen.number, None, self._row(frozen.params))
 
     def _replayed(self, number: int) -> FrozenTrial:
@@ -286,8 +309,9 @@ class OptunaStrategy(Strategy):
         (NSGA-II's parent populations), by a sampler built and seeded as for that trial."""
         study = self._study()
         with _quiet():
-            replay = optuna.create_study(sampler=self.make_sampler(self._sampler_seed),
-                                         directions=list(self.directions))  # fmt: skip
+            replay = optuna.create_study(
+                sampler=self.make_sampler(self._sampler_seed), directions=list(self.directions)
+            )
             for key, value in study._storage.get_study_system_attrs(study._study_id).items():
                 replay._storage.set_study_system_attr(replay._study_id, key, value)
             replay.add_trials(study.get_trials(deepcopy=True)[:number])
@@ -302,8 +326,10 @@ class OptunaStrategy(Strategy):
         if self._backlog is None:  # first ask since bind/resume: trials a kill left beyond the checkpoint
             trials = study.get_trials(deepcopy=False)
             if len(trials) < self.committed:
-                raise ValueError(f"the Optuna study holds {len(trials)} trials, the checkpoint has told "
-                                 f"{self.committed}: was {JOURNAL_NAME} removed or replaced?")  # fmt: skip
+                raise ValueError(
+                    f"the Optuna study holds {len(trials)} trials, the checkpoint has told "
+                    f"{self.committed}: was {JOURNAL_NAME} removed or replaced?"
+                )
             self._backlog = list(trials[self.committed :])
         rows = []
         with _quiet():
@@ -369,16 +395,27 @@ class TPEStrategy(OptunaStrategy):
 
     name = "tpe"
 
-    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1, n_startup_trials: int = 20,
-                 n_ei_candidates: int = 24, multivariate: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        space: JointSpace,
+        seed: int = 0,
+        samples_per_step: int = 1,
+        n_startup_trials: int = 20,
+        n_ei_candidates: int = 24,
+        multivariate: bool = True,
+    ):
         self.n_startup_trials = check_int("strategy.n_startup_trials", n_startup_trials, 0)
         self.n_ei_candidates = check_int("strategy.n_ei_candidates", n_ei_candidates, 1)
         self.multivariate = check_bool("strategy.multivariate", multivariate)
         super().__init__(space, seed, samples_per_step)
 
     def make_sampler(self, seed: int) -> BaseSampler:
-        return TPESampler(n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
-                          multivariate=self.multivariate, seed=seed)  # fmt: skip
+        return TPESampler(
+            n_startup_trials=self.n_startup_trials,
+            n_ei_candidates=self.n_ei_candidates,
+            multivariate=self.multivariate,
+            seed=seed,
+        )
 
 
 class NSGA2Strategy(OptunaStrategy):
@@ -387,8 +424,16 @@ class NSGA2Strategy(OptunaStrategy):
     name = "nsga2"
     directions = ("maximize", "minimize", "minimize")
 
-    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1, population_size: int = 20,
-                 mutation_prob: float | None = None, crossover_prob: float = 0.9, swapping_prob: float = 0.5):  # fmt: skip
+    def __init__(
+        self,
+        space: JointSpace,
+        seed: int = 0,
+        samples_per_step: int = 1,
+        population_size: int = 20,
+        mutation_prob: float | None = None,
+        crossover_prob: float = 0.9,
+        swapping_prob: float = 0.5,
+    ):
         self.population_size = check_int("strategy.population_size", population_size, 2)
         self.mutation_prob = _check_prob("strategy.mutation_prob", mutation_prob, optional=True)
         self.crossover_prob = _check_prob("strategy.crossover_prob", crossover_prob)
@@ -396,12 +441,23 @@ class NSGA2Strategy(OptunaStrategy):
         super().__init__(space, seed, samples_per_step)
 
     def make_sampler(self, seed: int) -> BaseSampler:
-        return NSGAIISampler(population_size=self.population_size, mutation_prob=self.mutation_prob,
-                             crossover_prob=self.crossover_prob, swapping_prob=self.swapping_prob, seed=seed)  # fmt: skip
+        return NSGAIISampler(
+            population_size=self.population_size,
+            mutation_prob=self.mutation_prob,
+            crossover_prob=self.crossover_prob,
+            swapping_prob=self.swapping_prob,
+            seed=seed,
+        )
 
     def objectives(self, results: Evaluation) -> np.ndarray:
-        return np.stack([np.asarray(results.accuracy, dtype=np.float64), np.asarray(results.energy_mj, dtype=np.float64),
-                         np.asarray(results.latency_ms, dtype=np.float64)], axis=1)  # fmt: skip
+        return np.stack(
+            [
+                np.asarray(results.accuracy, dtype=np.float64),
+                np.asarray(results.energy_mj, dtype=np.float64),
+                np.asarray(results.latency_ms, dtype=np.float64),
+            ],
+            axis=1,
+        )
 
 
 class CmaEsStrategy(OptunaStrategy):
@@ -410,13 +466,19 @@ class CmaEsStrategy(OptunaStrategy):
     name = "cmaes"
     param_kind = "int"
 
-    def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1, n_startup_trials: int = 10,
-                 sigma0: float | None = None, popsize: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        space: JointSpace,
+        seed: int = 0,
+        samples_per_step: int = 1,
+        n_startup_trials: int = 10,
+        sigma0: float | None = None,
+        popsize: int | None = None,
+    ):
         self.n_startup_trials = check_int("strategy.n_startup_trials", n_startup_trials, 0)
         self.sigma0 = None if sigma0 is None else check_float("strategy.sigma0", sigma0, greater_than=0.0)
         self.popsize = None if popsize is None else check_int("strategy.popsize", popsize, 2)
         super().__init__(space, seed, samples_per_step)
 
     def make_sampler(self, seed: int) -> BaseSampler:
-        return CmaEsSampler(n_startup_trials=self.n_startup_trials, sigma0=self.sigma0, popsize=self.popsize,
-                            seed=seed)  # fmt: skip
+        return CmaEsSampler(n_startup_trials=self.n_startup_trials, sigma0=self.sigma0, popsize=self.popsize, seed=seed)

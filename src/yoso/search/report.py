@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 #: Objective convention of a search sample: accuracy is maximised, energy and latency minimised.
 SEARCH_MAXIMIZE: tuple[bool, ...] = (True, False, False)
 
+
 def search_objectives(accuracy: Any, energy_mj: Any, latency_ms: Any) -> tuple[np.ndarray, tuple[bool, ...]]:
     """The (n, 3) objective array ``[A, e, l]`` and its maximise flags, the one place of that convention."""
     cols = [np.asarray(v, dtype=np.float64).ravel() for v in (accuracy, energy_mj, latency_ms)]
@@ -103,8 +104,9 @@ def plot_pareto(
     return save_figure(fig, path, title)
 
 
-def accuracy_signal(accuracy: Any, energy_mj: Any, latency_ms: Any, val_images: Any = None,
-                    total: int | None = None) -> dict[str, float]:  # fmt: skip
+def accuracy_signal(
+    accuracy: Any, energy_mj: Any, latency_ms: Any, val_images: Any = None, total: int | None = None
+) -> dict[str, float]:
     """How far a search's accuracies move, against their noise: over the whole-split samples, the span (max - min)
     of accuracy, the binomial std at their mean, and the accuracy span of the energy and the latency Pareto fronts."""
     from yoso.stats import binomial_sd
@@ -116,8 +118,14 @@ def accuracy_signal(accuracy: Any, energy_mj: Any, latency_ms: Any, val_images: 
     if np.isfinite(images).any():
         ok &= images == np.nanmax(images)  # raced samples rest on fewer images: left out as off the front
     n = int(np.nanmax(images)) if np.isfinite(images).any() else int(total or 0)  # total: the split's images
-    out = {"samples": int(ok.sum()), "val_images": n, "span": float("nan"), "binomial_sd": float("nan"),
-           "front_span_energy": float("nan"), "front_span_latency": float("nan")}  # fmt: skip
+    out = {
+        "samples": int(ok.sum()),
+        "val_images": n,
+        "span": float("nan"),
+        "binomial_sd": float("nan"),
+        "front_span_energy": float("nan"),
+        "front_span_latency": float("nan"),
+    }
     if not ok.any():
         return out
     a = acc[ok]
@@ -130,7 +138,12 @@ def accuracy_signal(accuracy: Any, energy_mj: Any, latency_ms: Any, val_images: 
 
 
 def _pareto_panel(
-    ax: Axes, acc: np.ndarray, cost: np.ndarray, label: str, chosen: int | None, threshold: float | None,
+    ax: Axes,
+    acc: np.ndarray,
+    cost: np.ndarray,
+    label: str,
+    chosen: int | None,
+    threshold: float | None,
     raced: np.ndarray | None = None,
 ) -> None:
     """One panel of plot_pareto: finite samples, their (max accuracy, min cost) front, choice, threshold;
@@ -142,16 +155,26 @@ def _pareto_panel(
         _log_xaxis(ax, span.min(), span.max())
     if raced.any():
         early = ok & raced
-        ax.scatter(cost[early], acc[early], s=8, color="gray", alpha=0.3, linewidths=0,
-                   label="stopped early (first looks)")  # fmt: skip
+        ax.scatter(
+            cost[early], acc[early], s=8, color="gray", alpha=0.3, linewidths=0, label="stopped early (first looks)"
+        )
         ok &= ~raced
     a, c = acc[ok], cost[ok]
-    ax.scatter(c, a, s=8, color="tab:blue", alpha=0.25 if not raced.any() else 0.6, linewidths=0,
-               label="samples" if not raced.any() else "samples (whole validation split)")  # fmt: skip
+    ax.scatter(
+        c,
+        a,
+        s=8,
+        color="tab:blue",
+        alpha=0.25 if not raced.any() else 0.6,
+        linewidths=0,
+        label="samples" if not raced.any() else "samples (whole validation split)",
+    )
     if a.size:
         front = pareto_mask(np.column_stack([a, c]), (True, False))
         order = np.argsort(c[front], kind="stable")
-        ax.step(c[front][order], a[front][order], where="post", marker="o", ms=4, color="tab:orange", label="Pareto front")
+        ax.step(
+            c[front][order], a[front][order], where="post", marker="o", ms=4, color="tab:orange", label="Pareto front"
+        )
     if chosen is not None and ok[chosen]:
         ax.scatter([cost[chosen]], [acc[chosen]], marker="*", s=220, color="red", zorder=5, label="chosen")
     if threshold is not None and np.isfinite(threshold):

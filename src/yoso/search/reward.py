@@ -47,8 +47,10 @@ class Reward:
 
     def hardware_terms(self, latency_ms: Any, energy_mj: Any) -> Any:
         """Eq. 2's hardware terms ``a1 (l/t_lat)^w1 + a2 (e/t_eer)^w2`` of numpy arrays or torch tensors (differentiable)."""
-        return (self.alpha1 * (latency_ms / self.t_lat_ms) ** self.omega1
-                + self.alpha2 * (energy_mj / self.t_eer_mj) ** self.omega2)  # fmt: skip
+        return (
+            self.alpha1 * (latency_ms / self.t_lat_ms) ** self.omega1
+            + self.alpha2 * (energy_mj / self.t_eer_mj) ** self.omega2
+        )
 
     @property
     def constraints(self) -> Constraints:

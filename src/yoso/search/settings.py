@@ -35,7 +35,7 @@ class SearchSettings:
     race: RaceSettings = field(default_factory=RaceSettings)
 
     @classmethod
-    def from_config(cls, node: Mapping[str, Any]) -> "SearchSettings":
+    def from_config(cls, node: Mapping[str, Any]) -> SearchSettings:
         """The settings of a ``search`` config node (missing keys take the defaults); ConfigError on a bad key."""
         check_keys("search", node, [f.name for f in fields(cls)])
         return cls(**node)

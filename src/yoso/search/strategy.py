@@ -41,11 +41,12 @@ class Evaluation:
     def __len__(self) -> int:
         return len(self.reward)
 
-    def __getitem__(self, index: Any) -> "Evaluation":
+    def __getitem__(self, index: Any) -> Evaluation:
         feasible = None if self.feasible is None else self.feasible[index]
         images = None if self.val_images is None else self.val_images[index]
-        return Evaluation(self.accuracy[index], self.energy_mj[index], self.latency_ms[index], self.reward[index],
-                          feasible, images)  # fmt: skip
+        return Evaluation(
+            self.accuracy[index], self.energy_mj[index], self.latency_ms[index], self.reward[index], feasible, images
+        )
 
 
 class BaseStrategy(ABC):
@@ -74,7 +75,7 @@ class BaseStrategy(ABC):
     def hard_constraints(self) -> bool:
         return self.constraints is not None and self.constraints.hard
 
-    def bind(self, run_dir: Path | None) -> None:
+    def bind(self, run_dir: Path | None) -> None:  # noqa: B027 (a hook: by default there is nothing to open)
         """Called once by the engine before it resumes: strategies that keep files (e.g. an Optuna journal) open them here."""
 
     @abstractmethod
@@ -158,8 +159,9 @@ class OneShotStrategy(BaseStrategy):
 STRATEGY_RNG_KEY = 2
 
 
-def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
-                   constraints: Constraints | None = None) -> BaseStrategy:  # fmt: skip
+def build_strategy(
+    cfg: Mapping[str, Any], space: JointSpace, seed: int, constraints: Constraints | None = None
+) -> BaseStrategy:
     """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label), built by Hydra."""
     from omegaconf import DictConfig, open_dict
 
@@ -171,7 +173,8 @@ def build_strategy(cfg: Mapping[str, Any], space: JointSpace, seed: int,
         node = {k: v for k, v in cfg.items() if k != "name"}
     strategy = build(node, "strategy", space=space, seed=seed)
     if not isinstance(strategy, BaseStrategy):
-        raise ConfigError("strategy._target_", node.get("_target_"),
-                          "a subclass of yoso.search.strategy.Strategy or OneShotStrategy")  # fmt: skip
+        raise ConfigError(
+            "strategy._target_", node.get("_target_"), "a subclass of yoso.search.strategy.Strategy or OneShotStrategy"
+        )
     strategy.constraints = constraints
     return strategy

@@ -29,8 +29,10 @@ LOOP_DIMS = "KCPQRS"
 #: The loops of the global-buffer tiling, whose order (outer to inner) is a NAAS decision.
 TILING_LOOPS = "KCP"
 #: What a connectivity or a loop order may be, for error messages.
-CONNECTIVITY_TEXT = (f"a connectivity ROWS-COLS: each side one or more distinct loop dimensions of {LOOP_DIMS}, "
-                     "no dimension on both sides (e.g. 'C-K', 'PQ-K', 'R-P')")  # fmt: skip
+CONNECTIVITY_TEXT = (
+    f"a connectivity ROWS-COLS: each side one or more distinct loop dimensions of {LOOP_DIMS}, "
+    "no dimension on both sides (e.g. 'C-K', 'PQ-K', 'R-P')"
+)
 LOOP_ORDER_TEXT = f"a permutation of {TILING_LOOPS!r} (outer to inner, e.g. 'KCP')"
 
 
@@ -44,7 +46,7 @@ class Limits:
     rbuf_bytes: tuple[int, int] = (64, 1024)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None, prefix: str = "accelerator.limits") -> "Limits":
+    def from_config(cls, cfg: Mapping[str, Any] | None, prefix: str = "accelerator.limits") -> Limits:
         """Validated ranges (``[low, high]`` per key); None or a missing key keeps the paper's."""
         if cfg is None:
             return cls()
@@ -59,7 +61,7 @@ class Limits:
             out[key] = (low, check_int(f"{prefix}.{key}[1]", value[1], low))
         return cls(**out)
 
-    def check(self, acc: "Accelerator") -> None:
+    def check(self, acc: Accelerator) -> None:
         """A ConfigError naming the first size of ``acc`` outside these ranges."""
         check_pe_shape("pe_rows/pe_cols", (acc.pe_rows, acc.pe_cols), self)
         check_int("gbuf_kb", acc.gbuf_kb, *self.gbuf_kb)
@@ -101,12 +103,17 @@ class Accelerator:
         return self.pe_rows * self.pe_cols
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"pe_rows": self.pe_rows, "pe_cols": self.pe_cols, "gbuf_kb": self.gbuf_kb,
-               "rbuf_bytes": self.rbuf_bytes, "dataflow": self.dataflow}  # fmt: skip
+        out = {
+            "pe_rows": self.pe_rows,
+            "pe_cols": self.pe_cols,
+            "gbuf_kb": self.gbuf_kb,
+            "rbuf_bytes": self.rbuf_bytes,
+            "dataflow": self.dataflow,
+        }
         return out if self.loop_order is None else out | {"loop_order": self.loop_order}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], limits: Limits | None = PAPER_LIMITS) -> "Accelerator":
+    def from_dict(cls, data: dict[str, Any], limits: Limits | None = PAPER_LIMITS) -> Accelerator:
         keys = ("pe_rows", "pe_cols", "gbuf_kb", "rbuf_bytes", "dataflow")
         return cls(**{k: data[k] for k in keys}, loop_order=data.get("loop_order"), limits=limits)
 
@@ -159,8 +166,11 @@ def check_pe_shape(key: str, shape: tuple[Any, Any], limits: Limits | None = PAP
     """``shape`` as ``(rows, cols)`` if both lie in ``limits`` (None: any positive sizes)."""
     rows, cols = shape
     (rlo, rhi), (clo, chi) = (limits.pe_rows, limits.pe_cols) if limits is not None else ((1, None), (1, None))
-    allowed = (f"rows in [{rlo}, {rhi}] and cols in [{clo}, {chi}] (PE arrays {rlo}x{clo} .. {rhi}x{chi})"
-               if limits is not None else "positive rows and cols")  # fmt: skip
+    allowed = (
+        f"rows in [{rlo}, {rhi}] and cols in [{clo}, {chi}] (PE arrays {rlo}x{clo} .. {rhi}x{chi})"
+        if limits is not None
+        else "positive rows and cols"
+    )
     try:
         rows = check_int(key, rows, rlo, rhi)
         cols = check_int(key, cols, clo, chi)
@@ -172,9 +182,15 @@ def check_pe_shape(key: str, shape: tuple[Any, Any], limits: Limits | None = PAP
 #: Config keys of the ``accelerator`` group -> the decision each list feeds, in encoding order.
 #: A space has ``pe_arrays`` or ``pe_rows`` + ``pe_cols``, and ``dataflows`` or ``connectivity``.
 DECISION_KEYS = {
-    "pe_arrays": "pe_array", "pe_rows": "pe_rows", "pe_cols": "pe_cols", "gbuf_kb": "gbuf_kb",
-    "rbuf_bytes": "rbuf_bytes", "dataflows": "dataflow", "connectivity": "connectivity", "loop_orders": "loop_order",
-}  # fmt: skip
+    "pe_arrays": "pe_array",
+    "pe_rows": "pe_rows",
+    "pe_cols": "pe_cols",
+    "gbuf_kb": "gbuf_kb",
+    "rbuf_bytes": "rbuf_bytes",
+    "dataflows": "dataflow",
+    "connectivity": "connectivity",
+    "loop_orders": "loop_order",
+}
 
 
 @dataclass(frozen=True)
@@ -186,7 +202,7 @@ class AcceleratorSpace:
     limits: Limits = PAPER_LIMITS
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "accelerator") -> "AcceleratorSpace":
+    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "accelerator") -> AcceleratorSpace:
         """Validated choices from the ``accelerator`` config group; bad entries raise ConfigError."""
         limits = Limits.from_config(cfg.get("limits"), f"{prefix}.limits")
         listed = [k for k in DECISION_KEYS if cfg.get(k) is not None]
@@ -239,8 +255,7 @@ class AcceleratorSpace:
         v = self.values(*indices)
         rows, cols = v["pe_array"] if "pe_array" in v else (v["pe_rows"], v["pe_cols"])
         dataflow = v.get("dataflow", v.get("connectivity"))
-        return Accelerator(rows, cols, v["gbuf_kb"], v["rbuf_bytes"], dataflow, v.get("loop_order"),
-                           limits=self.limits)  # fmt: skip
+        return Accelerator(rows, cols, v["gbuf_kb"], v["rbuf_bytes"], dataflow, v.get("loop_order"), limits=self.limits)
 
     def all(self) -> list[Accelerator]:
         """Every accelerator of the space, in encoding order."""
@@ -248,14 +263,23 @@ class AcceleratorSpace:
 
     def indices(self, acc: Accelerator) -> tuple[int, ...]:
         """Choice indices of ``acc``; a ValueError says which value is not among the choices."""
-        values = {"pe_array": (acc.pe_rows, acc.pe_cols), "pe_rows": acc.pe_rows, "pe_cols": acc.pe_cols,
-                  "gbuf_kb": acc.gbuf_kb, "rbuf_bytes": acc.rbuf_bytes, "dataflow": acc.dataflow,
-                  "connectivity": acc.dataflow, "loop_order": acc.loop_order}  # fmt: skip
+        values = {
+            "pe_array": (acc.pe_rows, acc.pe_cols),
+            "pe_rows": acc.pe_rows,
+            "pe_cols": acc.pe_cols,
+            "gbuf_kb": acc.gbuf_kb,
+            "rbuf_bytes": acc.rbuf_bytes,
+            "dataflow": acc.dataflow,
+            "connectivity": acc.dataflow,
+            "loop_order": acc.loop_order,
+        }
         if "loop_order" not in self.fields and acc.loop_order is not None:
             raise ValueError(f"accelerator {acc}: has a loop order, this space has no loop_order decision")
         out = []
         for name, options in zip(self.fields, self.choices):
             if values[name] not in options:
-                raise ValueError(f"accelerator {acc}: {name} value {values[name]} is not among the choices {list(options)}")
+                raise ValueError(
+                    f"accelerator {acc}: {name} value {values[name]} is not among the choices {list(options)}"
+                )
             out.append(options.index(values[name]))
         return tuple(out)

@@ -60,8 +60,9 @@ class Genotype:
     # ----------------------------------------------------------------- construction
 
     @classmethod
-    def from_nodes(cls, normal: Sequence[NodeChoice], reduce: Sequence[NodeChoice], width: float = 1.0,
-                   depth: float = 1.0) -> "Genotype":  # fmt: skip
+    def from_nodes(
+        cls, normal: Sequence[NodeChoice], reduce: Sequence[NodeChoice], width: float = 1.0, depth: float = 1.0
+    ) -> Genotype:
         """A YOSO genotype from per-node ``(input_a, op_a, input_b, op_b)`` choices (and its network scale).
 
         The output concat is derived as the paper defines it: the computed nodes that feed
@@ -75,7 +76,7 @@ class Genotype:
         return cls(**cells)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Genotype":
+    def from_dict(cls, data: dict[str, Any]) -> Genotype:
         """Inverse of :meth:`to_dict`."""
         missing = [f for f in ("normal", "normal_concat", "reduce", "reduce_concat") if f not in data]
         if missing:
@@ -84,11 +85,11 @@ class Genotype:
         return cls(**{k: data[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}, **scale)
 
     @classmethod
-    def from_json(cls, text: str) -> "Genotype":
+    def from_json(cls, text: str) -> Genotype:
         return cls.from_dict(json.loads(text))
 
     @classmethod
-    def from_yaml(cls, text: str) -> "Genotype":
+    def from_yaml(cls, text: str) -> Genotype:
         return cls.from_dict(yaml.safe_load(text))
 
     # ----------------------------------------------------------------- views
@@ -144,7 +145,9 @@ class Genotype:
             )
             lines.append(f"{cell:6s}: {nodes}  -> concat{list(self.concat(cell))}")
         if self.scaled:
-            lines.append(f"scale : width x{self.width:g}, depth x{self.depth:.3g} (of the macro's channels, cells per stage)")
+            lines.append(
+                f"scale : width x{self.width:g}, depth x{self.depth:.3g} (of the macro's channels, cells per stage)"
+            )
         return "\n".join(lines)
 
     # ----------------------------------------------------------------- validation

@@ -50,7 +50,7 @@ class CellSpace:
     num_nodes: int = MAX_NODES
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> "CellSpace":
+    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> CellSpace:
         """Validated op list and node count from the ``space`` config group."""
         ops = check_nonempty_unique(f"{prefix}.ops", required(cfg, prefix, "ops"))
         ops = tuple(check_choice(f"{prefix}.ops[{i}]", op, sorted(OPS)) for i, op in enumerate(ops))
@@ -72,7 +72,7 @@ class ScaleSpace:
     depths: tuple[int, ...]
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> "ScaleSpace | None":
+    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> ScaleSpace | None:
         """The scale decisions of a ``space`` group; None for a space without ``widths``/``depths``."""
         if cfg.get("widths") is None and cfg.get("depths") is None:
             return None
@@ -97,15 +97,19 @@ class ScaleSpace:
         return self.widths, self.depths
 
 
-def check_sandwich(sandwich: Any, distill: Any, scale: "ScaleSpace | None") -> tuple[bool, bool]:
+def check_sandwich(sandwich: Any, distill: Any, scale: ScaleSpace | None) -> tuple[bool, bool]:
     """``model.sandwich`` and ``model.distill`` as bools; a ConfigError where one would be ignored (the sandwich
     rule needs width/depth decisions to train the largest and smallest scale, distillation needs the sandwich)."""
     sandwich, distill = check_bool("model.sandwich", sandwich), check_bool("model.distill", distill)
     if distill and not sandwich:
         raise ConfigError("model.distill", distill, "false unless model.sandwich=true (it distils the largest path)")
     if sandwich and scale is None:
-        raise ConfigError("model.sandwich", sandwich, "false in a space without width/depth decisions (space=yoso): "
-                          "the sandwich rule trains the largest and smallest scale")  # fmt: skip
+        raise ConfigError(
+            "model.sandwich",
+            sandwich,
+            "false in a space without width/depth decisions (space=yoso): "
+            "the sandwich rule trains the largest and smallest scale",
+        )
     return sandwich, distill
 
 
@@ -164,7 +168,7 @@ class JointSpace:
         self.num_accel_decisions = len(accelerators.fields)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "JointSpace":
+    def from_config(cls, cfg: Mapping[str, Any]) -> JointSpace:
         """The space of a composed run config (its ``space`` and ``accelerator`` groups)."""
         space = required(cfg, "", "space")
         return cls(
@@ -275,17 +279,20 @@ class JointSpace:
         out += self.accelerators.indices(accelerator)
         return np.asarray(out, dtype=np.int64)
 
-
     def _scale_indices(self, genotype: Genotype) -> list[int]:
         """The ``net.width``/``net.depth`` decisions of ``genotype`` (none in a space without them)."""
         if self.scale is None:
             if genotype.scaled:
-                raise ValueError(f"genotype has width {genotype.width}, depth {genotype.depth}; this space has no "
-                                 "network-scale decisions (use an elastic space, e.g. space=yoso_elastic)")  # fmt: skip
+                raise ValueError(
+                    f"genotype has width {genotype.width}, depth {genotype.depth}; this space has no "
+                    "network-scale decisions (use an elastic space, e.g. space=yoso_elastic)"
+                )
             return []
         depths = [self.scale.depth_fraction(d) for d in self.scale.depths]
         if genotype.width not in self.scale.widths or genotype.depth not in depths:
-            raise ValueError(f"genotype has width {genotype.width}, depth {genotype.depth}; this space allows widths "
-                             f"{list(self.scale.widths)} and depths {depths} (fractions of {max(self.scale.depths)} "
-                             "cells per stage)")  # fmt: skip
+            raise ValueError(
+                f"genotype has width {genotype.width}, depth {genotype.depth}; this space allows widths "
+                f"{list(self.scale.widths)} and depths {depths} (fractions of {max(self.scale.depths)} "
+                "cells per stage)"
+            )
         return [self.scale.widths.index(genotype.width), depths.index(genotype.depth)]

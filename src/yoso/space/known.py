@@ -249,8 +249,11 @@ def load_genotype(spec: str) -> Genotype:
         except yaml.YAMLError as err:  # not YAML at all: where the parser stopped, in one line
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            raise ConfigError("genotype", spec, f"a YAML/JSON genotype file (it does not parse{where}: "
-                              f"{getattr(err, 'problem', None) or err})") from None  # fmt: skip
+            raise ConfigError(
+                "genotype",
+                spec,
+                f"a YAML/JSON genotype file (it does not parse{where}: {getattr(err, 'problem', None) or err})",
+            ) from None
         except (GenotypeError, ValueError, TypeError, AttributeError) as err:
             raise ConfigError("genotype", spec, f"a valid genotype file ({err})") from None
     if path.suffix in (".yaml", ".yml", ".json"):
