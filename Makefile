@@ -77,7 +77,7 @@ data:
 	fi
 
 # Style: the formatter's layout and the linter's rules ([tool.ruff] in pyproject.toml), on every Python file we own.
-LINTED := src tests benchmarks search.py train.py two_stage.py
+LINTED := src tests benchmarks docs/figures search.py train.py two_stage.py
 lint: install
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/ruff check $(LINTED)

@@ -57,15 +57,18 @@ def panel(ax, title: str, u: Unrolling) -> None:
 
 
 def main() -> None:
-    points = [(f"{name}" + (f" ({u.array})" if len(NAMED[name]) > 1 else ""), u)
-              for name, us in NAMED.items() for u in us]  # fmt: skip
+    points = [
+        (f"{name}" + (f" ({u.array})" if len(NAMED[name]) > 1 else ""), u) for name, us in NAMED.items() for u in us
+    ]
     points += [(f"NAAS K-C, loop order {o}", unrollings("K-C", o)[0]) for o in ("KCP", "KPC")]
     fig, axes = plt.subplots(2, 4, figsize=(14, 8.5))
     for ax, (title, u) in zip(axes.ravel(), points):
         panel(ax, title, u)
-    for ax in axes.ravel()[len(points):]:
+    for ax in axes.ravel()[len(points) :]:
         ax.axis("off")
-    fig.suptitle("Spatial dataflows as points of one description: dimensions on rows x columns, the operand held", fontsize=12)
+    fig.suptitle(
+        "Spatial dataflows as points of one description: dimensions on rows x columns, the operand held", fontsize=12
+    )
     fig.tight_layout()
     out = Path(__file__).with_suffix(".png")
     fig.savefig(out, dpi=110)
