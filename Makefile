@@ -76,11 +76,13 @@ data:
 		exit 1; \
 	fi
 
-# Style: the formatter's layout and the linter's rules ([tool.ruff] in pyproject.toml), on every Python file we own.
+# Style: the formatter's layout and the linter's rules ([tool.ruff] in pyproject.toml), on every Python file we own;
+# then the type checker, mypy, on src ([tool.mypy]: strict on yoso.space and yoso.hw, its defaults elsewhere).
 LINTED := src tests benchmarks docs/figures search.py train.py two_stage.py
 lint: install
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 
 # The loader tests need no real data (those that do skip with a reason), so a failed data step does not stop them.
 test: install
@@ -113,5 +115,5 @@ ext:
 	bash benchmarks/external/setup_venv.sh
 
 clean:
-	rm -rf $(VENV) .venv-ext .venv-lock .venv-latest .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) .venv-ext .venv-lock .venv-latest .pytest_cache .mypy_cache build dist src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -98,13 +98,13 @@ def file_lock(path: Path) -> FileLock:
 
 
 def get_or_build(
-    path: Path | None, build: Callable[[], T], load: Callable[[Path], T], save: Callable[[T, Path], None]
+    path: Path | None, build: Callable[[], T], load: Callable[[Path], T], save: Callable[[T, Path], object]
 ) -> T:
     """The artifact at ``path`` if it exists, else ``build()`` saved there atomically; ``path`` None: just build.
 
     ``save(artifact, tmp)`` writes it to a temporary path (with ``path``'s suffix) that is then renamed
-    to ``path``. A file lock beside ``path`` makes parallel callers build it once: a caller that waited
-    for the lock loads what the first one wrote.
+    to ``path`` (what ``save`` returns is ignored). A file lock beside ``path`` makes parallel callers build it
+    once: a caller that waited for the lock loads what the first one wrote.
     """
     if path is None:
         return build()

@@ -9,7 +9,7 @@ checks in their constructors, so the API and the command line reject the same va
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -166,22 +166,28 @@ def config_schema(target: Any, runtime: Sequence[str] = ()) -> type:
         default = MISSING if param.default is param.empty else param.default
         if isinstance(default, (list, tuple, dict)):
             value = dict(default) if isinstance(default, dict) else list(default)
-            fields.append((name, Any, dataclasses.field(default_factory=lambda v=value: v)))
+            fields.append((name, Any, dataclasses.field(default_factory=_returning(value))))
         else:
             fields.append((name, Any, dataclasses.field(default=default)))
     return dataclasses.make_dataclass(f"{target.__name__}Config", fields)
+
+
+def _returning(value: Any) -> Callable[[], Any]:
+    """A dataclass default factory that returns ``value``."""
+    return lambda: value
 
 
 def public_path(target: Any) -> str:
     """The shortest import path of ``target``: its package's when the package exports it (``yoso.data.X``)."""
     import importlib
 
-    parts = target.__module__.split(".")
+    module, name = target.__module__, target.__qualname__
+    parts = module.split(".")
     for end in range(1, len(parts)):
         package = importlib.import_module(".".join(parts[:end]))
-        if getattr(package, target.__qualname__, None) is target:
-            return f"{'.'.join(parts[:end])}.{target.__qualname__}"
-    return f"{target.__module__}.{target.__qualname__}"
+        if getattr(package, name, None) is target:
+            return f"{'.'.join(parts[:end])}.{name}"
+    return f"{module}.{name}"
 
 
 def build(node: Any, prefix: str, **runtime: Any) -> Any:

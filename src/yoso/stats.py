@@ -72,10 +72,10 @@ def bootstrap_interval(
     level: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(x, y)`` over resampled pairs (seeded)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(x), size=(samples, len(x)))
-    values = np.array([statistic(x[i], y[i]) for i in index])
+    index = rng.integers(0, len(xa), size=(samples, len(xa)))
+    values = np.array([statistic(xa[i], ya[i]) for i in index])
     values = values[np.isfinite(values)]
     if not len(values):
         return float("nan"), float("nan")
@@ -110,7 +110,7 @@ def within_group_correlations(
     the groups: the signal left once what the groups differ in is held fixed."""
     from scipy.stats import kendalltau, spearmanr
 
-    x, y, labels = np.asarray(x, float), np.asarray(y, float), np.asarray([str(g) for g in groups])
+    xa, ya, labels = np.asarray(x, float), np.asarray(y, float), np.asarray([str(g) for g in groups])
     members = {g: np.flatnonzero(labels == g) for g in sorted(set(labels))}
     members = {g: idx for g, idx in members.items() if len(idx) >= 3}
     weights = {g: len(idx) * (len(idx) - 1) / 2 for g, idx in members.items()}
@@ -118,16 +118,16 @@ def within_group_correlations(
     def pooled(fn: Callable[..., Any], pick: Mapping[str, np.ndarray]) -> float:
         with warnings.catch_warnings():  # a resample of tied values has no correlation: NaN, dropped
             warnings.simplefilter("ignore")
-            values = [(float(fn(x[idx], y[idx]).statistic), weights[g]) for g, idx in pick.items()]
+            values = [(float(fn(xa[idx], ya[idx]).statistic), weights[g]) for g, idx in pick.items()]
         values = [(v, w) for v, w in values if np.isfinite(v)]
         return float(sum(v * w for v, w in values) / sum(w for _, w in values)) if values else float("nan")
 
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {"groups": {g: len(idx) for g, idx in members.items()}, "pairs": int(sum(weights.values()))}
     for name, fn in (("kendall_tau", kendalltau), ("spearman", spearmanr)):
-        boots = [pooled(fn, {g: rng.choice(idx, len(idx)) for g, idx in members.items()}) for _ in range(samples)]
-        boots = np.array([b for b in boots if np.isfinite(b)])
+        draws = [pooled(fn, {g: rng.choice(idx, len(idx)) for g, idx in members.items()}) for _ in range(samples)]
+        boots = np.array([b for b in draws if np.isfinite(b)])
         low, high = (np.quantile(boots, 0.025), np.quantile(boots, 0.975)) if len(boots) else (np.nan, np.nan)
         out.update({name: pooled(fn, members), f"{name}_ci95_low": float(low), f"{name}_ci95_high": float(high)})
-        out[f"{name}_by_group"] = {g: float(fn(x[idx], y[idx]).statistic) for g, idx in members.items()}
+        out[f"{name}_by_group"] = {g: float(fn(xa[idx], ya[idx]).statistic) for g, idx in members.items()}
     return out

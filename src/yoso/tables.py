@@ -40,11 +40,10 @@ def format_table(
         table.add_column(header)
     for line in cells:
         table.add_row(*line)
-    console = Console(
-        file=io.StringIO(), width=220, force_terminal=False, color_system=None
-    )  # accuracy cells with intervals
+    text = io.StringIO()
+    console = Console(file=text, width=220, force_terminal=False, color_system=None)  # accuracy cells with intervals
     console.print(table)
-    return console.file.getvalue()
+    return text.getvalue()
 
 
 def format_cell(value: Any) -> str:

@@ -91,13 +91,13 @@ class CIFAR10DataModule(ImageDataModule):
         images = torch.as_tensor(train_x).float().div_(255.0)
         x_train = images[train_idx]
         x_test = torch.as_tensor(test_x).float().div_(255.0)
-        y = torch.as_tensor(train_y)
+        labels = torch.as_tensor(train_y)
         train = normalise(x_train, x_train)
         return Splits(
-            train=ImageDataset(train, y[train_idx], augment=self.augment),
-            val=ImageDataset(normalise(images[val_idx], x_train), y[val_idx]),
+            train=ImageDataset(train, labels[train_idx], augment=self.augment),
+            val=ImageDataset(normalise(images[val_idx], x_train), labels[val_idx]),
             test=ImageDataset(normalise(x_test, x_train), torch.as_tensor(test_y)),
-            calibration=ImageDataset(train, y[train_idx]),
+            calibration=ImageDataset(train, labels[train_idx]),
         )
 
 

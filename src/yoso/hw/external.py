@@ -34,7 +34,8 @@ EYERISS_KEYS = {"alu": "mac", "dram": "dram", "buf": "glb", "array": "noc", "rf"
 
 def load_reference(path: Path | str | None = None) -> dict[str, Any]:
     """The stored external reference data (the package's, or the JSON at ``path``)."""
-    return json.loads((EXTERNAL if path is None else Path(path)).read_text())
+    data: dict[str, Any] = json.loads((EXTERNAL if path is None else Path(path)).read_text())
+    return data
 
 
 def unit_costs(ref: Mapping[str, Any]) -> UnitCosts:
@@ -48,7 +49,7 @@ def hardware(rec: Mapping[str, Any]) -> Accelerator:
     return Accelerator(rec["pe_rows"], rec["pe_cols"], rec["gbuf_kb"], rec["rbuf_bytes"], rec["dataflow"], limits=None)
 
 
-def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def _spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     from scipy.stats import spearmanr
 
     return float(spearmanr(a, b).statistic) if len(a) > 1 else float("nan")
@@ -70,7 +71,8 @@ class Agreement:
     @property
     def rel_error(self) -> np.ndarray:
         """|yoso - ref| / ref per record."""
-        return np.abs(self.yoso - self.reference) / self.reference
+        error: np.ndarray = np.abs(self.yoso - self.reference) / self.reference
+        return error
 
     @property
     def median_error(self) -> float:
@@ -163,4 +165,5 @@ def eyeriss_table(ref: Mapping[str, Any]) -> dict[str, dict[str, tuple[float, fl
 
 def whole_network_reference(ref: Mapping[str, Any], search: str = "nn_dataflow_exhaustive") -> dict[str, Any]:
     """nn-dataflow's whole-network (DARTS_V2) timing record: seconds (wall), cpu_seconds, accelerator."""
-    return ref["whole_network"][search]
+    record: dict[str, Any] = ref["whole_network"][search]
+    return record

@@ -56,7 +56,7 @@ class Usage:
     @property
     def fits(self) -> np.ndarray:
         """Whether each design fits the device (no resource over 100 %)."""
-        return (self.fraction <= 1.0).all(axis=1)
+        return np.asarray((self.fraction <= 1.0).all(axis=1))
 
     def row(self, i: int) -> dict[str, float]:
         """Design ``i``'s counts, percentages and fit by :data:`USAGE_COLUMNS` name."""
@@ -190,7 +190,8 @@ class Board:
         per_mhz = np.array(
             [self.dsp_uw_per_mhz, self.bram36_uw_per_mhz, self.uram_uw_per_mhz, self.lut_uw_per_mhz, 0.0]
         )
-        return self.static_w + usage.counts @ per_mhz * self.clock_mhz * 1e-6
+        power: np.ndarray = self.static_w + usage.counts @ per_mhz * self.clock_mhz * 1e-6
+        return power
 
     def cost(self, accelerators: Sequence[Accelerator], dram_mj: Any, latency_ms: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(energy_mj, latency_ms)`` on the board from the simulator's DRAM energy and latency (of :meth:`tech`).

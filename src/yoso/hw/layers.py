@@ -62,12 +62,16 @@ class Layer:
     @property
     def out_h(self) -> int:
         """Output rows (PyTorch's conv/pool formula)."""
-        return (self.H + 2 * self.padding[0] - self.dilation * (self.R - 1) - 1) // self.stride[0] + 1
+        padding: tuple[int, int] = self.padding
+        stride: tuple[int, int] = self.stride
+        return (self.H + 2 * padding[0] - self.dilation * (self.R - 1) - 1) // stride[0] + 1
 
     @property
     def out_w(self) -> int:
         """Output columns."""
-        return (self.W + 2 * self.padding[1] - self.dilation * (self.S - 1) - 1) // self.stride[1] + 1
+        padding: tuple[int, int] = self.padding
+        stride: tuple[int, int] = self.stride
+        return (self.W + 2 * padding[1] - self.dilation * (self.S - 1) - 1) // stride[1] + 1
 
     @property
     def macs(self) -> int:

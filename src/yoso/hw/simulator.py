@@ -217,7 +217,12 @@ def _extents(d: _Dims, u: Unrolling) -> _Extents:
     return _Extents(ea, eb, t, float(d.G * ea * eb * t), extent)
 
 
-def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int):
+#: What an array model gives for a layer's candidate mappings: access counts (n, 5) in LEVELS order, compute
+#: cycles (n,) and the mapping parameters by name, each (n,).
+_Mappings = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
+
+
+def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int) -> _Mappings:
     """Systolic (SCALE-Sim) and adder-tree arrays of any unrolling: access counts, compute cycles, mapping params.
 
     Cycles: each fold of ``r x c`` PEs over ``T`` steps takes ``T + fill`` cycles, fill ``2r + c - 2`` when the
@@ -259,7 +264,7 @@ def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int):
     else:
         m = np.ones(len(fc))
 
-    def spatial(op: str) -> np.ndarray:
+    def spatial(op: str) -> float | np.ndarray:
         """PEs one word of ``op`` serves at once (the mean used extent of the axes it does not depend on)."""
         in_rows, in_cols = rel[op]
         return (1.0 if in_rows else e.rows / fr) * (1.0 if in_cols else e.cols / fc)
@@ -292,7 +297,7 @@ def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int):
     return counts, cycles, params
 
 
-def _pixels2d(d: _Dims, rows: int, cols: int):
+def _pixels2d(d: _Dims, rows: int, cols: int) -> _Mappings:
     """ShiDianNao: output rows x columns on the array, one output channel at a time; inputs hop between neighbours,
     weights are broadcast; outputs drained down the columns after the C*R*S steps (small maps leave PEs idle)."""
     macs, t = float(d.macs), d.Cg * d.R * d.S
@@ -305,7 +310,7 @@ def _pixels2d(d: _Dims, rows: int, cols: int):
     return counts, np.array([cycles]), {"mapping": np.array(["pixels2d"])}
 
 
-def _row_stationary(layer: Layer, d: _Dims, rows: int, cols: int, rf_words: int, loop_order: str | None):
+def _row_stationary(layer: Layer, d: _Dims, rows: int, cols: int, rf_words: int, loop_order: str | None) -> _Mappings:
     """Eyeriss: a PE set of R filter rows x e output rows, replicated over the array for other filters/channels/
     groups; each PE runs a 1-D convolution with p filters x q channels held in its RF (Chen et al. ISCA 2016)."""
     macs = float(d.macs)
@@ -380,7 +385,10 @@ def _array_candidates(
         counts = np.array([[macs, 0.0, 3 * macs, 3 * macs, 0.0]])
         cycles = np.array([float(_cdiv(d.macs, rows * cols))])
         return _Candidates(counts, cycles, (("elementwise", 0, {"mapping": np.array(["elementwise"])}),))
-    counts, cycles, parts, start = [], [], [], 0
+    all_counts: list[np.ndarray] = []
+    all_cycles: list[np.ndarray] = []
+    parts: list[tuple[str, int, dict[str, np.ndarray]]] = []
+    start = 0
     for u in unrollings(dataflow, loop_order):
         if u.array == "row":
             c, t, p = _row_stationary(layer, d, rows, cols, rf_words, loop_order)
@@ -388,11 +396,11 @@ def _array_candidates(
             c, t, p = _pixels2d(d, rows, cols)
         else:
             c, t, p = _systolic(d, u, rows, cols, rf_words)
-        counts.append(c)
-        cycles.append(t)
+        all_counts.append(c)
+        all_cycles.append(t)
         parts.append((str(u), start, p))
         start += len(t)
-    return _Candidates(np.concatenate(counts), np.concatenate(cycles), tuple(parts))
+    return _Candidates(np.concatenate(all_counts), np.concatenate(all_cycles), tuple(parts))
 
 
 # --------------------------------------------------------------------------- GLB tiling / DRAM
@@ -486,7 +494,7 @@ def _acc_constants(acc: Accelerator, tech: Tech) -> tuple[np.ndarray, float, int
 class _LayerCost(NamedTuple):
     """One layer shape on one accelerator at its best mapping: the figures of the batch and the detailed API."""
 
-    index: int  # the chosen array mapping among :func:`_array_candidates`
+    choice: int  # the chosen array mapping among :func:`_array_candidates` (``index`` would shadow tuple.index)
     accesses: np.ndarray  # words per level in LEVELS order ("mac" = MACs), DRAM traffic included
     energy_units: np.ndarray  # accesses x unit cost, per level (MAC units)
     static_pj: float  # leakage over the layer's latency
@@ -562,7 +570,7 @@ def simulate_layer(
     tile = _dram_tiling(shape, glb_words, tech.onchip_fmaps, acc.loop_order)[1]
     e_pj = {k: float(v * tech.mac_pj) for k, v in zip(LEVELS, cost.energy_units)}
     e_pj["static"] = cost.static_pj
-    mapping = cand.params(cost.index) | tile
+    mapping = cand.params(cost.choice) | tile
     return LayerResult(
         layer=layer,
         accelerator=acc,
@@ -608,6 +616,7 @@ def simulate(
 ) -> SimResult:
     """A genotype's deployment network (or a layer list) on ``accelerator``: totals, breakdown, per-layer table."""
     tech = tech or load_tech()
+    shapes: Sequence[Layer]
     if isinstance(network, Genotype):
         deploy = deploy or Deploy()
         layers, shapes = deployment_layers(network, deploy), _network(network, deploy)[0]

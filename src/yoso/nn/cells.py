@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -89,10 +90,15 @@ class SlotPreprocess(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
         self.width: ActiveWidth | None = None  # set by an elastic HyperNet: run on the leading channels
 
+    def _part(self, part: int) -> nn.ParameterList:
+        """The slot weights of conv ``part`` (two for a factorized reduce)."""
+        return cast(nn.ParameterList, self.weights[part])
+
     def _weight(self, part: int, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
+        weights = self._part(part)
         if self.width is None or not self.width.sliced:
-            return _gather(self.weights[part], slots)
-        return _gather(self.weights[part], slots, inputs, self.width.scale(self.weights[part][slots[0]].shape[0]))
+            return _gather(weights, slots)
+        return _gather(weights, slots, inputs, self.width.scale(weights[slots[0]].shape[0]))
 
     def forward(self, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
         x = F.relu(_cat(inputs))
@@ -111,8 +117,8 @@ class SlotPreprocess(nn.Module):
     def dirac_(self, noise: float) -> None:
         """Identity initialisation: output channel ``o`` starts as the sum over slots of their channel ``o``
         (a factorized reduce: its first half reads channels ``[0, c/2)``, its second half ``[c/2, c)``)."""
-        for part, weights in enumerate(self.weights):
-            for w in weights:
+        for part in range(len(self.weights)):
+            for w in self._part(part):
                 dirac_(w, noise, shift=part * w.shape[0])
 
 
@@ -163,12 +169,12 @@ def macro_plan(num_cells: int, channels: int, kept: Sequence[int] | None = None)
     if num_cells < 1 or channels < 1:
         raise ValueError(f"a network needs >= 1 cell and >= 1 channel, got {num_cells} cells, {channels} channels")
     reductions = {num_cells // 3, 2 * num_cells // 3} if num_cells >= 3 else set()
-    kept = set(range(num_cells)) if kept is None else set(kept)
+    built = set(range(num_cells)) if kept is None else set(kept)
     plans, width, reduction_prev = [], channels, False
     for i in range(num_cells):
         reduction = i in reductions
         width = width * 2 if reduction else width
-        if i in kept:
+        if i in built:
             plans.append(CellPlan(i, reduction, reduction_prev, width))
             reduction_prev = reduction
     return plans
@@ -286,7 +292,7 @@ class MacroNet(nn.Module):
         self.classifier = SlotClassifier(*shapes[-1], num_classes, affine)
         self.dirac_init = None if dirac_init is None else float(dirac_init)
         if self.dirac_init is not None:
-            for cell in self.cells:
+            for cell in cells:  # the cells of self.cells
                 cell.dirac_(self.dirac_init)
 
     def base_channels(self) -> int:
@@ -314,11 +320,12 @@ class MacroNet(nn.Module):
 
     def active_cells(self, genotype: Genotype) -> Sequence[Cell]:
         """The cells ``genotype``'s network runs, in order."""
-        return self.cells
+        return cast("Sequence[Cell]", self.cells)  # a ModuleList of the Cells make_cell built
 
     def run(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
         stem = self.stem(x)
-        s0 = s1 = ([stem], (0,))
+        s0: CellOutput = ([stem], (0,))
+        s1 = s0
         for k, cell in enumerate(self.active_cells(genotype)):
             s0, s1 = s1, cell.run(s0, s1, genotype, self.slot_of(cell.plan, genotype), s0_is_stem=k < 2)
         return self.classifier(*s1)

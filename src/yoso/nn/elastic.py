@@ -8,6 +8,8 @@ whose every weight is the leading slice of the HyperNet's (:func:`leading_slice`
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -89,10 +91,10 @@ def make_elastic(module: nn.Module, width: ActiveWidth, halves: set[int]) -> Non
     for m in module.modules():
         if type(m) is nn.Conv2d:
             m.__class__ = ElasticConv2d
-            m.width = width
+            cast(ElasticConv2d, m).width = width  # its class now
         elif type(m) is nn.BatchNorm2d:
             m.__class__ = ElasticBatchNorm2d
-            m.halves = id(m) in halves
+            cast(ElasticBatchNorm2d, m).halves = id(m) in halves
 
 
 def leading_slice(value: torch.Tensor, shape: torch.Size, halves: bool = False) -> torch.Tensor:

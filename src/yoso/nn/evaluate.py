@@ -82,6 +82,7 @@ class SubnetEvaluator:
         accuracy, images = np.empty(len(genotypes)), np.empty(len(genotypes), dtype=np.int64)
         for i, (g, n) in enumerate(zip(genotypes, needed)):
             look = self._stop(g, float(n))
+            assert look is not None, "measured until it stops (_measure_all)"
             accuracy[i], images[i] = self.counts[g][look] / self.bounds[look], self.bounds[look]
         return accuracy, images
 

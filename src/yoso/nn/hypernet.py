@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -91,7 +92,7 @@ class HyperNet(MacroNet):
             num_cells = scale.cells
         super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
         self.width: ActiveWidth | None = None
-        self._kept: dict[float, list[Cell]] = {}
+        self._kept: dict[float, list[HyperCell]] = {}
         if scale is not None:
             self.width = ActiveWidth(self.channels)
             make_elastic(self, self.width, {id(m.bn) for m in self.modules() if _halves_bn(m)})
@@ -114,11 +115,16 @@ class HyperNet(MacroNet):
     ) -> Cell:
         return HyperCell(plan, prev_prev, prev, self.space_cells, self.affine, stem)
 
-    def active_cells(self, genotype: Genotype) -> Sequence[Cell]:
+    def hyper_cells(self) -> Sequence[HyperCell]:
+        """Every cell, in order (:meth:`make_cell` builds HyperCells)."""
+        return cast("Sequence[HyperCell]", self.cells)
+
+    def active_cells(self, genotype: Genotype) -> Sequence[HyperCell]:
+        cells = self.hyper_cells()
         if genotype.depth == 1.0:
-            return self.cells
+            return cells
         if genotype.depth not in self._kept:
-            self._kept[genotype.depth] = [self.cells[i] for i in kept_cells(self.num_cells, genotype.depth)]
+            self._kept[genotype.depth] = [cells[i] for i in kept_cells(self.num_cells, genotype.depth)]
         return self._kept[genotype.depth]
 
     def output_slots(self, plan: CellPlan) -> int:
@@ -166,8 +172,9 @@ class HyperNet(MacroNet):
         with 0/1 weights the logits are exactly ``self(x, genotype)`` of the genotype they encode.
         """
         stem = self.stem(x)
-        s0 = s1 = ([stem], (0,))
-        for cell in self.cells:
+        s0: CellOutput = ([stem], (0,))
+        s1 = s0
+        for cell in self.hyper_cells():
             weights = outputs[cell.plan.cell_type]
             nodes = cell.run_relaxed(s0, s1, edges[cell.plan.cell_type])
             slots = tuple(range(len(nodes)))
@@ -187,13 +194,14 @@ class HyperNet(MacroNet):
             self.num_classes,
             self.channels,
             self.num_cells,
-            self.stem[0].out_channels // self.channels,
+            cast(nn.Conv2d, self.stem[0]).out_channels // self.channels,
             self.affine,
             self.dirac_init,
         )
         _load_leading(child.stem, self.stem.state_dict())
-        prev_slots = [(0,), (0,)]  # HyperNet slots feeding each cell's pre0 / pre1 (the stem: slot 0)
-        for k, (mine, theirs) in enumerate(zip(self.active_cells(genotype), child.cells)):
+        # HyperNet slots feeding each cell's pre0 / pre1 (the stem: slot 0)
+        prev_slots: list[tuple[int, ...]] = [(0,), (0,)]
+        for k, (mine, theirs) in enumerate(zip(self.active_cells(genotype), child.child_cells())):
             pre0 = mine.pre0_stem if k == 1 and mine.pre0_stem is not None else mine.pre0
             for source, target, slots in ((pre0, theirs.pre0, prev_slots[0]), (mine.pre1, theirs.pre1, prev_slots[1])):
                 _copy_slots(source, target, slots)
@@ -295,6 +303,10 @@ class ChildNet(MacroNet):
 
     def slot_of(self, plan: CellPlan, genotype: Genotype) -> Callable[[int], int]:
         return self.genotype.concat(plan.cell_type).index
+
+    def child_cells(self) -> Sequence[ChildCell]:
+        """Every cell, in order (:meth:`make_cell` builds ChildCells)."""
+        return cast("Sequence[ChildCell]", self.cells)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x, self.genotype)

@@ -273,14 +273,14 @@ class FeatureEncoder:
         log2 = {key: table[x[:, col]] for key, (col, table) in self._log2.items()}
         log2_pes = log2["rows"] + log2["cols"]
         log_spill = _log(spill_all[np.arange(n), x[:, self._log2["gbuf"][0]]])
-        accel = [log2["rows"], log2["cols"], log2_pes, log2["gbuf"], log2["rbuf"], log_spill]
+        accel_cols = [log2["rows"], log2["cols"], log2_pes, log2["gbuf"], log2["rbuf"], log_spill]
         if self._connectivity is not None:
             shape = np.ravel_multi_index(
                 tuple(x[:, c] for c in self._shape_cols), tuple(self.space.vocab_sizes[list(self._shape_cols)])
             )
             costs = np.stack([r[3] for r in rows])  # per distinct genotype
-            accel += [_log(costs[inverse, k, x[:, self._connectivity], shape]) for k in range(costs.shape[1])]
-        accel = np.stack(accel, axis=1)
+            accel_cols += [_log(costs[inverse, k, x[:, self._connectivity], shape]) for k in range(costs.shape[1])]
+        accel = np.stack(accel_cols, axis=1)
         # interactions: log MACs per PE of each kind group, and the spill, under the candidate's dataflow (loop order)
         groups = [[LAYER_KINDS.index(k) for k in kinds] for _, kinds in _WORK_GROUPS]
         per_pe = _log(np.stack([kind_macs[:, g].sum(1) for g in groups], axis=1)) - log2_pes[:, None] * np.log(2)

@@ -120,6 +120,9 @@ class MLPSettings:
 class CostMLP(nn.Module):
     """``encoding -> (log energy mJ, log latency ms)``: an MLP on the relaxed encoding, standardised inside."""
 
+    y_mean: torch.Tensor  # buffers (register_buffer)
+    y_scale: torch.Tensor
+
     def __init__(self, encoding: RelaxedEncoding, settings: MLPSettings = MLPSettings()):
         super().__init__()
         self.encoding, self.settings = encoding, settings

@@ -60,7 +60,7 @@ class Constraints:
 
     def feasible(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """Whether designs meet both thresholds."""
-        return (self.values(latency_ms, energy_mj) <= 0).all(axis=1)
+        return np.asarray((self.values(latency_ms, energy_mj) <= 0).all(axis=1))
 
     def violation(self, latency_ms: Any, energy_mj: Any) -> np.ndarray:
         """Total relative excess over the thresholds (0 for a feasible design)."""

@@ -74,6 +74,9 @@ class PolicyGradient(nn.Module):
     the controller's weights, the baseline and the update count.
     """
 
+    baseline: torch.Tensor  # buffers (register_buffer)
+    updates: torch.Tensor
+
     def __init__(self, controller: Controller, entropy_weight: float, baseline_decay: float):
         super().__init__()
         self.controller = controller

@@ -46,7 +46,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ from yoso.hw.fpga import Board
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import FinalProgress
 from yoso.search.history import History
-from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy
+from yoso.search.strategy import BaseStrategy, Evaluation, OneShotStrategy, Strategy
 
 log = logging.getLogger("yoso")
 
@@ -176,7 +176,7 @@ class Experiment:
     ):
         self.strategy, self.evaluator = strategy, evaluator
         self.one_shot = isinstance(strategy, OneShotStrategy)
-        self.iterations = strategy.exports if self.one_shot else int(iterations)
+        self.iterations = strategy.exports if isinstance(strategy, OneShotStrategy) else int(iterations)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.fingerprint = dict(fingerprint or {})
         self.loggers, self.progress, self.histogram_every = list(loggers), progress, int(histogram_every)
@@ -210,6 +210,7 @@ class Experiment:
 
     def _resume(self) -> None:
         path = self.checkpoint_path
+        assert path is not None and self.run_dir is not None  # called only with a run directory
         if not path.exists():  # a fresh run, or killed before its first checkpoint: start over
             if (self.run_dir / LEGACY_CHECKPOINT).exists():  # never overwrite an older yoso's history
                 raise InputError(
@@ -294,17 +295,19 @@ class Experiment:
         self._started = time.perf_counter()
         if self.one_shot:
             if len(self.history) < self.iterations:
-                self.strategy.search(self)
+                cast(OneShotStrategy, self.strategy).search(self)
             return self.history
+        strategy = cast(Strategy, self.strategy)  # not one-shot: a sampling strategy
         with _Progress(self.progress, self.iterations, len(self.history), self.best_reward) as bar:
             while len(self.history) < self.iterations:
-                n = min(self.strategy.batch_size, self.iterations - len(self.history))
+                n = min(strategy.batch_size, self.iterations - len(self.history))
                 asked = time.perf_counter()
-                vectors = self.strategy.space.check(self.strategy.ask(n))
+                vectors = strategy.space.check(strategy.ask(n))
                 evaluated = time.perf_counter()
+                assert self.evaluator is not None  # a sampling search has one (see the class docstring)
                 results = self.evaluator(vectors, self.history.reward)
                 told = time.perf_counter()
-                self.strategy.tell(vectors, results)
+                strategy.tell(vectors, results)
                 self.strategy_s += (evaluated - asked) + (time.perf_counter() - told)
                 self.step += 1
                 first = len(self.history)
@@ -332,7 +335,7 @@ class Experiment:
         if not self.loggers:
             return
         best = np.maximum.accumulate(self.history.reward)[first:]
-        extra = self.strategy.metrics()
+        extra = cast(Strategy, self.strategy).metrics()  # logged for a sampling strategy only (run)
         for i in range(len(results)):
             metrics = {
                 "search/reward": results.reward[i],

@@ -94,7 +94,7 @@ def standalone_result(values: Sequence[Any] | Mapping[str, Any]) -> tuple[float,
     if isinstance(values, Mapping):
         values = [values.get(k) for k in ("accuracy", "test_accuracy", "accuracy_n", "test_accuracy_n")]
     val, test, val_n, test_n = (*values, None, None)[:4]
-    return float(val), float(test), *(None if n is None else int(n) for n in (val_n, test_n))
+    return float(val), float(test), None if val_n is None else int(val_n), None if test_n is None else int(test_n)
 
 
 def final_step(
@@ -128,7 +128,7 @@ def final_step(
         return [], None
     energy, latency = (np.asarray(v, dtype=float) for v in cost(history.vectors[iterations]))
     done = done if done is not None else FinalProgress({})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k, it in enumerate(iterations):
         vector = history.vectors[it]
         seen = int(history.val_images[it]) if np.isfinite(history.val_images[it]) else hypernet_n

@@ -41,12 +41,12 @@ class History:
 
     space: JointSpace
     path: Path | None = None
-    vectors: np.ndarray = field(default=None)  # type: ignore[assignment]
+    vectors: np.ndarray = field(default=None)  # type: ignore[arg-type]
     figures: dict[str, np.ndarray] = field(default_factory=dict)
-    steps: np.ndarray = field(default=None)  # type: ignore[assignment]
-    wall_time_s: np.ndarray = field(default=None)  # type: ignore[assignment]
-    feasible: np.ndarray = field(default=None)  # type: ignore[assignment]  # 1.0 / 0.0 / nan (not judged)
-    val_images: np.ndarray = field(default=None)  # type: ignore[assignment]  # images behind each accuracy / nan
+    steps: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    wall_time_s: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    feasible: np.ndarray = field(default=None)  # type: ignore[arg-type]  # 1.0 / 0.0 / nan (not judged)
+    val_images: np.ndarray = field(default=None)  # type: ignore[arg-type]  # images behind each accuracy / nan
     extra: tuple[str, ...] = ()  # further figure columns a strategy records (e.g. simulated cost), after the rest
     board: Board | None = None  # an FPGA board: each row also shows its design's resource use (USAGE_COLUMNS)
 
@@ -100,7 +100,8 @@ class History:
         """All figures as one :class:`Evaluation` (``feasible`` None if any sample was not judged)."""
         feasible = None if np.isnan(self.feasible).any() else self.feasible.astype(bool)
         images = None if np.isnan(self.val_images).any() else self.val_images.astype(np.int64)
-        return Evaluation(*(self.figures[name] for name in METRICS), feasible, images)
+        accuracy, energy_mj, latency_ms, reward = (self.figures[name] for name in METRICS)
+        return Evaluation(accuracy, energy_mj, latency_ms, reward, feasible, images)
 
     # ----------------------------------------------------------------- writing
 
@@ -217,10 +218,11 @@ class History:
         cls, path: str | Path, space: JointSpace, extra: tuple[str, ...] = (), board: Board | None = None
     ) -> History:
         """The history at ``path`` (empty if missing), its complete rows (file rewritten: a line cut by a kill dropped)."""
-        history = cls(space, Path(path), extra=extra, board=board)
-        if not history.path.exists():
+        file = Path(path)
+        history = cls(space, file, extra=extra, board=board)
+        if not file.exists():
             return history
-        text = history.path.read_text()
+        text = file.read_text()
         text = text[: text.rfind("\n") + 1]  # a line cut by a kill has no newline (rows hold none inside)
         rows = list(csv.reader(io.StringIO(text, newline="")))
         header, body = (rows[0], rows[1:]) if rows else (history.columns, [])

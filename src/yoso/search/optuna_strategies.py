@@ -47,7 +47,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 import optuna
@@ -59,6 +59,7 @@ from optuna.distributions import (
     json_to_distribution,
 )
 from optuna.samplers import BaseSampler, CmaEsSampler, NSGAIISampler, TPESampler
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from yoso.config import check_bool, check_float, check_int
@@ -72,6 +73,8 @@ STUDY_NAME = "yoso"
 JOURNAL_NAME = "optuna.journal"
 #: Parameter kinds: Optuna categoricals of the decision's choices, or integer choice indices.
 PARAM_KINDS = ("categorical", "int")
+#: An Optuna study direction.
+Direction = Literal["minimize", "maximize"]
 
 
 def storable_choice(choice: Any) -> Any:
@@ -101,7 +104,7 @@ def optuna_distributions(space: JointSpace, kind: str = "categorical") -> dict[s
 
 def journal_storage(path: Path) -> optuna.storages.JournalStorage:
     """Optuna's journal storage on an append-only file (every operation flushed and fsynced: it survives a kill)."""
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
 def sampler_random_states(sampler: BaseSampler) -> list[np.random.RandomState]:
@@ -177,6 +180,14 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+@overload
+def _check_prob(key: str, value: Any, optional: Literal[False] = False) -> float: ...
+
+
+@overload
+def _check_prob(key: str, value: Any, optional: bool) -> float | None: ...
+
+
 def _check_prob(key: str, value: Any, optional: bool = False) -> float | None:
     """A probability in [0, 1] (or None when ``optional``)."""
     if value is None and optional:
@@ -200,7 +211,7 @@ class OptunaStrategy(Strategy):
     #: Parameter kind of the 44 decisions (one of :data:`PARAM_KINDS`).
     param_kind: str = "categorical"
     #: Study directions of the values :meth:`objectives` returns.
-    directions: tuple[str, ...] = ("maximize",)
+    directions: tuple[Direction, ...] = ("maximize",)
 
     def __init__(self, space: JointSpace, seed: int = 0, samples_per_step: int = 1):
         super().__init__(space, seed)
@@ -208,7 +219,8 @@ class OptunaStrategy(Strategy):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._distributions = optuna_distributions(space, self.param_kind)
         if self.param_kind == "categorical":
-            self._index = [{c: i for i, c in enumerate(d.choices)} for d in self._distributions.values()]
+            categoricals = [cast(CategoricalDistribution, d) for d in self._distributions.values()]
+            self._index = [{c: i for i, c in enumerate(d.choices)} for d in categoricals]
         self._sampler_seed = int(self.seed_sequence().generate_state(1)[0])
         with _quiet():
             self._sampler = self.make_sampler(self._sampler_seed)
@@ -260,6 +272,7 @@ class OptunaStrategy(Strategy):
 
     def _start_over(self) -> optuna.Study:
         """Delete and create again the journal's study (a run with no checkpoint begins again from trial 0)."""
+        assert self.study is not None  # bound (the engine calls bind first)
         storage = self.study._storage
         optuna.delete_study(study_name=STUDY_NAME, storage=storage)
         self.study = self._create(storage)
@@ -268,6 +281,7 @@ class OptunaStrategy(Strategy):
     def _study(self) -> optuna.Study:
         if self.study is None:
             self.bind(None)
+        assert self.study is not None  # bind opened it
         return self.study
 
     def _row(self, params: Mapping[str, Any]) -> np.ndarray:
@@ -355,7 +369,8 @@ class OptunaStrategy(Strategy):
         if not all(np.array_equal(s.row, c) for s, c in zip(served, candidates)):
             raise ValueError("told candidates differ from those asked for, in order")
         values = np.asarray(self.objectives(results), dtype=np.float64)
-        limits = self.constraints.values(results.latency_ms, results.energy_mj) if self.hard_constraints else None
+        constraints = self.constraints if self.hard_constraints else None  # hard ones only (then never None)
+        limits = None if constraints is None else constraints.values(results.latency_ms, results.energy_mj)
         study = self._study()
         with _quiet():
             for i, s in enumerate(served):

@@ -129,14 +129,13 @@ def parse_connectivity(key: str, value: Any) -> tuple[str, str]:
         rows, cols = value.upper().split("-")
         sides_ok = all(side and set(side) <= set(LOOP_DIMS) and len(set(side)) == len(side) for side in (rows, cols))
         if sides_ok and not set(rows) & set(cols):
-            order = {d: i for i, d in enumerate(LOOP_DIMS)}
-            return "".join(sorted(rows, key=order.get)), "".join(sorted(cols, key=order.get))
+            return "".join(sorted(rows, key=LOOP_DIMS.index)), "".join(sorted(cols, key=LOOP_DIMS.index))
     raise ConfigError(key, value, CONNECTIVITY_TEXT)
 
 
 def check_dataflow(key: str, value: Any) -> str:
     """A named dataflow, or a connectivity in canonical form (dimensions in :data:`LOOP_DIMS` order per side)."""
-    if value in DATAFLOWS:
+    if isinstance(value, str) and value in DATAFLOWS:
         return value
     try:
         return "-".join(parse_connectivity(key, value))
@@ -254,7 +253,7 @@ class AcceleratorSpace:
         """The accelerator at the given choice indices."""
         v = self.values(*indices)
         rows, cols = v["pe_array"] if "pe_array" in v else (v["pe_rows"], v["pe_cols"])
-        dataflow = v.get("dataflow", v.get("connectivity"))
+        dataflow = v["dataflow"] if "dataflow" in v else v["connectivity"]  # a space has one or the other
         return Accelerator(rows, cols, v["gbuf_kb"], v["rbuf_bytes"], dataflow, v.get("loop_order"), limits=self.limits)
 
     def all(self) -> list[Accelerator]:

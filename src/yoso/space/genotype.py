@@ -96,11 +96,11 @@ class Genotype:
 
     def edges(self, cell: str) -> tuple[Edge, ...]:
         """The ``(op, input)`` edges of ``cell`` ('normal' or 'reduce')."""
-        return getattr(self, _check_cell(cell))
+        return self.normal if _check_cell(cell) == "normal" else self.reduce
 
     def concat(self, cell: str) -> tuple[int, ...]:
         """The nodes of ``cell`` concatenated at its output."""
-        return getattr(self, f"{_check_cell(cell)}_concat")
+        return self.normal_concat if _check_cell(cell) == "normal" else self.reduce_concat
 
     def num_nodes(self, cell: str) -> int:
         """Number of computed nodes of ``cell`` (YOSO: always 5; published cells: 4 or 5)."""
