@@ -14,11 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 
 os.environ.setdefault("YOSO_ROOT", str(Path(__file__).resolve().parent))
 
-from yoso.app.cli import TRAIN_GROUPS, check_group_choices, instantiate_group, task_wrapper, validate_config  # noqa: E402
+from yoso.app.cli import check_group_choices, task_wrapper  # noqa: E402
 
 log = logging.getLogger("yoso.train")
 
-#: Training modes selectable with ``mode=...``.
 MODES = ("supernet", "standalone")
 
 
@@ -36,38 +35,32 @@ def resolve_genotype(cfg: DictConfig, space: Any) -> Any:
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Validate the config, then fit the HyperNet or one stand-alone network; returns the logged metrics."""
+    from yoso.app.run import TRAIN_GROUPS, validate_config
     from yoso.config import check_choice
 
-    setup = validate_config(cfg, require=TRAIN_GROUPS)
+    run = validate_config(cfg, require=TRAIN_GROUPS)
     mode = check_choice("mode", cfg.get("mode"), MODES)
-    log.info("config valid; seed %d; mode %s; %s", setup.seed, mode, setup.space)
+    log.info("config valid; seed %d; mode %s; %s", run.seed, mode, run.space)
 
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import ProgressBar
 
-    from yoso.nn import ChildModule, SupernetModule
+    from yoso.nn import ChildModule
 
-    pl.seed_everything(setup.seed, workers=True, verbose=False)  # the config line names the seed
-    datamodule = hydra.utils.instantiate(cfg.data)
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    pl.seed_everything(run.seed, workers=True, verbose=False)  # the config line names the seed
+    datamodule = hydra.utils.instantiate(run.group("data"))
     if mode == "supernet":
-        model: pl.LightningModule = SupernetModule.from_config(plain)
-        epochs = cfg.model.epochs
+        model: pl.LightningModule = run.supernet_module()
+        epochs = run.group("model")["epochs"]
     else:
-        genotype = resolve_genotype(cfg, setup.space)
+        genotype = resolve_genotype(cfg, run.space)
         log.info("stand-alone genotype:\n%s", genotype)
-        model = ChildModule.from_config(plain, genotype)
-        epochs = cfg.model.standalone.epochs
+        standalone = run.group("model")["standalone"]
+        model = ChildModule.from_groups(standalone, run.group("data"), run.group("space"), genotype)
+        epochs = standalone["epochs"]
 
-    callbacks = instantiate_group(cfg.get("callbacks"))
-    if cfg.trainer.get("enable_progress_bar") is False:
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    loggers = instantiate_group(cfg.get("logger"))
-    trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer, max_epochs=epochs, callbacks=callbacks, logger=loggers or False
-    )
-    for logger in loggers:
-        logger.log_hyperparams(plain)
+    trainer: pl.Trainer = run.trainer(epochs, run.callbacks())
+    for logger in run.loggers():
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     if cfg.get("ckpt_path"):
         log.info("resuming from %s", cfg.ckpt_path)

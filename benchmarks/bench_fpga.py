@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from yoso.app.cli import compose
+from yoso.app.run import validate_hardware
 from yoso.hw import Layer, evaluate, simulate_layer
 from yoso.hw.fpga import Board, fps
 from yoso.predictor.cost import HwSetup
@@ -49,7 +50,7 @@ BOARDS = tuple(sorted(p.stem for p in (ROOT / "conf" / "target").glob("*.yaml") 
 
 
 def board_setup(board: str, overrides: list[str] | None = None) -> HwSetup:
-    return HwSetup.from_config(compose([f"target={board}", "cost_model=simulator", *(overrides or [])]))
+    return validate_hardware(compose([f"target={board}", *(overrides or [])])).hw
 
 
 def usage_cells(board: Board, acc: Accelerator) -> dict[str, float]:

@@ -100,7 +100,7 @@ def accelerator_search(
     tech: Any,
 ) -> SearchResult:
     """The least-EDP accelerator for ``genotype`` a strategy finds in ``budget`` simulator evaluations."""
-    strategy = build_strategy(strategy_cfg, space, seed)
+    strategy = build_strategy(OmegaConf.to_container(strategy_cfg, resolve=True), space, seed)
     best, best_acc, start, done = math.inf, None, time.perf_counter(), 0
     while done < budget:
         vectors = strategy.ask(min(strategy.batch_size, budget - done))
@@ -210,9 +210,9 @@ def print_claim_one(rows: list[dict[str, Any]]) -> None:
 
 def claim_two(args: argparse.Namespace, out_dir: Path) -> None:
     """Claim (ii): a joint search at Eyeriss's PE count against the Eyeriss-like design, with accuracies."""
-    import hydra
 
-    from yoso.app.pipeline import run_search, standalone_trainer_fn
+    from yoso.app.pipeline import run_search
+    from yoso.app.run import validate_config
     from yoso.app.two_stage import cached_accuracy, standalone_key
     from yoso.stats import format_accuracy
 
@@ -243,11 +243,10 @@ def claim_two(args: argparse.Namespace, out_dir: Path) -> None:
     deploy, tech = Deploy.from_config(cfg.hw.deploy), load_tech(cfg.hw.get("tech"))
     pairs = [(genotype, searched), (genotype, EYERISS), (known_genotype("DARTS_V2"), EYERISS)]
     energy, latency = evaluate(pairs, tech=tech, deploy=deploy)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.setup("fit")
-    cache = args.standalone_cache or Path(cfg.paths.cache_dir) / "standalone.json"
-    train = standalone_trainer_fn(cfg, datamodule, out_dir / "standalone")
-    darts = cached_accuracy(Path(cache), standalone_key(cfg), "DARTS_V2", lambda: train(KNOWN_GENOTYPES["DARTS_V2"]))
+    run = validate_config(cfg)
+    cache = args.standalone_cache or run.cache_dir / "standalone.json"
+    train = run.standalone_trainer(out_dir / "standalone")
+    darts = cached_accuracy(Path(cache), standalone_key(run), "DARTS_V2", lambda: train(KNOWN_GENOTYPES["DARTS_V2"]))
     acc_searched = format_accuracy(best["test_accuracy"], best.get("test_accuracy_n"))
     acc_darts = format_accuracy(darts[1], darts[3])
     # the accelerator alone searched for least EDP at 168 PEs (evolution, as claim (i)), for each network

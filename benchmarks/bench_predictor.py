@@ -17,7 +17,8 @@ import numpy as np
 
 from yoso import hw
 from yoso.app.cli import compose
-from yoso.predictor.cost import HwSetup
+from yoso.app.run import validate_hardware
+from yoso.predictor.cost import GPCostModel
 
 
 def _best(fn, repeats: int, before=None) -> float:
@@ -37,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--singles", type=int, default=100, help="candidates timed one at a time (batch of 1)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
-    setup = HwSetup.from_config(compose(args.overrides))
+    setup = validate_hardware(compose(args.overrides)).hw
     start = time.perf_counter()
     _, test = setup.samples()
-    model = setup.gp_predictor()
+    model = GPCostModel(setup)
+    model(test.vectors[:1])  # the GP loaded from the cache, or trained on the setup's samples
     print(f"samples + GP ready in {time.perf_counter() - start:.1f} s (cached after the first run)")
     x = test.vectors
     pred = model.predict(x, return_std=True)

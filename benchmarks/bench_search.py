@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from yoso.app.cli import compose  # noqa: E402
 
@@ -41,8 +41,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the search config, e.g. reward=energy")
     args = parser.parse_args()
 
-    from yoso.app.cli import validate_config
     from yoso.app.pipeline import build_evaluator
+    from yoso.app.run import validate_config
     from yoso.search.engine import Experiment
     from yoso.search.report import hypervolume, plot_best_reward, running_best, search_objectives
     from yoso.search.strategy import build_strategy
@@ -56,13 +56,13 @@ def main() -> None:
     cfg = configs[STRATEGIES[0]]
     setup = validate_config(cfg)
     iterations = args.iterations or int(cfg.search.iterations)
-    evaluator, _ = build_evaluator(cfg, setup)
+    evaluator = build_evaluator(setup)
     print(f"{iterations} samples x {len(args.seeds)} seeds per strategy; reward {cfg.reward}")
 
     histories: dict[str, list] = {name: [] for name in STRATEGIES}
     for name in STRATEGIES:
         for seed in args.seeds:
-            strategy = build_strategy(configs[name].strategy, setup.space, seed)
+            strategy = build_strategy(OmegaConf.to_container(configs[name].strategy, resolve=True), setup.space, seed)
             start = time.perf_counter()
             run_dir = args.out / f"{name}-seed{seed}"
             if args.fresh:

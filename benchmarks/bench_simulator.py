@@ -22,6 +22,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 from yoso.app.cli import compose  # noqa: E402
+from yoso.app.run import validate_hardware  # noqa: E402
 from yoso.app.table2 import main as table2_main  # noqa: E402
 from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
 from yoso.hw.external import (  # noqa: E402
@@ -32,7 +33,7 @@ from yoso.hw.external import (  # noqa: E402
     load_reference,
     whole_network_reference,  # noqa: E402
 )
-from yoso.space import Accelerator, JointSpace, known_genotype  # noqa: E402
+from yoso.space import Accelerator, known_genotype  # noqa: E402
 
 
 def cold_network_ms(genotype, acc: Accelerator, repeats: int = 5) -> tuple[float, float]:
@@ -88,7 +89,7 @@ def external_comparison() -> None:
 def main() -> None:
     quick = "--quick" in sys.argv
     cfg = compose([])
-    space = JointSpace.from_config(cfg)
+    space = validate_hardware(cfg).space
     deploy = Deploy.from_config(cfg["hw"]["deploy"])
     print(f"deployment macro: {deploy}")
     simulate(known_genotype("DARTS_V2"), Accelerator(8, 8, 108, 64, "WS"))  # import / first-call warm-up

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from yoso.app.cli import compose
-from yoso.space import JointSpace
+from yoso.app.run import validate_hardware
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
-    space = JointSpace.from_config(compose(sys.argv[1:]))
+    space = validate_hardware(compose(sys.argv[1:])).space
     print(space)
     n = 100_000
     print(f"sample:  {rate(lambda: space.sample(n, rng=0), n):12,.0f} candidates/s (batch of {n:,})")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from yoso.app.cli import compose  # noqa: E402
 
@@ -61,9 +62,8 @@ def main() -> None:
     if "random" not in args.strategies:
         parser.error("--strategies must include random (the reference for 'evaluations to reach random's best')")
 
-    from yoso.app.cli import validate_config
     from yoso.app.pipeline import build_evaluator
-    from yoso.predictor import build_cost_model
+    from yoso.app.run import validate_config
     from yoso.search.engine import Experiment
     from yoso.search.evaluator import CandidateEvaluator
     from yoso.search.final import final_step
@@ -74,8 +74,8 @@ def main() -> None:
     base_overrides = [*args.overrides, "logger=none", f"constraints={args.constraints}"]
     base_cfg = compose(base_overrides)
     base_setup = validate_config(base_cfg)
-    base, _ = build_evaluator(base_cfg, base_setup)  # one HyperNet + GP, shared by every run
-    simulator = build_cost_model(base_cfg, "simulator")
+    base = build_evaluator(base_setup)  # one HyperNet + GP, shared by every run
+    simulator = base_setup.reference_cost()
     log = (lambda *a, **k: None) if args.json else print
     log(f"{args.iterations} evaluations x seeds {args.seeds} x presets {args.rewards}; constraints={args.constraints}")
 
@@ -91,7 +91,9 @@ def main() -> None:
                 run_dir = args.out / preset / f"{name}-seed{seed}"
                 if args.fresh:
                     shutil.rmtree(run_dir, ignore_errors=True)
-                strategy = build_strategy(cfg.strategy, setup.space, seed, setup.constraints)
+                strategy = build_strategy(
+                    OmegaConf.to_container(cfg.strategy, resolve=True), setup.space, seed, setup.constraints
+                )
                 fingerprint = {"bench": name, "seed": seed, "reward": preset, "constraints": args.constraints}
                 loop = Experiment(strategy, evaluator, args.iterations, run_dir, fingerprint, progress=not args.json)
                 start = time.perf_counter()

@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     args = parser.parse_args()
 
-    from yoso.app.cli import validate_config
+    from yoso.app.run import validate_config
     from yoso.search.engine import Experiment
     from yoso.search.evaluator import CandidateEvaluator
 

@@ -13,7 +13,7 @@ for each, measures
 
 - its HyperNet accuracy: inherited weights, BN recalibrated, on the validation split;
 - its stand-alone validation accuracy, once per ``--seeds`` seed, with the training the search's
-  final step uses (``standalone_trainer_fn``: ``model.standalone`` and the ``trainer`` group); the
+  final step uses (``Run.standalone_trainer``: ``model.standalone`` and the ``trainer`` group); the
   data split stays that of the config's ``seed``, only the training seed changes.
 
 Stand-alone results are appended to ``--out/standalone.jsonl`` (one line per network, keyed by
@@ -391,8 +391,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from omegaconf import open_dict
 
-    from yoso.app.cli import compose, validate_config
-    from yoso.app.pipeline import _datamodule, _device, hypernet_key, load_or_train_hypernet, standalone_trainer_fn
+    from yoso.app.cli import compose
+    from yoso.app.run import validate_config
     from yoso.app.two_stage import standalone_key
     from yoso.cache import digest
 
@@ -410,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
 
     # ---------------------------------------------------------------- HyperNet accuracy
-    datamodule = _datamodule(cfg)
+    datamodule = setup.datamodule()
     decoded = setup.space.decode_many(setup.space.sample(args.archs, args.arch_seed))
     genotypes = [g for g, _ in decoded]
     ids = [digest(g.to_dict()) for g in genotypes]
@@ -419,14 +419,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         n_val = sum(len(y) for _, y in datamodule.val_tensors())
         hyper, hyper_seconds = np.full(len(genotypes), np.nan), 0.0
     else:
-        supernet = load_or_train_hypernet(cfg, datamodule).to(_device(cfg))  # built once under the cache's lock
+        supernet = setup.hypernet().to(setup.device())  # built once under the cache's lock
         evaluator = supernet.evaluator(datamodule)
         n_val = int(evaluator.total)
         t0 = time.perf_counter()
         hyper = evaluator.accuracy(genotypes)
         hyper_seconds = time.perf_counter() - t0
         say(
-            f"HyperNet {hypernet_key(cfg)}: {len(genotypes)} architectures evaluated in {hyper_seconds:.1f} s "
+            f"HyperNet {setup.hypernet_key}: {len(genotypes)} architectures evaluated in {hyper_seconds:.1f} s "
             f"({n_val} validation images, BN recalibrated); mean accuracy {hyper.mean():.4f}"
         )
 
@@ -435,7 +435,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     done = read_cache(cache_path)
     configs = {s: seed_config(cfg, s) for s in args.seeds}
-    keys = {s: standalone_key(configs[s]) for s in args.seeds}
+    runs = {s: validate_config(configs[s]) for s in args.seeds}
+    keys = {s: standalone_key(runs[s]) for s in args.seeds}
     trainers: dict[int, Any] = {}
     total = len(genotypes) * len(args.seeds)
     results: dict[tuple[int, int], dict[str, Any]] = {}
@@ -446,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             rec = done.get((keys[s], ids[i]))
             if rec is None:
                 if s not in trainers:
-                    trainers[s] = standalone_trainer_fn(configs[s], datamodule, out / "standalone")
+                    trainers[s] = runs[s].standalone_trainer(out / "standalone")
                 t0 = time.perf_counter()
                 result = trainers[s](genotype)  # (val, test[, val images, test images])
                 val_n = int(result[2]) if len(result) > 2 else standalone_val_images(cfg, n_val)
@@ -504,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "standalone_epochs": int(cfg.model.standalone.epochs),
             "arch_seed": args.arch_seed,
             "seeds": list(args.seeds),
-            "hypernet_key": hypernet_key(cfg),
+            "hypernet_key": setup.hypernet_key,
             "standalone_keys": {str(s): k for s, k in keys.items()},
             "bootstrap": args.bootstrap,
         },

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from yoso.app.cli import compose  # noqa: E402
 
@@ -57,7 +57,9 @@ def samples_per_second(cfg, setup, evaluator, samples: int) -> float:
     from yoso.search.strategy import build_strategy
 
     evaluator.accuracy.__self__.evaluator().clear()  # SupernetModule.accuracy's SubnetEvaluator: measure anew
-    strategy = build_strategy(cfg.strategy, setup.space, setup.seed, setup.constraints)
+    strategy = build_strategy(
+        OmegaConf.to_container(cfg.strategy, resolve=True), setup.space, setup.seed, setup.constraints
+    )
     loop = Experiment(strategy, evaluator, samples, run_dir=None, progress=False)
     start = time.perf_counter()
     loop.run()
@@ -76,8 +78,9 @@ def main() -> None:
 
     import torch
 
-    from yoso.app.cli import quiet_libraries, set_num_threads, validate_config
+    from yoso.app.cli import quiet_libraries, set_num_threads
     from yoso.app.pipeline import build_evaluator
+    from yoso.app.run import validate_config
 
     quiet_libraries()
     default_threads = torch.get_num_threads()
@@ -86,7 +89,7 @@ def main() -> None:
         cfg.paths.output_dir = str(ROOT / "logs" / "bench" / "threads")  # not written: no run directory is used
     setup = validate_config(cfg)
     set_num_threads(cfg.get("num_threads"))
-    evaluator, _ = build_evaluator(cfg, setup)  # step 1: the cached HyperNet and GP (built on a first run)
+    evaluator = build_evaluator(setup)  # step 1: the cached HyperNet and GP (built on a first run)
     samples_per_second(cfg, setup, evaluator, min(args.samples, 5))  # warm-up: first-call costs out of the figures
 
     print(

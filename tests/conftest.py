@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, use_scratch
+from helpers import compose_config, space_of, use_scratch
 from omegaconf import DictConfig
 
 #: W&B's own folders (its cache holds the debug logs of every run, ~/.cache/wandb/logs by default).
@@ -57,17 +57,15 @@ def cfg_train() -> DictConfig:
 @pytest.fixture(scope="session")
 def space():
     """The default joint space (the elastic one), built from the composed search config."""
-    from yoso.space import JointSpace
 
-    return JointSpace.from_config(compose_config("search"))
+    return space_of(compose_config("search"))
 
 
 @pytest.fixture(scope="session")
 def paper_space():
     """The paper's 44-decision space (space=yoso)."""
-    from yoso.space import JointSpace
 
-    return JointSpace.from_config(compose_config("search", ["space=yoso"]))
+    return space_of(compose_config("search", ["space=yoso"]))
 
 
 @pytest.fixture(scope="module")

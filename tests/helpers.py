@@ -49,6 +49,36 @@ def compose_config(name: str, overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name=name, overrides=["experiment=smoke", *scratch, *(overrides or [])])
 
 
+def plain(node: Any) -> Any:
+    """A composed config node as plain resolved data (what the app layer hands the layers below it)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def space_of(cfg: Any) -> Any:
+    """The joint space of a composed config's ``space`` and ``accelerator`` nodes."""
+    from yoso.space.joint import JointSpace
+
+    return JointSpace.from_config(cfg["space"], cfg["accelerator"])
+
+
+def supernet_of(cfg: Any) -> Any:
+    """A fresh HyperNet module of a composed config's ``model``, ``space``, ``accelerator``, ``data`` and ``seed``."""
+    from yoso.nn import SupernetModule
+
+    return SupernetModule.from_groups(cfg.model, cfg.space, cfg.accelerator, cfg.data, cfg.seed)
+
+
+def reference_of(space: Any, deploy: Any = None, tech: Any = None) -> Any:
+    """The simulator as a reference cost of ``space`` (default deployment macro and technology unless given)."""
+    from yoso.hw import Deploy, load_tech
+    from yoso.predictor.cost import HwSetup, SimulatorCostModel
+    from yoso.predictor.settings import PredictorConfig
+
+    return SimulatorCostModel(HwSetup(space, deploy or Deploy(), tech or load_tech(), PredictorConfig()))
+
+
 def options(group: str) -> tuple[str, ...]:
     """The options of a config group: the stems of ``conf/<group>/*.yaml``, sorted."""
     return tuple(sorted(path.stem for path in (CONF / group).glob("*.yaml")))
@@ -115,7 +145,7 @@ def make_loop(
         *SMALL.get(kind, []),
         f"strategy.{STEP_KEY.get(kind, 'samples_per_step')}={samples_per_step}",
     ]
-    strategy = build_strategy(compose_config("search", overrides).strategy, space, seed, constraints)
+    strategy = build_strategy(plain(compose_config("search", overrides).strategy), space, seed, constraints)
     evaluator = CandidateEvaluator(fake_accuracy, hardware, REWARD, constraints=constraints)
     return Experiment(strategy, evaluator, iterations, run_dir, progress=False, **kwargs)
 

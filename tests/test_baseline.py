@@ -22,6 +22,7 @@ from yoso.app.report import (
     ratio_range,
     reduction_ratios,
 )
+from yoso.app.run import validate_config
 from yoso.app.table2 import enumerate_costs
 from yoso.app.two_stage import (
     CSV_COLUMNS,
@@ -38,6 +39,8 @@ from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import evaluate
 from yoso.hw.tech import load_tech
+from yoso.predictor.cost import HwSetup, SimulatorCostModel
+from yoso.predictor.settings import PredictorConfig
 from yoso.search.reward import Reward
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.known import KNOWN_GENOTYPES
@@ -54,13 +57,14 @@ def small_space():
     return space.all(), Deploy(channels=8, cells=5), load_tech("eyeriss_65nm")
 
 
-def test_enumeration_picks_true_minimum(small_space):
+def test_enumeration_picks_true_minimum(small_space, paper_space):
     accs, deploy, tech = small_space
+    reference = SimulatorCostModel(HwSetup(paper_space, deploy, tech, PredictorConfig()))
     assert len(accs) == 8 and len(set(accs)) == 8
     g = KNOWN_GENOTYPES["DARTS_V2"]
     brute = np.array([[float(v[0]) for v in evaluate([(g, a)], tech=tech, deploy=deploy)] for a in accs])
     rows = two_stage(
-        ["DARTS_V2"], accs, lambda gen: enumerate_costs(gen, accs, tech, deploy), lambda name: (0.9, 0.8), BALANCED
+        ["DARTS_V2"], accs, lambda gen: enumerate_costs(gen, accs, reference), lambda name: (0.9, 0.8), BALANCED
     )
     by = {r["criterion"]: r for r in rows}
     assert by["energy"]["energy_mj"] == pytest.approx(brute[:, 0].min())
@@ -220,6 +224,32 @@ def test_two_stage_config_composes_only_what_it_uses():
         assert OmegaConf.to_container(two[key]) == OmegaConf.to_container(search[key]), key
     assert two.seed == search.seed
     assert "strategy" not in two and "constraints" not in two and not two.get("logger")
+
+
+def test_two_stage_on_a_board_reports_the_boards_figures(tmp_path, shared_cache, monkeypatch):
+    """target=zcu102: every accelerator of the board's space costed by the reference cost on the board (its power,
+    inf where a design does not fit): the rows carry FPS and resource use, and the chosen designs fit."""
+    from omegaconf import open_dict
+
+    from yoso.app import two_stage as flow
+    from yoso.hw.fpga import fps
+
+    cfg = compose_config(
+        "two_stage", ["target=zcu102", "two_stage.models=[DARTS_V2]", f"paths.cache_dir={shared_cache}"]
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+    monkeypatch.setattr(flow, "cached_accuracy", lambda path, key, name, train: (0.5, 0.5, 32, 32))  # nothing trains
+    rows = flow.run_two_stage(cfg)
+    run = validate_config(cfg)
+    energy, latency = run.reference_cost().evaluate_designs(
+        [(KNOWN_GENOTYPES["DARTS_V2"], a) for a in run.space.accelerators.all()]
+    )
+    assert np.isinf(energy).any() and np.isfinite(energy).any()  # some of the board's space does not fit it
+    by = {r["criterion"]: r for r in rows}
+    assert by["energy"]["energy_mj"] == pytest.approx(energy[np.isfinite(energy)].min())
+    assert all(r["fits"] == 1.0 and r["fps"] == pytest.approx(float(fps(r["latency_ms"]))) for r in rows)
+    assert yaml.safe_load((tmp_path / "two_stage.yaml").read_text())["target"] == "zcu102"
 
 
 def test_two_stage_and_report_end_to_end(tmp_path, shared_cache):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import compose_config
+from helpers import compose_config, plain
 
 from yoso.config import ConfigError
 from yoso.search.bo import QNEHVIStrategy
@@ -88,7 +88,7 @@ def test_build_from_config(space) -> None:
         "hw.deploy.channels=16",
     ]
     cfg = compose_config("search", overrides)
-    strategy = build_strategy(cfg.strategy, space, seed=0, constraints=Constraints(1.2, 9.0))
+    strategy = build_strategy(plain(cfg.strategy), space, seed=0, constraints=Constraints(1.2, 9.0))
     assert isinstance(strategy, QNEHVIStrategy) and strategy.batch_size == 2 and strategy.pool_size == 200
     assert strategy.encoder.deploy.channels == 16  # ${hw.deploy} reached the feature encoder
     v = strategy.ask(2)

@@ -8,7 +8,8 @@ import pytest
 from helpers import ENTRY_CONFIGS, ROOT, compose_config, run_entry
 from omegaconf import OmegaConf
 
-from yoso.app.cli import CONFIG_ERROR_EXIT, schema_name, validate_config
+from yoso.app.cli import CONFIG_ERROR_EXIT, schema_name
+from yoso.app.run import validate_config
 from yoso.config import ConfigError
 from yoso.reference import paper_results
 from yoso.space.accelerator import PAPER_DATAFLOWS

@@ -7,7 +7,7 @@ import pytest
 from helpers import ALL_STRATEGIES, ENTRY_CONFIGS, EXPERIMENTS, STRATEGY_CLASSES, compose_config
 from omegaconf import open_dict
 
-from yoso.app.cli import validate_config
+from yoso.app.run import validate_config
 
 
 def test_the_tree_has_its_entry_points_experiments_and_strategies() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import REWARD, STRATEGIES, compose_config, fake_hardware, make_loop
 
-from yoso.app.cli import validate_config
+from yoso.app.run import validate_config
 from yoso.config import ConfigError
 from yoso.search.constraints import MAX_VIOLATION, Constraints
 from yoso.search.engine import Experiment

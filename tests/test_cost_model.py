@@ -8,6 +8,7 @@ import torch
 from helpers import compose_config
 
 from yoso import hw
+from yoso.app.run import validate_config
 from yoso.config import ConfigError
 from yoso.predictor import (
     CostModel,
@@ -15,7 +16,6 @@ from yoso.predictor import (
     GPCostModel,
     SimulatorCostModel,
     UncertainCostModel,
-    build_cost_model,
 )
 from yoso.predictor.relaxed import CostMLP, MLPCostModel
 
@@ -37,25 +37,25 @@ def _tiny(tmp_path, *overrides: str) -> list[str]:
     ("option", "cls"), [("gp", GPCostModel), ("simulator", SimulatorCostModel), ("mlp", MLPCostModel)]
 )
 def test_every_conf_option_builds_its_cost_model(tmp_path, option: str, cls: type) -> None:
-    model = build_cost_model(compose_config("search", _tiny(tmp_path, f"cost_model={option}")))
+    model = validate_config(compose_config("search", _tiny(tmp_path, f"cost_model={option}"))).cost_model()
     assert isinstance(model, cls) and isinstance(model, CostModel) and model.name == option
     assert not list(tmp_path.iterdir())  # built lazily: nothing trained or sampled yet
 
 
 def test_kind_overrides_the_group(tmp_path) -> None:
     cfg = compose_config("search", _tiny(tmp_path))
-    assert isinstance(build_cost_model(cfg), GPCostModel)
-    assert isinstance(build_cost_model(cfg, "simulator"), SimulatorCostModel)
+    assert isinstance(validate_config(cfg).cost_model(), GPCostModel)
+    assert isinstance(validate_config(cfg).cost_model("simulator"), SimulatorCostModel)
 
 
 def test_gp_gives_uncertainty_and_its_featurizer(tmp_path, space) -> None:
-    model = build_cost_model(compose_config("search", _tiny(tmp_path)), progress=False)
+    model = validate_config(compose_config("search", _tiny(tmp_path))).cost_model(progress=False)
     assert isinstance(model, UncertainCostModel) and not isinstance(model, DifferentiableCostModel)
     x = space.sample(5, 2)
     assert model.featurizer(x).shape == (5, len(model.featurizer.spec))  # before training
     e_std, l_std = model.log_std(x)
     assert e_std.shape == l_std.shape == (5,) and (e_std > 0).all() and (l_std > 0).all()
-    assert model.featurizer is model.model.encoder
+    assert model.gp.model is not None and model.sample_key is not None  # trained on first use
 
 
 def test_mlp_is_differentiable_cached_and_matches_its_module(tmp_path, paper_space, monkeypatch) -> None:
@@ -65,7 +65,7 @@ def test_mlp_is_differentiable_cached_and_matches_its_module(tmp_path, paper_spa
             tmp_path, "space=yoso", "cost_model=mlp", "+cost_model.settings.epochs=5", "+cost_model.settings.hidden=16"
         ),
     )
-    model = build_cost_model(cfg)
+    model = validate_config(cfg).cost_model()
     assert isinstance(model, DifferentiableCostModel) and model.settings.hidden == 16
     x = paper_space.sample(3, 0)
     energy, latency = model(x)
@@ -82,12 +82,12 @@ def test_mlp_is_differentiable_cached_and_matches_its_module(tmp_path, paper_spa
         raise AssertionError("the cached MLP should have been reused")
 
     monkeypatch.setattr(CostMLP, "fit", no_training)
-    again = build_cost_model(cfg)
+    again = validate_config(cfg).cost_model()
     assert all(np.array_equal(a, b) for a, b in zip(again(x), (energy, latency)))
 
 
 def test_simulator_is_the_simulator(tmp_path, space) -> None:
-    model = build_cost_model(compose_config("search", _tiny(tmp_path)), "simulator")
+    model = validate_config(compose_config("search", _tiny(tmp_path))).cost_model("simulator")
     x = space.sample(3, 1)
     assert all(np.array_equal(a, b) for a, b in zip(model(x), hw.evaluate(x, space=space)))
 
@@ -104,5 +104,44 @@ def test_simulator_is_the_simulator(tmp_path, space) -> None:
 )
 def test_bad_cost_model_values(tmp_path, override: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
-        build_cost_model(compose_config("search", _tiny(tmp_path, *override.split())))
+        validate_config(compose_config("search", _tiny(tmp_path, *override.split()))).cost_model()
     assert info.value.key == key
+
+
+class DoubledEnergy(SimulatorCostModel):
+    """A reference cost of its own: the simulator with twice the energy (its fingerprint says so)."""
+
+    def __call__(self, vectors):
+        energy, latency = super().__call__(vectors)
+        return 2 * energy, latency
+
+    def evaluate_designs(self, designs):
+        energy, latency = super().evaluate_designs(designs)
+        return 2 * energy, latency
+
+    def fingerprint(self):
+        return {**super().fingerprint(), "energy_scale": 2}
+
+
+def test_the_reference_cost_labels_the_samples_and_gives_the_final_figures(tmp_path, space) -> None:
+    """reference_cost=<another model>: the GP's and MLP's labels and every final figure come from it, and its
+    samples are cached under a key of their own."""
+    default = validate_config(compose_config("search", _tiny(tmp_path)))
+    doubled = validate_config(
+        compose_config("search", _tiny(tmp_path, f"reference_cost._target_={__name__}.DoubledEnergy"))
+    )
+    (train, test), (train2, test2) = default.hw.samples(progress=False), doubled.hw.samples(progress=False)
+    assert np.array_equal(train.vectors, train2.vectors) and train.key != train2.key
+    np.testing.assert_allclose(train2.energy_mj, 2 * train.energy_mj)
+    np.testing.assert_array_equal(test2.latency_ms, test.latency_ms)
+    x = space.sample(4, 3)
+    np.testing.assert_allclose(doubled.reference_cost()(x)[0], 2 * default.reference_cost()(x)[0])
+    assert len(list((tmp_path / "samples").glob("*.npz"))) == 2
+
+
+def test_a_reference_cost_must_cost_designs(tmp_path) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_config(
+            compose_config("search", _tiny(tmp_path, "reference_cost._target_=yoso.predictor.cost.GPCostModel"))
+        )
+    assert err.value.key == "reference_cost._target_"

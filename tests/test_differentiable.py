@@ -17,7 +17,7 @@ import torch
 import yaml
 from helpers import ROOT, compose_config
 
-from yoso.app.cli import validate_config
+from yoso.app.run import validate_config
 from yoso.config import ConfigError
 from yoso.nn import HyperNet
 from yoso.predictor.relaxed import CostMLP, MLPSettings, RelaxedEncoding
@@ -247,7 +247,6 @@ def test_search_py_differentiable_smoke_writes_history_and_best(
     """``search.py strategy=differentiable experiment=smoke`` (and with constraints=hard): one exported candidate per
     epoch in history.csv with predicted and simulated cost, a best.yaml whose design decodes in the space, the
     per-epoch figures and the final ones in the run's logger."""
-    from yoso.predictor import build_cost_model
     from yoso.space.accelerator import Accelerator
     from yoso.space.genotype import Genotype
 
@@ -276,7 +275,7 @@ def test_search_py_differentiable_smoke_writes_history_and_best(
     assert len([r for r in logged if r.get("search/reward")]) == epochs
     assert any(r.get("differentiable/tau") for r in logged) and any(r.get("final/reward") for r in logged)
     if constraints == "hard":
-        energy, latency = build_cost_model(cfg, "simulator")(vector[None])
+        energy, latency = validate_config(cfg).cost_model("simulator")(vector[None])
         assert saved["feasible"] and latency[0] <= saved["constraints"]["t_lat_ms"]
         assert energy[0] <= saved["constraints"]["t_eer_mj"]
 

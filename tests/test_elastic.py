@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import compose_config, run_entry
+from helpers import compose_config, run_entry, space_of, supernet_of
 
 from yoso.app.cli import CONFIG_ERROR_EXIT
+from yoso.app.run import validate_config
 from yoso.hw.layers import Deploy, deployment_layers
 from yoso.nn.hypernet import HyperNet
-from yoso.nn.modules import ChildModule, SupernetModule
+from yoso.nn.modules import ChildModule
 from yoso.space import JointSpace
 from yoso.space.genotype import Genotype, GenotypeError
 from yoso.space.joint import kept_cells
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 @pytest.fixture(scope="module")
 def elastic() -> JointSpace:
-    return JointSpace.from_config(compose_config("search", ["space=yoso_elastic"]))
+    return space_of(compose_config("search", ["space=yoso_elastic"]))
 
 
 def test_elastic_space_appends_width_and_depth_before_the_accelerator(elastic: JointSpace) -> None:
@@ -39,7 +40,7 @@ def test_elastic_space_appends_width_and_depth_before_the_accelerator(elastic: J
 
 
 def test_paper_space_is_unchanged_and_refuses_scaled_genotypes(space: JointSpace, elastic: JointSpace) -> None:
-    paper = JointSpace.from_config(compose_config("search", ["space=yoso"]))
+    paper = space_of(compose_config("search", ["space=yoso"]))
     assert len(paper) == 44 and not paper.elastic
     genotype, accelerator = elastic.decode(elastic.sample(1, 0)[0])
     small = dataclasses.replace(genotype, width=0.5)
@@ -50,7 +51,7 @@ def test_paper_space_is_unchanged_and_refuses_scaled_genotypes(space: JointSpace
 
 @pytest.mark.parametrize("bad", [0.0, 1.5, -0.25, True])
 def test_genotype_scale_must_be_a_fraction(bad: float) -> None:
-    genotype = JointSpace.from_config(compose_config("search", ["space=yoso"])).decode(np.zeros(44, int))[0]
+    genotype = space_of(compose_config("search", ["space=yoso"])).decode(np.zeros(44, int))[0]
     with pytest.raises(GenotypeError, match="fraction must lie in"):
         dataclasses.replace(genotype, width=bad)
 
@@ -113,14 +114,14 @@ def test_sliced_subnetwork_equals_the_standalone_network_with_inherited_weights(
 
 def test_sandwich_trains_largest_smallest_and_the_drawn_path() -> None:
     cfg = compose_config("search", ["space=yoso_elastic", "model.sandwich=true"])
-    module = SupernetModule.from_config(cfg)
+    module = supernet_of(cfg)
     largest, smallest, drawn = module.training_paths(5)
     assert (largest.width, largest.depth) == (1.0, 1.0)
     assert (smallest.width, smallest.depth) == (0.25, pytest.approx(1 / 3, abs=1e-6))
     assert largest.normal == smallest.normal == drawn.normal and drawn == module.genotype(module.path_vector(5))
-    paper = SupernetModule.from_config(compose_config("search", ["space=yoso"]))
+    paper = supernet_of(compose_config("search", ["space=yoso"]))
     assert len(paper.training_paths(5)) == 1 and len(paper.net.cells) == 6
-    uniform = SupernetModule.from_config(compose_config("search", ["model.sandwich=false"]))
+    uniform = supernet_of(compose_config("search", ["model.sandwich=false"]))
     assert uniform.training_paths(5) == [drawn]
 
 
@@ -129,13 +130,15 @@ def test_standalone_network_of_an_elastic_genotype_uses_the_elastic_macro(elasti
     genotype = dataclasses.replace(
         elastic.decode(elastic.sample(1, 2)[0])[0], width=0.5, depth=elastic.scale.depth_fraction(2)
     )
-    module = ChildModule.from_config(cfg, genotype)
+    module = ChildModule.from_groups(cfg.model.standalone, cfg.data, cfg.space, genotype)
     assert len(module.net.cells) == 8 and module.net.cells[0].plan.channels == 4  # 8 channels x 0.5
     with pytest.raises(ValueError, match="needs the config's space"):
-        ChildModule.from_config({"model": cfg.model, "data": cfg.data}, genotype)
+        ChildModule.from_groups(cfg.model.standalone, cfg.data, None, genotype)
     from yoso.app.two_stage import standalone_key
 
-    assert standalone_key(cfg) != standalone_key(compose_config("search", ["space=yoso"]))
+    assert standalone_key(validate_config(cfg)) != standalone_key(
+        validate_config(compose_config("search", ["space=yoso"]))
+    )
 
 
 @pytest.mark.parametrize(

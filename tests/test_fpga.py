@@ -12,11 +12,10 @@ from helpers import CONF, REWARD, STRATEGIES, compose_config, fake_accuracy, mak
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from yoso.app.cli import validate_config
-from yoso.app.pipeline import hypernet_key
+from yoso.app.run import validate_config
 from yoso.hw import Layer, evaluate, load_tech
 from yoso.hw.fpga import RESOURCES, USAGE_COLUMNS, Board, fps
-from yoso.predictor.cost import HwSetup, OnBoard, SimulatorCostModel, accelerators_of, build_cost_model
+from yoso.predictor.cost import HwSetup, OnBoard, SimulatorCostModel, accelerators_of
 from yoso.predictor.dataset import sample_set_key
 from yoso.search.constraints import Constraints
 from yoso.search.evaluator import CandidateEvaluator
@@ -30,7 +29,7 @@ NO_LIMITS = None
 
 
 def board_setup(board: str, *overrides: str) -> HwSetup:
-    return HwSetup.from_config(compose_config("search", [f"target={board}", "cost_model=simulator", *overrides]))
+    return validate_config(compose_config("search", [f"target={board}", "cost_model=simulator", *overrides])).hw
 
 
 def test_the_boards_are_at_least_three_of_different_size() -> None:
@@ -42,10 +41,10 @@ def test_asic_target_reproduces_the_plain_simulator_and_keeps_every_key() -> Non
     """target=asic_65nm (the default) sets nothing: same config, same HyperNet key, DARTS_V2's figures unchanged."""
     default, asic = compose_config("search"), compose_config("search", ["target=asic_65nm"])
     assert default == asic and "target" not in asic
-    assert hypernet_key(default) == hypernet_key(asic)
-    setup = HwSetup.from_config(compose_config("search", ["target=asic_65nm", "cost_model=simulator"]))
+    assert validate_config(default).hypernet_key == validate_config(asic).hypernet_key
+    setup = validate_config(compose_config("search", ["target=asic_65nm", "cost_model=simulator"])).hw
     assert setup.board is None and setup.tech == load_tech("eyeriss_65nm")
-    model = build_cost_model(compose_config("search", ["target=asic_65nm", "cost_model=simulator"]))
+    model = validate_config(compose_config("search", ["target=asic_65nm", "cost_model=simulator"])).cost_model()
     assert isinstance(model, SimulatorCostModel)
     acc = setup.space.accelerators.all()[7]
     plain = evaluate([(DARTS_V2, acc)], tech=load_tech("eyeriss_65nm"), deploy=setup.deploy)
@@ -124,10 +123,10 @@ def test_each_board_has_its_own_cost_model_cache() -> None:
     """The GP's samples are keyed by the technology: a board's differs from the ASIC's and from another board's."""
     keys = set()
     for board in ("asic_65nm", *BOARDS[:2]):
-        s = HwSetup.from_config(compose_config("search", [f"target={board}", "accelerator=paper"]))
-        keys.add(sample_set_key(s.space, s.deploy, s.tech, 10, 0))
+        s = validate_config(compose_config("search", [f"target={board}", "accelerator=paper"])).hw
+        keys.add(sample_set_key(s.reference_model(), 10, 0))
     assert len(keys) == 3
-    assert isinstance(build_cost_model(compose_config("search", ["target=zcu102"])), OnBoard)
+    assert isinstance(validate_config(compose_config("search", ["target=zcu102"])).cost_model(), OnBoard)
 
 
 def test_min_fps_bounds_the_latency() -> None:
@@ -176,7 +175,7 @@ def test_every_strategy_treats_a_design_that_does_not_fit_as_infeasible(kind: st
 
 
 def test_history_without_a_board_has_no_resource_columns(tmp_path: Path) -> None:
-    setup = HwSetup.from_config(compose_config("search", ["cost_model=simulator"]))
+    setup = validate_config(compose_config("search", ["cost_model=simulator"])).hw
     make_loop("random", setup.space, tmp_path, 3).run()
     header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
     assert not set(RESOURCES) & set(header)
@@ -210,7 +209,7 @@ def test_search_on_a_board_with_a_frame_rate_floor(kind: str, tmp_path: Path, sh
         output = result.stdout + result.stderr
         assert result.returncode == 0, output
         cfg = compose_config("search", [f"target={board}"])
-        setup = HwSetup.from_config(cfg)
+        setup = validate_config(cfg).hw
         best = yaml.safe_load((run / "best.yaml").read_text())
         acc = Accelerator.from_dict(best["accelerator"], setup.space.accelerators.limits)
         assert setup.board.usage([acc]).fits.all() and np.isfinite(best["latency_ms"])

@@ -9,7 +9,7 @@ import sys
 import pytest
 from helpers import compose_config
 
-from yoso.app.cli import validate_config
+from yoso.app.run import validate_config
 from yoso.config import ConfigError
 from yoso.hw.__main__ import main
 from yoso.space import known_genotype

@@ -9,14 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import REWARD, STRATEGIES, compose_config, make_loop, read_rows, run_entry
+from helpers import REWARD, STRATEGIES, compose_config, make_loop, read_rows, run_entry, space_of
 
-from yoso.app.cli import validate_config
-from yoso.config import plain_groups
+from yoso.app.run import validate_config
 from yoso.hw import evaluate
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
-from yoso.nn.modules import SupernetModule
 from yoso.search.constraints import Constraints
 from yoso.search.final import final_step
 from yoso.search.history import History
@@ -30,7 +28,7 @@ NAAS_DECISIONS = ("pe_rows", "pe_cols", "gbuf_kb", "rbuf_bytes", "connectivity",
 
 @pytest.fixture(scope="module")
 def naas() -> JointSpace:
-    return JointSpace.from_config(compose_config("search", ["accelerator=naas"]))
+    return space_of(compose_config("search", ["accelerator=naas"]))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +60,7 @@ def test_hypernet_keeps_an_accelerator_group_with_a_null_list_and_limits() -> No
         ],
     )
     accelerators = validate_config(cfg).space.accelerators
-    module = SupernetModule.from_config(plain_groups(cfg, "space", "accelerator", "data", "model", "seed"))
+    module = validate_config(cfg).supernet_module()
     assert module.space.accelerators == accelerators and accelerators.options("pe_cols") == (8, 40)
 
 
@@ -106,7 +104,7 @@ def test_search_entry_with_naas_and_hard_constraints(tmp_path: Path, shared_cach
     result = run_entry("search.py", tmp_path, *overrides)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     cfg = compose_config("search", ["accelerator=naas"])
-    space = JointSpace.from_config(cfg)
+    space = space_of(cfg)
     with open(tmp_path / "history.csv", newline="") as handle:
         vectors = np.array([[int(row[name]) for name in space.names] for row in csv.DictReader(handle)])
     deploy = Deploy.from_config(cfg.hw.deploy)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-from helpers import REWARD, STRATEGY_CLASSES, compose_config, fake_accuracy, fake_hardware
+from helpers import REWARD, STRATEGY_CLASSES, compose_config, fake_accuracy, fake_hardware, plain
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -329,7 +329,7 @@ def test_non_finite_objective_fails_the_trial(space, kind: str) -> None:
 def test_bad_config_names_the_key(space, kind: str, key: str, value: Any) -> None:
     cfg = compose_config("search", [f"strategy={kind}", f"strategy.{key}={value}"])
     with pytest.raises(ConfigError) as err:
-        build_strategy(cfg.strategy, space, 0)
+        build_strategy(plain(cfg.strategy), space, 0)
     assert err.value.key == f"strategy.{key}"
 
 
@@ -339,7 +339,7 @@ def test_search_loop_writes_history_and_study(space, tmp_path: Path, kind: str) 
     constraints = build(cfg.constraints, "constraints")
 
     def loop(iterations: int) -> Experiment:
-        strategy = build_strategy(cfg.strategy, space, 0, constraints)
+        strategy = build_strategy(plain(cfg.strategy), space, 0, constraints)
         assert strategy.name == kind and isinstance(strategy, CLASSES[kind])
         return Experiment(strategy, EVALUATE, iterations, tmp_path, progress=False)
 

@@ -7,16 +7,17 @@ import json
 
 import numpy as np
 import pytest
-from helpers import compose_config
+from helpers import compose_config, reference_of, space_of
 
 from yoso import hw
-from yoso.app.cli import validate_config
+from yoso.app.run import validate_config
 from yoso.config import ConfigError
-from yoso.predictor import GPCostModel, SimulatorCostModel, build_cost_model
+from yoso.predictor import GPCostModel, SimulatorCostModel, cost
 from yoso.predictor import dataset as ds
+from yoso.predictor.cost import HwSetup
 from yoso.predictor.features import FeatureEncoder
-from yoso.predictor.hardware import HardwarePredictor, PredictorMismatch
-from yoso.predictor.settings import GPSettings
+from yoso.predictor.hardware import PredictorMismatch
+from yoso.predictor.settings import GPSettings, PredictorConfig
 from yoso.space import AcceleratorSpace, JointSpace
 
 SMALL_GP = GPSettings(subset=200, iterations=20)
@@ -26,12 +27,18 @@ SMALL_GP = GPSettings(subset=200, iterations=20)
 def small_sets(space, tmp_path_factory):
     """260 simulator samples (200 train / 60 test), cached in a temporary folder."""
     cache = tmp_path_factory.mktemp("cache")
-    return ds.load_sample_set(space, 260, 1, cache_dir=cache, progress=False).split(200)
+    return ds.load_sample_set(space, 260, 1, reference_of(space), cache_dir=cache, progress=False).split(200)
+
+
+def gp_model(space, deploy=None, tech=None) -> GPCostModel:
+    """An untrained GP cost model of ``space`` (default deployment macro and technology unless given)."""
+    setup = HwSetup(space, deploy or hw.Deploy(), tech or hw.load_tech(), PredictorConfig(gp=SMALL_GP))
+    return GPCostModel(setup, progress=False)
 
 
 @pytest.fixture(scope="module")
 def predictor(space, small_sets):
-    return HardwarePredictor.fit(small_sets[0], space, settings=SMALL_GP)
+    return gp_model(space).fit(small_sets[0])
 
 
 # ----------------------------------------------------------------- features
@@ -97,7 +104,7 @@ def test_paper_space_features_are_unchanged(space) -> None:
 
 
 def test_naas_space_features_see_rows_cols_connectivity_and_loop_order() -> None:
-    naas = JointSpace.from_config(compose_config("search", ["accelerator=naas"]))
+    naas = space_of(compose_config("search", ["accelerator=naas"]))
     enc = FeatureEncoder(naas)
     x = naas.sample(20, 5)
     f = enc(x)
@@ -126,7 +133,7 @@ def test_naas_compute_cycles_and_array_words_by_hand() -> None:
     steps plus rows + columns; log_array_words[O]: the MACs over the PEs an output word gathers (a fold's mean use of
     each axis whose dimensions it does not depend on). Written out per layer here; the cycles rank designs as the
     simulator's latency does."""
-    naas = JointSpace.from_config(compose_config("search", ["accelerator=naas"]))
+    naas = space_of(compose_config("search", ["accelerator=naas"]))
     x = naas.sample(24, 9)
     enc = FeatureEncoder(naas)
     f = enc(x)
@@ -163,7 +170,7 @@ def test_naas_compute_cycles_and_array_words_by_hand() -> None:
 
 
 def test_sample_set_cached_and_reused(space, tmp_path, monkeypatch) -> None:
-    first = ds.load_sample_set(space, 12, 5, cache_dir=tmp_path, progress=False)
+    first = ds.load_sample_set(space, 12, 5, reference_of(space), cache_dir=tmp_path, progress=False)
     files = list((tmp_path / "samples").glob("*.npz"))
     assert len(files) == 1 and files[0].stem == first.key
     assert (first.energy_mj > 0).all() and (first.latency_ms > 0).all()
@@ -173,32 +180,34 @@ def test_sample_set_cached_and_reused(space, tmp_path, monkeypatch) -> None:
     def no_simulator(*args, **kwargs):
         raise AssertionError("the cached sample set should have been reused")
 
-    monkeypatch.setattr(ds, "evaluate", no_simulator)
-    second = ds.load_sample_set(space, 12, 5, cache_dir=tmp_path, progress=False)
+    monkeypatch.setattr(cost, "evaluate", no_simulator)
+    second = ds.load_sample_set(space, 12, 5, reference_of(space), cache_dir=tmp_path, progress=False)
     assert second.key == first.key and np.array_equal(second.vectors, first.vectors)
     assert np.array_equal(second.energy_mj, first.energy_mj)
 
 
 def test_sample_set_key_changes_with_config(space) -> None:
     deploy, tech = hw.Deploy(), hw.load_tech()
-    base = ds.sample_set_key(space, deploy, tech, 12, 5)
+    base = ds.sample_set_key(reference_of(space, deploy, tech), 12, 5)
     acc = space.accelerators
     other_space = JointSpace(
         space.cells, AcceleratorSpace(acc.fields, (acc.choices[0], acc.choices[1][:-1], *acc.choices[2:]))
     )
     changed = {
-        "deploy": ds.sample_set_key(space, dataclasses.replace(deploy, channels=16), tech, 12, 5),
-        "tech": ds.sample_set_key(space, deploy, dataclasses.replace(tech, mac_pj=tech.mac_pj * 2), 12, 5),
-        "space": ds.sample_set_key(other_space, deploy, tech, 12, 5),
-        "n": ds.sample_set_key(space, deploy, tech, 13, 5),
-        "seed": ds.sample_set_key(space, deploy, tech, 12, 6),
+        "deploy": ds.sample_set_key(reference_of(space, dataclasses.replace(deploy, channels=16), tech), 12, 5),
+        "tech": ds.sample_set_key(
+            reference_of(space, deploy, dataclasses.replace(tech, mac_pj=tech.mac_pj * 2)), 12, 5
+        ),
+        "space": ds.sample_set_key(reference_of(other_space, deploy, tech), 12, 5),
+        "n": ds.sample_set_key(reference_of(space, deploy, tech), 13, 5),
+        "seed": ds.sample_set_key(reference_of(space, deploy, tech), 12, 6),
     }
     assert base not in changed.values() and len(set(changed.values())) == len(changed)
 
 
 def test_changed_deploy_is_not_served_stale_labels(space, tmp_path) -> None:
-    a = ds.load_sample_set(space, 6, 0, cache_dir=tmp_path, progress=False)
-    b = ds.load_sample_set(space, 6, 0, deploy=hw.Deploy(channels=16), cache_dir=tmp_path, progress=False)
+    a = ds.load_sample_set(space, 6, 0, reference_of(space), cache_dir=tmp_path, progress=False)
+    b = ds.load_sample_set(space, 6, 0, reference_of(space, hw.Deploy(channels=16)), cache_dir=tmp_path, progress=False)
     assert a.key != b.key and np.array_equal(a.vectors, b.vectors)
     assert (b.energy_mj < a.energy_mj).all()  # a narrower network costs less
     assert len(list((tmp_path / "samples").glob("*.npz"))) == 2
@@ -220,22 +229,22 @@ def test_gp_beats_the_mean_and_has_positive_std(predictor, small_sets) -> None:
 
 def test_save_load_round_trip(predictor, small_sets, space, tmp_path) -> None:
     path = predictor.save(tmp_path / "gp.npz")
-    loaded = HardwarePredictor.load(path, space)
+    loaded = gp_model(space).load(path)
     x = small_sets[1].vectors
     a, b = predictor.predict(x, return_std=True), loaded.predict(x, return_std=True)
     for field in ("energy_mj", "latency_ms", "energy_log_std", "latency_log_std"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
     assert loaded.sample_key == predictor.sample_key == small_sets[0].key
-    assert loaded.spec == predictor.spec
+    assert loaded.featurizer.spec == predictor.featurizer.spec
 
 
 def test_load_for_another_config_names_the_difference(predictor, space, tmp_path) -> None:
     path = predictor.save(tmp_path / "gp.npz")
     with pytest.raises(PredictorMismatch, match=r"deploy\.channels: saved 36, now 16"):
-        HardwarePredictor.load(path, space, deploy=hw.Deploy(channels=16))
+        gp_model(space, deploy=hw.Deploy(channels=16)).load(path)
     tech = hw.load_tech()
     with pytest.raises(PredictorMismatch, match=r"tech\.clock_mhz"):
-        HardwarePredictor.load(path, space, tech=dataclasses.replace(tech, clock_mhz=tech.clock_mhz + 1))
+        gp_model(space, tech=dataclasses.replace(tech, clock_mhz=tech.clock_mhz + 1)).load(path)
 
 
 def test_load_refuses_an_older_file_version(predictor, space, tmp_path) -> None:
@@ -245,7 +254,7 @@ def test_load_refuses_an_older_file_version(predictor, space, tmp_path) -> None:
     meta = json.loads(str(arrays.pop("meta")))
     np.savez(path, meta=np.array(json.dumps({**meta, "version": 1})), **arrays)
     with pytest.raises(PredictorMismatch, match="file version 1.*retrain"):
-        HardwarePredictor.load(path, space)
+        gp_model(space).load(path)
 
 
 # ----------------------------------------------------------------- comparison CLI and wiring
@@ -278,7 +287,7 @@ def test_compare_json_has_all_six_models(tmp_path, capsys) -> None:
 
 
 def test_factory_simulator(tmp_path, space) -> None:
-    evaluator = build_cost_model(compose_config("search", _tiny(tmp_path, "simulator")))
+    evaluator = validate_config(compose_config("search", _tiny(tmp_path, "simulator"))).cost_model()
     assert isinstance(evaluator, SimulatorCostModel)
     x = space.sample(3, 0)
     e, l = evaluator(x)
@@ -287,7 +296,7 @@ def test_factory_simulator(tmp_path, space) -> None:
 
 def test_factory_gp_builds_once_then_reuses(tmp_path, space, monkeypatch) -> None:
     cfg = compose_config("search", _tiny(tmp_path))
-    evaluator = build_cost_model(cfg, progress=False)
+    evaluator = validate_config(cfg).cost_model(progress=False)
     assert isinstance(evaluator, GPCostModel)
     x = space.sample(4, 9)
     e, l = evaluator(x)
@@ -297,8 +306,8 @@ def test_factory_gp_builds_once_then_reuses(tmp_path, space, monkeypatch) -> Non
     def no_training(*args, **kwargs):
         raise AssertionError("the cached GP should have been reused")
 
-    monkeypatch.setattr(HardwarePredictor, "fit", no_training)
-    again = build_cost_model(cfg, progress=False)
+    monkeypatch.setattr(GPCostModel, "fit", no_training)
+    again = validate_config(cfg).cost_model(progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(again(x), (e, l)))
 
 

@@ -14,7 +14,8 @@ from helpers import CONF, ROOT, compose_config
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from yoso.app.cli import CONFIG_ERROR_EXIT, instantiate_group, quiet_libraries, set_num_threads, validate_config
+from yoso.app.cli import CONFIG_ERROR_EXIT, instantiate_group, quiet_libraries, set_num_threads
+from yoso.app.run import validate_config
 
 
 @pytest.mark.parametrize("name", ["search", "train", "two_stage"])
@@ -58,12 +59,10 @@ def test_two_stage_entry_rejects_bad_num_threads(tmp_path: Path) -> None:
 
 
 def _trainer_callbacks(overrides: list[str], tmp_path: Path) -> list[str]:
-    from yoso.app.pipeline import _trainer
-
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose(config_name="search", overrides=["logger=none", "trainer.accelerator=cpu", *overrides])
-    return [type(c).__name__ for c in _trainer(cfg, 1, tmp_path).callbacks]
+    return [type(c).__name__ for c in validate_config(cfg).trainer(1, root=tmp_path, loggers=[]).callbacks]
 
 
 def test_trainers_print_no_model_summary_unless_asked(tmp_path: Path) -> None:

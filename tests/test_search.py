@@ -14,10 +14,9 @@ import yaml
 from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, load_benchmark, make_loop
 from omegaconf import open_dict
 
-from yoso.app.cli import validate_config
+from yoso.app.run import validate_config
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
-from yoso.space.joint import JointSpace
 
 bench_resume = load_benchmark("bench_resume")
 
@@ -45,22 +44,20 @@ def _search(out: Path, cache: Path, *overrides: str) -> dict:
 def test_hypernet_cache_reuses_the_hypernet_and_resumes_an_interrupted_training(tmp_path: Path, caplog) -> None:
     """paths.cache_dir/hypernets/<key>: hypernet.ckpt reused by the next run; without it, the last.ckpt of an
     interrupted training is resumed; no temporary file is left."""
-    from yoso.app.pipeline import _datamodule, hypernet_key, load_or_train_hypernet
-
     cfg = compose_config("search", [f"paths.cache_dir={tmp_path}"])
-    datamodule, root = _datamodule(cfg), tmp_path / "hypernets" / hypernet_key(cfg)
+    root = tmp_path / "hypernets" / validate_config(cfg).hypernet_key
     with caplog.at_level("INFO", logger="yoso.search"):
-        trained = load_or_train_hypernet(cfg, datamodule)
+        trained = validate_config(cfg).hypernet()  # a fresh Run each time: it builds its HyperNet once
         assert "training the HyperNet (1 epochs)" in caplog.text and "reusing" not in caplog.text
         caplog.clear()
-        reused = load_or_train_hypernet(cfg, datamodule)
+        reused = validate_config(cfg).hypernet()
         assert (
             caplog.text.count(f"reusing the HyperNet {root / 'hypernet.ckpt'}") == 1 and "training" not in caplog.text
         )
         torch.testing.assert_close(reused.state_dict(), trained.state_dict())
         (root / "hypernet.ckpt").unlink()  # as if killed after the last epoch's checkpoint
         caplog.clear()
-        load_or_train_hypernet(cfg, datamodule)
+        validate_config(cfg).hypernet()
         assert "(resuming)" in caplog.text
     assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["hypernet.ckpt", "hypernet.ckpt.lock", "last.ckpt"]
 
@@ -68,22 +65,21 @@ def test_hypernet_cache_reuses_the_hypernet_and_resumes_an_interrupted_training(
 def test_one_hypernet_serves_every_accelerator_space(tmp_path: Path) -> None:
     """The HyperNet's weights do not depend on the accelerator space (each path's DNN decisions are drawn first), so
     accelerator=naas and a board reuse the paper space's HyperNet, handed the run's accelerator space."""
-    from yoso.app.pipeline import _datamodule, hypernet_key, load_or_train_hypernet
-
-    paper = compose_config("search", [f"paths.cache_dir={tmp_path}"])
+    paper = validate_config(compose_config("search", [f"paths.cache_dir={tmp_path}"]))
     others = [
-        compose_config("search", [f"paths.cache_dir={tmp_path}", o]) for o in ("accelerator=naas", "target=ultra96")
+        validate_config(compose_config("search", [f"paths.cache_dir={tmp_path}", o]))
+        for o in ("accelerator=naas", "target=ultra96")
     ]
-    assert {hypernet_key(c) for c in others} == {hypernet_key(paper)}
-    spaces = [JointSpace.from_config(c) for c in (paper, *others)]
+    assert {r.hypernet_key for r in others} == {paper.hypernet_key}
+    spaces = [r.space for r in (paper, *others)]
     nd = spaces[0].num_dnn_decisions
     for step in range(50):  # the training paths' networks are the same in every space
         rng = [np.random.default_rng(np.random.SeedSequence(0, spawn_key=(0, step))) for _ in spaces]
         firsts = [sp.sample(1, r)[0][:nd] for sp, r in zip(spaces, rng)]
         assert all((f == firsts[0]).all() for f in firsts)
-    datamodule = _datamodule(paper)
-    trained = load_or_train_hypernet(paper, datamodule)
-    naas = load_or_train_hypernet(others[0], datamodule)
+    datamodule = paper.datamodule()
+    trained = paper.hypernet()
+    naas = others[0].hypernet()
     torch.testing.assert_close(naas.state_dict(), trained.state_dict())
     assert naas.space.accelerators == spaces[1].accelerators and len(naas.space) == len(spaces[1])
     assert naas.val_genotypes == trained.val_genotypes
@@ -152,7 +148,6 @@ def test_sigkill_twice_then_resume_equals_the_uninterrupted_run(tmp_path: Path, 
 
 
 def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Path, cache_dir: Path) -> None:
-    from yoso.predictor import build_cost_model
 
     best = _search(
         tmp_path / "loose",
@@ -177,7 +172,7 @@ def test_hard_constraints_give_a_simulator_feasible_design_or_none(tmp_path: Pat
     vector = np.array(
         [space.encode(Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"]))]
     )
-    energy, latency = build_cost_model(cfg, "simulator")(vector)
+    energy, latency = validate_config(cfg).cost_model("simulator")(vector)
     assert latency[0] <= 3.0 and energy[0] <= 30.0 and best["energy_mj"] == pytest.approx(energy[0])
     rows = _rows(tmp_path / "loose" / "history.csv")
     assert {r["feasible"] for r in rows} <= {"0", "1"}

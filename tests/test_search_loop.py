@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import REWARD, STRATEGIES, Rows, compose_config, fake_accuracy, fake_hardware, make_loop, read_rows
+from helpers import REWARD, STRATEGIES, Rows, compose_config, fake_accuracy, fake_hardware, make_loop, plain, read_rows
 
 from yoso.search.engine import Experiment
 from yoso.search.evaluator import CandidateEvaluator
@@ -375,7 +375,7 @@ def fake_race(v: np.ndarray, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def racing_loop(space, run_dir: Path, iterations: int) -> Experiment:
-    strategy = build_strategy(compose_config("search", ["strategy=random"]).strategy, space, 0, None)
+    strategy = build_strategy(plain(compose_config("search", ["strategy=random"]).strategy), space, 0, None)
     evaluator = CandidateEvaluator(fake_accuracy, fake_hardware, REWARD, race=fake_race, race_top=5)
     return Experiment(strategy, evaluator, iterations, run_dir, progress=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers import ROOT, compose_config
+from helpers import ROOT, compose_config, supernet_of
 
 from yoso.app.cli import CONFIG_ERROR_EXIT
 
@@ -72,14 +72,14 @@ def test_model_yaml_targets_build_the_modules() -> None:
     cfg = compose_config("train", ["space=yoso", "model.channels=4", "model.standalone.channels=4"])
     assert cfg.model._target_ == "yoso.nn.modules.SupernetModule"
     assert cfg.model.standalone._target_ == "yoso.nn.modules.ChildModule"
-    module = SupernetModule.from_config(cfg)
+    module = supernet_of(cfg)
     assert type(module) is SupernetModule
     assert module.hparams.channels == 4 and module.hparams.seed == cfg.seed and "epochs" not in module.hparams
     assert module.hparams.input_shape == list(cfg.data.input_shape)
-    child = ChildModule.from_config(cfg, known_genotype("DARTS_V2"))
+    child = ChildModule.from_groups(cfg.model.standalone, cfg.data, cfg.space, known_genotype("DARTS_V2"))
     assert type(child) is ChildModule and child.genotype == known_genotype("DARTS_V2") and child.hparams.channels == 4
     with pytest.raises(ConfigError) as err:
-        SupernetModule.from_config(compose_config("train", ["space=yoso", "model.sandwich=true"]))
+        supernet_of(compose_config("train", ["space=yoso", "model.sandwich=true"]))
     assert err.value.key == "model.sandwich"
 
 

@@ -1,8 +1,9 @@
-"""What the Hydra entry points share: start-up validation of the whole config and the task wrapper.
+"""What the Hydra entry points share: the config schemas, composition and the task wrapper.
 
-``search.py`` and ``train.py`` stay thin: they call :func:`validate_config` before any
-work and run their task through :func:`task_wrapper`, which turns a bad config value into
-one clear line and exit status 2, logs any other failure, and always closes W&B.
+``search.py``, ``train.py`` and ``two_stage.py`` stay thin: their task validates the config into
+a :class:`~yoso.app.run.Run` (:func:`yoso.app.run.validate_config`) before any work and runs
+through :func:`task_wrapper`, which turns a bad config value into one clear line and exit
+status 2, logs any other failure, and always closes W&B.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from yoso.config import ConfigError, InputError, build, check_int, config_schema, plain_groups, required
+from yoso.config import ConfigError, InputError, check_int, config_schema
 from yoso.hw.fpga import Board
 from yoso.hw.layers import Deploy
 from yoso.hw.tech import load_tech
@@ -26,8 +26,6 @@ from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
 from yoso.search.settings import RaceSettings, SearchSettings
-from yoso.space.accelerator import AcceleratorSpace
-from yoso.space.joint import CellSpace, JointSpace, ScaleSpace
 
 log = logging.getLogger("yoso")
 
@@ -35,46 +33,6 @@ log = logging.getLogger("yoso")
 CONFIG_ERROR_EXIT = 2
 #: The repository's Hydra config tree (the entry points' ``config_path``).
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
-
-
-@dataclass(frozen=True)
-class RunSetup:
-    """The validated pieces of a run config that later stages build on (None: group not in the config)."""
-
-    seed: int
-    cells: CellSpace | None = None
-    space: JointSpace | None = None
-    reward: Reward | None = None
-    constraints: Constraints | None = None
-    strategy: Any = None  # a yoso.search.strategy.Strategy, built from the strategy group
-    search: SearchSettings | None = None
-    board: Board | None = None  # the FPGA board of the ``target`` group (None: the ASIC of ``hw.tech``)
-
-
-def _group(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """A config group resolved to plain Python containers; a ConfigError if it is not a mapping."""
-    node = cfg.get(name)
-    if isinstance(node, DictConfig):
-        node = OmegaConf.to_container(node, resolve=True)
-    if not isinstance(node, Mapping):
-        raise ConfigError(name, node, f"a '{name}' config group (a mapping)")
-    return dict(node)
-
-
-def _check_hw(hw: Mapping[str, Any]) -> None:
-    Deploy.from_config(required(hw, "hw", "deploy"))  # every macro value, incl. an even width (factorized reduce)
-    load_tech(str(required(hw, "hw", "tech")))  # yoso/hw/technologies/<name>.yaml or a path, every constant validated
-    PredictorConfig.from_config(hw.get("predictor"))  # hw.predictor: sample sizes, GP settings, cache dir
-
-
-def _check_data(node: Any) -> None:
-    """Build the DataModule (its constructor checks every value; nothing is loaded) and insist its files are there."""
-    datamodule = build(node, "data")
-    root = getattr(datamodule, "root", None)
-    if datamodule.name == "fashion_mnist" and not datamodule.download:
-        from yoso.data.fashion_mnist import check_root
-
-        check_root(root)  # the files are there before any work (exit 2 otherwise)
 
 
 def check_num_threads(value: Any) -> int | None:
@@ -149,68 +107,6 @@ def quiet_libraries() -> None:
     )
 
 
-def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> RunSetup:
-    """Check every value of the groups a run holds (and insist on those in ``require``).
-
-    The first bad value raises a ConfigError naming key, value and what is allowed.
-    """
-    for name in require:
-        _group(cfg, name)
-    present = {name for name in GROUPS if cfg.get(name) is not None}
-    cells = CellSpace.from_config(_group(cfg, "space")) if "space" in present else None
-    scale = ScaleSpace.from_config(_group(cfg, "space")) if "space" in present else None
-    space = None
-    if "accelerator" in present:
-        accelerators = AcceleratorSpace.from_config(_group(cfg, "accelerator"))
-        space = JointSpace(cells, accelerators, scale) if cells is not None else None
-    reward = build(cfg["reward"], "reward") if "reward" in present else None
-    constraints = build(cfg["constraints"], "constraints") if "constraints" in present else None
-    if constraints is None and reward is not None:
-        constraints = reward.constraints
-    board = build(cfg["target"], "target") if cfg.get("target") is not None else None
-    if "hw" in present:
-        _check_hw(_group(cfg, "hw"))
-    if "cost_model" in present:
-        from yoso.predictor.cost import build_cost_model
-
-        build_cost_model(cfg)  # its _target_ and options (cheap: the model is built on first use)
-    if "strategy" in present and space is None:
-        raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
-    search = SearchSettings.from_config(_group(cfg, "search")) if "search" in present else None
-    if "data" in present:
-        _check_data(cfg["data"])
-    if "model" in present:
-        from yoso.nn.modules import check_model_config
-
-        for name in ("data", "space", "accelerator"):
-            _group(cfg, name)  # the modules are built with these groups' values
-        check_model_config(plain_groups(cfg, "data", "space", "accelerator", "model", "seed"))
-    seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
-    if "num_threads" in cfg:
-        check_num_threads(cfg.get("num_threads"))
-    strategy = None
-    if "strategy" in present:
-        from yoso.search.strategy import build_strategy
-
-        strategy = build_strategy(cfg["strategy"], space, seed, constraints)
-    return RunSetup(
-        seed=seed,
-        cells=cells,
-        space=space,
-        reward=reward,
-        constraints=constraints,
-        strategy=strategy,
-        search=search,
-        board=board,
-    )
-
-
-#: The validated config groups, and what each entry point needs.
-GROUPS = ("space", "accelerator", "reward", "constraints", "hw", "cost_model", "strategy", "search", "data", "model")
-SEARCH_GROUPS = GROUPS
-TRAIN_GROUPS = ("space", "accelerator", "data", "model")
-
-
 def schema_name(group: str, option: str | None = None) -> str:
     """The ConfigStore name of the schema an option of ``group`` composes onto (``strategy_tpe_schema``; a group
     whose options share one schema: ``reward_schema``).
@@ -231,7 +127,7 @@ def register_configs() -> None:
 
     from yoso.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule
 
-    schemas = {
+    schemas: dict[tuple[str, str | None], type] = {
         ("reward", None): config_schema(Reward),
         ("constraints", None): config_schema(Constraints),
         ("search", None): search_schema(),  # the search node of search.yaml
@@ -270,7 +166,7 @@ def _extend(base: type, name: str, /, **fields: Any) -> type:
             (
                 key,
                 Any,
-                dataclasses.field(default_factory=lambda v=value: copy.deepcopy(v))
+                dataclasses.field(default_factory=functools.partial(copy.deepcopy, value))
                 if isinstance(value, (dict, list))
                 else dataclasses.field(default=value),
             )
@@ -385,9 +281,9 @@ def strategy_schemas() -> dict[str, type]:
     from yoso.search.differentiable import DifferentiableSettings, DifferentiableStrategy
     from yoso.search.evolution import EvolutionStrategy
     from yoso.search.optuna_strategies import CmaEsStrategy, NSGA2Strategy, TPEStrategy
-    from yoso.search.strategy import RandomStrategy
+    from yoso.search.strategy import BaseStrategy, RandomStrategy
 
-    def schema(cls: type, base: type, **overrides: Any) -> type:
+    def schema(cls: type[BaseStrategy], base: type, **overrides: Any) -> type:
         return _extend(base, f"{cls.__name__}Config", name=cls.name, **overrides)
 
     runtime = ("space", "seed")

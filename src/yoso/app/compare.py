@@ -236,11 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_test is not None:
         overrides.append(f"hw.predictor.n_test={args.n_test}")
     from yoso.app.cli import compose
+    from yoso.app.run import validate_hardware
     from yoso.config import ConfigError
-    from yoso.predictor.cost import HwSetup
 
     try:
-        setup = HwSetup.from_config(compose(overrides))
+        setup = validate_hardware(compose(overrides)).hw
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2

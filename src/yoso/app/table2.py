@@ -1,8 +1,8 @@
 """Table-2 sanity check: each known genotype on its best accelerator of the default space, next to the paper.
 
 ``python -m yoso.app.table2 [hydra overrides]`` composes the search config (accelerator
-space, ``hw.deploy``, ``hw.tech``), evaluates every accelerator of the space for each of the
-six known genotypes with the batch API, and prints the best by energy and by latency
+space, ``hw.deploy``, ``hw.tech``, ``target``, ``reference_cost``), evaluates every accelerator
+of the space for each of the six known genotypes with the reference cost's batch API, and prints the best by energy and by latency
 beside the YOSO paper's Table 2 (energy mJ, latency ms, accelerator).
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from yoso.app.cli import compose
-from yoso.hw.layers import Deploy
-from yoso.hw.simulator import clear_cache, evaluate
-from yoso.hw.tech import DEFAULT_TECH, Tech, load_tech
+from yoso.app.run import Run, present, validate_hardware
+from yoso.hw.simulator import clear_cache
+from yoso.predictor.cost import ReferenceCostModel
 from yoso.reference import paper_results
-from yoso.space.accelerator import Accelerator, AcceleratorSpace
+from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
 from yoso.space.known import KNOWN_GENOTYPES
 
@@ -35,18 +35,11 @@ PAPER_NAMES = {
 }
 
 
-def hardware(cfg: Any) -> tuple[list[Accelerator], Deploy, Tech]:
-    """Every accelerator of the config's space, its deployment macro and technology constants."""
-    space = AcceleratorSpace.from_config(cfg["accelerator"])
-    tech = load_tech(cfg["hw"].get("tech", DEFAULT_TECH))
-    return space.all(), Deploy.from_config(cfg["hw"]["deploy"]), tech
-
-
 def enumerate_costs(
-    genotype: Genotype, accs: Sequence[Accelerator], tech: Tech, deploy: Deploy, n_jobs: int = 1
+    genotype: Genotype, accs: Sequence[Accelerator], reference: ReferenceCostModel
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Energy (mJ) and latency (ms) of ``genotype`` on each accelerator of ``accs`` (simulator batch API)."""
-    return evaluate([(genotype, a) for a in accs], tech=tech, deploy=deploy, n_jobs=n_jobs)
+    """Energy (mJ) and latency (ms) of ``genotype`` on each accelerator of ``accs`` by the reference cost."""
+    return reference.evaluate_designs([(genotype, a) for a in accs])
 
 
 def paper_table2() -> dict[str, dict[str, Any]]:
@@ -56,20 +49,22 @@ def paper_table2() -> dict[str, dict[str, Any]]:
 
 def paper_accelerator(row: dict[str, Any]) -> Accelerator:
     """The accelerator of a paper Table 2 row."""
-    return Accelerator(*map(int, row["pe"].split("x")), row["gbuf_kb"], row["rbuf_b"], row["dataflow"])
+    rows, cols = (int(n) for n in row["pe"].split("x"))
+    return Accelerator(rows, cols, row["gbuf_kb"], row["rbuf_b"], row["dataflow"])
 
 
-def table2(cfg: Any, n_jobs: int = 1) -> list[dict[str, Any]]:
-    """For each known genotype, its best accelerator by energy and by latency, with the paper's figures."""
-    accs, deploy, tech = hardware(cfg)
+def table2(run: Run) -> list[dict[str, Any]]:
+    """For each known genotype, its best accelerator of the run's space by energy and by latency (the run's
+    reference cost on its target), with the paper's figures."""
+    accs, reference = present(run.space, "space").accelerators.all(), run.reference_cost()
     paper = {PAPER_NAMES[name]: r for name, r in paper_table2().items() if name in PAPER_NAMES}
     rows = []
     for name, g in KNOWN_GENOTYPES.items():
-        energy, latency = enumerate_costs(g, accs, tech, deploy, n_jobs)
+        energy, latency = enumerate_costs(g, accs, reference)
         ie, il = int(np.argmin(energy)), int(np.argmin(latency))
         p = paper[name]
         paper_acc = paper_accelerator(p)
-        ep, lp = evaluate([(g, paper_acc)], tech=tech, deploy=deploy)
+        ep, lp = reference.evaluate_designs([(g, paper_acc)])
         rows.append(
             {
                 "genotype": name,
@@ -85,13 +80,17 @@ def table2(cfg: Any, n_jobs: int = 1) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     cfg = compose(sys.argv[1:] if argv is None else argv)
+    run = validate_hardware(cfg)
     clear_cache()
     start = time.perf_counter()
-    rows = table2(cfg)
+    rows = table2(run)
     elapsed = time.perf_counter() - start
     n = sum(r["n_accelerators"] for r in rows)
-    tech = load_tech(cfg["hw"].get("tech", DEFAULT_TECH))
-    print(f"tech {tech.name}: {tech.mac_pj} pJ/MAC, clock {tech.clock_mhz:g} MHz, DRAM {tech.dram_gb_s:g} GB/s")
+    tech = present(run.hw, "hw").tech
+    target = run.board.name if run.board is not None else "ASIC"
+    print(
+        f"{target}, tech {tech.name}: {tech.mac_pj} pJ/MAC, clock {tech.clock_mhz:g} MHz, DRAM {tech.dram_gb_s:g} GB/s"
+    )
     print(f"{len(rows)} genotypes x {rows[0]['n_accelerators']} accelerators = {n} evaluations in {elapsed:.1f} s")
     head = f"{'genotype':12s} | {'min-energy design':34s} | {'min-latency design':34s} | {'yoso on paper acc':28s} | paper Table 2"
     print(head + "\n" + "-" * len(head))

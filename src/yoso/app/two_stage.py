@@ -3,7 +3,7 @@
 For each known genotype, its accuracy comes from stand-alone training on the configured data
 (``model.standalone``; cached per genotype in ``standalone.json`` of the run directory so a
 rerun does not retrain), then every accelerator of the config's space is costed with the
-simulator and the best one is kept by energy, by latency and by the reward (eq. 2, with the
+reference cost on the target (``reference_cost``, ``target``) and the best one is kept by energy, by latency and by the reward (eq. 2, with the
 stand-alone validation accuracy). ``run_two_stage`` writes ``two_stage.csv``, ``two_stage.md``
 and ``two_stage.yaml`` into the run directory; ``python two_stage.py`` is its entry point. Each
 accuracy comes with its split size (``*_n``) and Wilson 95 % interval (``*_ci95_low``/``_high``).
@@ -17,20 +17,24 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
-from yoso.app.table2 import enumerate_costs, hardware
+from yoso.app.table2 import enumerate_costs
 from yoso.cache import atomic_write, digest, file_lock
 from yoso.config import ConfigError
-from yoso.search.final import TrainFn, standalone_result
+from yoso.hw.fpga import USAGE_COLUMNS, fps
+from yoso.search.final import standalone_result
 from yoso.search.reward import Reward
 from yoso.space.accelerator import Accelerator
 from yoso.space.known import KNOWN_GENOTYPES
 from yoso.stats import accuracy_fields, format_accuracy
 from yoso.tables import format_table
+
+if TYPE_CHECKING:
+    from yoso.app.run import Run
 
 log = logging.getLogger("yoso.app.two_stage")
 
@@ -61,6 +65,8 @@ CSV_COLUMNS = (
     "n_accelerators",
     "enumeration_s",
 )
+#: Columns a run on an FPGA board adds to ``two_stage.csv``: frames per second and the resource use.
+BOARD_COLUMNS = ("fps", *USAGE_COLUMNS)
 #: Columns of the Table-2-like markdown (key, header); ``*_text`` cells are added by :func:`two_stage_markdown`.
 MD_COLUMNS = (
     ("model", "model"),
@@ -152,20 +158,18 @@ def network_rows(
     return rows
 
 
-def standalone_key(cfg: Any) -> str:
+def standalone_key(run: Run) -> str:
     """Hash of what a stand-alone accuracy depends on: data, ``model.standalone``, seed, trainer limits."""
-    from yoso.app.pipeline import TRAINER_KEYS
-    from yoso.config import plain_groups
+    from yoso.app.run import TRAINER_KEYS
     from yoso.nn.modules import macro_cells
 
-    parts = plain_groups(cfg, "data", "model")
-    data = {k: v for k, v in parts["data"].items() if k != "num_workers"}
-    trainer = {k: cfg["trainer"].get(k) for k in TRAINER_KEYS}
-    standalone = dict(parts["model"]["standalone"])
-    cells = macro_cells(cfg, standalone["cells"])
+    data = {k: v for k, v in run.group("data").items() if k != "num_workers"}
+    trainer = {k: run.groups.get("trainer", {}).get(k) for k in TRAINER_KEYS}
+    standalone = dict(run.group("model")["standalone"])
+    cells = macro_cells(run.groups.get("space"), standalone["cells"])
     if cells != standalone["cells"]:  # an elastic space's macro (keys of the paper's space unchanged)
         standalone["macro_cells"] = cells
-    return digest({"data": data, "standalone": standalone, "seed": int(cfg["seed"]), "trainer": trainer})
+    return digest({"data": data, "standalone": standalone, "seed": run.seed, "trainer": trainer})
 
 
 def cached_accuracy(path: Path, key: str, model: str, train: Callable[[], Sequence[Any]]) -> tuple[Any, ...]:
@@ -248,8 +252,9 @@ def two_stage_markdown(rows: Sequence[Mapping[str, Any]], reward: Reward) -> str
 
 def write_outputs(run_dir: Path, rows: Sequence[Mapping[str, Any]], reward: Reward, extra: Mapping[str, Any]) -> None:
     """``two_stage.csv``, ``two_stage.md`` and ``two_stage.yaml`` in ``run_dir``."""
+    board_columns = BOARD_COLUMNS if rows and "fps" in rows[0] else ()
     with open(run_dir / "two_stage.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=(*CSV_COLUMNS, *board_columns))
         writer.writeheader()
         writer.writerows(rows)
     (run_dir / "two_stage.md").write_text(two_stage_markdown(rows, reward))
@@ -258,52 +263,53 @@ def write_outputs(run_dir: Path, rows: Sequence[Mapping[str, Any]], reward: Rewa
 
 
 def run_two_stage(cfg: Any) -> list[dict[str, Any]]:
-    """The two-stage flow of a composed ``two_stage`` config; writes its outputs to ``paths.output_dir``."""
-    import hydra
+    """The two-stage flow of a composed ``two_stage`` config; writes its outputs to ``paths.output_dir``.
+
+    Every accelerator of the run's space is costed by the reference cost on the target: on an FPGA board
+    (``target=zcu102``, ...) the figures are the board's (its power; ``inf`` where a design does not fit).
+    """
     import pytorch_lightning as pl
 
-    from yoso.app.cli import validate_config
-    from yoso.app.pipeline import standalone_trainer_fn
-    from yoso.config import plain_groups
+    from yoso.app.run import present, validate_config
 
-    setup = validate_config(cfg, require=("accelerator", "reward", "hw", "data", "model"))
-    models = check_models(plain_groups(cfg, "two_stage").get("two_stage", {}).get("models"))
-    run_dir = Path(cfg["paths"]["output_dir"])
+    run = validate_config(cfg, require=("space", "accelerator", "reward", "hw", "data", "model"))
+    space, hw, reward = present(run.space, "space"), present(run.hw, "hw"), present(run.reward, "reward")
+    models = check_models(run.groups.get("two_stage", {}).get("models"))
+    run_dir = run.output_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    pl.seed_everything(setup.seed, workers=True, verbose=False)
-    accs, deploy, tech = hardware(cfg)
-    log.info(
-        "two-stage baseline: %d networks x %d accelerators (%s, %s)", len(models), len(accs), tech.name, setup.reward
-    )
+    pl.seed_everything(run.seed, workers=True, verbose=False)
+    accs = space.accelerators.all()
+    reference = run.reference_cost()
+    target = run.board.name if run.board is not None else f"ASIC {hw.tech.name}"
+    log.info("two-stage baseline: %d networks x %d accelerators (%s, %s)", len(models), len(accs), target, reward)
 
-    key = standalone_key(cfg)
-    lazy: dict[str, TrainFn] = {}
-
-    def train_fn() -> TrainFn:
-        """The stand-alone trainer, built (with the datamodule) only when some network is not cached."""
-        if "fn" not in lazy:
-            datamodule = hydra.utils.instantiate(cfg["data"])
-            datamodule.setup("fit")
-            lazy["fn"] = standalone_trainer_fn(cfg, datamodule, run_dir / "standalone")
-        return lazy["fn"]
+    key = standalone_key(run)
+    train = run.standalone_trainer(run_dir / "standalone")  # builds the datamodule only when a network trains
 
     def accuracy(name: str) -> tuple[Any, ...]:
-        return cached_accuracy(run_dir / "standalone.json", key, name, lambda: train_fn()(KNOWN_GENOTYPES[name]))
+        return cached_accuracy(run_dir / "standalone.json", key, name, lambda: train(KNOWN_GENOTYPES[name]))
 
-    rows = two_stage(models, accs, lambda g: enumerate_costs(g, accs, tech, deploy), accuracy, setup.reward)
+    rows = two_stage(models, accs, lambda g: enumerate_costs(g, accs, reference), accuracy, reward)
+    if run.board is not None:  # the board's figures: frames per second and the design's exact resource use
+        by_name = {str(a): a for a in accs}
+        for row in rows:
+            row.update(fps=float(fps(row["latency_ms"])), **run.board.usage([by_name[row["accelerator"]]]).row(0))
     write_outputs(
         run_dir,
         rows,
-        setup.reward,
+        reward,
         {
             "models": models,
             "n_accelerators": len(accs),
-            "tech": tech.name,
-            "deploy": plain_groups(cfg, "hw")["hw"]["deploy"],
+            "target": target,
+            "tech": hw.tech.name,
+            "deploy": run.group("hw")["deploy"],
             "standalone_key": key,
         },
     )
-    cols = ("model", "criterion", "test_accuracy", "energy_mj", "latency_ms", "accelerator", "reward", "enumeration_s")
-    log.info("two-stage baseline:\n%s", format_table(rows, cols))
+    cols: tuple[str, ...] = ("model", "criterion", "test_accuracy", "energy_mj", "latency_ms")
+    cols += ("fps", "dsp", "bram36") if run.board is not None else ()
+    cols += ("accelerator", "reward", "enumeration_s")
+    log.info("two-stage baseline on %s:\n%s", target, format_table(rows, cols))
     log.info("wrote %s, %s, %s", *(run_dir / f"two_stage.{x}" for x in ("csv", "md", "yaml")))
     return rows

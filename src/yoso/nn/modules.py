@@ -5,19 +5,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.types import OptimizerLRSchedulerConfig
 from torch.nn import functional as F
 
 from yoso.config import ConfigError, build, check_float, check_int, required
 from yoso.nn.evaluate import SubnetEvaluator
 from yoso.nn.hypernet import ChildNet, HyperNet
-from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.genotype import Genotype
-from yoso.space.joint import CellSpace, JointSpace, ScaleSpace, check_sandwich
+from yoso.space.joint import JointSpace, ScaleSpace, check_sandwich
 
 Arch = Genotype | Sequence[int] | np.ndarray
 #: SeedSequence spawn keys: training paths are (0, step), the fixed validation paths (1,).
@@ -82,18 +82,31 @@ def module_arguments(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {k: v for k, v in node.items() if k not in SCHEDULE_KEYS}
 
 
-def check_model_config(cfg: Mapping[str, Any]) -> None:
-    """Every value of a composed config's ``model`` node and its ``standalone`` node, judged by the checks of the
-    modules their ``_target_`` names (:meth:`_Trainable.hyperparameters`); no network is built."""
+class _Checked(Protocol):
+    """A module class that checks its constructor's arguments (:meth:`SupernetModule.hyperparameters`)."""
+
+    @staticmethod
+    def hyperparameters(*args: Any, **kwargs: Any) -> dict[str, Any]: ...
+
+
+def check_model_config(
+    model: Mapping[str, Any],
+    data: Mapping[str, Any],
+    space: Mapping[str, Any],
+    accelerator: Mapping[str, Any],
+    seed: int,
+) -> None:
+    """Every value of the ``model`` node and its ``standalone`` node, judged by the checks of the modules their
+    ``_target_`` names (:meth:`_Trainable.hyperparameters`), with the run's data, space, accelerator and seed
+    nodes; no network is built."""
     import hydra
 
-    model, data = cfg["model"], cfg["data"]
-    nodes = [("model", model, {"space": cfg["space"], "accelerator": cfg["accelerator"], "seed": cfg["seed"]})]
+    nodes = [("model", model, {"space": space, "accelerator": accelerator, "seed": seed})]
     if model.get("standalone") is not None:
         nodes.append(("model.standalone", model["standalone"], {"genotype": None}))
     for prefix, node, inputs in nodes:
         arguments = module_arguments(node, prefix)
-        module = hydra.utils.get_class(required(arguments, prefix, "_target_"))
+        module = cast("type[_Checked]", hydra.utils.get_class(required(arguments, prefix, "_target_")))
         try:
             bound = inspect.signature(module).bind(
                 **{k: v for k, v in arguments.items() if k != "_target_"},
@@ -108,17 +121,17 @@ def check_model_config(cfg: Mapping[str, Any]) -> None:
         module.hyperparameters(**{k: v for k, v in bound.arguments.items() if k in wanted})
 
 
-def macro_cells(cfg: Mapping[str, Any], cells: int) -> int:
-    """The cells of a network macro under ``cfg``'s space: an elastic space's deepest network, else ``cells``."""
-    scale = ScaleSpace.from_config(cfg["space"]) if cfg.get("space") is not None else None
+def macro_cells(space: Mapping[str, Any] | None, cells: int) -> int:
+    """The cells of a network macro under the ``space`` node: an elastic space's deepest network, else ``cells``."""
+    scale = ScaleSpace.from_config(space) if space is not None else None
     return cells if scale is None else scale.cells
 
 
 class _Trainable(pl.LightningModule):
     """SGD with momentum and a per-step cosine schedule from ``lr`` to ``lr_min`` (paper §III.A)."""
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        opt = self.hparams.optimizer
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
+        opt = self.hparams["optimizer"]
         sgd = torch.optim.SGD(
             self.parameters(), lr=opt["lr"], momentum=opt["momentum"], weight_decay=opt["weight_decay"]
         )
@@ -174,25 +187,21 @@ class SupernetModule(_Trainable):
             )
         )
         hp = self.hparams
-        self.space = JointSpace(
-            CellSpace.from_config(hp.space),
-            AcceleratorSpace.from_config(hp.accelerator),
-            ScaleSpace.from_config(hp.space),
-        )
+        self.space = JointSpace.from_config(hp["space"], hp["accelerator"])
         self.net = HyperNet(
             self.space.cells,
-            hp.input_shape,
-            hp.num_classes,
-            hp.channels,
-            hp.cells,
-            hp.stem_multiplier,
-            hp.affine,
+            hp["input_shape"],
+            hp["num_classes"],
+            hp["channels"],
+            hp["cells"],
+            hp["stem_multiplier"],
+            hp["affine"],
             hp.get("dirac_init"),
             self.space.scale,
         )
         # one draw per path, DNN decisions first: the same networks for every accelerator space (as the training paths)
         self.val_genotypes = [
-            self.space.decode(self.space.sample(1, self._rng(_VAL_KEY, i))[0])[0] for i in range(hp.val_paths)
+            self.space.decode(self.space.sample(1, self._rng(_VAL_KEY, i))[0])[0] for i in range(hp["val_paths"])
         ]
         self._val_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._evaluator: SubnetEvaluator | None = None
@@ -238,24 +247,31 @@ class SupernetModule(_Trainable):
         }
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> SupernetModule:
-        """The ``model`` node's module (conf/model: ``_target_`` this class) with the composed config's space,
-        accelerator, data shape and seed."""
-        d = cfg["data"]
-        return instantiate_module(
-            cfg["model"],
+    def from_groups(
+        cls,
+        model: Mapping[str, Any],
+        space: Mapping[str, Any],
+        accelerator: Mapping[str, Any],
+        data: Mapping[str, Any],
+        seed: int,
+    ) -> SupernetModule:
+        """The ``model`` node's module (conf/model: ``_target_`` this class) with the run's space, accelerator,
+        data shape (of the ``data`` node) and seed."""
+        module = instantiate_module(
+            model,
             "model",
-            space=cfg["space"],
-            accelerator=cfg["accelerator"],
-            seed=cfg["seed"],
-            input_shape=d["input_shape"],
-            num_classes=d["num_classes"],
+            space=space,
+            accelerator=accelerator,
+            seed=seed,
+            input_shape=data["input_shape"],
+            num_classes=data["num_classes"],
         )
+        return cast(SupernetModule, module)  # the node's _target_ is this class
 
     # ----------------------------------------------------------------- paths
 
     def _rng(self, *key: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence(self.hparams.seed, spawn_key=key))
+        return np.random.default_rng(np.random.SeedSequence(self.hparams["seed"], spawn_key=key))
 
     def path_vector(self, step: int) -> np.ndarray:
         """The vector of every decision sampled uniformly for training step ``step`` (its DNN decisions come first,
@@ -281,7 +297,7 @@ class SupernetModule(_Trainable):
         ``sandwich``, first its cells at the largest and at the smallest scale (BigNAS' sandwich rule)."""
         genotype = self.genotype(self.path_vector(step))
         scale = self.space.scale
-        if scale is None or not self.hparams.sandwich:
+        if scale is None or not self.hparams["sandwich"]:
             return [genotype]
         largest = replace(genotype, width=max(scale.widths), depth=1.0)
         smallest = replace(genotype, width=min(scale.widths), depth=scale.depth_fraction(min(scale.depths)))
@@ -295,7 +311,7 @@ class SupernetModule(_Trainable):
         loss = F.cross_entropy(logits, y)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", (logits.argmax(1) == y).float().mean())
-        teacher = F.softmax(logits.detach(), dim=1) if self.hparams.distill else None
+        teacher = F.softmax(logits.detach(), dim=1) if self.hparams["distill"] else None
         for genotype in paths[1:]:  # in-place distillation: the others learn the largest network's soft labels
             out = self.net(x, genotype)
             loss = loss + (F.cross_entropy(out, y) if teacher is None else F.cross_entropy(out, teacher))
@@ -319,7 +335,7 @@ class SupernetModule(_Trainable):
         self.log("val/acc_max", acc.max(), rank_zero_only=True)
 
     def _calibration(self, datamodule: Any = None) -> list[torch.Tensor]:
-        n = self.hparams.bn_recalibration_batches
+        n = self.hparams["bn_recalibration_batches"]
         datamodule = datamodule if datamodule is not None else getattr(self.trainer, "datamodule", None)
         if n == 0:
             return []
@@ -381,12 +397,12 @@ class ChildModule(_Trainable):
         hp = self.hparams
         self.net = ChildNet(
             genotype,
-            hp.input_shape,
-            hp.num_classes,
-            hp.channels,
-            hp.cells,
-            hp.stem_multiplier,
-            hp.affine,
+            hp["input_shape"],
+            hp["num_classes"],
+            hp["channels"],
+            hp["cells"],
+            hp["stem_multiplier"],
+            hp["affine"],
             hp.get("dirac_init"),
         )
 
@@ -415,22 +431,25 @@ class ChildModule(_Trainable):
         )
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], genotype: Genotype) -> ChildModule:
-        """The stand-alone module of ``genotype`` from the ``model.standalone`` node (``_target_`` this class)."""
-        s, d = cfg["model"]["standalone"], cfg["data"]
-        if genotype.scaled and cfg.get("space") is None:  # never fall back to another macro silently
+    def from_groups(
+        cls, standalone: Mapping[str, Any], data: Mapping[str, Any], space: Mapping[str, Any] | None, genotype: Genotype
+    ) -> ChildModule:
+        """The stand-alone module of ``genotype`` from the ``model.standalone`` node (``_target_`` this class), the
+        data shape and the ``space`` node (an elastic genotype's macro)."""
+        if genotype.scaled and space is None:  # never fall back to another macro silently
             raise ValueError(
                 f"genotype of width {genotype.width}, depth {genotype.depth}: building its stand-alone "
                 "network needs the config's space (its macro is the elastic space's deepest network)"
             )
-        return instantiate_module(
-            s,
+        module = instantiate_module(
+            standalone,
             "model.standalone",
             genotype=genotype.to_dict(),
-            input_shape=d["input_shape"],
-            num_classes=d["num_classes"],
-            cells=macro_cells(cfg, s["cells"]),
+            input_shape=data["input_shape"],
+            num_classes=data["num_classes"],
+            cells=macro_cells(space, standalone["cells"]),
         )
+        return cast(ChildModule, module)  # the node's _target_ is this class
 
     @property
     def genotype(self) -> Genotype:

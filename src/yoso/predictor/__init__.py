@@ -1,6 +1,7 @@
-"""Hardware cost: features, simulator sample sets, the GP predictor, the cost MLP, regressor comparison.
+"""Hardware cost: features, reference sample sets, the GP predictor, the cost MLP, regressor comparison.
 
-``build_cost_model(cfg)`` gives a run's cost model (the ``cost_model`` group: gp, simulator or mlp).
+``build_cost_model(node, setup)`` gives a run's cost model (the ``cost_model`` group: gp, simulator or mlp),
+``reference_cost(setup)`` its reference cost (the ``reference_cost`` group); the app's ``Run`` calls both.
 """
 
 from yoso.predictor.cost import (
@@ -8,9 +9,11 @@ from yoso.predictor.cost import (
     DifferentiableCostModel,
     GPCostModel,
     HwSetup,
+    ReferenceCostModel,
     SimulatorCostModel,
     UncertainCostModel,
     build_cost_model,
+    reference_cost,
 )
 
 __all__ = [
@@ -18,7 +21,9 @@ __all__ = [
     "DifferentiableCostModel",
     "GPCostModel",
     "HwSetup",
+    "ReferenceCostModel",
     "SimulatorCostModel",
     "UncertainCostModel",
     "build_cost_model",
+    "reference_cost",
 ]

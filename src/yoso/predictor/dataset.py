@@ -1,8 +1,9 @@
-"""Simulator sample sets: seeded candidates of the joint space labelled with energy and latency, cached on disk.
+"""Reference sample sets: seeded candidates of the joint space labelled with energy and latency, cached on disk.
 
-A set is keyed by a hash of everything its labels depend on: the space's decisions and
-choices, the deployment macro, the technology constants, the simulator's source code, N
-and the seed. A second request with the same key loads the ``.npz``; any change gives a
+The labels come from the run's reference cost model (``reference_cost``, by default the
+simulator). A set is keyed by a hash of everything its labels depend on (the reference's
+fingerprint: for the simulator the space's decisions and choices, the deployment macro, the
+technology constants and the simulator's source code), N and the seed. A second request with the same key loads the ``.npz``; any change gives a
 new key, so stale labels are never reused.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from yoso.cache import artifact_path, digest, get_or_build
-from yoso.hw import Deploy, Tech, evaluate, load_tech
+from yoso.hw import Deploy, Tech
 from yoso.space.joint import JointSpace
 
 #: Bumped when the sampling or labelling procedure changes.
@@ -81,50 +83,39 @@ class SampleSet:
         return np.log(np.stack([self.energy_mj, self.latency_ms], axis=1))
 
 
-def sample_set_config(space: JointSpace, deploy: Deploy, tech: Tech, n: int, seed: int) -> dict[str, Any]:
-    """Everything the sample set of ``n`` candidates drawn with ``seed`` depends on; its key is the digest of this."""
-    return {
-        "config": config_fingerprint(space, deploy, tech),
-        "n": int(n),
-        "seed": int(seed),
-        "version": SAMPLES_VERSION,
-    }
+def sample_set_config(reference: Any, n: int, seed: int) -> dict[str, Any]:
+    """Everything the sample set of ``n`` candidates drawn with ``seed`` and labelled by ``reference`` (a
+    :class:`~yoso.predictor.cost.ReferenceCostModel`) depends on; its key is the digest of this."""
+    return {"config": reference.fingerprint(), "n": int(n), "seed": int(seed), "version": SAMPLES_VERSION}
 
 
-def sample_set_key(space: JointSpace, deploy: Deploy, tech: Tech, n: int, seed: int) -> str:
-    return digest(sample_set_config(space, deploy, tech, n, seed))
+def sample_set_key(reference: Any, n: int, seed: int) -> str:
+    return digest(sample_set_config(reference, n, seed))
 
 
 def label(
     vectors: np.ndarray,
-    space: JointSpace,
-    deploy: Deploy,
-    tech: Tech,
+    reference: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     *,
     n_jobs: int = 1,
     chunk: int = 200,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated (energy mJ, latency ms) of encoded candidates, in chunks over ``n_jobs`` processes, with a progress bar."""
+    """(energy mJ, latency ms) of encoded candidates by ``reference``, in chunks over ``n_jobs`` processes, with a
+    progress bar."""
     parts = [vectors[i : i + chunk] for i in range(0, len(vectors), chunk)]
-
-    def run(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return evaluate(part, space=space, tech=tech, deploy=deploy)
-
     if n_jobs == 1:
-        results = (run(p) for p in parts)
+        results: Iterable[tuple[np.ndarray, np.ndarray]] = (reference(p) for p in parts)
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(evaluate)(p, space=space, tech=tech, deploy=deploy) for p in parts
-        )
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(reference)(p) for p in parts)
     out: list[tuple[np.ndarray, np.ndarray]] = []
     if progress:
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
-            task = bar.add_task(f"simulating {len(vectors)} candidates", total=len(vectors))
+            task = bar.add_task(f"labelling {len(vectors)} candidates", total=len(vectors))
             for p, r in zip(parts, results):
                 out.append(r)
                 bar.advance(task, len(p))
@@ -139,26 +130,23 @@ def load_sample_set(
     space: JointSpace,
     n: int,
     seed: int,
+    reference: Any,
     *,
-    deploy: Deploy | None = None,
-    tech: Tech | None = None,
     cache_dir: str | Path | None = None,
     n_jobs: int = 1,
     progress: bool = True,
 ) -> SampleSet:
-    """The ``n`` candidates drawn from ``space`` with ``seed``, labelled by the simulator; cached under ``cache_dir/samples``.
-
-    ``cache_dir=None`` builds without caching.
+    """The ``n`` candidates drawn from ``space`` with ``seed``, labelled by ``reference`` (the run's reference cost,
+    unwrapped); cached under ``cache_dir/samples`` by its fingerprint. ``cache_dir=None`` builds without caching.
     """
-    deploy, tech = deploy or Deploy(), tech or load_tech()
     if int(n) < 1:
         raise ValueError(f"sample set size must be >= 1, got {n}")
-    config = sample_set_config(space, deploy, tech, n, seed)
+    config = sample_set_config(reference, n, seed)
     key = digest(config)
 
     def build() -> SampleSet:
         vectors = space.sample(n, np.random.default_rng(seed))
-        energy, latency = label(vectors, space, deploy, tech, n_jobs=n_jobs, progress=progress)
+        energy, latency = label(vectors, reference, n_jobs=n_jobs, progress=progress)
         return SampleSet(vectors, energy, latency, key, int(seed))
 
     def load(path: Path) -> SampleSet:

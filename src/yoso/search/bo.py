@@ -10,8 +10,10 @@ Design:
   restricted to the columns that vary over the step's pool and observations, z-scored,
   projected on their first ``n_components`` principal components (a GP kernel over 280 ARD
   dimensions made fitting and every posterior ~10x slower) and scaled to the unit cube.
-* Model: one batched multi-output ``SingleTaskGP`` (float64, ``Standardize(m=3)`` outcomes)
-  refitted by ``fit_gpytorch_mll`` at every acquisition step; ``max_train`` caps its training
+* Model: one batched multi-output ``SingleTaskGP`` (float64, ``Standardize(m=3)`` outcomes, botorch's
+  default kernel and priors) built by :func:`yoso.predictor.gp.make_gp`, the GP stack it shares with the
+  hardware predictor, and refitted by ``fit_gpytorch_mll`` (:func:`~yoso.predictor.gp.fit_gp`, L-BFGS-B) at
+  every acquisition step; ``max_train`` caps its training
   set (the best non-dominated layers first, then the most recent points).
 * Acquisition: ``qLogNoisyExpectedHypervolumeImprovement``, the numerically stable (log)
   form of qNEHVI that botorch recommends over ``qNoisyExpectedHypervolumeImprovement``, with
@@ -131,7 +133,7 @@ class QNEHVIStrategy(Strategy):
         if not 1 <= int(n) <= self.batch_size:
             raise ValueError(f"qnehvi asks 1 to batch_size={self.batch_size} candidates at a time, not {n}")
         n = int(n)
-        valid = np.isfinite(self.y).all(axis=1)
+        valid = np.asarray(np.isfinite(self.y).all(axis=1))
         if len(self.vectors) < self.initial_samples or valid.sum() < 2:
             return self.space.sample(n, self.rng)
         start = time.perf_counter()
@@ -164,12 +166,10 @@ class QNEHVIStrategy(Strategy):
     def _acquire(self, pool: np.ndarray, valid: np.ndarray, n: int, sampler_seed: int) -> np.ndarray:
         """Indices into ``pool`` of the ``n`` candidates qLogNEHVI picks."""
         from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
-        from botorch.fit import fit_gpytorch_mll
-        from botorch.models import SingleTaskGP
-        from botorch.models.transforms.outcome import Standardize
         from botorch.optim import optimize_acqf_discrete
         from botorch.sampling import SobolQMCNormalSampler
-        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        from yoso.predictor.gp import fit_gp, make_gp
 
         rows = self._train_rows(valid)
         obs_x, pool_x = self._inputs(self._features[rows], self.encoder(pool))
@@ -178,13 +178,8 @@ class QNEHVIStrategy(Strategy):
         pool_t = torch.as_tensor(pool_x, dtype=torch.float64)
 
         start = time.perf_counter()
-        model = SingleTaskGP(train_x, train_y, outcome_transform=Standardize(m=NUM_OUTCOMES))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit_gpytorch_mll(
-                ExactMarginalLogLikelihood(model.likelihood, model),
-                optimizer_kwargs={"options": {"maxiter": self.fit_iterations}},
-            )
+        # inputs already in the unit cube (no Normalize); Standardize(m=3) outcomes; L-BFGS-B under the caller's seed
+        model = fit_gp(make_gp(train_x, train_y), self.fit_iterations)
         self.last_fit_s = time.perf_counter() - start
 
         constraints = None

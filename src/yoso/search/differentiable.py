@@ -35,7 +35,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -49,9 +49,14 @@ from yoso.search.constraints import Constraints
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.history import History
 from yoso.search.reward import Reward
-from yoso.search.strategy import STRATEGY_RNG_KEY, OneShotStrategy
+from yoso.search.strategy import STRATEGY_RNG_KEY, OneShotStrategy, RunResources
 from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES
 from yoso.space.joint import JointSpace
+
+if TYPE_CHECKING:
+    from pytorch_lightning.core.optimizer import LightningOptimizer
+
+    from yoso.nn.hypernet import HyperNet
 
 log = logging.getLogger("yoso")
 
@@ -310,13 +315,32 @@ class DifferentiableStrategy(OneShotStrategy):
     def exports(self) -> int:
         return self.settings.epochs
 
-    def prepare(self, inputs: OneShotInputs) -> None:
-        """Hand the strategy what its search trains and measures (the pipeline builds it)."""
-        self.inputs = inputs
+    def prepare(self, run: RunResources) -> None:
+        """Take from the run what the search trains and measures: the HyperNet, the cost MLP of this strategy's
+        ``cost_model`` settings, the reference cost scoring each export, the data and a Trainer factory."""
+        datamodule = run.datamodule()
+        mlp = run.cost_model("mlp", settings=self.settings.cost_model)
+        supernet = run.hypernet()
+        cost, errors = mlp.module, mlp.held_out_errors()
+        log.info(
+            "differentiable cost model (MLP on %d reference samples): held-out MAPE energy %.2f %%, latency %.2f %%",
+            mlp.setup.predictor.n_train,
+            errors["energy_mape"],
+            errors["latency_mape"],
+        )
+        self.inputs = OneShotInputs(
+            supernet.net,
+            cost,
+            run.reward,
+            run.reference_cost(),
+            datamodule,
+            int(supernet.hparams.bn_recalibration_batches),
+            run.trainer,
+        )
 
     def module(
         self,
-        net: nn.Module,
+        net: HyperNet,
         cost: CostMLP,
         reward: Reward,
         history: History,
@@ -381,9 +405,9 @@ class DifferentiableStrategy(OneShotStrategy):
 @dataclass(frozen=True)
 class OneShotInputs:
     """What a differentiable search trains and measures: the HyperNet's network, the differentiable cost model, the
-    simulator scoring each export, the data and a ``(epochs, callbacks, **overrides) -> Trainer`` factory."""
+    reference cost scoring each export, the data and a ``(epochs, callbacks, **overrides) -> Trainer`` factory."""
 
-    net: nn.Module
+    net: HyperNet
     cost: CostMLP
     reward: Reward
     simulator: Any
@@ -398,10 +422,14 @@ class OneShotInputs:
 class DifferentiableSearchModule(pl.LightningModule):
     """Owns the bilevel training loop; appends each epoch's derived candidate to the history."""
 
+    #: buffers (registered in __init__)
+    log_limits: torch.Tensor
+    log_cost_offset: torch.Tensor
+
     def __init__(
         self,
         space: JointSpace,
-        net: nn.Module,
+        net: HyperNet,
         cost: CostMLP,
         reward: Reward,
         constraints: Constraints,
@@ -443,6 +471,7 @@ class DifferentiableSearchModule(pl.LightningModule):
         weights = torch.optim.SGD(
             self.net.parameters(), lr=s.weight_lr, momentum=s.weight_momentum, weight_decay=s.weight_decay
         )
+        arch: torch.optim.Optimizer
         if s.arch_optimizer == "adam":
             arch = torch.optim.Adam(
                 self.design.parameters(), lr=s.arch_lr, betas=(0.5, 0.999), weight_decay=s.arch_weight_decay
@@ -495,7 +524,7 @@ class DifferentiableSearchModule(pl.LightningModule):
         }
 
     def training_step(self, batch: Mapping[str, tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
-        weights_opt, arch_opt = self.optimizers()
+        weights_opt, arch_opt = cast("list[LightningOptimizer]", self.optimizers())  # configure_optimizers' two
         tau = self.settings.tau(self.current_epoch)
         # 1. logits on a validation batch (first order: the weights are held fixed)
         arch_opt.zero_grad(set_to_none=True)

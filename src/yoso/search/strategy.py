@@ -8,12 +8,11 @@ are shared, so a new strategy is one class plus one YAML in ``conf/strategy`` wh
 
 from __future__ import annotations
 
-import copy
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -49,6 +48,28 @@ class Evaluation:
         )
 
 
+@runtime_checkable
+class RunResources(Protocol):
+    """What a strategy may take from the run in :meth:`BaseStrategy.prepare` (the app's ``yoso.app.run.Run``).
+
+    The strategy names what it needs; the run builds it once, from its config: the reward, the HyperNet, a cost
+    model by name (``"mlp"``, ...), the reference cost, the DataModule and a Trainer factory logging to the run.
+    """
+
+    seed: int
+    reward: Any
+
+    def hypernet(self) -> Any: ...
+
+    def cost_model(self, kind: str | None = None, **options: Any) -> Any: ...
+
+    def reference_cost(self) -> Any: ...
+
+    def datamodule(self) -> Any: ...
+
+    def trainer(self, epochs: int, callbacks: Sequence[Any] = (), **overrides: Any) -> Any: ...
+
+
 class BaseStrategy(ABC):
     """What every strategy shares with the engine: name, space, seed, constraints and a resumable state.
 
@@ -74,6 +95,11 @@ class BaseStrategy(ABC):
     @property
     def hard_constraints(self) -> bool:
         return self.constraints is not None and self.constraints.hard
+
+    def prepare(self, run: RunResources) -> None:  # noqa: B027 (a hook: a sampling strategy needs nothing)
+        """Called once by the pipeline before the search: take what the strategy trains or measures from ``run``
+        (a one-shot strategy: its HyperNet, cost model and Trainer factory). A sampling strategy needs nothing:
+        the engine hands it evaluations."""
 
     def bind(self, run_dir: Path | None) -> None:  # noqa: B027 (a hook: by default there is nothing to open)
         """Called once by the engine before it resumes: strategies that keep files (e.g. an Optuna journal) open them here."""
@@ -160,17 +186,11 @@ STRATEGY_RNG_KEY = 2
 
 
 def build_strategy(
-    cfg: Mapping[str, Any], space: JointSpace, seed: int, constraints: Constraints | None = None
+    node: Mapping[str, Any], space: JointSpace, seed: int, constraints: Constraints | None = None
 ) -> BaseStrategy:
-    """The strategy a ``strategy`` config group names by ``_target_`` (``name`` is only its label), built by Hydra."""
-    from omegaconf import DictConfig, open_dict
-
-    if isinstance(cfg, DictConfig):
-        node = copy.copy(cfg)  # still resolves its interpolations (${hw.deploy}) against the run config
-        with open_dict(node):
-            node.pop("name", None)
-    else:
-        node = {k: v for k, v in cfg.items() if k != "name"}
+    """The strategy a ``strategy`` node (plain data, resolved) names by ``_target_`` (``name`` is only its label),
+    built by Hydra."""
+    node = {k: v for k, v in node.items() if k != "name"}
     strategy = build(node, "strategy", space=space, seed=seed)
     if not isinstance(strategy, BaseStrategy):
         raise ConfigError(

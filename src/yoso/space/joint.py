@@ -52,8 +52,8 @@ class CellSpace:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> CellSpace:
         """Validated op list and node count from the ``space`` config group."""
-        ops = check_nonempty_unique(f"{prefix}.ops", required(cfg, prefix, "ops"))
-        ops = tuple(check_choice(f"{prefix}.ops[{i}]", op, sorted(OPS)) for i, op in enumerate(ops))
+        listed = check_nonempty_unique(f"{prefix}.ops", required(cfg, prefix, "ops"))
+        ops = tuple(check_choice(f"{prefix}.ops[{i}]", op, sorted(OPS)) for i, op in enumerate(listed))
         nodes = check_int(f"{prefix}.num_nodes", required(cfg, prefix, "num_nodes"), 1, MAX_NODES)
         return cls(ops=ops, num_nodes=nodes)
 
@@ -168,13 +168,11 @@ class JointSpace:
         self.num_accel_decisions = len(accelerators.fields)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> JointSpace:
-        """The space of a composed run config (its ``space`` and ``accelerator`` groups)."""
-        space = required(cfg, "", "space")
+    def from_config(cls, space: Mapping[str, Any], accelerator: Mapping[str, Any]) -> JointSpace:
+        """The space of a run's ``space`` and ``accelerator`` nodes (plain data: the HyperNet's hyperparameters
+        hold them, so a saved HyperNet rebuilds its space)."""
         return cls(
-            CellSpace.from_config(space),
-            AcceleratorSpace.from_config(required(cfg, "", "accelerator")),
-            ScaleSpace.from_config(space),
+            CellSpace.from_config(space), AcceleratorSpace.from_config(accelerator), ScaleSpace.from_config(space)
         )
 
     @property
@@ -246,11 +244,12 @@ class JointSpace:
         for c in range(len(CELL_TYPES)):
             block = vec[c * self.cells.num_nodes * 4 : (c + 1) * self.cells.num_nodes * 4].reshape(-1, 4)
             cells.append([(int(a), ops[oa], int(b), ops[ob]) for a, oa, b, ob in block])
-        scale: dict[str, float] = {}
+        width = depth = 1.0  # the full macro, without network-scale decisions
         if self.scale is not None:
             w, d = (int(i) for i in vec[self.num_cell_decisions : self.num_dnn_decisions])
-            scale = {"width": self.scale.widths[w], "depth": self.scale.depth_fraction(self.scale.depths[d])}
-        genotype = Genotype.from_nodes(*cells, **scale)
+            width, depth = self.scale.widths[w], self.scale.depth_fraction(self.scale.depths[d])
+        normal, reduce = cells
+        genotype = Genotype.from_nodes(normal, reduce, width, depth)
         return genotype, self.accelerators.accelerator(*(int(i) for i in vec[self.num_dnn_decisions :]))
 
     def decode_many(self, vectors: Any) -> list[tuple[Genotype, Accelerator]]:
