@@ -27,6 +27,7 @@ from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
 from yoso.search.settings import SearchSettings
+from yoso.search.strategy import BaseStrategy, build_strategy
 from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.joint import CellSpace, JointSpace
 
@@ -76,7 +77,7 @@ class Run:
     board: Board | None = None  # the FPGA board of the ``target`` group (None: the ASIC of ``hw.tech``)
     reward: Reward | None = None
     constraints: Constraints | None = None
-    strategy: Any = None  # a yoso.search.strategy.BaseStrategy, built from the strategy group
+    strategy: BaseStrategy | None = None
     search: SearchSettings | None = None
     _cfg: Any = field(default=None, repr=False)  # the composed config: its run-time nodes (trainer, paths, ...)
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -115,16 +116,11 @@ class Run:
     def cost_model(self, kind: str | None = None, **options: Any) -> CostModel:
         """The ``cost_model`` group's model (``kind``: a name of :data:`~yoso.predictor.cost.COST_MODELS` instead),
         on the run's hardware setup and target; built lazily."""
-        return build_cost_model(self.group("cost_model") if kind is None else kind, self._hw(), **options)
+        return build_cost_model(self.group("cost_model") if kind is None else kind, present(self.hw, "hw"), **options)
 
     def reference_cost(self) -> ReferenceCostModel:
         """The ``reference_cost`` group's model wrapped by the target: the final figures' only source."""
-        return self._once("reference_cost", lambda: reference_cost(self._hw()))
-
-    def _hw(self) -> HwSetup:
-        if self.hw is None:
-            raise ConfigError("hw", None, "an 'hw' config group for the hardware cost")
-        return self.hw
+        return self._once("reference_cost", lambda: reference_cost(present(self.hw, "hw")))
 
     # ----------------------------------------------------------------- training
 
@@ -408,8 +404,6 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         check_num_threads(cfg.get("num_threads"))
     strategy = None
     if "strategy" in groups:
-        from yoso.search.strategy import build_strategy
-
         if space is None:
             raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
         strategy = build_strategy(groups["strategy"], space, seed, constraints)

@@ -56,8 +56,11 @@ class RunResources(Protocol):
     model by name (``"mlp"``, ...), the reference cost, the DataModule and a Trainer factory logging to the run.
     """
 
-    seed: int
-    reward: Any
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def reward(self) -> Any: ...
 
     def hypernet(self) -> Any: ...
 
