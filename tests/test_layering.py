@@ -4,7 +4,8 @@ Layers, low to high (a module may import its own layer and those below it):
 
 0. ``yoso`` (the package root), ``yoso.config``, ``yoso.stats``, ``yoso.reference``: config checking,
    statistics and the published reference data (package data);
-1. ``yoso.space``: the joint search space and the op vocabulary (no torch);
+1. ``yoso.space``: the joint search space and the op vocabulary (no torch); ``yoso.bench``: the stand-alone
+   accuracy tables of architectures of a space (package data, no torch);
 2. ``yoso.hw``: deployment layers, simulator and technology constants (no torch);
 3. ``yoso.nn`` (the networks) and ``yoso.data`` (the data sets), side by side;
 4. ``yoso.predictor``: hardware predictors; it may use ``nn``'s modules (``relaxed.py`` is torch), but
@@ -42,6 +43,7 @@ LAYERS: dict[str, int] = {
     "yoso.cache": BASE,
     "yoso.tables": BASE,
     "yoso.space": SPACE,
+    "yoso.bench": SPACE,
     "yoso.hw": HW,
     "yoso.nn": NN_DATA,
     "yoso.data": NN_DATA,
@@ -144,7 +146,9 @@ def test_scan_sees_function_local_and_relative_imports(tmp_path: Path) -> None:
     assert describe(found[0]).endswith(message)
 
 
-@pytest.mark.parametrize("packages", [("yoso.config", "yoso.stats", "yoso.reference"), ("yoso.space", "yoso.hw")])
+@pytest.mark.parametrize(
+    "packages", [("yoso.config", "yoso.stats", "yoso.reference"), ("yoso.space", "yoso.hw", "yoso.bench")]
+)
 def test_lower_layers_load_without_torch(packages: tuple[str, ...]) -> None:
     """``import yoso.space, yoso.hw`` (and each of their modules) leaves torch unloaded."""
     modules = sorted(m for m in _MODULES if any(m == p or m.startswith(p + ".") for p in packages))
