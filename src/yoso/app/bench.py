@@ -92,8 +92,10 @@ def read_lines(out: Path) -> Iterator[dict[str, Any]]:
 
 
 def _append(path: Path, line: Mapping[str, Any]) -> None:
+    """Append one JSON line, synced; after a line a kill cut short, on a line of its own."""
+    cut = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
     with open(path, "a") as f:
-        f.write(json.dumps(line, separators=(",", ":")) + "\n")
+        f.write(("\n" if cut else "") + json.dumps(line, separators=(",", ":")) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
