@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from helpers import compose_config
 
+from yoso.app.run import validate_config
+from yoso.bench import TableRow, architecture_id
+from yoso.bench.table import merge_rows, row_record
+from yoso.config import ConfigError
 from yoso.predictor.accuracy import AccuracyFeatures, AccuracyPredictor
 from yoso.space.ops import OPS
 
@@ -29,3 +35,72 @@ def test_gp_learns_a_smooth_accuracy_and_gives_intervals(space) -> None:
     mean, std = predictor.predict(genotypes[45:])
     assert np.mean(np.abs(mean - truth[45:])) < 0.01 and (std > 0).all()
     assert np.mean(np.abs(mean - truth[45:]) <= 1.96 * std) >= 0.6
+
+
+def _table(path, space, n: int = 30):
+    """A small accuracy table of ``n`` architectures of ``space`` with a synthetic accuracy of width and depth."""
+    genotypes = [g for g, _ in space.decode_many(space.sample(n, 3))]
+    lines = [
+        row_record(
+            g.to_dict(),
+            TableRow(architecture_id(g), i, 0, 0.8 + 0.04 * g.width - 0.03 * g.depth, 0.8, 1000, 1000, 1.0),
+            "k",
+        )
+        for i, g in enumerate(genotypes)
+    ]
+    return merge_rows("synthetic", "k", {}, lines).write(path)
+
+
+def test_accuracy_model_predictor_ranks_candidates_without_a_hypernet(tmp_path, space) -> None:
+    """accuracy_model=predictor: the run's evaluator takes its accuracy from the table's GP, with no HyperNet."""
+    from omegaconf import open_dict
+
+    from yoso.app.pipeline import build_evaluator
+    from yoso.predictor.accuracy import TableAccuracy
+
+    table = _table(tmp_path / "t.json.gz", space)
+    cfg = compose_config(
+        "search",
+        [
+            "accuracy_model=predictor",
+            f"accuracy_model.table={table}",
+            "cost_model=simulator",
+            f"paths.cache_dir={tmp_path}",
+        ],
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+    run = validate_config(cfg)
+    assert isinstance(run.accuracy_model(), TableAccuracy) and "accuracy_model" in run.fingerprint
+    evaluation = build_evaluator(run)(space.sample(5, 4))
+    genotypes = [g for g, _ in space.decode_many(space.sample(5, 4))]
+    expected = np.array([0.8 + 0.04 * g.width - 0.03 * g.depth for g in genotypes])
+    assert np.abs(evaluation.accuracy - expected).max() < 0.01
+    assert not (tmp_path / "hypernets").exists()  # no HyperNet trained or loaded
+    hypernet_run = validate_config(compose_config("search"))
+    assert hypernet_run.accuracy_model() is None and "accuracy_model" not in hypernet_run.fingerprint
+
+
+def test_accuracy_model_values_are_checked_at_start_up(tmp_path) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_config(compose_config("search", ["accuracy_model=predictor", "accuracy_model.iterations=-1"]))
+    assert err.value.key == "accuracy_model.iterations"
+
+
+@pytest.mark.slow
+def test_search_with_the_accuracy_predictor_runs_end_to_end(tmp_path, space, shared_cache) -> None:
+    """python search.py accuracy_model=predictor: the search ranks by predicted accuracy, the final step trains the
+    top-N stand-alone, best.yaml is written."""
+    from omegaconf import open_dict
+
+    from yoso.app.pipeline import run_search
+
+    table = _table(tmp_path / "t.json.gz", space)
+    cfg = compose_config(
+        "search", ["accuracy_model=predictor", f"accuracy_model.table={table}", f"paths.cache_dir={shared_cache}"]
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+    best = run_search(cfg)
+    assert (tmp_path / "run" / "best.yaml").is_file() and np.isfinite(best["reward"])
+    assert 0 <= best["accuracy"] <= 1  # stand-alone, from the final step

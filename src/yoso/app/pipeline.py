@@ -34,9 +34,14 @@ log = logging.getLogger("yoso.search")
 
 def build_evaluator(run: Run) -> CandidateEvaluator:
     """Step 1 of a sampling strategy: the HyperNet and the hardware evaluators (reused or built) as one evaluator."""
+    hardware = run.cost_model()
+    accuracy = run.accuracy_model()
+    if accuracy is not None:  # e.g. predicted stand-alone accuracy: no HyperNet, no race
+        hardware(present(run.space, "space").sample(1, 0))  # builds or loads the GP now, not inside the progress bar
+        accuracy(present(run.space, "space").sample(1, 0))  # fits the accuracy model now, too
+        return CandidateEvaluator(accuracy, hardware, present(run.reward, "reward"), constraints=run.constraints)
     datamodule = run.datamodule()
     supernet = run.hypernet().to(run.device())
-    hardware = run.cost_model()
     hardware(present(run.space, "space").sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     search = present(run.search, "search")
     race = search.race

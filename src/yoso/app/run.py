@@ -122,6 +122,14 @@ class Run:
         """The ``reference_cost`` group's model wrapped by the target: the final figures' only source."""
         return self._once("reference_cost", lambda: reference_cost(present(self.hw, "hw")))
 
+    def accuracy_model(self) -> Any:
+        """The ``accuracy_model`` group's model (``vectors -> accuracy``), built once; None for the HyperNet's
+        accuracy (``accuracy_model=hypernet``, the default), which :meth:`hypernet` gives."""
+        node = self.groups.get("accuracy_model")
+        if node is None or node.get("name") == "hypernet":
+            return None
+        return self._once("accuracy_model", lambda: _build_accuracy_model(node, present(self.space, "space")))
+
     # ----------------------------------------------------------------- training
 
     def datamodule(self) -> Any:
@@ -315,6 +323,7 @@ class Run:
             **parts,
             "hw": digest(hw),
             "reference_cost": g.get("reference_cost"),
+            **({"accuracy_model": g["accuracy_model"]} if self.accuracy_model() is not None else {}),
             "hypernet": self.hypernet_key,
             "race": race,
         }
@@ -325,6 +334,15 @@ def present(value: T | None, group: str) -> T:
     if value is None:
         raise ConfigError(group, None, f"a '{group}' config group")
     return value
+
+
+def _build_accuracy_model(node: Mapping[str, Any], space: JointSpace) -> Any:
+    """The model an ``accuracy_model`` node names by ``_target_`` (none for ``name: hypernet``), with the space."""
+    if node.get("name") == "hypernet":
+        return None
+    if not node.get("_target_"):
+        raise ConfigError("accuracy_model._target_", None, "a class building vectors -> accuracy, or name: hypernet")
+    return build({k: v for k, v in node.items() if k != "name"}, "accuracy_model", space=space)
 
 
 def evaluated_images(batches: Any, size: int, batch_size: int) -> int:
@@ -360,7 +378,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         _group(cfg, name)
     seed = check_int("seed", cfg.get("seed"), 0, 2**32 - 1)
     present = [name for name in GROUPS if cfg.get(name) is not None]
-    extra = [k for k in ("seed", "target", "reference_cost", "two_stage") if cfg.get(k) is not None]
+    extra = [k for k in ("seed", "target", "reference_cost", "accuracy_model", "two_stage") if cfg.get(k) is not None]
     groups = plain_groups(cfg, *present, *extra)
     if cfg.get("trainer") is not None:  # the keys the cache keys and the device depend on (others resolve at run time)
         groups["trainer"] = plain_groups(
@@ -391,6 +409,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
             raise ConfigError("hw", None, "an 'hw' config group for the cost model")
         build_cost_model(groups["cost_model"], hw)  # its _target_ and options (cheap: built on first use)
 
+    if "accuracy_model" in groups and space is not None:
+        _build_accuracy_model(groups["accuracy_model"], space)  # its values (cheap: the model fits on first use)
     search = SearchSettings.from_config(groups["search"]) if "search" in groups else None
     if "data" in groups:
         _check_data(groups["data"])

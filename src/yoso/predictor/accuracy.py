@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from yoso.config import ConfigError, check_int
 from yoso.hw.layers import Deploy, deployment_layers
 from yoso.predictor.gp import fit_gp, make_gp, predict_gp
 from yoso.space.genotype import CELL_TYPES, Genotype
@@ -80,3 +81,43 @@ class AccuracyPredictor:
     def _inputs(self, genotypes: Sequence[Genotype], extra: np.ndarray | None) -> np.ndarray:
         x = self.features(genotypes)
         return x if extra is None else np.column_stack([x, np.asarray(extra, dtype=np.float64)])
+
+
+class TableAccuracy:
+    """``accuracy_model=predictor``: predicted stand-alone accuracy of encoded candidates of ``space``, from an
+    :class:`AccuracyPredictor` fitted on every architecture of an accuracy table (built on first use)."""
+
+    name = "predictor"
+
+    def __init__(self, space: Any, table: str = "fashion_mnist_short", iterations: int = 200, seed: int = 0):
+        if not isinstance(table, str) or not table:
+            raise ConfigError("accuracy_model.table", table, "a shipped table's name or a .json.gz path")
+        self.space, self.table = space, table
+        self.iterations = check_int("accuracy_model.iterations", iterations, 0)
+        self.seed = check_int("accuracy_model.seed", seed, 0, 2**32 - 1)
+        self._predictor: AccuracyPredictor | None = None
+
+    @property
+    def predictor(self) -> AccuracyPredictor:
+        if self._predictor is None:
+            from yoso.bench import load_table
+            from yoso.space.ops import OPS
+
+            records = list(load_table(self.table).records().values())
+            features = AccuracyFeatures(tuple(OPS))
+            accuracy = [r.val_accuracy for r in records]
+            self._predictor = AccuracyPredictor(features, self.iterations, self.seed).fit(
+                [r.genotype for r in records], accuracy
+            )
+        return self._predictor
+
+    def genotypes(self, vectors: Any) -> list[Genotype]:
+        return [g for g, _ in self.space.decode_many(np.atleast_2d(np.asarray(vectors)))]
+
+    def __call__(self, vectors: Any) -> np.ndarray:
+        """Predicted stand-alone accuracy of each candidate ``(n,)``."""
+        return self.predictor.predict(self.genotypes(vectors))[0]
+
+    def std(self, vectors: Any) -> np.ndarray:
+        """The predictive standard deviation of each candidate's accuracy ``(n,)``."""
+        return self.predictor.predict(self.genotypes(vectors))[1]
