@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from yoso.app.run import SEARCH_GROUPS, Run, present, validate_config
 from yoso.search.engine import Experiment, wandb_loggers
 from yoso.search.evaluator import CandidateEvaluator
-from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows
+from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows, write_front
 from yoso.search.report import accuracy_signal, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
@@ -118,7 +118,10 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         experiment.final_progress(),
         constraints,
         hypernet_n=len(datamodule.splits.val),
+        front_k=search.front_k,
     )  # the HyperNet: the whole val split
+    if search.front_k:
+        write_front(run_dir / "front.csv", rows)
     thresholds = (constraints.t_lat_ms, constraints.t_eer_mj)
     best_path = run_dir / "best.yaml"
     if chosen is None:  # hard constraints and no feasible design: say so, write nothing false

@@ -86,6 +86,49 @@ def top_candidates(
 SCREEN_CHUNK = 256
 
 
+def front_candidates(history: History, k: int, exclude: Sequence[int] | np.ndarray = ()) -> np.ndarray:
+    """Up to ``k`` iterations of the history's Pareto front (accuracy up, energy and latency down), chosen one at a
+    time by the largest hypervolume contribution, so they spread along the front; ``exclude``: iterations already
+    chosen (e.g. the top-N), counted in the hypervolume but not returned.
+
+    Energy and latency are taken as logs (they span orders of magnitude); the reference point lies just beyond
+    the front's worst value of each objective. Samples without finite figures are never taken.
+    """
+    from yoso.search.report import hypervolume, pareto_mask, search_objectives
+
+    if k <= 0 or not len(history):
+        return np.zeros(0, dtype=np.int64)
+    _, first = np.unique(history.vectors, axis=0, return_index=True)
+    rows = np.sort(first)
+    rows = rows[
+        np.isfinite(history.energy_mj[rows])
+        & np.isfinite(history.latency_ms[rows])
+        & np.isfinite(history.accuracy[rows])
+    ]
+    points, maximize = search_objectives(
+        history.accuracy[rows], np.log(history.energy_mj[rows]), np.log(history.latency_ms[rows])
+    )
+    on_front = pareto_mask(points, maximize)
+    front, front_points = rows[on_front], points[on_front]
+    reference = front_points.min(axis=0) - 1e-3, front_points.max(axis=0) + 1e-3
+    ref = np.where(maximize, reference[0], reference[1])
+    chosen = [i for i, it in enumerate(front) if it in set(exclude)]
+    picked: list[int] = []
+    while len(picked) < k:
+        base = hypervolume(front_points[chosen], ref, maximize) if chosen else 0.0
+        gains = [
+            (hypervolume(front_points[[*chosen, i]], ref, maximize) - base, -i)
+            for i in range(len(front))
+            if i not in chosen
+        ]
+        if not gains:
+            break
+        best = -max(gains)[1]
+        chosen.append(best)
+        picked.append(int(front[best]))
+    return np.asarray(picked, dtype=np.int64)
+
+
 def standalone_result(values: Sequence[Any] | Mapping[str, Any]) -> tuple[float, float, int | None, int | None]:
     """``(val, test, val images, test images)`` of a trainer, a saved final-step entry or an older ``[val, test]``.
 
@@ -106,6 +149,7 @@ def final_step(
     done: FinalProgress | None = None,
     constraints: Constraints | None = None,
     hypernet_n: int | None = None,
+    front_k: int = 0,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Re-evaluate the top-N; returns their rows (best first by final reward) and the chosen row's index.
 
@@ -114,10 +158,14 @@ def final_step(
     default to the reward's thresholds (soft); with hard constraints the chosen index is None
     when no sampled design meets them under the simulator. ``hypernet_n`` is the size of the
     validation split behind the HyperNet accuracies (None: unknown, no interval); a row's own
-    ``val_images`` in the history (a raced candidate's first look) takes precedence.
+    ``val_images`` in the history (a raced candidate's first look) takes precedence. ``front_k``: up to this many
+    designs of the searched Pareto front are verified too (:func:`front_candidates`; their rows have
+    ``on_front``), and the choice is the reward's pick among every verified design.
     """
     constraints = constraints or reward.constraints
     iterations, screened = top_candidates(history, constraints, top_n, cost)
+    front = front_candidates(history, front_k, exclude=iterations) if len(iterations) else np.zeros(0, dtype=np.int64)
+    iterations = np.concatenate([iterations, front]).astype(np.int64)
     if not len(iterations):
         log.error(
             "no sampled design meets latency <= %g ms and energy <= %g mJ under the simulator "
@@ -165,6 +213,7 @@ def final_step(
                 "reward": float(reward(val_acc, latency[k], energy[k])),
                 "feasible": bool(constraints.feasible(latency[k], energy[k])[0]),
                 "screened": screened,
+                "on_front": bool(it in front),
             }
         )
     rows.sort(key=lambda r: -r["reward"])
@@ -231,3 +280,39 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return str(r[c]) if c == "accelerator" else r[c]
 
     return [{"rank": i + 1, **{c: cell(r, c) for c in TABLE_COLUMNS[1:]}} for i, r in enumerate(rows)]
+
+
+#: Columns of ``front.csv``: every verified design, with its stand-alone accuracies and their intervals.
+FRONT_COLUMNS = (
+    "iteration",
+    "on_front",
+    "width",
+    "depth",
+    "accelerator",
+    *(f"{a}{k}" for a in ("accuracy", "test_accuracy") for k in ("", "_n", "_ci95_low", "_ci95_high")),
+    "search_accuracy",
+    "energy_mj",
+    "latency_ms",
+    "reward",
+    "feasible",
+)
+
+
+def write_front(path: Any, rows: list[dict[str, Any]]) -> Any:
+    """``front.csv``: the verified designs by energy; ``search_accuracy`` is the accuracy the search ranked them by
+    (the HyperNet's or a predictor's), ``accuracy`` the stand-alone validation accuracy."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FRONT_COLUMNS)
+        writer.writeheader()
+        for r in sorted(rows, key=lambda r: r["energy_mj"]):
+            plain = {c: r.get(c) for c in FRONT_COLUMNS}
+            plain.update(
+                width=r["genotype"].width,
+                depth=r["genotype"].depth,
+                accelerator=str(r["accelerator"]),
+                search_accuracy=r["hypernet_accuracy"],
+            )
+            writer.writerow(plain)
+    return path

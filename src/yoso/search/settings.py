@@ -28,7 +28,8 @@ class SearchSettings:
     """
 
     iterations: int = 100  # candidates evaluated (a CPU default of minutes; the paper: 10000-12000)
-    top_n: int = 2  # the final step: candidates re-evaluated with the simulator (and trained stand-alone)
+    top_n: int = 2  # the final step: candidates re-evaluated with the reference cost (and trained stand-alone)
+    front_k: int = 0  # the final step also verifies up to this many designs of the searched Pareto front (front.csv)
     standalone: bool = True  # the final step trains the top-N stand-alone (model.standalone); false: HyperNet accuracy
     progress: bool = True  # rich progress bar with the running best reward
     histogram_every: int = 50  # W&B: decision histograms over the last this-many samples
@@ -43,6 +44,7 @@ class SearchSettings:
     def __post_init__(self) -> None:
         check_int("search.iterations", self.iterations, 1)
         top_n = check_int("search.top_n", self.top_n, 1)
+        check_int("search.front_k", self.front_k, 0)
         check_bool("search.standalone", self.standalone)
         check_bool("search.progress", self.progress)
         check_int("search.histogram_every", self.histogram_every, 1)
