@@ -8,7 +8,7 @@ and prints, on the held-out architectures: Kendall tau and Spearman rho with per
 intervals, the mean absolute error in percentage points, and, for the models with an uncertainty, the coverage
 of their 95 % intervals. The models: the GP of :mod:`yoso.predictor.accuracy` on the one GP stack, gradient
 boosting and ridge regression on the same features, and the width-and-depth-only GP (what the scale alone
-explains).
+explains); ``--hypernet`` adds the raw HyperNet accuracy of the same held-out architectures (its MAE is its bias).
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", type=int, default=50, help="architectures held out (the last of the draw)")
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--hypernet",
+        action="store_true",
+        help="also score the held-out architectures by the HyperNet of the search config (cached or trained)",
+    )
+    parser.add_argument("overrides", nargs="*", help="with --hypernet: Hydra overrides of conf/search.yaml")
     args = parser.parse_args(argv)
 
     from sklearn.ensemble import HistGradientBoostingRegressor
@@ -84,6 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     scale = [features.names.index("width"), features.names.index("depth")]
     mean, std = AccuracyPredictor(features).fit_features(x_train[:, scale], y_train).predict_features(x_test[:, scale])
     results["gp_width_depth"] = held_out_figures(mean, y_test, std, args.bootstrap)
+    if args.hypernet:  # the raw HyperNet on the same held-out set (its accuracy's rank, and its bias in pp)
+        from yoso.app.cli import compose
+        from yoso.app.run import validate_config
+
+        run = validate_config(
+            compose(["logger=none", "paths.output_dir=" + str(ROOT / "logs" / "bench"), *args.overrides])
+        )
+        supernet = run.hypernet().to(run.device())
+        hyper = np.asarray(supernet.accuracy(g_test, run.datamodule()))
+        results["hypernet"] = held_out_figures(hyper, y_test, None, args.bootstrap)
     for name, regressor in (
         ("gradient_boosting", HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, random_state=0)),
         ("ridge", make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))),
