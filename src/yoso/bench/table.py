@@ -181,6 +181,8 @@ def merge_rows(name: str, key: str, config: Mapping[str, Any], lines: Iterable[M
 def table_names() -> list[str]:
     """The tables shipped with yoso (package data)."""
     folder = resources.files("yoso.bench") / TABLES
+    if not folder.is_dir():
+        return []
     return sorted(p.name.removesuffix(".json.gz") for p in folder.iterdir() if p.name.endswith(".json.gz"))
 
 
