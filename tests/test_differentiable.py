@@ -280,6 +280,7 @@ def test_search_py_differentiable_smoke_writes_history_and_best(
         assert energy[0] <= saved["constraints"]["t_eer_mj"]
 
 
+@pytest.mark.slow  # ~55 s (it builds the space=yoso HyperNet); the engine's kill windows stay in the default suite
 def test_sigkill_then_resume_keeps_every_epoch_once(tmp_path: Path, cache_dir: Path) -> None:
     """Killed after its second exported candidate, the same command resumes from the last epoch checkpoint."""
     epochs = 5
