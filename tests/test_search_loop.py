@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from helpers import REWARD, STRATEGIES, Rows, compose_config, fake_accuracy, fake_hardware, make_loop, plain, read_rows
 
 from yoso.search.engine import Experiment
@@ -394,3 +395,36 @@ def test_racing_keeps_the_top_whole_and_resumes_exactly(space, tmp_path: Path) -
     _drop_rows(tmp_path / "b" / "history.csv", 1)  # killed between the checkpoint and the history
     racing_loop(space, tmp_path / "b", 60).run()
     assert read_rows(tmp_path / "b" / "history.csv") == rows
+
+
+def test_a_checkpoint_on_a_clock_loses_only_the_uncommitted_steps(
+    space, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: Callable[[str], Rows]
+) -> None:
+    """``checkpoint_every_s``: the engine commits when that much time has passed (here: on a fake clock, every
+    fourth step) and after the last step; a kill in between costs the steps since the last commit, which the
+    rerun redoes identically."""
+    import yoso.search.engine as engine
+
+    clock = iter(range(10_000))
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: float(next(clock)))  # one tick per reading
+    loop = make_loop("random", space, tmp_path, 30, checkpoint_every_s=12)
+    evaluator = loop.evaluator
+    calls = {"n": 0}
+
+    def crash_on_the_sixth_step(vectors: np.ndarray, rewards: np.ndarray) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt  # the kill, after five steps (15 rows) in history.csv
+        return evaluator(vectors, rewards)
+
+    loop.evaluator = crash_on_the_sixth_step  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        loop.run()
+    assert len(read_rows(tmp_path / "history.csv")) == 15
+    committed = torch.load(tmp_path / "search.ckpt", weights_only=True)["engine"]["step"]
+    assert 0 < committed < 5  # fewer steps than were run: the clock let only some commits through
+    resumed = make_loop("random", space, tmp_path, 30, checkpoint_every_s=12)
+    assert resumed.step == committed and len(resumed.history) == 3 * committed
+    resumed.run()
+    assert read_rows(tmp_path / "history.csv") == reference("random")
+    assert torch.load(tmp_path / "search.ckpt", weights_only=True)["engine"]["step"] == 10  # the last step commits

@@ -84,6 +84,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         progress=search.progress,
         histogram_every=search.histogram_every,
         board=run.board,
+        checkpoint_every_s=search.checkpoint_every_s,
     )
     history = experiment.run()
     if one_shot:

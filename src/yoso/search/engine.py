@@ -8,7 +8,10 @@
   (:meth:`Experiment.commit_callback`) commits after it.
 
 **The checkpoint** ``<run_dir>/search.ckpt`` (:data:`CHECKPOINT_NAME`), atomically replaced
-after every step, is the only resume state of a search. It is one ``torch.save`` dict:
+after a step at most every ``checkpoint_every_s`` seconds (``search.checkpoint_every_s``; 0: after
+every step) and after the last one, is the only resume state of a search. Writing it costs time
+that grows with the history (tens of ms at thousands of rows), so a fast search commits on a clock;
+a kill loses at most that much work, which the rerun redoes identically. It is one ``torch.save`` dict:
 
 * ``engine``: ``version``, ``fingerprint`` (the config a resume must share), ``step``,
   ``elapsed_s``, ``strategy_s`` (ask + tell wall time), ``rows`` (every evaluated candidate,
@@ -173,6 +176,7 @@ class Experiment:
         progress: bool = True,
         histogram_every: int = 50,
         board: Board | None = None,
+        checkpoint_every_s: float = 0.0,
     ):
         self.strategy, self.evaluator = strategy, evaluator
         self.one_shot = isinstance(strategy, OneShotStrategy)
@@ -180,6 +184,7 @@ class Experiment:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.fingerprint = dict(fingerprint or {})
         self.loggers, self.progress, self.histogram_every = list(loggers), progress, int(histogram_every)
+        self.checkpoint_every_s = float(checkpoint_every_s)
         self.history = History(
             strategy.space,
             self.run_dir / HISTORY_NAME if self.run_dir else None,
@@ -298,6 +303,7 @@ class Experiment:
                 cast(OneShotStrategy, self.strategy).search(self)
             return self.history
         strategy = cast(Strategy, self.strategy)  # not one-shot: a sampling strategy
+        committed = time.perf_counter()
         with _Progress(self.progress, self.iterations, len(self.history), self.best_reward) as bar:
             while len(self.history) < self.iterations:
                 n = min(strategy.batch_size, self.iterations - len(self.history))
@@ -312,7 +318,10 @@ class Experiment:
                 self.step += 1
                 first = len(self.history)
                 self.history.append(vectors, results, self.step, self.elapsed())
-                self.commit()
+                done = len(self.history) >= self.iterations
+                if done or time.perf_counter() - committed >= self.checkpoint_every_s:
+                    self.commit()
+                    committed = time.perf_counter()
                 self._log(first, results)
                 bar.update(len(self.history), self.best_reward)
         return self.history

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from yoso.config import ConfigError, check_bool, check_int, check_keys
+from yoso.config import ConfigError, check_bool, check_float, check_int, check_keys
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class SearchSettings:
     standalone: bool = True  # the final step trains the top-N stand-alone (model.standalone); false: HyperNet accuracy
     progress: bool = True  # rich progress bar with the running best reward
     histogram_every: int = 50  # W&B: decision histograms over the last this-many samples
+    checkpoint_every_s: float = 10.0  # search.ckpt at most this often (and after the last step); 0: every step
     race: RaceSettings = field(default_factory=RaceSettings)
 
     @classmethod
@@ -48,6 +49,7 @@ class SearchSettings:
         check_bool("search.standalone", self.standalone)
         check_bool("search.progress", self.progress)
         check_int("search.histogram_every", self.histogram_every, 1)
+        check_float("search.checkpoint_every_s", self.checkpoint_every_s, at_least=0.0)
         object.__setattr__(self, "race", _race(self.race, top_n))
 
 
