@@ -253,3 +253,42 @@ def test_final_step_keeps_split_sizes_and_intervals(space, tmp_path: Path) -> No
     kept, _ = final_step(history, REWARD, 2, fake_hardware, None, hypernet_n=360)  # no training: HyperNet accuracy
     assert kept[0]["accuracy"] == kept[0]["hypernet_accuracy"] and kept[0]["accuracy_n"] == 360
     assert np.isnan(kept[0]["test_accuracy"]) and kept[0]["test_accuracy_ci95_low"] is None
+
+
+def test_final_step_of_a_predictor_search_carries_the_predictive_interval(space, tmp_path: Path) -> None:
+    """A search ranked by a predictor: the final rows hold ``predicted_accuracy`` with its 95 % predictive interval
+    (mean +- 1.96 std), no HyperNet accuracy; the table, best.yaml, front.csv and pareto.png say so."""
+    import csv
+
+    from yoso.search.final import best_record, final_step, table_columns, table_rows, write_front
+    from yoso.search.report import plot_pareto
+
+    history = make_loop("random", space, tmp_path, 6).run()
+
+    def predicted(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.full(len(vectors), 0.85), np.full(len(vectors), 0.01)
+
+    train = lambda genotype: (0.86, 0.84, 1000, 400)  # noqa: E731
+    rows, chosen = final_step(history, REWARD, 2, fake_hardware, train, predicted=predicted, front_k=2)
+    row = rows[chosen]
+    assert "hypernet_accuracy" not in row and row["predicted_accuracy"] == 0.85
+    assert (row["predicted_accuracy_ci95_low"], row["predicted_accuracy_ci95_high"]) == pytest.approx((0.8304, 0.8696))
+    assert table_columns(rows)[4] == "predicted_accuracy"
+    assert table_rows(rows)[0]["predicted_accuracy"] == "0.8500 [0.8304, 0.8696] predicted"
+    best = best_record(row, REWARD)
+    assert best["predicted_accuracy_ci95_high"] == pytest.approx(0.8696) and "hypernet_accuracy_n" not in best
+    with open(write_front(tmp_path / "front.csv", rows), newline="") as f:
+        front = list(csv.DictReader(f))
+    assert len(front) == len(rows) and float(front[0]["search_accuracy_ci95_low"]) == pytest.approx(0.8304)
+    png = plot_pareto(
+        tmp_path / "pareto.png",
+        history.accuracy,
+        history.energy_mj,
+        history.latency_ms,
+        accuracy_label="predicted stand-alone accuracy",
+        verified=rows,
+        chosen_verified=chosen,
+    )
+    assert png.stat().st_size > 10_000
+    untrained, _ = final_step(history, REWARD, 2, fake_hardware, None, predicted=predicted)
+    assert untrained[0]["accuracy_n"] is None  # a prediction stands in: no image count, no Wilson interval

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from yoso.app.run import SEARCH_GROUPS, Run, present, validate_config
 from yoso.search.engine import Experiment, wandb_loggers
 from yoso.search.evaluator import CandidateEvaluator
-from yoso.search.final import TABLE_COLUMNS, best_record, final_step, table_rows, write_front
+from yoso.search.final import best_record, final_step, table_columns, table_rows, write_front
 from yoso.search.report import accuracy_signal, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
@@ -110,6 +110,8 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         )
 
     train = run.standalone_trainer(run_dir / "final") if search.standalone else None
+    predictor = run.accuracy_model()  # None: the search ranked by the HyperNet's accuracy
+    accuracy_label = "HyperNet accuracy" if predictor is None else "predicted stand-alone accuracy"
     rows, chosen = final_step(
         history,
         reward,
@@ -120,6 +122,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         constraints,
         hypernet_n=len(datamodule.splits.val),
         front_k=search.front_k,
+        predicted=None if predictor is None else predictor.predict,
     )  # the HyperNet: the whole val split
     if search.front_k:
         write_front(run_dir / "front.csv", rows)
@@ -135,6 +138,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             val_images=history.val_images,
             thresholds=thresholds,
             title=f"{strategy.name}, {len(history)} samples, none feasible",
+            accuracy_label=accuracy_label,
         )
         log.error(
             "hard constraints: no design meets latency <= %g ms and energy <= %g mJ under the reference cost "
@@ -146,11 +150,11 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         return {"feasible": False, "reward": float("nan"), "samples": len(history)}
     best = best_record(rows[chosen], reward, constraints)
     best_path.write_text(yaml.safe_dump(best, sort_keys=False))
-    table = table_rows(rows)
+    table, columns = table_rows(rows), table_columns(rows)
     log.info(
         "final step (top-%d, reference cost + stand-alone):\n%s",
         len(rows),
-        format_table(table, TABLE_COLUMNS, title=f"chosen: rank {chosen + 1}"),
+        format_table(table, columns, title=f"chosen: rank {chosen + 1}"),
     )
     pareto = plot_pareto(
         run_dir / "pareto.png",
@@ -161,15 +165,19 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         chosen=best["iteration"],
         thresholds=thresholds,
         title=f"{strategy.name}, {len(history)} samples",
+        accuracy_label=accuracy_label,
+        verified=rows if search.standalone else (),
+        chosen_verified=chosen,
     )
-    _log_final(loggers, table, best, pareto, len(history))
+    _log_final(loggers, table, columns, best, pareto, len(history))
     signal = accuracy_signal(
         history.accuracy, history.energy_mj, history.latency_ms, history.val_images, total=len(datamodule.splits.val)
     )
     log.info(
-        "accuracy signal: the %d whole-split samples' HyperNet accuracies span %.2f pp (%.1fx the binomial std "
+        "accuracy signal: over the %d whole-split samples, the %s spans %.2f pp (%.1fx the binomial std "
         "%.2f pp at n=%d); the Pareto fronts span %.2f pp (energy) and %.2f pp (latency)",
         signal["samples"],
+        accuracy_label,
         100 * signal["span"],
         signal["span"] / signal["binomial_sd"],
         100 * signal["binomial_sd"],
@@ -190,15 +198,20 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     return best
 
 
-def _log_final(loggers: list[Any], table: list[dict[str, Any]], best: dict[str, Any], pareto: Path, step: int) -> None:
+def _log_final(
+    loggers: list[Any],
+    table: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    best: dict[str, Any],
+    pareto: Path,
+    step: int,
+) -> None:
     """The top-N table, the Pareto plot and the chosen design's figures to every logger."""
     figures = {f"final/{k}": float(best[k]) for k in ("accuracy", "test_accuracy", "energy_mj", "latency_ms", "reward")}
     for logger in loggers:
         logger.log_metrics(figures, step=step)
     for logger in wandb_loggers(loggers):
-        logger.log_table(
-            key="final/top_n", columns=list(TABLE_COLUMNS), data=[[r[c] for c in TABLE_COLUMNS] for r in table]
-        )
+        logger.log_table(key="final/top_n", columns=list(columns), data=[[r[c] for c in columns] for r in table])
         logger.log_image(key="final/pareto", images=[str(pareto)])
         logger.experiment.summary.update({**figures, "final/accelerator": best["accelerator_str"]})
     for logger in loggers:

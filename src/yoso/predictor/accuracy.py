@@ -116,8 +116,8 @@ class TableAccuracy:
 
     def __call__(self, vectors: Any) -> np.ndarray:
         """Predicted stand-alone accuracy of each candidate ``(n,)``."""
-        return self.predictor.predict(self.genotypes(vectors))[0]
+        return self.predict(vectors)[0]
 
-    def std(self, vectors: Any) -> np.ndarray:
-        """The predictive standard deviation of each candidate's accuracy ``(n,)``."""
-        return self.predictor.predict(self.genotypes(vectors))[1]
+    def predict(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted stand-alone accuracy of each candidate and its predictive standard deviation, each ``(n,)``."""
+        return self.predictor.predict(self.genotypes(vectors))

@@ -29,10 +29,28 @@ log = logging.getLogger("yoso")
 
 #: ``genotype -> (validation accuracy, test accuracy, validation images, test images)`` of the stand-alone network.
 TrainFn = Callable[[Any], tuple[float, float, int, int]]
-#: Accuracy keys of the final rows; each has ``_n``, ``_ci95_low`` and ``_ci95_high`` companions.
-ACCURACY_KEYS = ("hypernet_accuracy", "accuracy", "test_accuracy")
+#: Accuracy keys of the final rows; each has ``_n``, ``_ci95_low`` and ``_ci95_high`` companions. A row holds one of
+#: the first two (the accuracy the search ranked by: the HyperNet's, or a predictor's with its predictive interval).
+ACCURACY_KEYS = ("hypernet_accuracy", "predicted_accuracy", "accuracy", "test_accuracy")
 #: ``vectors -> (energy_mj, latency_ms)`` of the accurate hardware evaluator.
 CostFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: ``vectors -> (mean, std)``: a predictor's stand-alone accuracy of candidates and its predictive standard deviation.
+PredictFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def search_accuracy_key(row: Mapping[str, Any]) -> str:
+    """The key of the accuracy the search ranked a final row by: ``predicted_accuracy`` or ``hypernet_accuracy``."""
+    return "predicted_accuracy" if "predicted_accuracy" in row else "hypernet_accuracy"
+
+
+def predicted_fields(mean: float, std: float) -> dict[str, Any]:
+    """A predicted accuracy with its 95 % predictive interval (mean +- 1.96 std, within [0, 1]); no image count."""
+    return {
+        "predicted_accuracy": float(mean),
+        "predicted_accuracy_n": None,
+        "predicted_accuracy_ci95_low": float(max(0.0, mean - 1.96 * std)),
+        "predicted_accuracy_ci95_high": float(min(1.0, mean + 1.96 * std)),
+    }
 
 
 @dataclasses.dataclass
@@ -150,6 +168,7 @@ def final_step(
     constraints: Constraints | None = None,
     hypernet_n: int | None = None,
     front_k: int = 0,
+    predicted: PredictFn | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Re-evaluate the top-N; returns their rows (best first by final reward) and the chosen row's index.
 
@@ -160,7 +179,9 @@ def final_step(
     validation split behind the HyperNet accuracies (None: unknown, no interval); a row's own
     ``val_images`` in the history (a raced candidate's first look) takes precedence. ``front_k``: up to this many
     designs of the searched Pareto front are verified too (:func:`front_candidates`; their rows have
-    ``on_front``), and the choice is the reward's pick among every verified design.
+    ``on_front``), and the choice is the reward's pick among every verified design. ``predicted``: the search
+    ranked by a predictor's accuracy (not the HyperNet's); the rows then hold ``predicted_accuracy`` with its
+    predictive interval instead of ``hypernet_accuracy``.
     """
     constraints = constraints or reward.constraints
     iterations, screened = top_candidates(history, constraints, top_n, cost)
@@ -175,6 +196,8 @@ def final_step(
         )
         return [], None
     energy, latency = (np.asarray(v, dtype=float) for v in cost(history.vectors[iterations]))
+    if predicted is not None:
+        pred_mean, pred_std = (np.asarray(v, dtype=float) for v in predicted(history.vectors[iterations]))
     done = done if done is not None else FinalProgress({})
     rows: list[dict[str, Any]] = []
     for k, it in enumerate(iterations):
@@ -182,8 +205,16 @@ def final_step(
         seen = int(history.val_images[it]) if np.isfinite(history.val_images[it]) else hypernet_n
         genotype, accelerator = history.space.decode(vector)
         key = ",".join(map(str, vector.tolist()))
-        if train is None:
-            val_acc, test_acc, val_n, test_n = float(history.accuracy[it]), float("nan"), seen, None
+        if predicted is not None:
+            search_fields = predicted_fields(pred_mean[k], pred_std[k])
+        else:
+            search_fields = {
+                "hypernet_accuracy": float(history.accuracy[it]),
+                **accuracy_fields("hypernet_accuracy", float(history.accuracy[it]), seen),
+            }
+        if train is None:  # the search's accuracy stands in (a predicted one rests on no images of its own)
+            val_n = None if predicted is not None else seen
+            val_acc, test_acc, test_n = float(history.accuracy[it]), float("nan"), None
         elif key in done.results:
             val_acc, test_acc, val_n, test_n = standalone_result(done.results[key])
         else:
@@ -201,11 +232,10 @@ def final_step(
                 "iteration": int(it),
                 "genotype": genotype,
                 "accelerator": accelerator,
-                "hypernet_accuracy": float(history.accuracy[it]),
+                **search_fields,
                 "search_reward": float(history.reward[it]),
                 "accuracy": val_acc,
                 "test_accuracy": test_acc,
-                **accuracy_fields("hypernet_accuracy", float(history.accuracy[it]), seen),
                 **accuracy_fields("accuracy", val_acc, val_n),
                 **accuracy_fields("test_accuracy", test_acc, test_n),
                 "energy_mj": float(energy[k]),
@@ -237,7 +267,7 @@ def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | 
             for k in (
                 "accuracy",
                 "test_accuracy",
-                "hypernet_accuracy",
+                search_accuracy_key(row),
                 "energy_mj",
                 "latency_ms",
                 "reward",
@@ -245,7 +275,7 @@ def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | 
                 "iteration",
             )
         },
-        **{f"{a}_{k}": row.get(f"{a}_{k}") for a in ACCURACY_KEYS for k in ("n", "ci95_low", "ci95_high")},
+        **{f"{a}_{k}": row.get(f"{a}_{k}") for a in ACCURACY_KEYS if a in row for k in ("n", "ci95_low", "ci95_high")},
         "reward_config": {
             k: getattr(reward, k) for k in ("alpha1", "omega1", "alpha2", "omega2", "t_lat_ms", "t_eer_mj")
         },
@@ -253,7 +283,8 @@ def best_record(row: dict[str, Any], reward: Reward, constraints: Constraints | 
     }
 
 
-#: Columns of the printed/logged top-N table.
+#: Columns of the printed/logged top-N table (``hypernet_accuracy`` stands for the search's accuracy:
+#: :func:`table_columns`).
 TABLE_COLUMNS = (
     "rank",
     "iteration",
@@ -269,17 +300,27 @@ TABLE_COLUMNS = (
 )
 
 
+def table_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """:data:`TABLE_COLUMNS` with the accuracy the search ranked ``rows`` by (the HyperNet's or a predictor's)."""
+    key = search_accuracy_key(rows[0]) if rows else "hypernet_accuracy"
+    return tuple(key if c == "hypernet_accuracy" else c for c in TABLE_COLUMNS)
+
+
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The top-N rows in :data:`TABLE_COLUMNS`: ranks, printable accelerators, accuracies as ``acc [low, high] n=N``."""
+    """The top-N rows in :func:`table_columns`: ranks, printable accelerators, accuracies as ``acc [low, high] n=N``
+    (a predicted one with its predictive interval)."""
 
     def cell(r: dict[str, Any], c: str) -> Any:
+        if c == "predicted_accuracy":
+            return f"{r[c]:.4f} [{r[c + '_ci95_low']:.4f}, {r[c + '_ci95_high']:.4f}] predicted"
         if c in ACCURACY_KEYS:
             return format_accuracy(r[c], r.get(f"{c}_n"))
         if c == "scale":  # the network's width and depth fractions (1, 1 outside the elastic space)
             return f"w{r['genotype'].width:g} d{r['genotype'].depth:.2g}"
         return str(r[c]) if c == "accelerator" else r[c]
 
-    return [{"rank": i + 1, **{c: cell(r, c) for c in TABLE_COLUMNS[1:]}} for i, r in enumerate(rows)]
+    columns = table_columns(rows)
+    return [{"rank": i + 1, **{c: cell(r, c) for c in columns[1:]}} for i, r in enumerate(rows)]
 
 
 #: Columns of ``front.csv``: every verified design, with its stand-alone accuracies and their intervals.
@@ -291,6 +332,8 @@ FRONT_COLUMNS = (
     "accelerator",
     *(f"{a}{k}" for a in ("accuracy", "test_accuracy") for k in ("", "_n", "_ci95_low", "_ci95_high")),
     "search_accuracy",
+    "search_accuracy_ci95_low",
+    "search_accuracy_ci95_high",
     "energy_mj",
     "latency_ms",
     "reward",
@@ -300,7 +343,8 @@ FRONT_COLUMNS = (
 
 def write_front(path: Any, rows: list[dict[str, Any]]) -> Any:
     """``front.csv``: the verified designs by energy; ``search_accuracy`` is the accuracy the search ranked them by
-    (the HyperNet's or a predictor's), ``accuracy`` the stand-alone validation accuracy."""
+    (the HyperNet's, or a predictor's with its 95 % predictive interval), ``accuracy`` the stand-alone validation
+    accuracy with its Wilson interval."""
     import csv
 
     with open(path, "w", newline="") as f:
@@ -312,7 +356,8 @@ def write_front(path: Any, rows: list[dict[str, Any]]) -> Any:
                 width=r["genotype"].width,
                 depth=r["genotype"].depth,
                 accelerator=str(r["accelerator"]),
-                search_accuracy=r["hypernet_accuracy"],
             )
+            key = search_accuracy_key(r)
+            plain.update({f"search_accuracy{k}": r.get(f"{key}{k}") for k in ("", "_ci95_low", "_ci95_high")})
             writer.writerow(plain)
     return path

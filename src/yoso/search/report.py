@@ -83,12 +83,18 @@ def plot_pareto(
     thresholds: tuple[float, float] | None = None,
     title: str = "",
     val_images: Any = None,
+    accuracy_label: str = "HyperNet accuracy",
+    verified: Sequence[Mapping[str, Any]] = (),
+    chosen_verified: int | None = None,
 ) -> Path:
     """Accuracy vs energy and vs latency with each panel's 2-D Pareto front, saved as PNG at ``path``.
 
     ``chosen`` indexes the sample drawn as a red star; ``thresholds=(t_lat_ms, t_eer_mj)`` are dashed lines;
     ``val_images`` (a raced history's) marks samples stopped before the whole split, drawn apart and left
-    out of the front.
+    out of the front. ``accuracy_label`` names what the samples' accuracy is (the search's: HyperNet or predicted).
+    ``verified``: the final step's rows (stand-alone ``accuracy`` with its ``_ci95_low``/``_ci95_high``, reference
+    ``energy_mj`` and ``latency_ms``), drawn with their intervals; ``chosen_verified`` indexes the chosen one, drawn
+    as the star instead of ``chosen``.
     """
     objectives, _ = search_objectives(accuracy, energy_mj, latency_ms)
     t_lat, t_eer = thresholds if thresholds is not None else (None, None)
@@ -99,9 +105,34 @@ def plot_pareto(
     fig = Figure(figsize=(11, 4.5))
     FigureCanvasAgg(fig)
     ax_e, ax_l = fig.subplots(1, 2)
-    _pareto_panel(ax_e, objectives[:, 0], objectives[:, 1], "energy (mJ)", chosen, t_eer, raced)
-    _pareto_panel(ax_l, objectives[:, 0], objectives[:, 2], "latency (ms)", chosen, t_lat, raced)
+    star = None if verified else chosen
+    for ax, cost, key, label, threshold in (
+        (ax_e, objectives[:, 1], "energy_mj", "energy (mJ)", t_eer),
+        (ax_l, objectives[:, 2], "latency_ms", "latency (ms)", t_lat),
+    ):
+        _pareto_panel(ax, objectives[:, 0], cost, label, star, threshold, raced, accuracy_label)
+        if verified:
+            _verified_points(ax, verified, key, chosen_verified)
     return save_figure(fig, path, title)
+
+
+def _verified_points(ax: Axes, rows: Sequence[Mapping[str, Any]], cost_key: str, chosen: int | None) -> None:
+    """The final step's designs at their stand-alone accuracy (95 % interval bars) and reference cost; the chosen
+    one as a red star."""
+    acc = np.array([r["accuracy"] for r in rows], dtype=float)
+    low = np.array([r.get("accuracy_ci95_low", np.nan) for r in rows], dtype=float)
+    high = np.array([r.get("accuracy_ci95_high", np.nan) for r in rows], dtype=float)
+    cost = np.array([r[cost_key] for r in rows], dtype=float)
+    sizes = sorted({int(r["accuracy_n"]) for r in rows if r.get("accuracy_n")})
+    n = f", n={'/'.join(map(str, sizes))}" if sizes else ""
+    yerr = np.vstack([acc - np.where(np.isfinite(low), low, acc), np.where(np.isfinite(high), high, acc) - acc])
+    ax.errorbar(
+        cost, acc, yerr=yerr, fmt="s", ms=5, color="black", capsize=3, zorder=4,
+        label=f"verified: stand-alone accuracy, 95 % CI{n}",
+    )  # fmt: skip
+    if chosen is not None:
+        ax.scatter([cost[chosen]], [acc[chosen]], marker="*", s=220, color="red", zorder=5, label="chosen (verified)")
+    ax.legend(loc="lower right", fontsize="small")
 
 
 def accuracy_signal(
@@ -145,6 +176,7 @@ def _pareto_panel(
     chosen: int | None,
     threshold: float | None,
     raced: np.ndarray | None = None,
+    accuracy_label: str = "HyperNet accuracy",
 ) -> None:
     """One panel of plot_pareto: finite samples, their (max accuracy, min cost) front, choice, threshold;
     ``raced`` samples (stopped before the whole validation split) are drawn apart, off the front."""
@@ -167,13 +199,19 @@ def _pareto_panel(
         color="tab:blue",
         alpha=0.25 if not raced.any() else 0.6,
         linewidths=0,
-        label="samples" if not raced.any() else "samples (whole validation split)",
+        label=f"samples ({accuracy_label})" if not raced.any() else f"samples ({accuracy_label}, whole split)",
     )
     if a.size:
         front = pareto_mask(np.column_stack([a, c]), (True, False))
         order = np.argsort(c[front], kind="stable")
         ax.step(
-            c[front][order], a[front][order], where="post", marker="o", ms=4, color="tab:orange", label="Pareto front"
+            c[front][order],
+            a[front][order],
+            where="post",
+            marker="o",
+            ms=4,
+            color="tab:orange",
+            label=f"Pareto front ({accuracy_label})",
         )
     if chosen is not None and ok[chosen]:
         ax.scatter([cost[chosen]], [acc[chosen]], marker="*", s=220, color="red", zorder=5, label="chosen")
