@@ -1,7 +1,7 @@
 """Every search strategy at an equal evaluation budget on one evaluator (issue 10).
 
     .venv/bin/python benchmarks/bench_strategies.py [--iterations 150] [--seeds 0 1 2]
-        [--rewards balanced energy latency] [--strategies ...] [--constraints hard|none] [--json] [overrides ...]
+        [--rewards balanced energy latency] [--strategies ...] [--constraints hard|none] [--tabular] [--json] [overrides ...]
 
 Each strategy runs ``--iterations`` evaluations per seed and reward preset through the same
 evaluator (the config's HyperNet accuracy on the default data and its GP hardware predictor,
@@ -16,6 +16,8 @@ thresholds under the simulator, and the strategy's own wall time per evaluation 
 evaluator excluded). Runs are kept in ``--out/<preset>/<strategy>-seed<k>`` (a rerun only
 recomputes the figures; ``--fresh`` starts over); figures go to ``--out/bench_strategies.json``
 (``--json`` prints that document instead of the tables) and one best-so-far plot per preset.
+``--tabular``: tabular mode, as NAS-Bench users expect: accuracy from the accuracy table (``accuracy_model=table``:
+measured where tabulated, predicted elsewhere), hardware from the reference cost; no HyperNet, no GP to build.
 """
 
 from __future__ import annotations
@@ -57,8 +59,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "logs" / "bench" / "strategies")
     parser.add_argument("--fresh", action="store_true", help="delete the runs kept in --out and search again")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
+    parser.add_argument(
+        "--tabular",
+        action="store_true",
+        help="tabular mode: accuracy from the accuracy table (accuracy_model=table: measured where tabulated, "
+        "predicted elsewhere), hardware from the reference cost (cost_model=simulator); no HyperNet, no GP",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the search config")
     args = parser.parse_args()
+    if args.tabular:
+        args.overrides = ["accuracy_model=table", "cost_model=simulator", *args.overrides]
     if "random" not in args.strategies:
         parser.error("--strategies must include random (the reference for 'evaluations to reach random's best')")
 
@@ -71,13 +81,17 @@ def main() -> None:
     from yoso.search.strategy import build_strategy
     from yoso.tables import format_table
 
-    base_overrides = [*args.overrides, "logger=none", f"constraints={args.constraints}"]
+    base_overrides = [*args.overrides, "logger=none", f"constraints={args.constraints}", f"paths.output_dir={args.out}"]
     base_cfg = compose(base_overrides)
     base_setup = validate_config(base_cfg)
     base = build_evaluator(base_setup)  # one HyperNet + GP, shared by every run
     simulator = base_setup.reference_cost()
     log = (lambda *a, **k: None) if args.json else print
-    log(f"{args.iterations} evaluations x seeds {args.seeds} x presets {args.rewards}; constraints={args.constraints}")
+    log(
+        f"{args.iterations} evaluations x seeds {args.seeds} x presets {args.rewards}; constraints={args.constraints}"
+        + ("; tabular mode (accuracy table + reference cost)" if args.tabular else "")
+    )
+    bench_start = time.perf_counter()
 
     records: list[dict[str, Any]] = []
     curves: dict[str, dict[str, list[np.ndarray]]] = {}
@@ -223,6 +237,12 @@ def main() -> None:
     )
     infeasible = [r for r in records if r["returned_feasible_under_simulator"] is False]
     print(f"returned designs infeasible under the simulator: {len(infeasible)} of {len(records)} runs")
+    if hasattr(base.accuracy, "looked_up"):  # tabular mode: how many accuracies were measured rather than predicted
+        print(
+            f"tabular mode: {base.accuracy.looked_up} accuracies looked up in the table, {base.accuracy.predicted} "
+            "predicted (architectures it does not hold)"
+        )
+    print(f"wall time: {time.perf_counter() - bench_start:.1f} s for {len(records)} runs")
     print(f"figures: {args.out / 'bench_strategies.json'}; plots: {', '.join(map(str, plots))}")
 
 

@@ -8,7 +8,7 @@ from helpers import compose_config
 
 from yoso.app.run import validate_config
 from yoso.bench import TableRow, architecture_id
-from yoso.bench.table import merge_rows, row_record
+from yoso.bench.table import merge_rows, read_jsonl, row_record
 from yoso.config import ConfigError
 from yoso.predictor.accuracy import AccuracyFeatures, AccuracyPredictor
 from yoso.space.ops import OPS
@@ -56,7 +56,7 @@ def test_accuracy_model_predictor_ranks_candidates_without_a_hypernet(tmp_path, 
     from omegaconf import open_dict
 
     from yoso.app.pipeline import build_evaluator
-    from yoso.predictor.accuracy import TableAccuracy
+    from yoso.predictor.accuracy import PredictedAccuracy
 
     table = _table(tmp_path / "t.json.gz", space)
     cfg = compose_config(
@@ -71,7 +71,7 @@ def test_accuracy_model_predictor_ranks_candidates_without_a_hypernet(tmp_path, 
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
     run = validate_config(cfg)
-    assert isinstance(run.accuracy_model(), TableAccuracy) and "accuracy_model" in run.fingerprint
+    assert isinstance(run.accuracy_model(), PredictedAccuracy) and "accuracy_model" in run.fingerprint
     evaluation = build_evaluator(run)(space.sample(5, 4))
     genotypes = [g for g, _ in space.decode_many(space.sample(5, 4))]
     expected = np.array([0.8 + 0.04 * g.width - 0.03 * g.depth for g in genotypes])
@@ -104,3 +104,53 @@ def test_search_with_the_accuracy_predictor_runs_end_to_end(tmp_path, space, sha
     best = run_search(cfg)
     assert (tmp_path / "run" / "best.yaml").is_file() and np.isfinite(best["reward"])
     assert 0 <= best["accuracy"] <= 1  # stand-alone, from the final step
+    assert best["predicted_accuracy_ci95_low"] <= best["predicted_accuracy"] <= best["predicted_accuracy_ci95_high"]
+    assert (tmp_path / "run" / "accuracy_train.jsonl").read_text().count("\n") == 30  # the pinned training set
+    kept = [line for path in (shared_cache / "accuracy").glob("*.jsonl") for line in read_jsonl(path)]
+    assert any(line["genotype"] == best["genotype"] and line["index"] == -1 for line in kept)  # for later runs
+
+
+def test_predictor_trains_on_the_runs_results_of_its_config_and_a_run_pins_its_training_set(tmp_path, space) -> None:
+    """Results a run kept for the table's config (``<results>/<key>.jsonl``) join the table's architectures; those of
+    another config do not; a pinned run directory keeps its training set when more results arrive."""
+    from yoso.bench.table import append_jsonl
+    from yoso.predictor.accuracy import PredictedAccuracy
+
+    table = _table(tmp_path / "t.json.gz", space, n=12)
+    extra = [g for g, _ in space.decode_many(space.sample(3, 99))]
+    for i, g in enumerate(extra):
+        row = TableRow(architecture_id(g), -1, 0, 0.5, 0.5, 1000, 1000, 1.0)
+        append_jsonl(tmp_path / "results" / "k.jsonl", row_record(g.to_dict(), row, "k" if i < 2 else "other"))
+    model = PredictedAccuracy(space, str(table), results=str(tmp_path / "results"), iterations=20)
+    model.pin(tmp_path / "run" / "accuracy_train.jsonl")
+    assert len(model.training_table) == 14  # 12 of the table, 2 of the runs (the third is another config's)
+    records = model.training_table.records()
+    assert records[architecture_id(extra[0])].val_accuracy == 0.5 and list(records)[-1] == architecture_id(extra[1])
+    more = [g for g, _ in space.decode_many(space.sample(2, 7))]
+    for g in more:  # another run keeps results meanwhile
+        row = TableRow(architecture_id(g), -1, 0, 0.6, 0.6, 1000, 1000, 1.0)
+        append_jsonl(tmp_path / "results" / "k.jsonl", row_record(g.to_dict(), row, "k"))
+    resumed = PredictedAccuracy(space, str(table), results=str(tmp_path / "results"), iterations=20)
+    resumed.pin(tmp_path / "run" / "accuracy_train.jsonl")
+    assert set(resumed.training_table.records()) == set(records)  # the pinned set, not the grown results
+    fresh = PredictedAccuracy(space, str(table), results=str(tmp_path / "results"), iterations=20)
+    assert len(fresh.training_table) == 16
+
+
+def test_tabular_mode_looks_up_what_was_trained_and_predicts_the_rest(tmp_path, space) -> None:
+    """accuracy_model=table: a tabulated architecture gets its measured accuracy (std from its Wilson interval), any
+    other one the predictor's; the hits are counted."""
+    from yoso.bench.table import load_table
+    from yoso.predictor.accuracy import TabularAccuracy
+
+    table_path = _table(tmp_path / "t.json.gz", space, n=20)
+    model = TabularAccuracy(space, str(table_path), iterations=20)
+    table = load_table(str(table_path))
+    tabulated = space.sample(20, 3)[:4]  # the table's draw (seed 3): its first four architectures
+    vectors = np.concatenate([tabulated, space.sample(3, 50)])
+    mean, std = model.predict(vectors)
+    records = table.records()
+    measured = [records[architecture_id(g)] for g, _ in space.decode_many(tabulated)]
+    assert mean[:4] == pytest.approx([r.val_accuracy for r in measured])
+    assert std[:4] == pytest.approx([(r.val_ci95[1] - r.val_ci95[0]) / 3.92 for r in measured])
+    assert (model.looked_up, model.predicted) == (4, 3) and np.isfinite(mean[4:]).all() and (std[4:] > 0).all()

@@ -11,9 +11,7 @@ sizes and resolution), ``model.standalone``, the trainer's limits and the space.
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from yoso.app.run import TRAINER_KEYS, Run, present, validate_config
-from yoso.bench.table import TableRow, architecture_id, merge_rows, row_record
-from yoso.cache import digest
+from yoso.app.run import present, validate_config
+from yoso.bench.table import TableRow, append_jsonl, architecture_id, merge_rows, read_jsonl, row_record
 from yoso.config import ConfigError, check_choice, check_int, check_keys, check_nonempty_unique
 from yoso.stats import format_accuracy
 
@@ -70,34 +67,10 @@ class BenchSettings:
         )
 
 
-def table_config(run: Run) -> dict[str, Any]:
-    """What a stand-alone accuracy of the run's space depends on but the seed: the table's config (hashed)."""
-    from yoso.nn.modules import macro_cells
-
-    data = {k: v for k, v in run.group("data").items() if k not in ("num_workers", "seed")}
-    standalone = dict(run.group("model")["standalone"])
-    standalone["macro_cells"] = macro_cells(run.groups.get("space"), standalone["cells"])
-    trainer = {k: run.groups.get("trainer", {}).get(k) for k in TRAINER_KEYS}
-    return {"data": data, "standalone": standalone, "trainer": trainer, "space": run.group("space")}
-
-
 def read_lines(out: Path) -> Iterator[dict[str, Any]]:
     """Every line of every slice's rows file in ``out`` (a line cut by a kill is skipped)."""
     for path in sorted(out.glob("rows-*.jsonl")):
-        for text in path.read_text().splitlines():
-            try:
-                yield json.loads(text)
-            except json.JSONDecodeError:
-                continue
-
-
-def _append(path: Path, line: Mapping[str, Any]) -> None:
-    """Append one JSON line, synced; after a line a kill cut short, on a line of its own."""
-    cut = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-    with open(path, "a") as f:
-        f.write(("\n" if cut else "") + json.dumps(line, separators=(",", ":")) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        yield from read_jsonl(path)
 
 
 def _seeded(cfg: Any, seed: int) -> Any:
@@ -111,7 +84,7 @@ def build(cfg: Any, settings: BenchSettings) -> dict[str, Any]:
     """Train this slice's missing (architecture, seed) pairs, appending each result as soon as it is known."""
     run = validate_config(cfg, require=("space", "accelerator", "data", "model"))
     space = present(run.space, "space")
-    key = digest(table_config(run))
+    key = run.standalone_key
     genotypes = [
         g for g, _ in space.decode_many(space.sample(settings.archs, np.random.default_rng(settings.arch_seed)))
     ]
@@ -141,7 +114,7 @@ def build(cfg: Any, settings: BenchSettings) -> dict[str, Any]:
         genotype, t0 = genotypes[i], time.perf_counter()
         val, test, val_n, test_n = trainers[seed](genotype)
         row = TableRow(architecture_id(genotype), i, seed, val, test, val_n, test_n, round(time.perf_counter() - t0, 2))
-        _append(rows_path, row_record(genotype.to_dict(), row, key))
+        append_jsonl(rows_path, row_record(genotype.to_dict(), row, key))
         elapsed = time.perf_counter() - start
         log.info(
             "%d/%d: architecture %d (width %g, depth %.2f), seed %d: val %s, test %s, %.1f s; ETA %.0f min",
@@ -162,8 +135,7 @@ def build(cfg: Any, settings: BenchSettings) -> dict[str, Any]:
 def merge(cfg: Any, settings: BenchSettings) -> dict[str, Any]:
     """Write the table of every slice's rows of this config's hash to ``bench.table``."""
     run = validate_config(cfg, require=("space", "accelerator", "data", "model"))
-    config = table_config(run)
-    key = digest(config)
+    config, key = run.standalone_config(), run.standalone_key
     table = merge_rows(
         settings.name,
         key,

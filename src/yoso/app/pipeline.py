@@ -31,12 +31,17 @@ from yoso.tables import format_table
 
 log = logging.getLogger("yoso.search")
 
+#: The accuracy predictor's training set in the run directory (build lines: table rows and earlier runs' results).
+PINNED_TRAINING = "accuracy_train.jsonl"
+
 
 def build_evaluator(run: Run) -> CandidateEvaluator:
     """Step 1 of a sampling strategy: the HyperNet and the hardware evaluators (reused or built) as one evaluator."""
     hardware = run.cost_model()
     accuracy = run.accuracy_model()
     if accuracy is not None:  # e.g. predicted stand-alone accuracy: no HyperNet, no race
+        if hasattr(accuracy, "pin"):  # the training set, fixed for this run (a resumed run fits the same model)
+            accuracy.pin(run.output_dir / PINNED_TRAINING)
         hardware(present(run.space, "space").sample(1, 0))  # builds or loads the GP now, not inside the progress bar
         accuracy(present(run.space, "space").sample(1, 0))  # fits the accuracy model now, too
         return CandidateEvaluator(accuracy, hardware, present(run.reward, "reward"), constraints=run.constraints)
@@ -109,7 +114,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             int(np.nansum(history.feasible)),
         )
 
-    train = run.standalone_trainer(run_dir / "final") if search.standalone else None
+    train = run.standalone_trainer(run_dir / "final", keep=True) if search.standalone else None
     predictor = run.accuracy_model()  # None: the search ranked by the HyperNet's accuracy
     accuracy_label = "HyperNet accuracy" if predictor is None else "predicted stand-alone accuracy"
     rows, chosen = final_step(

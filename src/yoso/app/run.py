@@ -128,7 +128,31 @@ class Run:
         node = self.groups.get("accuracy_model")
         if node is None or node.get("name") == "hypernet":
             return None
-        return self._once("accuracy_model", lambda: _build_accuracy_model(node, present(self.space, "space")))
+        return self._once(
+            "accuracy_model", lambda: _build_accuracy_model(node, present(self.space, "space"), self.results_dir)
+        )
+
+    @property
+    def results_dir(self) -> Path:
+        """Where every run's stand-alone results are kept (``<cache_dir>/accuracy/<standalone_key>.jsonl``, lines of
+        an accuracy table's build): an accuracy predictor trains on them beside its table."""
+        return self.cache_dir / "accuracy"
+
+    def standalone_config(self) -> dict[str, Any]:
+        """What a stand-alone accuracy of this run's space depends on but the seed (hashed: :attr:`standalone_key`):
+        the data (split sizes, resolution), ``model.standalone``, the trainer's limits and the space."""
+        from yoso.nn.modules import macro_cells
+
+        data = {k: v for k, v in self.group("data").items() if k not in ("num_workers", "seed")}
+        standalone = dict(self.group("model")["standalone"])
+        standalone["macro_cells"] = macro_cells(self.groups.get("space"), standalone["cells"])
+        trainer = {k: self.groups.get("trainer", {}).get(k) for k in TRAINER_KEYS}
+        return {"data": data, "standalone": standalone, "trainer": trainer, "space": self.group("space")}
+
+    @property
+    def standalone_key(self) -> str:
+        """The hash of :meth:`standalone_config`: an accuracy table's ``key``, and the name of the run's results file."""
+        return digest(self.standalone_config())
 
     # ----------------------------------------------------------------- training
 
@@ -279,10 +303,11 @@ class Run:
             lambda model, path: model.trainer.save_checkpoint(path, weights_only=True),
         )
 
-    def standalone_trainer(self, root: Path) -> StandaloneTrainer:
+    def standalone_trainer(self, root: Path, keep: bool = False) -> StandaloneTrainer:
         """``genotype -> (val accuracy, test accuracy, val images, test images)``: stand-alone training at
         ``model.standalone`` in ``root``. The image counts are those the trainer evaluated
-        (``limit_val_batches``/``limit_test_batches`` apply)."""
+        (``limit_val_batches``/``limit_test_batches`` apply). ``keep``: each result is also appended to the runs'
+        results (:attr:`results_dir`), where an accuracy predictor of this config finds it."""
         import pytorch_lightning as pl
 
         from yoso.nn import ChildModule
@@ -305,7 +330,24 @@ class Run:
             test_n = evaluated_images(trainer.num_test_batches, len(datamodule.splits.test), datamodule.batch_size)
             return val, test, val_n, test_n
 
-        return train
+        return self._kept(train) if keep else train
+
+    def _kept(self, train: StandaloneTrainer) -> StandaloneTrainer:
+        """``train``, each result appended to ``<results_dir>/<standalone_key>.jsonl`` (a build line, index -1)."""
+        from yoso.bench.table import TableRow, append_jsonl, architecture_id, row_record
+
+        key = self.standalone_key
+        path = self.results_dir / f"{key}.jsonl"
+
+        def kept(genotype: Any) -> tuple[float, float, int, int]:
+            start = time.perf_counter()
+            val, test, val_n, test_n = train(genotype)
+            seconds = round(time.perf_counter() - start, 2)
+            row = TableRow(architecture_id(genotype), -1, self.seed, val, test, val_n, test_n, seconds)
+            append_jsonl(path, row_record(genotype.to_dict(), row, key))
+            return val, test, val_n, test_n
+
+        return kept
 
     # ----------------------------------------------------------------- the search's identity
 
@@ -336,13 +378,15 @@ def present(value: T | None, group: str) -> T:
     return value
 
 
-def _build_accuracy_model(node: Mapping[str, Any], space: JointSpace) -> Any:
-    """The model an ``accuracy_model`` node names by ``_target_`` (none for ``name: hypernet``), with the space."""
+def _build_accuracy_model(node: Mapping[str, Any], space: JointSpace, results: Path | None = None) -> Any:
+    """The model an ``accuracy_model`` node names by ``_target_`` (none for ``name: hypernet``), built with the space
+    and the folder of the runs' stand-alone results."""
     if node.get("name") == "hypernet":
         return None
     if not node.get("_target_"):
         raise ConfigError("accuracy_model._target_", None, "a class building vectors -> accuracy, or name: hypernet")
-    return build({k: v for k, v in node.items() if k != "name"}, "accuracy_model", space=space)
+    kept = {} if results is None else {"results": str(results)}
+    return build({k: v for k, v in node.items() if k != "name"}, "accuracy_model", space=space, **kept)
 
 
 def evaluated_images(batches: Any, size: int, batch_size: int) -> int:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import cache
 from importlib import resources
@@ -40,7 +41,7 @@ class TableRow:
     """One architecture trained stand-alone with one seed: accuracies on ``val_n`` and ``test_n`` images."""
 
     arch: str
-    index: int  # the architecture's position in the table's seeded draw
+    index: int  # the architecture's position in the table's seeded draw (-1: a search's result, not drawn)
     seed: int
     val_accuracy: float
     test_accuracy: float
@@ -97,7 +98,7 @@ class BenchTable:
     def records(self) -> dict[str, BenchRecord]:
         """Every architecture's record, by id, in the order of the table's draw."""
         by_arch: dict[str, list[TableRow]] = {}
-        for row in sorted(self.rows, key=lambda r: (r.index, r.seed)):
+        for row in sorted(self.rows, key=lambda r: (r.index < 0, r.index, r.seed)):  # a run's results (-1) last
             by_arch.setdefault(row.arch, []).append(row)
         out = {}
         for arch, rows in by_arch.items():
@@ -124,6 +125,14 @@ class BenchTable:
         if arch not in self.genotypes:
             raise KeyError(f"architecture {arch} is not in table {self.name!r} ({len(self)} architectures)")
         return self.records()[arch]
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The rows as build lines (:func:`row_record`), e.g. to merge with a run's results of the same config."""
+        return [row_record(self.genotypes[r.arch], r, self.key) for r in self.rows]
+
+    def extended(self, lines: Iterable[Mapping[str, Any]]) -> BenchTable:
+        """A copy with more build lines (those of this table's config hash; an (architecture, seed) it holds is kept)."""
+        return merge_rows(self.name, self.key, self.config, [*self.lines(), *lines])
 
     # ----------------------------------------------------------------- file
 
@@ -166,6 +175,29 @@ class BenchTable:
 def row_record(genotype: Mapping[str, Any], row: TableRow, key: str) -> dict[str, Any]:
     """One line of a build's ``rows-*.jsonl``: the row, its genotype and the config hash it belongs to."""
     return {"key": key, "genotype": dict(genotype), **asdict(row)}
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The JSON lines of ``path`` (none if it does not exist; a line cut by a kill is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    for text in path.read_text().splitlines():
+        try:
+            yield json.loads(text)
+        except json.JSONDecodeError:
+            continue
+
+
+def append_jsonl(path: str | Path, line: Mapping[str, Any]) -> None:
+    """Append one JSON line, flushed and synced (after a line a kill cut short: on a line of its own)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cut = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with open(path, "a") as f:
+        f.write(("\n" if cut else "") + json.dumps(line, separators=(",", ":")) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def merge_rows(name: str, key: str, config: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> BenchTable:

@@ -9,17 +9,32 @@ multiply-accumulates on the deployment macro (its capacity), optionally the Hype
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from yoso.bench.table import (
+    DEFAULT_TABLE,
+    BenchRecord,
+    BenchTable,
+    architecture_id,
+    load_table,
+    merge_rows,
+    read_jsonl,
+)
+from yoso.cache import atomic_path
 from yoso.config import ConfigError, check_int
 from yoso.hw.layers import Deploy, deployment_layers
 from yoso.predictor.gp import fit_gp, make_gp, predict_gp
 from yoso.space.genotype import CELL_TYPES, Genotype
+
+log = logging.getLogger("yoso")
 
 
 @dataclass(frozen=True)
@@ -83,31 +98,70 @@ class AccuracyPredictor:
         return x if extra is None else np.column_stack([x, np.asarray(extra, dtype=np.float64)])
 
 
-class TableAccuracy:
+class PredictedAccuracy:
     """``accuracy_model=predictor``: predicted stand-alone accuracy of encoded candidates of ``space``, from an
-    :class:`AccuracyPredictor` fitted on every architecture of an accuracy table (built on first use)."""
+    :class:`AccuracyPredictor` fitted on an accuracy table's architectures plus every stand-alone result the runs
+    kept for the table's config (``<results>/<table key>.jsonl``, :attr:`yoso.app.run.Run.results_dir`).
+
+    :meth:`pin` fixes the training set of a run: the first build writes it to the run directory and a resumed run
+    fits on that file, so results other runs add meanwhile never change a search halfway.
+    """
 
     name = "predictor"
 
-    def __init__(self, space: Any, table: str = "fashion_mnist_short", iterations: int = 200, seed: int = 0):
+    def __init__(
+        self,
+        space: Any,
+        table: str = DEFAULT_TABLE,
+        results: str | None = None,
+        iterations: int = 200,
+        seed: int = 0,
+    ):
         if not isinstance(table, str) or not table:
             raise ConfigError("accuracy_model.table", table, "a shipped table's name or a .json.gz path")
         self.space, self.table = space, table
+        self.results = None if results is None else Path(results)
         self.iterations = check_int("accuracy_model.iterations", iterations, 0)
         self.seed = check_int("accuracy_model.seed", seed, 0, 2**32 - 1)
+        self._pinned: Path | None = None
+        self._training: BenchTable | None = None
         self._predictor: AccuracyPredictor | None = None
+
+    def pin(self, path: str | Path) -> None:
+        """Fit on the build lines in ``path`` if it exists, else on the table and the results, written there first."""
+        self._pinned = Path(path)
+
+    @property
+    def training_table(self) -> BenchTable:
+        """What the predictor fits on: the table plus the runs' results of its config hash (or the pinned file)."""
+        if self._training is None:
+            base = load_table(self.table)
+            if self._pinned is not None and self._pinned.is_file():
+                self._training = merge_rows(base.name, base.key, base.config, read_jsonl(self._pinned))
+            else:
+                extra = read_jsonl(self.results / f"{base.key}.jsonl") if self.results is not None else iter(())
+                self._training = base.extended(extra)
+                if self._pinned is not None:
+                    with atomic_path(self._pinned) as tmp:
+                        tmp.write_text("".join(json.dumps(line) + "\n" for line in self._training.lines()))
+            added = len(self._training) - len(base)
+            log.info(
+                "accuracy predictor: %d architectures of table %s (config %s)%s",
+                len(self._training),
+                base.name,
+                base.key,
+                f", {added} of them from runs' stand-alone results" if added else "",
+            )
+        return self._training
 
     @property
     def predictor(self) -> AccuracyPredictor:
         if self._predictor is None:
-            from yoso.bench import load_table
             from yoso.space.ops import OPS
 
-            records = list(load_table(self.table).records().values())
-            features = AccuracyFeatures(tuple(OPS))
-            accuracy = [r.val_accuracy for r in records]
-            self._predictor = AccuracyPredictor(features, self.iterations, self.seed).fit(
-                [r.genotype for r in records], accuracy
+            records = list(self.training_table.records().values())
+            self._predictor = AccuracyPredictor(AccuracyFeatures(tuple(OPS)), self.iterations, self.seed).fit(
+                [r.genotype for r in records], [r.val_accuracy for r in records]
             )
         return self._predictor
 
@@ -121,3 +175,35 @@ class TableAccuracy:
     def predict(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         """Predicted stand-alone accuracy of each candidate and its predictive standard deviation, each ``(n,)``."""
         return self.predictor.predict(self.genotypes(vectors))
+
+
+class TabularAccuracy(PredictedAccuracy):
+    """``accuracy_model=table`` (tabular mode, as NAS-Bench users expect): a candidate the table (or a run) trained
+    gets its measured stand-alone accuracy and the Wilson interval's width as its std; any other one the predictor's
+    (a surrogate benchmark, as NAS-Bench-301: the space is too large to tabulate). ``looked_up`` counts the hits."""
+
+    name = "table"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.looked_up = self.predicted = 0
+
+    def predict(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+        genotypes = self.genotypes(vectors)
+        records = self._records()
+        hits = [records.get(architecture_id(g)) for g in genotypes]
+        missing = [i for i, r in enumerate(hits) if r is None]
+        mean, std = np.empty(len(genotypes)), np.empty(len(genotypes))
+        if missing:
+            mean[missing], std[missing] = self.predictor.predict([genotypes[i] for i in missing])
+        for i, record in enumerate(hits):
+            if record is not None:
+                mean[i], std[i] = record.val_accuracy, (record.val_ci95[1] - record.val_ci95[0]) / (2 * 1.96)
+        self.looked_up += len(hits) - len(missing)
+        self.predicted += len(missing)
+        return mean, std
+
+    def _records(self) -> dict[str, BenchRecord]:
+        if not hasattr(self, "_by_arch"):
+            self._by_arch = self.training_table.records()
+        return self._by_arch
