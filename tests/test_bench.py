@@ -93,3 +93,19 @@ def test_bad_bench_values_name_their_key(tmp_path, key, value) -> None:
     with pytest.raises(ConfigError) as err:
         BenchSettings.from_config(node)
     assert err.value.key == f"bench.{key}"
+
+
+def test_indices_train_a_part_of_the_draw_with_another_seed(tmp_path) -> None:
+    """bench.indices='1:3' with seeds [1]: only architectures 1 and 2 of the draw get a second seed, pooled in the
+    merge; a bad value names the key."""
+    run_bench(_cfg(tmp_path))
+    second = run_bench(_cfg(tmp_path, "bench.indices='1:3'", "bench.seeds=[1]"))
+    assert second["trained"] == 2
+    merged = run_bench(_cfg(tmp_path, "bench.mode=merge"))
+    assert (merged["architectures"], merged["rows"]) == (3, 5)
+    seeds = sorted(r.seeds for r in load_table(str(tmp_path / "t.json.gz")).records().values())
+    assert seeds == [(0,), (0, 1), (0, 1)]
+    for bad in ("bench.indices=[5]", "bench.indices='a:b'"):
+        with pytest.raises(ConfigError) as err:
+            run_bench(_cfg(tmp_path, bad))
+        assert err.value.key.startswith("bench.indices")

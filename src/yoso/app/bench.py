@@ -38,6 +38,7 @@ class BenchSettings:
     name: str
     archs: int
     arch_seed: int
+    indices: tuple[int, ...] | None  # the architectures of the draw this build trains (None: all)
     seeds: tuple[int, ...]
     slices: int
     slice: int
@@ -51,13 +52,25 @@ class BenchSettings:
             check_int("bench.seeds[]", s, 0, 2**32 - 1) for s in check_nonempty_unique("bench.seeds", node.get("seeds"))
         )
         slices = check_int("bench.slices", node.get("slices"), 1)
+        archs = check_int("bench.archs", node.get("archs"), 1)
+        indices = node.get("indices")
+        if isinstance(indices, str):  # "start:stop", a slice of the draw
+            start, _, stop = indices.partition(":")
+            if not (start.strip().isdigit() and stop.strip().isdigit()):
+                raise ConfigError("bench.indices", indices, "a list of indices of the draw, or 'start:stop'")
+            indices = list(range(int(start), int(stop)))
+        if indices is not None:
+            indices = tuple(
+                check_int("bench.indices[]", i, 0, archs - 1) for i in check_nonempty_unique("bench.indices", indices)
+            )
         name = node.get("name")
         if not isinstance(name, str) or not name or "/" in name:
             raise ConfigError("bench.name", name, "a table name (letters, digits, '_'; no '/')")
         return cls(
             mode=check_choice("bench.mode", node.get("mode"), MODES),
             name=name,
-            archs=check_int("bench.archs", node.get("archs"), 1),
+            archs=archs,
+            indices=indices,
             arch_seed=check_int("bench.arch_seed", node.get("arch_seed"), 0, 2**32 - 1),
             seeds=seeds,
             slices=slices,
@@ -88,7 +101,8 @@ def build(cfg: Any, settings: BenchSettings) -> dict[str, Any]:
     genotypes = [
         g for g, _ in space.decode_many(space.sample(settings.archs, np.random.default_rng(settings.arch_seed)))
     ]
-    mine = [i for i in range(settings.archs) if i % settings.slices == settings.slice]
+    drawn = settings.indices if settings.indices is not None else range(settings.archs)
+    mine = [i for k, i in enumerate(drawn) if k % settings.slices == settings.slice]
     settings.out.mkdir(parents=True, exist_ok=True)
     rows_path = settings.out / f"rows-{settings.slice}-of-{settings.slices}.jsonl"
     done = {(line["arch"], line["seed"]) for line in read_lines(settings.out) if line.get("key") == key}
