@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from yoso.config import ConfigError
 from yoso.nn.ops import build_op
@@ -68,6 +69,9 @@ def test_load_genotype_from_a_name_or_a_file(tmp_path) -> None:
     assert load_genotype(str(path)) == known_genotype("ENAS")
     (tmp_path / "g.json").write_text(known_genotype("PNAS").to_json())
     assert load_genotype(str(tmp_path / "g.json")) == known_genotype("PNAS")
+    best = {"genotype": known_genotype("ENAS").to_dict(), "accuracy": 0.9, "accelerator_str": "16x16"}
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(best))  # a search run's result: its genotype
+    assert load_genotype(str(tmp_path / "best.yaml")) == known_genotype("ENAS")
     with pytest.raises(ConfigError, match="genotype='resnet'"):
         load_genotype("resnet")
     path.write_text("normal: [[conv9x9, 0]]\nnormal_concat: [2]\nreduce: []\nreduce_concat: []\n")

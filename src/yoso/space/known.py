@@ -240,11 +240,15 @@ def known_genotype(name: str) -> Genotype:
 
 
 def load_genotype(spec: str) -> Genotype:
-    """A genotype from a known name or a YAML/JSON file; a ConfigError (key ``genotype``) otherwise."""
+    """A genotype from a known name or a YAML/JSON file (a genotype, or a search run's ``best.yaml``: its
+    ``genotype``); a ConfigError (key ``genotype``) otherwise."""
     path = Path(spec)
     if path.is_file():
         text = path.read_text()
         try:
+            data = yaml.safe_load(text)  # JSON is YAML
+            if isinstance(data, dict) and isinstance(data.get("genotype"), dict):  # a search run's best.yaml
+                return Genotype.from_dict(data["genotype"])
             return Genotype.from_json(text) if path.suffix == ".json" else Genotype.from_yaml(text)
         except yaml.YAMLError as err:  # not YAML at all: where the parser stopped, in one line
             mark = getattr(err, "problem_mark", None)
