@@ -68,7 +68,13 @@ def main() -> None:
             if args.fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
             history = Experiment(
-                strategy, evaluator, iterations, run_dir, {"bench": name, "seed": seed}, progress=True
+                strategy,
+                evaluator,
+                iterations,
+                run_dir,
+                {"bench": name, "seed": seed},
+                progress=True,
+                checkpoint_every_s=setup.search.checkpoint_every_s,
             ).run()
             print(
                 f"{name} seed {seed}: best reward {history.reward.max():.4f} in {time.perf_counter() - start:.0f} s",

@@ -109,7 +109,15 @@ def main() -> None:
                     OmegaConf.to_container(cfg.strategy, resolve=True), setup.space, seed, setup.constraints
                 )
                 fingerprint = {"bench": name, "seed": seed, "reward": preset, "constraints": args.constraints}
-                loop = Experiment(strategy, evaluator, args.iterations, run_dir, fingerprint, progress=not args.json)
+                loop = Experiment(
+                    strategy,
+                    evaluator,
+                    args.iterations,
+                    run_dir,
+                    fingerprint,
+                    progress=not args.json,
+                    checkpoint_every_s=setup.search.checkpoint_every_s,
+                )
                 start = time.perf_counter()
                 history = loop.run()
                 feasible = history.feasible.astype(bool)
