@@ -6,9 +6,12 @@ Reads the accuracy table's rows (``python bench.py``; the rows of one config has
 ``--held-out`` architectures of the table's draw (disjoint from the training ones), fits each model on the rest
 and prints, on the held-out architectures: Kendall tau and Spearman rho with percentile-bootstrap 95 %
 intervals, the mean absolute error in percentage points, and, for the models with an uncertainty, the coverage
-of their 95 % intervals. The models: the GP of :mod:`yoso.predictor.accuracy` on the one GP stack, gradient
-boosting and ridge regression on the same features, and the width-and-depth-only GP (what the scale alone
-explains); ``--hypernet`` adds the raw HyperNet accuracy of the same held-out architectures (its MAE is its bias).
+of their 95 % intervals. The models: the GP of :mod:`yoso.predictor.accuracy` on the one GP stack (width, depth,
+log MACs, log weights: ``accuracy_model=predictor``), the same GP with each cell's op counts, the width-and-depth-only
+GP (what the scale alone explains), an ensemble of five MLPs, gradient boosting and ridge regression; ``--hypernet``
+adds the raw HyperNet accuracy of the same held-out architectures (its MAE is its bias) and the GP with the
+HyperNet's accuracy as one more input. A held-out architecture trained with several seeds is scored against its
+accuracy pooled over them (less seed noise in the truth).
 """
 
 from __future__ import annotations
@@ -35,6 +38,28 @@ def held_out_figures(pred: np.ndarray, truth: np.ndarray, std: np.ndarray | None
     return out
 
 
+def mlp_ensemble(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, members: int = 5) -> tuple:
+    """Mean and spread of ``members`` small MLPs (scikit-learn, standardised inputs, seeds 0..members-1)."""
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    centre, scale = y_train.mean(), 20.0  # targets of order one for the MLPs
+    predictions = np.array(
+        [
+            make_pipeline(
+                StandardScaler(), MLPRegressor(hidden_layer_sizes=(32, 32), alpha=1e-2, max_iter=3000, random_state=s)
+            )
+            .fit(x_train, (y_train - centre) * scale)
+            .predict(x_test)
+            / scale
+            + centre
+            for s in range(members)
+        ]
+    )
+    return predictions.mean(0), predictions.std(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -59,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from yoso.app.bench import read_lines
     from yoso.bench.table import merge_rows
     from yoso.predictor.accuracy import AccuracyFeatures, AccuracyPredictor
-    from yoso.space.ops import OPS
+    from yoso.space.ops import YOSO_OPS
 
     lines = list(read_lines(args.rows))
     if not lines:
@@ -76,20 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     train, test = records[: -args.held_out], records[-args.held_out :]
     y_train = np.array([r.val_accuracy for r in train])
     y_test = np.array([r.val_accuracy for r in test])
-    ops = tuple(
-        sorted({op for r in records for cell in ("normal", "reduce") for op, _ in r.genotype.edges(cell)} | set(OPS))
-    )
-    features = AccuracyFeatures(ops)
     g_train, g_test = [r.genotype for r in train], [r.genotype for r in test]
-    x_train, x_test = features(g_train), features(g_test)
+    scale = AccuracyFeatures()  # width, depth, log MACs, log weights: accuracy_model=predictor's default inputs
+    counted = AccuracyFeatures(YOSO_OPS)  # and each cell's op counts (accuracy_model.op_counts=true)
+    x_train, x_test = scale(g_train), scale(g_test)
 
     results: dict[str, dict[str, Any]] = {}
-    gp = AccuracyPredictor(features).fit(g_train, y_train)
-    mean, std = gp.predict(g_test)
+    mean, std = AccuracyPredictor(scale).fit(g_train, y_train).predict(g_test)
     results["gp"] = held_out_figures(mean, y_test, std, args.bootstrap)
-    scale = [features.names.index("width"), features.names.index("depth")]
-    mean, std = AccuracyPredictor(features).fit_features(x_train[:, scale], y_train).predict_features(x_test[:, scale])
+    mean, std = AccuracyPredictor(counted).fit(g_train, y_train).predict(g_test)
+    results["gp_op_counts"] = held_out_figures(mean, y_test, std, args.bootstrap)
+    width_depth = [scale.names.index("width"), scale.names.index("depth")]
+    mean, std = (
+        AccuracyPredictor(scale).fit_features(x_train[:, width_depth], y_train).predict_features(x_test[:, width_depth])
+    )
     results["gp_width_depth"] = held_out_figures(mean, y_test, std, args.bootstrap)
+    mean, std = mlp_ensemble(x_train, y_train, x_test)
+    results["mlp_ensemble"] = held_out_figures(mean, y_test, std, args.bootstrap)
     if args.hypernet:  # the raw HyperNet on the same held-out set (its accuracy's rank, and its bias in pp)
         from yoso.app.cli import compose
         from yoso.app.run import validate_config
@@ -98,8 +126,14 @@ def main(argv: list[str] | None = None) -> int:
             compose(["logger=none", "paths.output_dir=" + str(ROOT / "logs" / "bench"), *args.overrides])
         )
         supernet = run.hypernet().to(run.device())
-        hyper = np.asarray(supernet.accuracy(g_test, run.datamodule()))
-        results["hypernet"] = held_out_figures(hyper, y_test, None, args.bootstrap)
+        hyper = np.asarray(supernet.accuracy([*g_train, *g_test], run.datamodule()))
+        results["hypernet"] = held_out_figures(hyper[len(train) :], y_test, None, args.bootstrap)
+        mean, std = (
+            AccuracyPredictor(scale)
+            .fit(g_train, y_train, extra=hyper[: len(train), None])
+            .predict(g_test, extra=hyper[len(train) :, None])
+        )
+        results["gp_with_hypernet"] = held_out_figures(mean, y_test, std, args.bootstrap)
     for name, regressor in (
         ("gradient_boosting", HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, random_state=0)),
         ("ridge", make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))),

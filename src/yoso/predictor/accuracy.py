@@ -1,10 +1,11 @@
-"""A stand-alone accuracy predictor (started for issue 29): a genotype's features -> a GP on stand-alone accuracy.
+"""A stand-alone accuracy predictor (issue 29): a genotype's features -> a GP on stand-alone accuracy.
 
-Trained on the accuracy table (:mod:`yoso.bench`), it predicts the accuracy a network reaches when trained
-stand-alone at the table's budget, with a predictive standard deviation, on the one GP stack
-(:mod:`yoso.predictor.gp`). The features are few and dense, because a table holds hundreds of architectures,
-not thousands: each cell type's op counts, the macro's width and depth, and the log of the network's
-multiply-accumulates on the deployment macro (its capacity), optionally the HyperNet's accuracy.
+Trained on the accuracy table (:mod:`yoso.bench`) and the runs' kept stand-alone results, it predicts the accuracy a
+network reaches when trained stand-alone at the table's budget, with a predictive standard deviation, on the one GP
+stack (:mod:`yoso.predictor.gp`). The features are few and dense, because a table holds hundreds of architectures,
+not thousands: the macro's width and depth and the log of the network's multiply-accumulates and weights on the
+deployment macro (its capacity); optionally each cell type's op counts and the HyperNet's accuracy
+(``benchmarks/bench_accuracy.py`` measures each choice on held-out architectures).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from yoso.bench.table import (
     read_jsonl,
 )
 from yoso.cache import atomic_path
-from yoso.config import ConfigError, check_int
-from yoso.hw.layers import Deploy, deployment_layers
+from yoso.config import ConfigError, check_bool, check_int
+from yoso.hw.layers import Deploy, count_params, deployment_layers
 from yoso.predictor.gp import fit_gp, make_gp, predict_gp
 from yoso.space.genotype import CELL_TYPES, Genotype
 
@@ -39,22 +40,24 @@ log = logging.getLogger("yoso")
 
 @dataclass(frozen=True)
 class AccuracyFeatures:
-    """``features(genotypes) -> (n, d)``: op counts per cell type (``ops`` order), width, depth, log MACs."""
+    """``features(genotypes) -> (n, d)``: op counts per cell type (``ops`` order; none if ``ops`` is empty), width,
+    depth, and the log of the network's multiply-accumulates and weights on the deployment macro (its capacity)."""
 
-    ops: tuple[str, ...]
+    ops: tuple[str, ...] = ()
     deploy: Deploy = Deploy()
 
     @property
     def names(self) -> tuple[str, ...]:
         counts = tuple(f"{cell}.{op}" for cell in CELL_TYPES for op in self.ops)
-        return (*counts, "width", "depth", "log_macs")
+        return (*counts, "width", "depth", "log_macs", "log_params")
 
     def __call__(self, genotypes: Sequence[Genotype]) -> np.ndarray:
         rows = []
         for g in genotypes:
             counts = [sum(op == name for op, _ in g.edges(cell)) for cell in CELL_TYPES for name in self.ops]
-            macs = sum(layer.macs for layer in deployment_layers(g, self.deploy, names=False))
-            rows.append([*counts, g.width, g.depth, np.log(max(macs, 1))])
+            layers = deployment_layers(g, self.deploy, names=False)
+            macs, params = sum(layer.macs for layer in layers), count_params(layers)
+            rows.append([*counts, g.width, g.depth, np.log(max(macs, 1)), np.log(max(params, 1))])
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.names))
 
 
@@ -114,6 +117,7 @@ class PredictedAccuracy:
         space: Any,
         table: str = DEFAULT_TABLE,
         results: str | None = None,
+        op_counts: bool = False,
         iterations: int = 200,
         seed: int = 0,
     ):
@@ -121,6 +125,7 @@ class PredictedAccuracy:
             raise ConfigError("accuracy_model.table", table, "a shipped table's name or a .json.gz path")
         self.space, self.table = space, table
         self.results = None if results is None else Path(results)
+        self.op_counts = check_bool("accuracy_model.op_counts", op_counts)
         self.iterations = check_int("accuracy_model.iterations", iterations, 0)
         self.seed = check_int("accuracy_model.seed", seed, 0, 2**32 - 1)
         self._pinned: Path | None = None
@@ -157,10 +162,11 @@ class PredictedAccuracy:
     @property
     def predictor(self) -> AccuracyPredictor:
         if self._predictor is None:
-            from yoso.space.ops import OPS
+            from yoso.space.ops import YOSO_OPS
 
             records = list(self.training_table.records().values())
-            self._predictor = AccuracyPredictor(AccuracyFeatures(tuple(OPS)), self.iterations, self.seed).fit(
+            features = AccuracyFeatures(YOSO_OPS if self.op_counts else ())
+            self._predictor = AccuracyPredictor(features, self.iterations, self.seed).fit(
                 [r.genotype for r in records], [r.val_accuracy for r in records]
             )
         return self._predictor
