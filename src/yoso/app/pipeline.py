@@ -40,8 +40,6 @@ def build_evaluator(run: Run) -> CandidateEvaluator:
     hardware = run.cost_model()
     accuracy = run.accuracy_model()
     if accuracy is not None:  # e.g. predicted stand-alone accuracy: no HyperNet, no race
-        if hasattr(accuracy, "pin"):  # the training set, fixed for this run (a resumed run fits the same model)
-            accuracy.pin(run.output_dir / PINNED_TRAINING)
         hardware(present(run.space, "space").sample(1, 0))  # builds or loads the GP now, not inside the progress bar
         accuracy(present(run.space, "space").sample(1, 0))  # fits the accuracy model now, too
         return CandidateEvaluator(accuracy, hardware, present(run.reward, "reward"), constraints=run.constraints)
@@ -75,6 +73,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
+    predictor = run.accuracy_model()  # None: the search ranks by the HyperNet's accuracy
+    if hasattr(predictor, "pin"):  # its training set, fixed for this run (a resumed run fits the same model)
+        predictor.pin(run_dir / PINNED_TRAINING)
     strategy.prepare(run)  # a one-shot strategy takes its HyperNet, cost model and Trainer factory here
     one_shot = isinstance(strategy, OneShotStrategy)
     evaluator = None if one_shot else build_evaluator(run)
@@ -115,7 +116,6 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         )
 
     train = run.standalone_trainer(run_dir / "final", keep=True) if search.standalone else None
-    predictor = run.accuracy_model()  # None: the search ranked by the HyperNet's accuracy
     accuracy_label = "HyperNet accuracy" if predictor is None else "predicted stand-alone accuracy"
     rows, chosen = final_step(
         history,
