@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf, open_dict
 
-from yoso.app.cli import compose  # noqa: E402
+from yoso.app.cli import compose, set_num_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
@@ -54,6 +54,7 @@ def main() -> None:
         with open_dict(configs[name]):
             configs[name].paths.output_dir = str(args.out)
     cfg = configs[STRATEGIES[0]]
+    set_num_threads(cfg.get("num_threads"))  # the config's torch threads (conf/runtime), as search.py
     setup = validate_config(cfg)
     iterations = args.iterations or int(cfg.search.iterations)
     evaluator = build_evaluator(setup)

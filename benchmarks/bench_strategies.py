@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from yoso.app.cli import compose  # noqa: E402
+from yoso.app.cli import compose, set_num_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOSO_ROOT", str(ROOT))
@@ -83,6 +83,7 @@ def main() -> None:
 
     base_overrides = [*args.overrides, "logger=none", f"constraints={args.constraints}", f"paths.output_dir={args.out}"]
     base_cfg = compose(base_overrides)
+    set_num_threads(base_cfg.get("num_threads"))  # the config's torch threads (conf/runtime), as search.py
     base_setup = validate_config(base_cfg)
     base = build_evaluator(base_setup)  # one HyperNet + GP, shared by every run
     simulator = base_setup.reference_cost()

@@ -38,14 +38,14 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/search.yaml")
     args = parser.parse_args()
 
-    from yoso.app.cli import compose
+    from yoso.app.cli import compose, set_num_threads
     from yoso.app.pipeline import build_evaluator
     from yoso.app.run import validate_config
 
     out = ROOT / "logs" / "bench" / "throughput"
-    run = validate_config(
-        compose(["experiment=paper_scale", "logger=none", f"paths.output_dir={out}", *args.overrides])
-    )
+    cfg = compose(["experiment=paper_scale", "logger=none", f"paths.output_dir={out}", *args.overrides])
+    set_num_threads(cfg.get("num_threads"))  # the config's torch threads (conf/runtime), as search.py
+    run = validate_config(cfg)
     started = time.perf_counter()
     evaluator = build_evaluator(run)  # fits the accuracy model, loads or trains the GP
     print(f"models ready in {time.perf_counter() - started:.1f} s ({run.accuracy_model().name} accuracy, GP cost)")
