@@ -87,6 +87,8 @@ def options(group: str) -> tuple[str, ...]:
 #: The entry points' configs (conf/*.yaml: search, train, two_stage) and every experiment (conf/experiment).
 ENTRY_CONFIGS = options(".")
 EXPERIMENTS = options("experiment")
+#: Experiments of one entry point only (they override a group only that entry point has, e.g. accuracy_model).
+EXPERIMENT_ENTRIES = {"paper_scale": ("search",)}
 #: The class each strategy option builds (its ``_target_``), for every conf/strategy/*.yaml.
 STRATEGY_CLASSES: dict[str, type] = {
     kind: get_class(compose_config("search", [f"strategy={kind}"]).strategy._target_) for kind in options("strategy")

@@ -4,7 +4,7 @@ conf/experiment/*.yaml with each entry point's config (search, train, two_stage)
 from __future__ import annotations
 
 import pytest
-from helpers import ALL_STRATEGIES, ENTRY_CONFIGS, EXPERIMENTS, STRATEGY_CLASSES, compose_config
+from helpers import ALL_STRATEGIES, ENTRY_CONFIGS, EXPERIMENT_ENTRIES, EXPERIMENTS, STRATEGY_CLASSES, compose_config
 from omegaconf import open_dict
 
 from yoso.app.run import validate_config
@@ -23,8 +23,10 @@ def test_every_strategy_composes_validates_and_builds(kind: str) -> None:
     assert type(setup.strategy) is STRATEGY_CLASSES[kind] and setup.strategy.name == kind
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-@pytest.mark.parametrize("entry", ENTRY_CONFIGS)
+@pytest.mark.parametrize(
+    ("entry", "experiment"),
+    [(e, x) for x in EXPERIMENTS for e in ENTRY_CONFIGS if e in EXPERIMENT_ENTRIES.get(x, ENTRY_CONFIGS)],
+)
 def test_every_experiment_composes_and_validates(entry: str, experiment: str) -> None:
     """Every value is checked but whether the data files are on disk: ``data.download=true`` (where the data set
     has that key) stands in for them, since validation only builds the DataModule and nothing is downloaded."""
