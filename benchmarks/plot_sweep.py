@@ -65,15 +65,15 @@ def main() -> None:
                 label=f"{label(b)}: {b['accelerator_str']}",
             )  # fmt: skip
         ax.set_xscale("log")
-        ax.set_xlabel(name + " (reference cost)")
+        ax.set_xlabel(name)
         ax.set_ylabel("accuracy")
         ax.grid(True, alpha=0.3)
     n = jobs[0]["best"].get("accuracy_n")
     axes[0].legend(loc="lower right", fontsize="x-small")
     samples = "predicted stand-alone accuracy" if predicted else "HyperNet accuracy"
     fig.suptitle(
-        f"{len(jobs)} reward settings: chosen designs at stand-alone accuracy (95 % CI, n={n}); "
-        f"faint: each run's samples ({samples}, search-time cost model)",
+        f"{len(jobs)} reward settings. Stars: the chosen designs, stand-alone accuracy (95 % CI, n={n}), reference cost.\n"
+        f"Faint: each run's samples ({samples}, search-time cost model)",
         fontsize="medium",
     )
     fig.tight_layout()
