@@ -193,6 +193,7 @@ class TabularAccuracy(PredictedAccuracy):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.looked_up = self.predicted = 0
+        self._by_arch: dict[str, BenchRecord] | None = None
 
     def predict(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         genotypes = self.genotypes(vectors)
@@ -210,6 +211,6 @@ class TabularAccuracy(PredictedAccuracy):
         return mean, std
 
     def _records(self) -> dict[str, BenchRecord]:
-        if not hasattr(self, "_by_arch"):
+        if self._by_arch is None:
             self._by_arch = self.training_table.records()
         return self._by_arch
