@@ -40,7 +40,13 @@ def main() -> int:
     parser.add_argument("--bootstrap", type=int, default=2000)
     args = parser.parse_args()
 
+    import warnings
+
+    from scipy.stats import ConstantInputWarning
+
     from yoso.stats import format_accuracy, rank_correlations
+
+    warnings.simplefilter("ignore", ConstantInputWarning)  # bootstrap resamples of few points with one depth only
 
     short, long = records(args.short), records(args.long)
     both = [arch for arch in long if arch in short]
