@@ -37,7 +37,7 @@ def test_raced_samples_are_drawn_apart_and_left_off_the_front() -> None:
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
     _pareto_panel(ax, acc, cost, "energy (mJ)", None, None, raced)
-    front = next(line for line in ax.get_lines() if line.get_label() == "Pareto front")
+    front = next(line for line in ax.get_lines() if line.get_label() == "Pareto front (HyperNet accuracy)")
     assert sorted(front.get_xdata().tolist()) == [0.5, 1.0]
     labels = ax.get_legend_handles_labels()[1]
-    assert "stopped early (first looks)" in labels and "samples (whole validation split)" in labels
+    assert "stopped early (first looks)" in labels and "samples (HyperNet accuracy, whole split)" in labels
