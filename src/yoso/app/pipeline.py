@@ -127,7 +127,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         constraints,
         hypernet_n=len(datamodule.splits.val),
         front_k=search.front_k,
-        predicted=None if predictor is None else predictor.predict,
+        predicted=getattr(predictor, "predict", None),  # (mean, std) of a predictor; None: the HyperNet's accuracy
     )  # the HyperNet: the whole val split
     if search.front_k:
         write_front(run_dir / "front.csv", rows)
