@@ -129,14 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     g_train, g_test = [r.genotype for r in train], [r.genotype for r in test]
     scale = AccuracyFeatures()  # width, depth, log MACs, log weights: accuracy_model=predictor's default inputs
     counted = AccuracyFeatures(YOSO_OPS)  # and each cell's op counts (accuracy_model.op_counts=true)
-    x_train, x_test = scale(g_train), scale(g_test)
+    shaped = AccuracyFeatures(topology=True)  # and each cell's topology (accuracy_model.topology=true)
+    x_train, x_test = shaped(g_train), shaped(g_test)  # the other models' inputs: the best GP's
 
     results: dict[str, dict[str, Any]] = {}
     mean, std = AccuracyPredictor(scale).fit(g_train, y_train).predict(g_test)
     results["gp"] = held_out_figures(mean, y_test, std, args.bootstrap)
+    mean, std = AccuracyPredictor(shaped).fit(g_train, y_train).predict(g_test)
+    results["gp_topology"] = held_out_figures(mean, y_test, std, args.bootstrap)
     mean, std = AccuracyPredictor(counted).fit(g_train, y_train).predict(g_test)
     results["gp_op_counts"] = held_out_figures(mean, y_test, std, args.bootstrap)
-    width_depth = [scale.names.index("width"), scale.names.index("depth")]
+    width_depth = [shaped.names.index("width"), shaped.names.index("depth")]
     mean, std = (
         AccuracyPredictor(scale).fit_features(x_train[:, width_depth], y_train).predict_features(x_test[:, width_depth])
     )

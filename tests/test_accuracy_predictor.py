@@ -10,7 +10,7 @@ from yoso.app.run import validate_config
 from yoso.bench import TableRow, architecture_id
 from yoso.bench.table import merge_rows, read_jsonl, row_record
 from yoso.config import ConfigError
-from yoso.predictor.accuracy import AccuracyFeatures, AccuracyPredictor
+from yoso.predictor.accuracy import TOPOLOGY, AccuracyFeatures, AccuracyPredictor
 from yoso.space.ops import OPS
 
 
@@ -23,6 +23,21 @@ def test_features_count_ops_and_scale_and_grow_with_the_network(space) -> None:
     assert (counts == [[len(g.edges("normal")), len(g.edges("reduce"))] for g in genotypes]).all()
     width, log_macs = x[:, features.names.index("width")], x[:, features.names.index("log_macs")]
     assert np.corrcoef(width, log_macs)[0, 1] > 0.5  # wider networks cost more multiply-accumulates
+
+
+def test_topology_counts_each_cells_input_edges_and_output_nodes(space) -> None:
+    """accuracy_model.topology: per cell, the edges reading c_{k-2} and c_{k-1} and the nodes concatenated."""
+    genotypes = [g for g, _ in space.decode_many(space.sample(20, 2))]
+    features = AccuracyFeatures(topology=True)
+    x = features(genotypes)
+    assert features.names[:6] == tuple(f"{c}.{n}" for c in ("normal", "reduce") for n in TOPOLOGY)
+    for g, row in zip(genotypes, x):
+        for c, cell in enumerate(("normal", "reduce")):
+            from_input0, from_input1, concat = row[3 * c : 3 * c + 3]
+            inputs = [node for _, node in g.edges(cell)]
+            assert (from_input0, from_input1) == (inputs.count(0), inputs.count(1))
+            assert concat == len(g.concat(cell)) and from_input0 + from_input1 >= 2  # node 2 reads only the inputs
+    assert len({tuple(r[:6]) for r in x}) > 5  # it tells cells apart
 
 
 def test_gp_learns_a_smooth_accuracy_and_gives_intervals(space) -> None:

@@ -4,8 +4,10 @@ Trained on the accuracy table (:mod:`yoso.bench`) and the runs' kept stand-alone
 network reaches when trained stand-alone at the table's budget, with a predictive standard deviation, on the one GP
 stack (:mod:`yoso.predictor.gp`). The features are few and dense, because a table holds hundreds of architectures,
 not thousands: the macro's width and depth and the log of the network's multiply-accumulates and weights on the
-deployment macro (its capacity); optionally each cell type's op counts and the HyperNet's accuracy
-(``benchmarks/bench_accuracy.py`` measures each choice on held-out architectures).
+deployment macro (its capacity), and each cell type's topology (how many edges read each cell input, how many
+nodes its output concatenates: wide, shallow cells train better at the table's budget); optionally each cell type's
+op counts and the HyperNet's accuracy (``benchmarks/bench_accuracy.py`` measures each choice on held-out
+architectures).
 """
 
 from __future__ import annotations
@@ -38,26 +40,40 @@ from yoso.space.genotype import CELL_TYPES, Genotype
 log = logging.getLogger("yoso")
 
 
+#: A cell's topology features: its edges from the cell's two inputs (c_{k-2}, c_{k-1}) and its output's node count.
+TOPOLOGY = ("from_input0", "from_input1", "concat")
+
+
+def cell_topology(genotype: Genotype, cell: str) -> tuple[int, int, int]:
+    """How wide and shallow ``cell`` is: edges reading each cell input, and the nodes concatenated at its output."""
+    inputs = [node for _, node in genotype.edges(cell)]
+    return inputs.count(0), inputs.count(1), len(genotype.concat(cell))
+
+
 @dataclass(frozen=True)
 class AccuracyFeatures:
-    """``features(genotypes) -> (n, d)``: op counts per cell type (``ops`` order; none if ``ops`` is empty), width,
-    depth, and the log of the network's multiply-accumulates and weights on the deployment macro (its capacity)."""
+    """``features(genotypes) -> (n, d)``: op counts per cell type (``ops`` order; none if ``ops`` is empty), each
+    cell type's topology (if ``topology``), width, depth, and the log of the network's multiply-accumulates and
+    weights on the deployment macro (its capacity)."""
 
     ops: tuple[str, ...] = ()
+    topology: bool = False
     deploy: Deploy = Deploy()
 
     @property
     def names(self) -> tuple[str, ...]:
         counts = tuple(f"{cell}.{op}" for cell in CELL_TYPES for op in self.ops)
-        return (*counts, "width", "depth", "log_macs", "log_params")
+        shape = tuple(f"{cell}.{name}" for cell in CELL_TYPES for name in TOPOLOGY) if self.topology else ()
+        return (*counts, *shape, "width", "depth", "log_macs", "log_params")
 
     def __call__(self, genotypes: Sequence[Genotype]) -> np.ndarray:
         rows = []
         for g in genotypes:
             counts = [sum(op == name for op, _ in g.edges(cell)) for cell in CELL_TYPES for name in self.ops]
+            shape = [n for cell in CELL_TYPES for n in cell_topology(g, cell)] if self.topology else []
             layers = deployment_layers(g, self.deploy, names=False)
             macs, params = sum(layer.macs for layer in layers), count_params(layers)
-            rows.append([*counts, g.width, g.depth, np.log(max(macs, 1)), np.log(max(params, 1))])
+            rows.append([*counts, *shape, g.width, g.depth, np.log(max(macs, 1)), np.log(max(params, 1))])
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.names))
 
 
@@ -118,6 +134,7 @@ class PredictedAccuracy:
         table: str = DEFAULT_TABLE,
         results: str | None = None,
         op_counts: bool = False,
+        topology: bool = True,
         iterations: int = 200,
         seed: int = 0,
     ):
@@ -126,6 +143,7 @@ class PredictedAccuracy:
         self.space, self.table = space, table
         self.results = None if results is None else Path(results)
         self.op_counts = check_bool("accuracy_model.op_counts", op_counts)
+        self.topology = check_bool("accuracy_model.topology", topology)
         self.iterations = check_int("accuracy_model.iterations", iterations, 0)
         self.seed = check_int("accuracy_model.seed", seed, 0, 2**32 - 1)
         self._pinned: Path | None = None
@@ -165,7 +183,7 @@ class PredictedAccuracy:
             from yoso.space.ops import YOSO_OPS
 
             records = list(self.training_table.records().values())
-            features = AccuracyFeatures(YOSO_OPS if self.op_counts else ())
+            features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology)
             self._predictor = AccuracyPredictor(features, self.iterations, self.seed).fit(
                 [r.genotype for r in records], [r.val_accuracy for r in records]
             )
