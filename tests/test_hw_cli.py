@@ -41,6 +41,7 @@ def test_table_from_genotype_file(tmp_path, capsys) -> None:
         (["--dataflow", "K-Z"], "--dataflow"),  # an unknown loop dimension
         (["--dataflow", "K-K"], "--dataflow"),  # one dimension on both axes
         (["--loop-order", "KCC"], "--loop-order"),  # not a permutation of KCP
+        (["--mapping-objective", "speed"], "mapping_objective"),
     ],
 )
 def test_bad_values(args: list[str], key: str, capsys) -> None:
@@ -66,3 +67,7 @@ def test_config_hw_tech_validated() -> None:
         validate_config(compose_config("search", ["hw.tech=no_such_tech"]))
     with pytest.raises(ConfigError, match="hw.deploy.channels"):
         validate_config(compose_config("search", ["hw.deploy.channels=35"]))
+    with pytest.raises(ConfigError, match=r"hw.mapping_objective='speed'.*'edp', 'energy', 'latency'"):
+        validate_config(compose_config("search", ["hw.mapping_objective=speed"]))
+    run = validate_config(compose_config("search", ["hw.mapping_objective=energy"]))
+    assert run.hw is not None and run.hw.tech.mapping_objective == "energy"

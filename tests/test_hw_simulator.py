@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from yoso.config import ConfigError
 from yoso.hw import Deploy, Layer, UnitCosts, deployment_layers, evaluate, load_tech, simulate, simulate_layer
 from yoso.hw.layers import op_layers
-from yoso.hw.tech import Tech
+from yoso.hw.simulator import _layer_cost, _mapping_figures
+from yoso.hw.tech import MAPPING_OBJECTIVES, Tech
 from yoso.space import Accelerator, known_genotype
 from yoso.space.ops import YOSO_OPS
 
@@ -45,16 +47,39 @@ def test_breakdown_sums_to_total(dataflow: str, order: str | None) -> None:
 
 
 @pytest.mark.parametrize(("dataflow", "order"), [(df, None) for df in DATAFLOWS] + list(CONNECTIVITY))
-def test_more_pes_never_raise_compute_cycles(shapes: list[Layer], dataflow: str, order: str | None) -> None:
+def test_more_pes_never_raise_latency(shapes: list[Layer], dataflow: str, order: str | None) -> None:
+    """Under the latency objective a layer is never slower on more PEs (a sub-array can always be used)."""
+    tech = replace(load_tech(), mapping_objective="latency")
     for rbuf in (64, 512):
         cycles = {
-            pe: [simulate_layer(l, Accelerator(*pe, 256, rbuf, dataflow, order)).compute_cycles for l in shapes]
+            pe: [simulate_layer(l, Accelerator(*pe, 256, rbuf, dataflow, order), tech).cycles for l in shapes]
             for pe in PE_ARRAYS
         }
         for small, big in itertools.product(PE_ARRAYS, PE_ARRAYS):
             if big[0] >= small[0] and big[1] >= small[1]:
                 assert all(b <= s for b, s in zip(cycles[big], cycles[small])), (dataflow, small, big)
         assert sum(cycles[(16, 32)]) < sum(cycles[(8, 8)])
+
+
+@pytest.mark.parametrize("objective", MAPPING_OBJECTIVES)
+def test_no_chosen_mapping_is_dominated(shapes: list[Layer], objective: str) -> None:
+    """hw.mapping_objective: the chosen mapping of a layer minimises the objective over every candidate of the same
+    layer and accelerator, and no candidate has both less energy and fewer cycles (property over layers, dataflows,
+    connectivities with and without a loop order, arrays and buffers)."""
+    tech = replace(load_tech(), mapping_objective=objective)
+    rng = np.random.default_rng(0)
+    designs = [(df, None) for df in DATAFLOWS] + list(CONNECTIVITY) + [("CRS-K", None), ("K-P", None)]
+    for df, order in designs:
+        for shape in shapes:
+            pe, kb, rbuf = PE_ARRAYS[rng.integers(len(PE_ARRAYS))], rng.choice([108, 256, 1024]), rng.choice([64, 512])
+            acc = Accelerator(*pe, int(kb), int(rbuf), df, order)
+            f = _mapping_figures(shape, acc, tech)
+            i = _layer_cost(shape, acc, tech).choice
+            energy, cycles = f.energy_pj, f.latency
+            dominated = (energy <= energy[i]) & (cycles <= cycles[i]) & ((energy < energy[i]) | (cycles < cycles[i]))
+            assert not dominated.any(), (objective, df, order, shape)
+            score = {"energy": energy, "latency": cycles, "edp": energy * cycles}[objective]
+            assert score[i] == score.min()
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
@@ -189,7 +214,7 @@ def test_known_genotypes_same_order_as_paper() -> None:
 def test_tech_validation(tmp_path) -> None:
     tech = load_tech()
     assert tech.word_bits == 16 and tech.unit_costs == UnitCosts(1, 1, 2, 6, 200)
-    data = {f: getattr(tech, f) for f in tech.__dataclass_fields__}
+    data = {f: getattr(tech, f) for f in tech.__dataclass_fields__ if f != "mapping_objective"}
     data["unit_costs"] = dict(mac=1, rf=1, noc=2, glb=6, dram=200)
     assert Tech.from_mapping(data) == tech
     with pytest.raises(ConfigError, match="tech.clock_mhz"):
@@ -198,6 +223,10 @@ def test_tech_validation(tmp_path) -> None:
         Tech.from_mapping({**data, "unit_costs": {**data["unit_costs"], "dram": "a lot"}})
     with pytest.raises(ConfigError, match="tech.volts"):
         Tech.from_mapping({**data, "volts": 1.0})
+    with pytest.raises(ConfigError, match="tech.mapping_objective"):  # the run's choice (hw.mapping_objective)
+        Tech.from_mapping({**data, "mapping_objective": "edp"})
+    with pytest.raises(ConfigError, match=r"hw.mapping_objective='speed'.*\['edp', 'energy', 'latency'\]"):
+        replace(tech, mapping_objective="speed")
     with pytest.raises(ConfigError, match=r"hw.tech='no_such_tech'.*technologies \['eyeriss_65nm'\]"):
         load_tech("no_such_tech")
     with pytest.raises(ConfigError, match="deploy"):
@@ -259,7 +288,7 @@ def test_best_accelerator_depends_on_network(space) -> None:
 #: NLR unchanged by it; WS and OS with SCALE-Sim's fold fill; IS new).
 NAMED_POINTS = {
     "WS": (5.976106592581795, 6.642208),
-    "OS": (7.8986364022873365, 1.868972),
+    "OS": (5.606062677702821, 2.346108),  # the latency-first mapper (before hw.mapping_objective): 7.899 mJ, 1.869 ms
     "RS": (3.604941520000872, 1.05285),
     "IS": (5.6714229109226215, 8.820962),
     "NLR": (15.525969341216916, 5.97457),

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from yoso.config import ConfigError, InputError, check_int, config_schema
 from yoso.hw.fpga import Board
 from yoso.hw.layers import Deploy
-from yoso.hw.tech import load_tech
+from yoso.hw.tech import Tech, load_tech
 from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
 from yoso.search.reward import Reward
@@ -246,7 +246,8 @@ def hw_schema() -> type:
         "cache_dir": settings.cache_dir,
     }
     tech = inspect.signature(load_tech).parameters["name_or_path"].default
-    return _extend(object, "HwConfig", tech=tech, deploy=deploy, predictor=predictor)
+    objective = Tech.__dataclass_fields__["mapping_objective"].default
+    return _extend(object, "HwConfig", tech=tech, mapping_objective=objective, deploy=deploy, predictor=predictor)
 
 
 def cost_model_schemas() -> dict[str, type]:

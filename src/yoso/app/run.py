@@ -21,7 +21,7 @@ from yoso.cache import digest, get_or_build
 from yoso.config import ConfigError, build, check_int, plain_groups, required
 from yoso.hw.fpga import Board
 from yoso.hw.layers import Deploy
-from yoso.hw.tech import load_tech
+from yoso.hw.tech import hw_tech
 from yoso.predictor.cost import CostModel, HwSetup, ReferenceCostModel, build_cost_model, reference_cost
 from yoso.predictor.settings import PredictorConfig
 from yoso.search.constraints import Constraints
@@ -446,7 +446,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         hw.reference_model()  # its _target_ and options (cheap: nothing is simulated)
     elif "hw" in groups:  # no space to cost: its values only
         Deploy.from_config(required(groups["hw"], "hw", "deploy"))
-        load_tech(str(required(groups["hw"], "hw", "tech")))
+        required(groups["hw"], "hw", "tech")
+        hw_tech(groups["hw"])
         PredictorConfig.from_config(groups["hw"].get("predictor"))
     if "cost_model" in groups:
         if hw is None:

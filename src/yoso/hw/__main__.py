@@ -16,7 +16,7 @@ import sys
 from yoso.config import ConfigError
 from yoso.hw.layers import Deploy
 from yoso.hw.simulator import SimResult, simulate
-from yoso.hw.tech import DEFAULT_TECH, load_tech
+from yoso.hw.tech import DEFAULT_TECH, MAPPING_OBJECTIVES, hw_tech
 from yoso.space.accelerator import (
     DATAFLOWS,
     LOOP_DIMS,
@@ -60,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--tech", default=DEFAULT_TECH, help="technology name (package data yoso/hw/technologies) or a YAML path"
     )
+    p.add_argument(
+        "--mapping-objective",
+        default=MAPPING_OBJECTIVES[0],
+        help=f"what the mapper minimises per layer, one of {list(MAPPING_OBJECTIVES)} (hw.mapping_objective)",
+    )
     p.add_argument("--json", action="store_true", help="print totals and breakdown as JSON")
     return p.parse_args(argv)
 
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         dataflow = check_dataflow("--dataflow", args.dataflow)
         order = None if args.loop_order is None else check_loop_order("--loop-order", args.loop_order)
         acc = Accelerator(rows, cols, _int("--gbuf-kb", args.gbuf_kb), _int("--rbuf-b", args.rbuf_b), dataflow, order)
-        res = simulate(genotype, acc, load_tech(args.tech), Deploy())
+        tech = hw_tech({"tech": args.tech, "mapping_objective": args.mapping_objective})
+        res = simulate(genotype, acc, tech, Deploy())
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return CONFIG_ERROR_EXIT

@@ -2,9 +2,10 @@
 
 Hierarchy (README, Hardware cost): DRAM -> global buffer (GLB) -> array NoC -> per-PE register file
 (RF) -> MAC. For each layer it searches, vectorised with numpy, (a) the array mapping of
-the dataflow (spatial unrolling, sub-array and RF-level reuse that fit the RF), keeping the fastest
-(fewest compute cycles, i.e. best PE utilisation, as Eyeriss' mapper folds PE sets to fill
-the array) and among the fastest the one of least dynamic energy; and (b) the GLB tiling
+the dataflow (spatial unrolling, sub-array and RF-level reuse that fit the RF), keeping the one that
+minimises the mapping objective (``tech.mapping_objective``, set by ``hw.mapping_objective``: the layer's
+energy-delay product by default, or its energy, or its latency as Eyeriss' mapper folds PE sets to fill
+the array), the other figure breaking ties; and (b) the GLB tiling
 and DRAM loop order that fit the GLB (the accelerator's loop order if it fixes one), keeping the least
 DRAM traffic (hence least energy).
 GLB tile sizes of the K and C loops are their divisors and halvings; tiles of the output
@@ -512,35 +513,67 @@ class _LayerCost(NamedTuple):
 _DRAM_WORD = np.eye(len(LEVELS))[DRAM] + np.eye(len(LEVELS))[GLB]
 
 
-def _fastest_cheapest(cycles: np.ndarray, energy: np.ndarray) -> int:
-    """Index of the fastest candidate mapping, least energy among equally fast ones."""
-    return int(np.argmin(np.where(cycles == cycles.min(), energy, np.inf)))
+def _best_mapping(objective: str, energy: np.ndarray, cycles: np.ndarray) -> int:
+    """Index of the candidate mapping that minimises ``objective`` (:data:`MAPPING_OBJECTIVES`) over the layer's
+    ``energy`` and ``cycles`` (its latency), the other figure breaking ties: never one another candidate dominates."""
+    if objective == "latency":
+        first, second = cycles, energy
+    elif objective == "energy":
+        first, second = energy, cycles
+    else:
+        first, second = energy * cycles, energy
+    return int(np.argmin(np.where(first == first.min(), second, np.inf)))
 
 
-def _layer_cost(
+class _MappingFigures(NamedTuple):
+    """Every candidate mapping of one layer shape on one accelerator, costed as a whole layer: its array accesses
+    and compute cycles, its latency (bounded by DRAM) and energy (dynamic + leakage, pJ), and the DRAM traffic of
+    the best GLB tiling they share."""
+
+    counts: np.ndarray  # (n, 5) array-side accesses in LEVELS order
+    compute_cycles: np.ndarray  # (n,); inf where ``mappings`` excludes a candidate
+    latency: np.ndarray  # (n,) cycles
+    energy_pj: np.ndarray  # (n,)
+    dram: float  # words
+    dram_cycles: float
+    unit: np.ndarray  # unit costs in LEVELS order (MAC units)
+    static_pj_per_cycle: float
+
+
+def _mapping_figures(
     shape: Layer, acc: Accelerator, tech: Tech, costs: UnitCosts | None = None, mappings: tuple[str, ...] | None = None
-) -> _LayerCost:
-    """The one per-layer computation: best array mapping, DRAM traffic of the best GLB tiling, energy and cycles."""
+) -> _MappingFigures:
+    """The whole-layer energy and latency of every candidate mapping, what the mapping objective chooses among."""
     unit, static_pj_per_cycle, rf_words, glb_words = _acc_constants(acc, tech)
     if costs is not None:
         unit = costs.vector()
     cand = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow, acc.loop_order)
-    counts, cycles = cand.counts, cand.cycles
-    energy = counts @ unit
+    cycles = cand.cycles
     if mappings is not None:
         names = np.concatenate([p["mapping"] for _, _, p in cand.parts])
         allowed = np.isin(names, list(mappings))
         if not allowed.any():
             raise ValueError(f"mappings {list(mappings)}: none of {sorted(set(names))} for {acc.dataflow}")
-        energy = np.where(allowed, energy, np.inf)
         cycles = np.where(allowed, cycles, np.inf)
-    i = _fastest_cheapest(cycles, energy)
     dram = _dram_tiling(shape, glb_words, tech.onchip_fmaps, acc.loop_order)[0]
-    accesses = counts[i] + dram * _DRAM_WORD
-    units = accesses * unit
-    compute, dram_cycles = float(cycles[i]), dram / tech.dram_words_per_cycle
-    static = static_pj_per_cycle * max(compute, dram_cycles)
-    return _LayerCost(i, accesses, units, static, float(units.sum()) * tech.mac_pj + static, compute, dram_cycles)
+    dram_cycles = dram / tech.dram_words_per_cycle
+    latency = np.maximum(cycles, dram_cycles)
+    energy = (cand.counts @ unit + dram * (unit[DRAM] + unit[GLB])) * tech.mac_pj + static_pj_per_cycle * latency
+    return _MappingFigures(cand.counts, cycles, latency, energy, dram, dram_cycles, unit, static_pj_per_cycle)
+
+
+def _layer_cost(
+    shape: Layer, acc: Accelerator, tech: Tech, costs: UnitCosts | None = None, mappings: tuple[str, ...] | None = None
+) -> _LayerCost:
+    """The one per-layer computation: the mapping the objective picks, with the DRAM traffic of the best GLB
+    tiling, its energy and cycles."""
+    f = _mapping_figures(shape, acc, tech, costs, mappings)
+    i = _best_mapping(tech.mapping_objective, f.energy_pj, f.latency)
+    accesses = f.counts[i] + f.dram * _DRAM_WORD
+    units = accesses * f.unit
+    static = f.static_pj_per_cycle * float(f.latency[i])
+    compute = float(f.compute_cycles[i])
+    return _LayerCost(i, accesses, units, static, float(units.sum()) * tech.mac_pj + static, compute, f.dram_cycles)
 
 
 def simulate_layer(

@@ -7,7 +7,7 @@ and derives per-accelerator access energies (buffer energy grows with buffer siz
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -21,6 +21,9 @@ from yoso.space.accelerator import Accelerator
 
 #: Memory levels, innermost first; energy breakdowns use these keys (plus "static").
 LEVELS = ("mac", "rf", "noc", "glb", "dram")
+#: What the mapper minimises per layer over its candidate mappings (``hw.mapping_objective``, docs/accelerator.md):
+#: the layer's energy (least cycles among equals), its latency (least energy among equals) or their product.
+MAPPING_OBJECTIVES = ("edp", "energy", "latency")
 #: The technologies shipped with the package (``hw.tech`` names one of them).
 TECH_DIR = files("yoso.hw") / "technologies"
 
@@ -53,7 +56,9 @@ class UnitCosts:
 
 @dataclass(frozen=True)
 class Tech:
-    """Technology: word size, MAC-normalised unit costs at reference sizes, pJ per unit, clock, DRAM, leakage."""
+    """Technology: word size, MAC-normalised unit costs at reference sizes, pJ per unit, clock, DRAM, leakage; and
+    the simulator's two modelling switches that every cached result depends on (on-chip feature maps, the mapper's
+    objective: ``hw.mapping_objective`` sets it, a technology YAML does not)."""
 
     name: str
     word_bits: int
@@ -70,9 +75,11 @@ class Tech:
     leak_uw_per_sram_kb: float
     leak_uw_per_pe: float
     onchip_fmaps: bool = True
+    mapping_objective: str = MAPPING_OBJECTIVES[0]
 
     def __post_init__(self) -> None:
         check_bool("tech.onchip_fmaps", self.onchip_fmaps)
+        check_choice("hw.mapping_objective", self.mapping_objective, MAPPING_OBJECTIVES)
         check_choice("tech.word_bits", self.word_bits, (8, 16, 32))
         for key in ("mac_pj", "rf_ref_bytes", "glb_ref_kb", "noc_ref_pes", "clock_mhz", "dram_gb_s"):
             check_float(f"tech.{key}", getattr(self, key), greater_than=0.0)
@@ -93,7 +100,7 @@ class Tech:
         """A Tech from a parsed YAML mapping; unknown or missing keys raise ConfigError."""
         if not isinstance(data, Mapping):
             raise ConfigError("tech", data, "a mapping of technology constants")
-        names = [f.name for f in fields(cls)]
+        names = [f.name for f in fields(cls) if f.name != "mapping_objective"]
         check_keys("tech", data, names)
         values = {k: required(data, "tech", k) for k in names if k != "onchip_fmaps"}
         values["onchip_fmaps"] = data.get("onchip_fmaps", True)
@@ -147,3 +154,10 @@ def load_tech(name_or_path: str = DEFAULT_TECH) -> Tech:
 def technologies() -> list[str]:
     """Names of the technologies shipped with the package."""
     return sorted(p.name.removesuffix(".yaml") for p in TECH_DIR.iterdir() if p.name.endswith(".yaml"))
+
+
+def hw_tech(hw: Mapping[str, Any]) -> Tech:
+    """The technology a run's ``hw`` node configures: ``hw.tech`` costed under ``hw.mapping_objective``."""
+    objective = hw.get("mapping_objective", MAPPING_OBJECTIVES[0])
+    tech = load_tech(str(hw.get("tech", DEFAULT_TECH)))
+    return replace(tech, mapping_objective=check_choice("hw.mapping_objective", objective, MAPPING_OBJECTIVES))

@@ -24,9 +24,9 @@ import numpy as np
 
 from yoso.cache import artifact_path, atomic_write, get_or_build
 from yoso.config import ConfigError, build, required
-from yoso.hw import Deploy, Tech, evaluate, load_tech
+from yoso.hw import Deploy, Tech, evaluate
 from yoso.hw.fpga import Board
-from yoso.hw.tech import DEFAULT_TECH
+from yoso.hw.tech import hw_tech
 from yoso.predictor.dataset import SampleSet, config_fingerprint, load_sample_set
 from yoso.predictor.features import FEATURE_VERSION, FeatureEncoder
 from yoso.predictor.settings import PredictorConfig
@@ -119,7 +119,7 @@ class HwSetup:
         """From the run's joint space and its ``hw``, ``target`` (None: the ASIC) and ``reference_cost`` (None: the
         simulator) group nodes; a bad value raises a ConfigError naming its key."""
         board = build_board(target)
-        tech = load_tech(str(hw.get("tech", DEFAULT_TECH)))
+        tech = hw_tech(hw)
         return cls(
             space=space,
             deploy=Deploy.from_config(required(hw, "hw", "deploy")),
