@@ -513,16 +513,46 @@ class _LayerCost(NamedTuple):
 _DRAM_WORD = np.eye(len(LEVELS))[DRAM] + np.eye(len(LEVELS))[GLB]
 
 
-def _best_mapping(objective: str, energy: np.ndarray, cycles: np.ndarray) -> int:
-    """Index of the candidate mapping that minimises ``objective`` (:data:`MAPPING_OBJECTIVES`) over the layer's
-    ``energy`` and ``cycles`` (its latency), the other figure breaking ties: never one another candidate dominates."""
+def _objective_keys(objective: str, energy: Any, cycles: Any) -> tuple[Any, ...]:
+    """What a mapping objective (:data:`~yoso.hw.tech.MAPPING_OBJECTIVES`) minimises, in order (the later keys break
+    ties), from the candidates' whole-layer ``energy`` and ``cycles`` (latency): never a dominated candidate, even
+    where energy is zero (a board's layer that keeps its maps on chip)."""
     if objective == "latency":
-        first, second = cycles, energy
-    elif objective == "energy":
-        first, second = energy, cycles
-    else:
-        first, second = energy * cycles, energy
-    return int(np.argmin(np.where(first == first.min(), second, np.inf)))
+        return cycles, energy
+    if objective == "energy":
+        return energy, cycles
+    return energy * cycles, energy, cycles
+
+
+def _best_mapping(objective: str, energy: np.ndarray, cycles: np.ndarray) -> int:
+    """Index of the candidate mapping that minimises ``objective`` over the layer's ``energy`` and ``cycles``."""
+    tied = np.ones(len(energy), bool)
+    for key in _objective_keys(objective, energy, cycles):
+        masked = np.where(tied, key, np.inf)
+        tied &= masked == masked.min()
+    return int(np.argmax(tied))
+
+
+def _array_energy(counts: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """The MAC, RF and NoC energy (MAC units) of candidate mappings' access counts ``(n, 5)``: what does not depend
+    on the global buffer (elementwise, so a candidate's figure is the same bits whichever set it is costed in)."""
+    energy: np.ndarray = counts[:, MAC] * unit[MAC] + counts[:, RF] * unit[RF] + counts[:, NOC] * unit[NOC]
+    return energy
+
+
+def _layer_energy(
+    array_energy: Any,
+    glb_accesses: Any,
+    unit_glb: Any,
+    dram: Any,
+    unit_dram: Any,
+    mac_pj: float,
+    static: Any,
+    latency: Any,
+) -> Any:
+    """A layer's energy (pJ) at a mapping: its array energy, its GLB accesses and DRAM words at the unit costs, and
+    leakage (``static`` pJ per cycle) over its latency; broadcasts, for one accelerator or many."""
+    return (array_energy + glb_accesses * unit_glb + dram * (unit_dram + unit_glb)) * mac_pj + static * latency
 
 
 class _MappingFigures(NamedTuple):
@@ -558,7 +588,17 @@ def _mapping_figures(
     dram = _dram_tiling(shape, glb_words, tech.onchip_fmaps, acc.loop_order)[0]
     dram_cycles = dram / tech.dram_words_per_cycle
     latency = np.maximum(cycles, dram_cycles)
-    energy = (cand.counts @ unit + dram * (unit[DRAM] + unit[GLB])) * tech.mac_pj + static_pj_per_cycle * latency
+    energy = _layer_energy(
+        _array_energy(cand.counts, unit),
+        cand.counts[:, GLB],
+        unit[GLB],
+        dram,
+        unit[DRAM],
+        tech.mac_pj,
+        static_pj_per_cycle,
+        latency,
+    )
+    energy = np.where(np.isfinite(cycles), energy, np.inf)  # excluded mappings (0 x inf leakage would be nan)
     return _MappingFigures(cand.counts, cycles, latency, energy, dram, dram_cycles, unit, static_pj_per_cycle)
 
 
@@ -639,6 +679,7 @@ def clear_cache() -> None:
     _dram_tiling.cache_clear()
     _network.cache_clear()
     _LAYER_CACHE.clear()
+    _SWEEPS.clear()
 
 
 def simulate(
@@ -711,8 +752,9 @@ def evaluate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Energy (mJ) and latency (ms) of many (genotype, accelerator) pairs, or of encoded vectors of ``space``.
 
-    Per-layer results are cached by (layer shape, accelerator, tech); batches larger than
-    ``chunk`` are spread over ``n_jobs`` processes with joblib (-1: all cores).
+    A genotype paired with :data:`SWEEP_MIN` or more accelerators is costed on all of them at once
+    (:mod:`yoso.hw.sweep`); the other pairs one by one, their per-layer results cached by (layer shape,
+    accelerator, tech), batches larger than ``chunk`` spread over ``n_jobs`` processes with joblib (-1: all cores).
     """
     tech = tech or load_tech()
     deploy = deploy or Deploy()
@@ -722,14 +764,42 @@ def evaluate(
         pairs = space.decode_many(items)
     else:
         pairs = list(items)
-    if n_jobs != 1 and len(pairs) > chunk:
+    res = np.empty((len(pairs), 2))
+    by_network: dict[Genotype, list[int]] = {}
+    for j, (g, _) in enumerate(pairs):
+        by_network.setdefault(g, []).append(j)
+    swept = [rows for rows in by_network.values() if len(rows) >= SWEEP_MIN]
+    for rows in swept:  # one network on many accelerators: array operations (yoso.hw.sweep), the same figures
+        g = pairs[rows[0]][0]
+        res[rows] = np.column_stack(_sweep([pairs[j][1] for j in rows], tech, deploy)(g))
+    rest = np.setdiff1d(np.arange(len(pairs)), np.concatenate(swept)) if swept else np.arange(len(pairs))
+    pairs_left = [pairs[j] for j in rest]
+    if n_jobs != 1 and len(pairs_left) > chunk:
         from joblib import Parallel, delayed
 
-        parts = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
-        res = np.concatenate(Parallel(n_jobs=n_jobs)(delayed(_evaluate_pairs)(p, tech, deploy) for p in parts))
-    else:
-        res = _evaluate_pairs(pairs, tech, deploy) if pairs else np.empty((0, 2))
+        parts = [pairs_left[i : i + chunk] for i in range(0, len(pairs_left), chunk)]
+        res[rest] = np.concatenate(Parallel(n_jobs=n_jobs)(delayed(_evaluate_pairs)(p, tech, deploy) for p in parts))
+    elif len(rest):
+        res[rest] = _evaluate_pairs(pairs_left, tech, deploy)
     return res[:, 0].copy(), res[:, 1].copy()
+
+
+#: A network paired with at least this many accelerators in one :func:`evaluate` call is costed by a sweep.
+SWEEP_MIN = 16
+#: The sweeps of recent accelerator lists (two-stage and Table 2 sweep one list for network after network).
+_SWEEPS: dict[tuple[tuple[Accelerator, ...], Tech, Deploy], Any] = {}
+
+
+def _sweep(accelerators: list[Accelerator], tech: Tech, deploy: Deploy) -> Any:
+    """The :class:`~yoso.hw.sweep.AcceleratorSweep` of these accelerators, kept for the next network (the last 4)."""
+    from yoso.hw.sweep import AcceleratorSweep
+
+    key = (tuple(accelerators), tech, deploy)
+    sweep = _SWEEPS.pop(key, None) or AcceleratorSweep(accelerators, tech, deploy)
+    _SWEEPS[key] = sweep
+    while len(_SWEEPS) > 4:
+        del _SWEEPS[next(iter(_SWEEPS))]
+    return sweep
 
 
 def _is_pairs(items: Any) -> bool:

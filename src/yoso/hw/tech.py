@@ -122,19 +122,34 @@ class Tech:
 
     def costs(self, acc: Accelerator) -> UnitCosts:
         """Unit costs for ``acc``: RF, NoC and global-buffer access energy scaled with their sizes."""
+        return UnitCosts(*map(float, self.unit_cost_vectors(acc.rbuf_bytes, acc.num_pes, acc.gbuf_kb)))
+
+    def unit_cost_vectors(self, rbuf_bytes: Any, num_pes: Any, gbuf_kb: Any) -> np.ndarray:
+        """Unit costs in :data:`LEVELS` order (``(..., 5)``) of accelerators given by their sizes (scalars or arrays
+        of one shape): the one formula :meth:`costs` and the many-accelerator sweep (:mod:`yoso.hw.sweep`) use."""
         u = self.unit_costs
-        return UnitCosts(
-            mac=u.mac,
-            rf=u.rf * (acc.rbuf_bytes / self.rf_ref_bytes) ** self.rf_size_exponent,
-            noc=u.noc * (acc.num_pes / self.noc_ref_pes) ** self.noc_size_exponent,
-            glb=u.glb * (acc.gbuf_kb / self.glb_ref_kb) ** self.glb_size_exponent,
-            dram=u.dram,
+        rbuf, pes, gbuf = np.broadcast_arrays(
+            *(np.asarray(v, dtype=np.float64) for v in (rbuf_bytes, num_pes, gbuf_kb))
+        )
+        return np.stack(
+            [
+                np.full(rbuf.shape, u.mac),
+                u.rf * (rbuf / self.rf_ref_bytes) ** self.rf_size_exponent,
+                u.noc * (pes / self.noc_ref_pes) ** self.noc_size_exponent,
+                u.glb * (gbuf / self.glb_ref_kb) ** self.glb_size_exponent,
+                np.full(rbuf.shape, u.dram),
+            ],
+            axis=-1,
         )
 
     def static_power_mw(self, acc: Accelerator) -> float:
         """Leakage power of ``acc`` in mW: SRAM (global buffer + all register files) and PEs."""
-        sram_kb = acc.gbuf_kb + acc.num_pes * acc.rbuf_bytes / 1024
-        return (self.leak_uw_per_sram_kb * sram_kb + self.leak_uw_per_pe * acc.num_pes) / 1000
+        return float(self.static_power_of(acc.rbuf_bytes, acc.num_pes, acc.gbuf_kb))
+
+    def static_power_of(self, rbuf_bytes: Any, num_pes: Any, gbuf_kb: Any) -> Any:
+        """Leakage power in mW of accelerators given by their sizes (scalars or arrays of one shape)."""
+        sram_kb = np.asarray(gbuf_kb, dtype=np.float64) + np.asarray(num_pes) * np.asarray(rbuf_bytes) / 1024
+        return (self.leak_uw_per_sram_kb * sram_kb + self.leak_uw_per_pe * np.asarray(num_pes)) / 1000
 
 
 #: The technology of the paper's setting (65 nm, 16-bit, Eyeriss): the default of ``hw.tech`` and ``--tech``.
