@@ -28,9 +28,12 @@ from yoso.hw import Deploy, clear_cache, evaluate, simulate  # noqa: E402
 from yoso.hw.external import (  # noqa: E402
     cycle_agreement,
     energy_agreement,
+    eyeriss_dataflow_energy,
+    eyeriss_equal_area,
     eyeriss_table,
     hardware,
     load_reference,
+    unit_costs,
     whole_network_reference,  # noqa: E402
 )
 from yoso.space import Accelerator, known_genotype  # noqa: E402
@@ -69,6 +72,7 @@ def external_comparison() -> None:
             f"   {name}: "
             + "  ".join(f"{k} {y:5.2f}/{r:5.2f} ({100 * (y / r - 1):+4.0f}%)" for k, (y, r) in row.items())
         )
+    eyeriss_equal_area_table(ref)
     nnd = whole_network_reference(ref)
     hw = hardware(nnd["accelerator"])
     g = known_genotype("DARTS_V2")
@@ -84,6 +88,20 @@ def external_comparison() -> None:
             f"   nn-dataflow {r['search'].split(',')[0]:28s}: {r['seconds']:7.1f} s wall, {r['cpu_seconds']:6.1f} s CPU "
             f"-> yoso is {r['cpu_seconds'] / ms:8.0f}x faster (CPU s) / {r['seconds'] / ms:8.0f}x (wall s)"
         )
+
+
+def eyeriss_equal_area_table(ref) -> None:
+    """Eyeriss ISCA'16 §VII: RS against WS, OS and NLR at equal storage area (AlexNet CONV, 256 PEs, batch 16)."""
+    designs = eyeriss_equal_area()
+    print(
+        "-- Eyeriss ISCA'16 equal-area dataflow comparison (AlexNet CONV1-5, batch 16, 256 PEs; "
+        f"designs {', '.join(map(str, designs.values()))}); energy in 1e9 MAC units, x RS; the paper: RS 1.4-2.5x "
+        "more energy-efficient"
+    )
+    for label, costs in (("one cost per level (the paper's)", unit_costs(ref)), ("yoso's, scaled by size", None)):
+        energy = {df: sum(levels.values()) for df, levels in eyeriss_dataflow_energy(designs, costs).items()}
+        cells = "  ".join(f"{df} {e:6.2f} ({e / energy['RS']:.2f}x)" for df, e in energy.items())
+        print(f"   {label:34s} {cells}")
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from yoso.hw.external import Agreement, cycle_agreement, energy_agreement, eyeriss_table, load_reference
+from yoso.hw.external import Agreement, cycle_agreement, energy_agreement, eyeriss_table, load_reference, unit_costs
 
 SPEARMAN_MIN = 0.9
 CYCLES_MEDIAN_MAX = 0.15
@@ -71,3 +71,19 @@ def test_eyeriss_isca16_fig10(ref: dict[str, Any]) -> None:
         for key in ("alu", "dram", "rf"):
             y, r = row[key]
             assert abs(y / r - 1) <= EYERISS_TOL, f"{name} {key}: yoso {y:.3f} vs reference {r:.3f}"
+
+
+def test_eyeriss_equal_area_designs_share_one_area_and_rs_wins() -> None:
+    """Eyeriss ISCA'16 §VI-B: every dataflow gets the storage area of 256 x 512 B RF + 128 KB GLB; at equal area RS
+    costs the least energy on AlexNet CONV, NLR (no RF) the most (the paper: 1.4-2.5x; here at least 2x)."""
+    from yoso.hw.external import EYERISS_RF_AREA_PER_BYTE, eyeriss_dataflow_energy, eyeriss_equal_area
+
+    designs = eyeriss_equal_area()
+    area = {
+        df: a.gbuf_kb + a.num_pes * (a.rbuf_bytes if df != "NLR" else 0) / 1024 * EYERISS_RF_AREA_PER_BYTE
+        for df, a in designs.items()
+    }
+    assert max(area.values()) - min(area.values()) < 1.0 and designs["RS"].gbuf_kb == 128  # KB of GLB area
+    energy = {df: sum(v.values()) for df, v in eyeriss_dataflow_energy(designs, unit_costs(load_reference())).items()}
+    assert min(energy, key=energy.get) == "RS" and max(energy, key=energy.get) == "NLR"
+    assert energy["NLR"] > 2 * energy["RS"]

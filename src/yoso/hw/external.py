@@ -167,3 +167,40 @@ def whole_network_reference(ref: Mapping[str, Any], search: str = "nn_dataflow_e
     """nn-dataflow's whole-network (DARTS_V2) timing record: seconds (wall), cpu_seconds, accelerator."""
     record: dict[str, Any] = ref["whole_network"][search]
     return record
+
+
+#: Eyeriss ISCA'16 §VI-B: every dataflow gets the storage area of 256 PEs x a 512 B RF plus a 128 KB global buffer.
+#: The area per byte of a 512 B RF relative to the global buffer's, from the paper's own figures for it: the global
+#: buffers differ by up to 2.6x and the total storage by up to 80 KB (NLR: no RF, 128 (1 + a) KB; RS: 128 + 128 KB),
+#: so 128 (1 + a) - 256 = 80 gives a = 1.625 (Fig. 7a's curve itself is not published as numbers).
+EYERISS_RF_AREA_PER_BYTE = 1.625
+#: Each dataflow's RF per PE in the paper's models (§VI-A): RS 512 B (fixed, §VI-B); WS one weight and OS one psum
+#: at a time (a 16-bit word; yoso's systolic models also keep the streamed word: 2 words); NLR none (yoso's
+#: Accelerator needs a size: 1 B, which the adder-tree model never uses).
+EYERISS_RF_BYTES = {"RS": 512, "WS": 4, "OS": 4, "NLR": 1}
+
+
+def eyeriss_equal_area(pes: int = 256, batch: int = 16) -> dict[str, Accelerator]:
+    """Eyeriss ISCA'16's equal-area designs: per dataflow, its RF, and the global buffer the rest of the baseline
+    storage area buys (RF bytes at :data:`EYERISS_RF_AREA_PER_BYTE` global-buffer bytes each)."""
+    side = int(np.sqrt(pes))
+    baseline_kb = pes * 512 / 1024 * (1 + EYERISS_RF_AREA_PER_BYTE)  # in global-buffer KB of area
+    designs = {}
+    for dataflow, rf in EYERISS_RF_BYTES.items():
+        rf_area = pes * (rf if dataflow != "NLR" else 0) / 1024 * EYERISS_RF_AREA_PER_BYTE
+        designs[dataflow] = Accelerator(side, side, int(baseline_kb - rf_area), rf, dataflow, limits=None)
+    return designs
+
+
+def eyeriss_dataflow_energy(
+    designs: Mapping[str, Accelerator], costs: UnitCosts | None, batch: int = 16, tech: Any = None
+) -> dict[str, dict[str, float]]:
+    """AlexNet CONV1-5 (batch ``batch``, each layer DRAM to DRAM) on each design: dynamic energy per level in 1e9 MAC
+    units (``costs``: one unit cost per level for every design, as the paper charges; None: the technology's,
+    scaled with each design's buffer sizes)."""
+    layers = [l for pair in alexnet_isca16_layers(batch).values() for l in pair]
+    out = {}
+    for dataflow, acc in designs.items():
+        res = [simulate_layer(l, acc, tech, costs=costs, onchip_fmaps=False) for l in layers]
+        out[dataflow] = {level: sum(r.energy_units[level] for r in res) / 1e9 for level in EYERISS_KEYS.values()}
+    return out
