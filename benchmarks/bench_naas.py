@@ -208,6 +208,81 @@ def print_claim_one(rows: list[dict[str, Any]]) -> None:
                 )
 
 
+#: A ResNet-like cell pair without depthwise convolutions (two 3x3 convolutions and an identity shortcut per cell;
+#: reduction by a strided 3x3 convolution): claim (i)'s contrast network.
+RESNET_LIKE = Genotype(
+    normal=(("conv3x3", 1), ("skip_connect", 1), ("conv3x3", 2), ("skip_connect", 2)),
+    normal_concat=(3,),
+    reduce=(("conv3x3", 1), ("conv3x3", 0), ("conv3x3", 2), ("skip_connect", 2)),
+    reduce_concat=(3,),
+)
+#: Layer types of the per-type breakdown, by what a layer computes.
+LAYER_TYPES = ("depthwise", "pointwise", "regular conv", "pooling", "other")
+
+
+def layer_type(layer: Any) -> str:
+    """Which of :data:`LAYER_TYPES` a deployment layer is."""
+    if layer.kind == "dwconv" or (layer.kind == "conv" and layer.groups > 1 and layer.groups == layer.C):
+        return "depthwise"
+    if layer.kind == "conv":
+        return "pointwise" if layer.R == layer.S == 1 else "regular conv"
+    return "pooling" if layer.kind.startswith("pool") else "other"
+
+
+def claim_layers(args: argparse.Namespace, networks: dict[str, Genotype]) -> None:
+    """Claim (i) explained: for each network, the least-EDP design of the whole naas space and of each sizing-only
+    space by exhaustive sweep (yoso.hw.sweep), and per layer type the energy and latency of each, and their EDP."""
+    from yoso.hw import simulate
+
+    cfg = compose(["accelerator=naas"])
+    deploy, tech = Deploy.from_config(cfg.hw.deploy), load_tech(cfg.hw.get("tech"))
+    spaces = {"full": AcceleratorSpace.from_config(cfg.accelerator).all()}
+    for name, fixed in SIZING_ONLY.items():
+        spaces[name] = AcceleratorSpace.from_config(OmegaConf.merge(cfg.accelerator, fixed)).all()
+    print(
+        f"(i) per layer type: exhaustive sweeps ({len(spaces['full']):,} accelerators, sizing only "
+        f"{', '.join(f'{n} {len(a):,}' for n, a in spaces.items() if n != 'full')}), least EDP under the simulator, "
+        f"mapping objective {tech.mapping_objective}",
+        flush=True,
+    )
+    rows = []
+    for name, genotype in {**networks, "ResNet-like (no depthwise)": RESNET_LIKE}.items():
+        start = time.perf_counter()
+        best = {}
+        for space_name, accs in spaces.items():
+            energy, latency = evaluate([(genotype, a) for a in accs], tech=tech, deploy=deploy)
+            best[space_name] = accs[int(np.argmin(energy * latency))]
+        per_type = {}
+        for space_name, acc in best.items():
+            result = simulate(genotype, acc, tech, deploy)
+            totals = {t: [0.0, 0.0] for t in LAYER_TYPES}
+            for r in result.layers:
+                totals[layer_type(r.layer)][0] += r.energy_total_pj * 1e-9
+                totals[layer_type(r.layer)][1] += r.cycles / (tech.clock_mhz * 1e3)
+            per_type[space_name] = (result.energy_mj * result.latency_ms, totals)
+        full_edp, full = per_type["full"]
+        for baseline in SIZING_ONLY:
+            base_edp, base = per_type[baseline]
+            row = {"network": name, "baseline": baseline, "total": f"{base_edp / full_edp:.2f}x"}
+            for t in LAYER_TYPES:
+                (ef, lf), (eb, lb) = full[t], base[t]
+                row[t] = (
+                    "-"
+                    if ef == 0
+                    else f"{eb * lb / (ef * lf):.2f}x (E {eb / ef:.2f}, L {lb / lf:.2f}; {ef / sum(v[0] for v in full.values()):.0%} of E)"
+                )
+            rows.append(row)
+        print(
+            f"   {name}: full {best['full']}, "
+            + ", ".join(f"{n} {a}" for n, a in best.items() if n != "full")
+            + f" ({time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
+    columns = [("network", "network"), ("baseline", "sizing only"), ("total", "EDP sizing-only / full")]
+    columns += [(t, f"{t}: EDP ratio (energy, latency ratios; share of the full design's energy)") for t in LAYER_TYPES]
+    print(format_table(rows, columns, title="(i) per layer type", markdown=True))
+
+
 def claim_two(args: argparse.Namespace, out_dir: Path) -> None:
     """Claim (ii): a joint search at Eyeriss's PE count against the Eyeriss-like design, with accuracies."""
 
@@ -339,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--joint-iterations", type=int, default=100, help="iterations of claim (ii)'s joint search")
     p.add_argument("--standalone-cache", help="a stand-alone accuracy cache (e.g. a two-stage run's standalone.json)")
     p.add_argument("--out", default="logs/bench_naas", help="folder of claim (ii)'s search run")
-    p.add_argument("--claims", default="i,ii", help="which claims to measure: i, ii or i,ii")
+    p.add_argument(
+        "--claims",
+        default="i,ii",
+        help="which claims to measure: i, layers (claim i per layer type, exhaustive), ii; comma-separated",
+    )
     p.add_argument(
         "--systolic-only",
         action="store_true",
@@ -358,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = claim_one(args, networks_of(args))
         print()
         print_claim_one(rows)
+    if "layers" in claims:
+        claim_layers(args, networks_of(args))
     if "ii" in claims:
         claim_two(args, Path(args.out))
     return 0

@@ -28,8 +28,8 @@ def _accelerators(count: int, seed: int) -> list[Accelerator]:
         df = dataflows[rng.integers(len(dataflows))]
         order = None if rng.random() < 0.4 else LOOP_ORDERS[rng.integers(len(LOOP_ORDERS))]
         rows, cols = rng.choice([8, 12, 16]), rng.choice([8, 14, 24, 32])
-        kb, rbuf = rng.choice([108, 256, 1024]), rng.choice([64, 128, 512])
-        out.append(Accelerator(int(rows), int(cols), int(kb), int(rbuf), df, order))
+        kb, rbuf = rng.choice([108, 256, 1024]), rng.choice([8, 12, 64, 512])  # tiny RFs limit the held words
+        out.append(Accelerator(int(rows), int(cols), int(kb), int(rbuf), df, order, limits=None))
     return out
 
 
@@ -51,6 +51,20 @@ def test_sweep_gives_the_simulators_figures(objective: str) -> None:
     for i in (0, 7, 42):
         result = simulate(layers, accs[i], tech)
         assert (energy[i], latency[i]) == pytest.approx((result.energy_mj, result.latency_ms), rel=1e-12)
+
+
+def test_arrays_that_differ_in_their_register_file_alone_share_candidates_exactly() -> None:
+    """The sweep generates an array's candidates once for its largest RF; a small RF keeps fewer held words of a
+    forwarded stream (m <= words - 2), which changes the choice and the energy here."""
+    g = known_genotype("DARTS_V2")
+    tech = load_tech()
+    for df in ("WS", "OS", "IS", "C-K", "CRS-K"):
+        accs = [Accelerator(8, 8, 256, rbuf, df, limits=None) for rbuf in (4, 6, 8, 12, 64, 1024)]
+        energy, latency = AcceleratorSweep(accs, tech)(g)
+        for i, acc in enumerate(accs):
+            result = simulate(g, acc, tech)
+            assert (energy[i], latency[i]) == pytest.approx((result.energy_mj, result.latency_ms), rel=1e-12)
+        assert len(set(np.round(energy, 6))) == len(accs)
 
 
 def test_sweep_on_a_board_gives_the_simulators_figures() -> None:

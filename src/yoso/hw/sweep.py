@@ -104,6 +104,10 @@ class AcceleratorSweep:
         first = np.unique(self.array_of, return_index=True)[1]
         self.array_unit = self.unit[first]  # (array keys, 5): the MAC, RF and NoC costs an array fixes
         self._tables: dict[Layer, _ShapeTable] = {}
+        self._largest_rf: dict[tuple[Any, ...], int] = {}  # the largest RF (words) of each array but its RF
+        for rows, cols, rbuf, dataflow, order in self.array_keys:
+            kind, words = (rows, cols, dataflow, order), int(rbuf // t.word_bytes)
+            self._largest_rf[kind] = max(words, self._largest_rf.get(kind, 0))
 
     def __len__(self) -> int:
         return len(self.accelerators)
@@ -146,16 +150,30 @@ class AcceleratorSweep:
         chosen = np.minimum.reduceat(entry, table.starts)  # the first entry that wins, as the simulator picks
         return energy[chosen], latency[chosen]
 
+    def _candidates(
+        self, shape: Layer, rows: int, cols: int, words: int, dataflow: str, order: str | None
+    ) -> tuple[Any, np.ndarray]:
+        """An array's candidate mappings of ``shape`` and each one's ``m`` (the held words of a forwarded stream its
+        RF keeps side by side). Outside row stationary, for the largest RF of the sweep's arrays of this kind: a
+        smaller RF of ``words`` has the candidates with ``m <= max(words - 2, 1)`` (its only use of the RF's size)."""
+        if dataflow != "RS":
+            words = self._largest_rf[(rows, cols, dataflow, order)]
+        cand = _array_candidates(shape, rows, cols, words, dataflow, order)
+        m = np.concatenate([params.get("m", np.ones(len(params["mapping"]))) for _, _, params in cand.parts])
+        return cand, m
+
     def _table(self, shape: Layer) -> _ShapeTable:
         """The surviving candidates of every array and the DRAM words of every GLB key, for one layer shape."""
         t = self.tech
         parts, sizes = [], []
         for key, unit in zip(self.array_keys, self.array_unit):
             rows, cols, rbuf, dataflow, order = key
-            cand = _array_candidates(shape, rows, cols, int(rbuf // t.word_bytes), dataflow, order)
-            a = _array_energy(cand.counts, unit)
-            keep = pareto_candidates(a, cand.counts[:, GLB], cand.cycles)
-            parts.append((a[keep], cand.counts[keep, GLB], cand.cycles[keep]))
+            rf_words = int(rbuf // t.word_bytes)
+            cand, m = self._candidates(shape, rows, cols, rf_words, dataflow, order)
+            fits = np.flatnonzero(m <= max(rf_words - 2, 1)) if dataflow != "RS" else np.arange(len(m))
+            a = _array_energy(cand.counts[fits], unit)
+            keep = fits[pareto_candidates(a, cand.counts[fits, GLB], cand.cycles[fits])]
+            parts.append((_array_energy(cand.counts[keep], unit), cand.counts[keep, GLB], cand.cycles[keep]))
             sizes.append(len(keep))
         size = np.array(sizes)
         offset = np.concatenate([[0], np.cumsum(size)[:-1]])
