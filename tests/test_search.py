@@ -88,7 +88,7 @@ def test_one_hypernet_serves_every_accelerator_space(tmp_path: Path) -> None:
 
 
 def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: Path) -> None:
-    best = _search(tmp_path, cache_dir, "reward=energy")
+    best = _search(tmp_path, cache_dir, "reward=energy", "accuracy_model=hypernet")
     rows = _rows(tmp_path / "history.csv")
     assert [int(r["iteration"]) for r in rows] == list(range(8))
     assert all(np.isfinite(float(r["reward"])) for r in rows)

@@ -76,10 +76,10 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     predictor = run.accuracy_model()  # None: the search ranks by the HyperNet's accuracy
     if hasattr(predictor, "pin"):  # its training set, fixed for this run (a resumed run fits the same model)
         predictor.pin(run_dir / PINNED_TRAINING)
+    datamodule = run.datamodule()  # the data first: a bad file stops the run before any model is built or trained
     strategy.prepare(run)  # a one-shot strategy takes its HyperNet, cost model and Trainer factory here
     one_shot = isinstance(strategy, OneShotStrategy)
     evaluator = None if one_shot else build_evaluator(run)
-    datamodule = run.datamodule()
     experiment = Experiment(
         strategy,
         evaluator,
