@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -106,17 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from yoso.app.bench import read_lines
-    from yoso.bench.table import merge_rows
+    from yoso.app.bench import read_rows_table
     from yoso.predictor.accuracy import AccuracyFeatures, AccuracyPredictor
     from yoso.space.ops import YOSO_OPS
 
-    lines = list(read_lines(args.rows))
-    if not lines:
+    table = read_rows_table(args.rows)
+    if table is None:
         print(f"no rows in {args.rows}: run python bench.py first", file=sys.stderr)
         return 2
-    key = Counter(line["key"] for line in lines).most_common(1)[0][0]
-    records = list(merge_rows("rows", key, {}, lines).records().values())
+    key, records = table.key, list(table.records().values())
     if len(records) < args.held_out + 10:
         print(
             f"{len(records)} architectures in {args.rows}: need more than --held-out {args.held_out} + 10",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def records(rows: Path) -> dict:
     """The records (pooled over seeds) of the most common config hash of a build's rows folder."""
-    from yoso.app.bench import read_lines
-    from yoso.bench.table import merge_rows
+    from yoso.app.bench import read_rows_table
 
-    lines = list(read_lines(rows))
-    if not lines:
-        return {}
-    key = Counter(line["key"] for line in lines).most_common(1)[0][0]
-    return merge_rows(rows.name, key, {}, lines).records()
+    table = read_rows_table(rows)
+    return {} if table is None else table.records()
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from yoso.app.run import present, validate_config
-from yoso.bench.table import TableRow, append_jsonl, architecture_id, merge_rows, read_jsonl, row_record
+from yoso.bench.table import BenchTable, TableRow, append_jsonl, architecture_id, merge_rows, read_jsonl, row_record
 from yoso.config import ConfigError, check_choice, check_int, check_keys, check_nonempty_unique
 from yoso.stats import format_accuracy
 
@@ -84,6 +85,16 @@ def read_lines(out: Path) -> Iterator[dict[str, Any]]:
     """Every line of every slice's rows file in ``out`` (a line cut by a kill is skipped)."""
     for path in sorted(out.glob("rows-*.jsonl")):
         yield from read_jsonl(path)
+
+
+def read_rows_table(out: Path) -> BenchTable | None:
+    """The rows in ``out`` of their most common config hash as a table (its ``records()`` pool the seeds of each
+    architecture); None without rows."""
+    lines = list(read_lines(out))
+    if not lines:
+        return None
+    key = Counter(line["key"] for line in lines).most_common(1)[0][0]
+    return merge_rows(out.name, key, {}, lines)
 
 
 def _seeded(cfg: Any, seed: int) -> Any:

@@ -189,13 +189,18 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             continue
 
 
+def jsonl_line(line: Mapping[str, Any]) -> str:
+    """One JSON line of a rows or results file (compact, newline-terminated)."""
+    return json.dumps(line, separators=(",", ":")) + "\n"
+
+
 def append_jsonl(path: str | Path, line: Mapping[str, Any]) -> None:
     """Append one JSON line, flushed and synced (after a line a kill cut short: on a line of its own)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cut = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
     with open(path, "a") as f:
-        f.write(("\n" if cut else "") + json.dumps(line, separators=(",", ":")) + "\n")
+        f.write(("\n" if cut else "") + jsonl_line(line))
         f.flush()
         os.fsync(f.fileno())
 

@@ -12,7 +12,6 @@ architectures).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from yoso.bench.table import (
     BenchRecord,
     BenchTable,
     architecture_id,
+    jsonl_line,
     load_table,
     merge_rows,
     read_jsonl,
@@ -166,7 +166,7 @@ class PredictedAccuracy:
                 self._training = base.extended(extra)
                 if self._pinned is not None:
                     with atomic_path(self._pinned) as tmp:
-                        tmp.write_text("".join(json.dumps(line) + "\n" for line in self._training.lines()))
+                        tmp.write_text("".join(map(jsonl_line, self._training.lines())))
             added = len(self._training) - len(base)
             log.info(
                 "accuracy predictor: %d architectures of table %s (config %s)%s",
