@@ -15,6 +15,7 @@ from helpers import REWARD, ROOT, STRATEGIES, compose_config, fake_hardware, loa
 from omegaconf import open_dict
 
 from yoso.app.run import validate_config
+from yoso.config import ConfigError
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
 
@@ -85,6 +86,29 @@ def test_one_hypernet_serves_every_accelerator_space(tmp_path: Path) -> None:
     assert naas.val_genotypes == trained.val_genotypes
     naas.evaluator(datamodule)
     assert 0 <= naas.accuracy(spaces[1].sample(2, 0)).min()  # decodes the naas space's vectors
+
+
+def test_inner_accelerator_runs_each_network_on_its_best_accelerator(tmp_path: Path, cache_dir: Path) -> None:
+    """search.inner_accelerator (NAAS's outer/inner split): the chosen design's accelerator is the one of the space
+    with the largest reward for its network under the simulator (feasible first); a one-shot strategy is refused
+    before any work."""
+    from yoso.hw import evaluate
+    from yoso.space import Accelerator, Genotype
+
+    overrides = ("accuracy_model=predictor", "search.inner_accelerator=true", "reward=energy")
+    best = _search(tmp_path / "run", cache_dir, *overrides)
+    run = validate_config(compose_config("search", [f"paths.cache_dir={cache_dir}", *overrides]))
+    assert run.space is not None and run.reward is not None
+    saved = yaml.safe_load((tmp_path / "run" / "best.yaml").read_text())
+    genotype, chosen = Genotype.from_dict(saved["genotype"]), Accelerator.from_dict(saved["accelerator"])
+    accs = run.space.accelerators.all()
+    energy, latency = evaluate([(genotype, a) for a in accs])
+    terms = run.reward.hardware_terms(latency, energy)
+    feasible = run.reward.constraints.feasible(latency, energy)
+    expected = accs[int(np.argmax(np.where(feasible, terms, -np.inf) if feasible.any() else terms))]
+    assert chosen == expected and best["accelerator"] == expected.to_dict()
+    with pytest.raises(ConfigError, match="search.inner_accelerator"):
+        _search(tmp_path / "one_shot", cache_dir, *overrides, "strategy=differentiable", "space=yoso")
 
 
 def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: Path) -> None:
@@ -292,3 +316,26 @@ def test_final_step_of_a_predictor_search_carries_the_predictive_interval(space,
     assert png.stat().st_size > 10_000
     untrained, _ = final_step(history, REWARD, 2, fake_hardware, None, predicted=predicted)
     assert untrained[0]["accuracy_n"] is None  # a prediction stands in: no image count, no Wilson interval
+
+
+def test_inner_accelerator_prefers_a_feasible_accelerator(space) -> None:
+    """The designer takes the largest hardware terms (the reward's: cheaper earns more) among the accelerators the
+    constraints accept, all of them when none is, and replaces only the candidates' accelerator decisions."""
+    from yoso.search.constraints import Constraints
+    from yoso.search.inner import InnerAccelerator
+    from yoso.search.reward import Reward
+
+    n = space.accelerators.size
+    energy = np.linspace(1.0, 2.0, n)  # the first accelerator has the least energy ...
+    latency = np.linspace(2.0, 1.0, n)  # ... and the most latency
+    reward = Reward(alpha1=0.0, omega1=-1.0, alpha2=1.0, omega2=-1.0)  # energy alone
+    fast_only = InnerAccelerator(space, lambda designs: (energy, latency), reward, Constraints(t_lat_ms=1.5))
+    vectors = space.sample(3, 0)
+    designed = fast_only(vectors)
+    first = space.num_dnn_decisions
+    assert (designed[:, :first] == vectors[:, :first]).all()
+    chosen = space.accelerators.accelerator(*designed[0, first:])
+    feasible = np.flatnonzero(latency <= 1.5)
+    assert chosen == space.accelerators.all()[feasible[0]]  # the least energy among the fast enough
+    anything = InnerAccelerator(space, lambda designs: (energy, latency), reward, Constraints(t_lat_ms=0.5))
+    assert space.accelerators.accelerator(*anything(vectors)[0, first:]) == space.accelerators.all()[0]

@@ -21,9 +21,12 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from yoso.app.run import SEARCH_GROUPS, Run, present, validate_config
+from yoso.config import ConfigError
+from yoso.predictor.cost import CostModel
 from yoso.search.engine import Experiment, wandb_loggers
 from yoso.search.evaluator import CandidateEvaluator
 from yoso.search.final import best_record, final_step, table_columns, table_rows, write_front
+from yoso.search.inner import InnerAccelerator
 from yoso.search.report import accuracy_signal, plot_pareto
 from yoso.search.strategy import OneShotStrategy
 from yoso.stats import format_accuracy
@@ -36,16 +39,27 @@ PINNED_TRAINING = "accuracy_train.jsonl"
 
 
 def build_evaluator(run: Run) -> CandidateEvaluator:
-    """Step 1 of a sampling strategy: the HyperNet and the hardware evaluators (reused or built) as one evaluator."""
-    hardware = run.cost_model()
+    """Step 1 of a sampling strategy: the HyperNet and the hardware evaluators (reused or built) as one evaluator.
+
+    With ``search.inner_accelerator`` each network is costed on its best accelerator of the space by the reference
+    cost (:class:`~yoso.search.inner.InnerAccelerator`), not by the cost model."""
+    space, reward = present(run.space, "space"), present(run.reward, "reward")
+    hardware: CostModel
+    designer = None
+    if present(run.search, "search").inner_accelerator:
+        reference = run.reference_cost()
+        designer = InnerAccelerator(space, reference.evaluate_designs, reward, run.constraints or reward.constraints)
+        hardware = reference
+    else:
+        hardware = run.cost_model()
     accuracy = run.accuracy_model()
     if accuracy is not None:  # e.g. predicted stand-alone accuracy: no HyperNet, no race
-        hardware(present(run.space, "space").sample(1, 0))  # builds or loads the GP now, not inside the progress bar
-        accuracy(present(run.space, "space").sample(1, 0))  # fits the accuracy model now, too
-        return CandidateEvaluator(accuracy, hardware, present(run.reward, "reward"), constraints=run.constraints)
+        hardware(space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
+        accuracy(space.sample(1, 0))  # fits the accuracy model now, too
+        return CandidateEvaluator(accuracy, hardware, reward, constraints=run.constraints, designer=designer)
     datamodule = run.datamodule()
     supernet = run.hypernet().to(run.device())
-    hardware(present(run.space, "space").sample(1, 0))  # builds or loads the GP now, not inside the progress bar
+    hardware(space.sample(1, 0))  # builds or loads the GP now, not inside the progress bar
     search = present(run.search, "search")
     race = search.race
     supernet.evaluator(datamodule, looks=list(race.looks))
@@ -56,6 +70,7 @@ def build_evaluator(run: Run) -> CandidateEvaluator:
         constraints=run.constraints,
         race=supernet.race if race.looks else None,
         race_top=race.top if race.top is not None else search.top_n,
+        designer=designer,
     )
 
 
@@ -66,7 +81,14 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     run = validate_config(cfg, require=SEARCH_GROUPS)
     search, strategy = present(run.search, "search"), present(run.strategy, "strategy")
     reward, constraints = present(run.reward, "reward"), present(run.constraints, "constraints")
+    if search.inner_accelerator and isinstance(strategy, OneShotStrategy):
+        raise ConfigError(
+            "search.inner_accelerator", True, f"false with the one-shot strategy {strategy.name!r} (a sampling one)"
+        )
     log.info("config valid; seed %d; %s; strategy %s; %s", run.seed, run.space, strategy.name, reward)
+    if search.inner_accelerator:
+        accelerators = present(run.space, "space").accelerators.size
+        log.info("inner accelerator: each sampled network on its best of the %d accelerators", accelerators)
     run_dir = run.output_dir
     pl.seed_everything(run.seed, workers=True, verbose=False)
     loggers = run.loggers()

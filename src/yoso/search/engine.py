@@ -312,6 +312,8 @@ class Experiment:
                 evaluated = time.perf_counter()
                 assert self.evaluator is not None  # a sampling search has one (see the class docstring)
                 results = self.evaluator(vectors, self.history.reward)
+                if results.candidates is not None:  # e.g. each network on its best accelerator (inner_accelerator)
+                    vectors = results.candidates
                 told = time.perf_counter()
                 strategy.tell(vectors, results)
                 self.strategy_s += (evaluated - asked) + (time.perf_counter() - told)

@@ -30,6 +30,7 @@ log = logging.getLogger("yoso")
 AccuracyFn = Callable[[np.ndarray], np.ndarray]
 RaceFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 HardwareFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+DesignFn = Callable[[np.ndarray], np.ndarray]
 
 
 class CandidateEvaluator:
@@ -44,8 +45,10 @@ class CandidateEvaluator:
         constraints: Constraints | None = None,
         race: RaceFn | None = None,
         race_top: int = 10,
+        designer: DesignFn | None = None,
     ):
         self.accuracy, self.hardware, self.reward = accuracy, hardware, reward
+        self.designer = designer  # candidates -> candidates as evaluated (each network's best accelerator)
         self.reward_floor = float(reward_floor)  # below every valid reward: eq. 2's terms are all >= 0
         self.constraints = constraints or reward.constraints
         self.race, self.race_top = race, int(race_top)
@@ -53,6 +56,8 @@ class CandidateEvaluator:
     def __call__(self, candidates: Any, previous_rewards: np.ndarray | None = None) -> Evaluation:
         """Evaluate ``candidates``; with ``previous_rewards`` (the history's) and a race function, race them."""
         vectors = np.atleast_2d(np.asarray(candidates, dtype=np.int64))
+        if self.designer is not None:
+            vectors = self.designer(vectors)
         energy, latency = (np.asarray(v, dtype=np.float64) for v in self.hardware(vectors))
         images = None
         if self.race is not None:
@@ -74,7 +79,9 @@ class CandidateEvaluator:
                 vectors[bad][:3].tolist(),
             )
             reward = np.where(bad, self.reward_floor, reward)
-        return Evaluation(accuracy, energy, latency, reward, self.constraints.feasible(latency, energy) & ~bad, images)
+        feasible = self.constraints.feasible(latency, energy) & ~bad
+        designed = vectors if self.designer is not None else None
+        return Evaluation(accuracy, energy, latency, reward, feasible, images, designed)
 
     def entry_reward(self, previous_rewards: np.ndarray | None) -> float:
         """The reward a candidate must beat to enter the top ``race_top`` of ``previous_rewards`` (-inf: any)."""

@@ -34,6 +34,10 @@ class SearchSettings:
     progress: bool = True  # rich progress bar with the running best reward
     histogram_every: int = 50  # W&B: decision histograms over the last this-many samples
     checkpoint_every_s: float = 10.0  # search.ckpt at most this often (and after the last step); 0: every step
+    # NAAS's outer/inner split: each sampled network gets the accelerator of the space that maximises its reward
+    # (feasible first), by exhaustive sweep under the reference cost; the strategy's own accelerator decisions are
+    # replaced by it
+    inner_accelerator: bool = False
     race: RaceSettings = field(default_factory=RaceSettings)
 
     @classmethod
@@ -50,6 +54,7 @@ class SearchSettings:
         check_bool("search.progress", self.progress)
         check_int("search.histogram_every", self.histogram_every, 1)
         check_float("search.checkpoint_every_s", self.checkpoint_every_s, at_least=0.0)
+        check_bool("search.inner_accelerator", self.inner_accelerator)
         object.__setattr__(self, "race", _race(self.race, top_n))
 
 

@@ -27,7 +27,9 @@ class Evaluation:
 
     ``reward`` is always finite (the evaluator replaces a non-finite one by its floor).
     ``feasible`` says whether each candidate meets the run's thresholds (None: not judged);
-    ``val_images`` how many validation images each accuracy was measured on (None: not recorded).
+    ``val_images`` how many validation images each accuracy was measured on (None: not recorded);
+    ``candidates`` the candidates as evaluated where the evaluator changed them (``search.inner_accelerator``: each
+    network on its best accelerator), which the history and the strategy then take (None: as asked).
     """
 
     accuracy: np.ndarray
@@ -36,6 +38,7 @@ class Evaluation:
     reward: np.ndarray
     feasible: np.ndarray | None = None
     val_images: np.ndarray | None = None
+    candidates: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -43,8 +46,15 @@ class Evaluation:
     def __getitem__(self, index: Any) -> Evaluation:
         feasible = None if self.feasible is None else self.feasible[index]
         images = None if self.val_images is None else self.val_images[index]
+        candidates = None if self.candidates is None else self.candidates[index]
         return Evaluation(
-            self.accuracy[index], self.energy_mj[index], self.latency_ms[index], self.reward[index], feasible, images
+            self.accuracy[index],
+            self.energy_mj[index],
+            self.latency_ms[index],
+            self.reward[index],
+            feasible,
+            images,
+            candidates,
         )
 
 
