@@ -172,8 +172,9 @@ class AcceleratorSweep:
             cand, m = self._candidates(shape, rows, cols, rf_words, dataflow, order)
             fits = np.flatnonzero(m <= max(rf_words - 2, 1)) if dataflow != "RS" else np.arange(len(m))
             a = _array_energy(cand.counts[fits], unit)
-            keep = fits[pareto_candidates(a, cand.counts[fits, GLB], cand.cycles[fits])]
-            parts.append((_array_energy(cand.counts[keep], unit), cand.counts[keep, GLB], cand.cycles[keep]))
+            survivors = pareto_candidates(a, cand.counts[fits, GLB], cand.cycles[fits])
+            keep = fits[survivors]
+            parts.append((a[survivors], cand.counts[keep, GLB], cand.cycles[keep]))
             sizes.append(len(keep))
         size = np.array(sizes)
         offset = np.concatenate([[0], np.cumsum(size)[:-1]])
