@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     results["gp"] = held_out_figures(mean, y_test, std, args.bootstrap)
     mean, std = AccuracyPredictor(shaped).fit(g_train, y_train).predict(g_test)
     results["gp_topology"] = held_out_figures(mean, y_test, std, args.bootstrap)
+    calibrated = AccuracyPredictor(shaped, calibration_folds=5).fit(g_train, y_train)
+    mean, std = calibrated.predict(g_test)
+    results["gp_topology_calibrated"] = held_out_figures(mean, y_test, std, args.bootstrap)
+    results["gp_topology_calibrated"]["std_scale"] = calibrated.std_scale
     mean, std = AccuracyPredictor(counted).fit(g_train, y_train).predict(g_test)
     results["gp_op_counts"] = held_out_figures(mean, y_test, std, args.bootstrap)
     width_depth = [shaped.names.index("width"), shaped.names.index("depth")]

@@ -52,6 +52,23 @@ def test_gp_learns_a_smooth_accuracy_and_gives_intervals(space) -> None:
     assert np.mean(np.abs(mean - truth[45:]) <= 1.96 * std) >= 0.6
 
 
+def test_calibration_scales_the_predictive_std_by_the_training_sets_cross_validated_errors(space) -> None:
+    """calibration_folds: the std is the GP's times one factor, fitted on the training set's cross-validated errors
+    (an accuracy the features only partly explain: the factor widens the intervals to cover the held-out points)."""
+    genotypes = [g for g, _ in space.decode_many(space.sample(80, 4))]
+    rng = np.random.default_rng(1)
+    hidden = np.array([g.edges("normal")[0][0] == "conv3x3" for g in genotypes], float)  # not among the inputs
+    truth = np.array([0.80 + 0.04 * g.width for g in genotypes]) + 0.02 * hidden + rng.normal(0, 0.002, 80)
+    features = AccuracyFeatures()
+    raw = AccuracyPredictor(features, iterations=60).fit(genotypes[:60], truth[:60])
+    calibrated = AccuracyPredictor(features, iterations=60, calibration_folds=5).fit(genotypes[:60], truth[:60])
+    (m0, s0), (m1, s1) = raw.predict(genotypes[60:]), calibrated.predict(genotypes[60:])
+    np.testing.assert_allclose(m1, m0)
+    np.testing.assert_allclose(s1, s0 * calibrated.std_scale)
+    assert 0.2 < calibrated.std_scale < 5.0
+    assert np.mean(np.abs(m1 - truth[60:]) <= 1.96 * s1) >= 0.8
+
+
 def _table(path, space, n: int = 30):
     """A small accuracy table of ``n`` architectures of ``space`` with a synthetic accuracy of width and depth."""
     genotypes = [g for g, _ in space.decode_many(space.sample(n, 3))]
