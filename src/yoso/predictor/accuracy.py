@@ -12,6 +12,7 @@ architectures).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,6 +140,10 @@ class AccuracyPredictor:
         return x if extra is None else np.column_stack([x, np.asarray(extra, dtype=np.float64)])
 
 
+#: The predictors this process has fitted, by (training set digest, settings): runs of one process share them.
+_FITTED: dict[tuple[str, tuple[Any, ...]], AccuracyPredictor] = {}
+
+
 class PredictedAccuracy:
     """``accuracy_model=predictor``: predicted stand-alone accuracy of encoded candidates of ``space``, from an
     :class:`AccuracyPredictor` fitted on an accuracy table's architectures plus every stand-alone result the runs
@@ -205,14 +210,20 @@ class PredictedAccuracy:
 
     @property
     def predictor(self) -> AccuracyPredictor:
+        """The fitted GP; one fit per process for one training set and settings (the fit is deterministic)."""
         if self._predictor is None:
             from yoso.space.ops import YOSO_OPS
 
-            records = list(self.training_table.records().values())
-            features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology)
-            self._predictor = AccuracyPredictor(features, self.iterations, self.seed, self.calibration_folds).fit(
-                [r.genotype for r in records], [r.val_accuracy for r in records]
-            )
+            table = self.training_table
+            settings = (self.op_counts, self.topology, self.calibration_folds, self.iterations, self.seed)
+            key = (hashlib.sha256("".join(map(jsonl_line, table.lines())).encode()).hexdigest(), settings)
+            if key not in _FITTED:
+                records = list(table.records().values())
+                features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology)
+                _FITTED[key] = AccuracyPredictor(features, self.iterations, self.seed, self.calibration_folds).fit(
+                    [r.genotype for r in records], [r.val_accuracy for r in records]
+                )
+            self._predictor = _FITTED[key]
         return self._predictor
 
     def genotypes(self, vectors: Any) -> list[Genotype]:
