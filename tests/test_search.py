@@ -95,7 +95,12 @@ def test_inner_accelerator_runs_each_network_on_its_best_accelerator(tmp_path: P
     from yoso.hw import evaluate
     from yoso.space import Accelerator, Genotype
 
-    overrides = ("accuracy_model=predictor", "search.inner_accelerator=true", "reward=energy")
+    overrides = (
+        "accuracy_model=predictor",
+        "search.inner_accelerator=true",
+        "reward=energy",
+        "search.standalone=false",
+    )
     best = _search(tmp_path / "run", cache_dir, *overrides)
     run = validate_config(compose_config("search", [f"paths.cache_dir={cache_dir}", *overrides]))
     assert run.space is not None and run.reward is not None
