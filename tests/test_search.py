@@ -342,5 +342,7 @@ def test_inner_accelerator_prefers_a_feasible_accelerator(space) -> None:
     chosen = space.accelerators.accelerator(*designed[0, first:])
     feasible = np.flatnonzero(latency <= 1.5)
     assert chosen == space.accelerators.all()[feasible[0]]  # the least energy among the fast enough
+    chosen_energy, chosen_latency = fast_only.figures(designed)  # the designed candidates' figures, not re-costed
+    assert (chosen_energy == energy[feasible[0]]).all() and (chosen_latency == latency[feasible[0]]).all()
     anything = InnerAccelerator(space, lambda designs: (energy, latency), reward, Constraints(t_lat_ms=0.5))
     assert space.accelerators.accelerator(*anything(vectors)[0, first:]) == space.accelerators.all()[0]

@@ -49,7 +49,7 @@ def build_evaluator(run: Run) -> CandidateEvaluator:
     if present(run.search, "search").inner_accelerator:
         reference = run.reference_cost()
         designer = InnerAccelerator(space, reference.evaluate_designs, reward, run.constraints or reward.constraints)
-        hardware = reference
+        hardware = designer.figures  # the designed candidates' figures, as the sweep that chose them gave them
     else:
         hardware = run.cost_model()
     accuracy = run.accuracy_model()

@@ -2,8 +2,9 @@
 
 The strategy searches the networks; every network it samples gets the accelerator of the run's space with the
 largest hardware terms of the reward (eq. 2 is accuracy plus them, negative exponents making a cheaper design earn
-more, so for a fixed network that accelerator maximises the reward), feasible ones first, found by costing all of them under the reference cost (a sweep:
-:mod:`yoso.hw.sweep`, milliseconds per network once its layer shapes are known). The candidate is then evaluated,
+more, so for a fixed network that accelerator maximises the reward), feasible ones first, found by costing all of
+them under the reference cost (a sweep: :mod:`yoso.hw.sweep`, milliseconds per network once its layer shapes are
+known). The candidate is then evaluated with the figures that sweep gave it (:meth:`InnerAccelerator.figures`),
 recorded and told to the strategy with that accelerator.
 """
 
@@ -31,7 +32,7 @@ class InnerAccelerator:
         self.space, self.cost, self.reward, self.constraints = space, cost, reward, constraints
         self.accelerators = space.accelerators.all()
         self.indices = np.array([space.accelerators.indices(a) for a in self.accelerators], dtype=np.int64)
-        self._best: dict[Genotype, int] = {}  # network -> its accelerator's position in ``accelerators``
+        self._best: dict[Genotype, tuple[int, float, float]] = {}  # network -> (accelerator, energy, latency)
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         vectors = self.space.check(vectors).copy()
@@ -39,6 +40,15 @@ class InnerAccelerator:
         for row, (genotype, _) in zip(vectors, self.space.decode_many(vectors)):
             row[first:] = self.indices[self.best(genotype)]
         return vectors
+
+    def figures(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(energy_mj, latency_ms)`` of each candidate's network on its best accelerator, as the sweep costed it
+        (the hardware function of the designed candidates: no second costing)."""
+        networks = [genotype for genotype, _ in self.space.decode_many(self.space.check(vectors))]
+        for genotype in networks:
+            self.best(genotype)
+        energy, latency = (np.array([self._best[g][k] for g in networks]) for k in (1, 2))
+        return energy, latency
 
     def best(self, genotype: Genotype) -> int:
         """The position of ``genotype``'s best accelerator in :attr:`accelerators` (each network costed once)."""
@@ -48,5 +58,6 @@ class InnerAccelerator:
                 score = np.asarray(self.reward.hardware_terms(latency, energy), dtype=np.float64)
             score = np.where(np.isfinite(score), score, -np.inf)
             feasible = np.asarray(self.constraints.feasible(latency, energy), dtype=bool)
-            self._best[genotype] = int(np.argmax(np.where(feasible, score, -np.inf) if feasible.any() else score))
-        return self._best[genotype]
+            i = int(np.argmax(np.where(feasible, score, -np.inf) if feasible.any() else score))
+            self._best[genotype] = (i, float(energy[i]), float(latency[i]))
+        return self._best[genotype][0]
