@@ -109,7 +109,6 @@ def test_accuracy_model_predictor_ranks_candidates_without_a_hypernet(tmp_path, 
     expected = np.array([0.8 + 0.04 * g.width - 0.03 * g.depth for g in genotypes])
     assert np.abs(evaluation.accuracy - expected).max() < 0.01
     assert not (tmp_path / "hypernets").exists()  # no HyperNet trained or loaded
-    assert isinstance(validate_config(compose_config("search")).accuracy_model(), PredictedAccuracy)  # the default
     hypernet_run = validate_config(compose_config("search", ["accuracy_model=hypernet"]))
     assert hypernet_run.accuracy_model() is None and "accuracy_model" not in hypernet_run.fingerprint
 
