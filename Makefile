@@ -13,7 +13,7 @@ LOCK := requirements.lock
 TORCH ?= torch==2.13.0
 ARGS ?=
 
-.PHONY: install lock test-latest lint data test test-all search two-stage train bench ext clean
+.PHONY: install install-zigzag lock test-latest lint data test test-all search two-stage train bench ext clean
 
 # Fashion-MNIST, the default data: Debian's dataset-fashion-mnist package (four idx files, no network beyond
 # Debian's mirror). Installed when missing and this is root with apt; otherwise one line says how to get it.
@@ -31,6 +31,11 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) torch
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
+
+# The optional ZigZag reference cost (reference_cost=zigzag): zigzag-dse and the packages it adds, at the versions of
+# requirements-zigzag.lock, into .venv beside the main lock. Not part of install, test or CI.
+install-zigzag: install
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -c requirements-zigzag.lock -e ".[dev,zigzag]"
 
 # A fresh venv resolves pyproject.toml's ranges today (torch held at $(TORCH)); its `pip freeze` becomes the lock.
 # Build tools (setuptools, wheel) stay out: they build yoso, they are not what it runs on. The local version
