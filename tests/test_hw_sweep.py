@@ -11,7 +11,9 @@ from helpers import compose_config
 
 from yoso.app.run import validate_config
 from yoso.hw import Deploy, deployment_layers, evaluate, load_tech, simulate
-from yoso.hw.sweep import AcceleratorSweep, pareto_candidates
+from yoso.hw.dataflow import unrollings
+from yoso.hw.simulator import _dims, _systolic, _systolic_many
+from yoso.hw.sweep import AcceleratorSweep, pareto_candidates, pareto_mask
 from yoso.hw.tech import MAPPING_OBJECTIVES
 from yoso.space import Accelerator, known_genotype
 from yoso.space.accelerator import TILING_LOOPS
@@ -58,7 +60,7 @@ def test_arrays_that_differ_in_their_register_file_alone_share_candidates_exactl
     forwarded stream (m <= words - 2), which changes the choice and the energy here."""
     g = known_genotype("DARTS_V2")
     tech = load_tech()
-    for df in ("WS", "OS", "IS", "C-K", "CRS-K"):
+    for df in ("WS", "OS", "IS", "C-K", "CRS-K", "RS"):
         accs = [Accelerator(8, 8, 256, rbuf, df, limits=None) for rbuf in (4, 6, 8, 12, 64, 1024)]
         energy, latency = AcceleratorSweep(accs, tech)(g)
         for i, acc in enumerate(accs):
@@ -93,6 +95,49 @@ def test_pareto_candidates_keep_exactly_the_undominated() -> None:
         undominated = ~(le & lt).any(1)
         distinct = {tuple(r) for r in x[undominated]}
         assert len(kept) == len(distinct) and {tuple(r) for r in x[kept]} == distinct
+
+
+def test_pareto_mask_keeps_exactly_the_undominated_of_each_segment() -> None:
+    """The segmented version the sweep runs over all its arrays at once: per segment, as brute force."""
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        n = int(rng.integers(1, 200))
+        seg = rng.integers(0, 7, n) * 3
+        a, b, t = (rng.integers(0, 6, n).astype(float) for _ in range(3))
+        kept = pareto_mask(seg, a, b, t)
+        for s in np.unique(seg):
+            mine = np.flatnonzero(seg == s)
+            expected = pareto_candidates(a[mine], b[mine], t[mine])
+            x = np.stack([a[mine], b[mine], t[mine]], 1)
+            le = (x[None] <= x[:, None]).all(-1)
+            lt = (x[None] < x[:, None]).any(-1)
+            distinct = {tuple(r) for r in x[~(le & lt).any(1)]}
+            assert {tuple(r) for r in x[kept[mine]]} == distinct and kept[mine].sum() == len(distinct)
+            assert np.array_equal(np.flatnonzero(kept[mine]), expected)
+
+
+def test_systolic_many_gives_each_arrays_candidates() -> None:
+    """The sweep costs every systolic and adder-tree array of a layer in one pass: each array's candidates are the
+    same bits, in the same order, as costing it alone."""
+    rng = np.random.default_rng(3)
+    layers = deployment_layers(known_genotype("DARTS_V2"), Deploy(cells=5))
+    dataflows = ["WS", "IS", "NLR", "OS", "C-K", "K-P", "PQ-K", "R-S", "S-C"]
+    for layer in layers[::9]:
+        d = _dims(layer.shape())
+        units, rows, cols, rf = [], [], [], []
+        for _ in range(12):
+            order = None if rng.random() < 0.3 else LOOP_ORDERS[rng.integers(len(LOOP_ORDERS))]
+            us = [u for u in unrollings(dataflows[rng.integers(len(dataflows))], order) if u.array != "pixels2d"]
+            units.append(us[rng.integers(len(us))])
+            rows.append(int(rng.choice([4, 8, 12, 16])))
+            cols.append(int(rng.choice([3, 8, 14, 32])))
+            rf.append(int(rng.choice([1, 3, 4, 16, 512])))
+        counts, cycles, params, owner = _systolic_many(d, units, np.array(rows), np.array(cols), np.array(rf))
+        for k, u in enumerate(units):
+            c, t, p = _systolic.__wrapped__(d, u, rows[k], cols[k], rf[k])
+            mine = owner == k
+            assert np.array_equal(counts[mine], c) and np.array_equal(cycles[mine], t)
+            assert all(np.array_equal(params[name][mine], p[name]) for name in p)
 
 
 def test_sweep_refuses_no_accelerators() -> None:

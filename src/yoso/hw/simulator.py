@@ -192,15 +192,6 @@ def _dims(l: Layer) -> _Dims:
 # --------------------------------------------------------------------------- array mapping
 
 
-def _subarrays(extent: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(used size, folds) of the sub-arrays worth using along an axis of ``size`` PEs for ``extent`` iterations:
-    for each fold count, the fewest PEs that reach it (the array's edge PEs bypassed), the whole axis first."""
-    used = np.arange(1, min(extent, size) + 1)
-    used = np.unique(_cdiv(extent, _cdiv(extent, used)))
-    used = np.concatenate([[size], used[used < size]])
-    return used, _cdiv(extent, used)
-
-
 @dataclass(frozen=True)
 class _Extents:
     """A layer's loop extents for one unrolling: per group, along the rows, the columns and in time."""
@@ -223,8 +214,43 @@ def _extents(d: _Dims, u: Unrolling) -> _Extents:
 _Mappings = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
 
 
+@lru_cache(maxsize=1 << 16)
 def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int) -> _Mappings:
-    """Systolic (SCALE-Sim) and adder-tree arrays of any unrolling: access counts, compute cycles, mapping params.
+    """Systolic (SCALE-Sim) and adder-tree arrays of any unrolling: :func:`_systolic_many` for one array (cached:
+    the loop orders with the same innermost loop share it)."""
+    counts, cycles, params, _ = _systolic_many(d, [u], np.array([rows]), np.array([cols]), np.array([rf_words]))
+    return counts, cycles, params
+
+
+#: A mapping's operand categories in :func:`_systolic_many`: held in the PEs, moving psums, a stream forwarded
+#: along the rows that the RF may keep ``m`` words of, any other moving stream.
+_HELD, _PSUMS, _EDGE, _STREAM = range(4)
+
+
+@lru_cache(maxsize=1 << 12)
+def _unrolling_scalars(d: _Dims, u: Unrolling) -> tuple[Any, ...]:
+    """What :func:`_systolic_many` needs of an unrolling: its extents (rows, columns, time), MACs, whether it is an
+    adder tree and preloads its held operand, and per operand (W, I, O) its category, its dependence on the rows'
+    and the columns' dimensions and the words a held operand loads."""
+    e = _extents(d, u)
+    category, in_rows, in_cols, loads = [], [], [], []
+    for op in ("W", "I", "O"):
+        on_rows, on_cols = u.relevant(op)
+        reuse = math.prod(e.extent[x] for x in u.temporal if x not in RELEVANT[op])
+        edge = op != "O" and op != u.stationary and (on_rows, on_cols) == (True, False)
+        category.append(_HELD if op == u.stationary else _PSUMS if op == "O" else _EDGE if edge else _STREAM)
+        in_rows.append(on_rows)
+        in_cols.append(on_cols)
+        loads.append(e.macs / reuse)
+    tree, preload = u.array == "tree", u.stationary in ("W", "I")
+    return (e.rows, e.cols, e.time, e.macs, tree, preload, *category, *in_rows, *in_cols, *loads)
+
+
+def _systolic_many(
+    d: _Dims, units: Sequence[Unrolling], rows: np.ndarray, cols: np.ndarray, rf_words: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Systolic (SCALE-Sim) and adder-tree arrays, each of an unrolling and a size: access counts, compute cycles,
+    mapping params, and the array (index into ``units``) of each candidate; one pass for many arrays (a sweep).
 
     Cycles: each fold of ``r x c`` PEs over ``T`` steps takes ``T + fill`` cycles, fill ``2r + c - 2`` when the
     held operand is preloaded (W, I), ``r + c - 2`` for outputs held (SCALE-Sim 3.0 to the cycle, less one per
@@ -232,70 +258,74 @@ def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int) -> _M
     takes ``T + ceil(log2 rows)`` per fold on the whole array. Accesses follow from which operands depend on
     each axis (module docstring of :mod:`yoso.hw.dataflow`).
     """
-    e = _extents(d, u)
-    M, g = e.macs, d.G
-    if u.array == "tree":
-        ra, fr = np.array([rows]), np.array([_cdiv(e.rows, rows)])
-        ca, fc = np.array([cols]), np.array([_cdiv(e.cols, cols)])
-        cycles = (g * fr * fc * (e.time + math.ceil(math.log2(rows)))).astype(float)
-        names = np.array(["tree"])
-    else:
-        (ra, fr), (ca, fc) = _subarrays(e.rows, rows), _subarrays(e.cols, cols)
-        ra, ca = (a.ravel() for a in np.meshgrid(ra, ca, indexing="ij"))
-        fr, fc = (a.ravel() for a in np.meshgrid(fr, fc, indexing="ij"))
-        fill = (2 if u.stationary in ("W", "I") else 1) * ra + ca - 2
-        cycles = (g * (fr * fc * (fill + e.time) - 1)).astype(float)
-        names = np.where((ra == rows) & (ca == cols), "systolic", "subarray")
-        keep = np.zeros(len(cycles), bool)  # only the fastest of each kind can be chosen
-        for name in ("systolic", "subarray"):
-            mine = names == name
-            if mine.any():
-                keep |= mine & (cycles == cycles[mine].min())
-        ra, ca, fr, fc, cycles, names = ra[keep], ca[keep], fr[keep], fc[keep], cycles[keep], names[keep]
-    rel = {op: u.relevant(op) for op in ("W", "I", "O")}
-    weight = {"W": float(d.w), "I": 1.0, "O": 1.0}
+    ops, weight = ("W", "I", "O"), (float(d.w), 1.0, 1.0)
+    distinct: dict[Unrolling, int] = {}
+    which = np.array([distinct.setdefault(u, len(distinct)) for u in units], dtype=np.int64)
+    table = np.array([_unrolling_scalars(d, u) for u in distinct])[which]  # exact: every field is below 2**53
+    er, ec, et = (table[:, c].astype(np.int64) for c in range(3))
+    macs, tree, preload = table[:, 3], table[:, 4].astype(bool), table[:, 5].astype(bool)
+    category = table[:, 6:9].astype(np.int64)
+    in_rows, in_cols, loads = table[:, 9:12].astype(bool), table[:, 12:15].astype(bool), table[:, 15:18]
+    rows, cols, rf_words = (np.asarray(a, dtype=np.int64) for a in (rows, cols, rf_words))
+    g = d.G
+
+    # systolic: the whole array (slot 0) or a sub-array of i < size PEs per axis, for each fold count the fewest
+    # PEs that reach it; only the fastest whole-array and the fastest sub-array mappings can be chosen
+    def axis(extent: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        slot = np.arange(int(size.max(initial=1)))[None, :]
+        used = np.where(slot == 0, size[:, None], slot)
+        i = np.maximum(slot, 1)
+        valid = (slot == 0) | ((slot < size[:, None]) & (slot <= extent[:, None]))
+        valid &= (slot == 0) | (_cdiv(extent[:, None], _cdiv(extent[:, None], i)) == i)
+        return used, _cdiv(extent[:, None], used), valid
+
+    (ra, fr, vr), (ca, fc, vc) = axis(er, rows), axis(ec, cols)
+    fill = np.where(preload, 2, 1)[:, None, None] * ra[:, :, None] + ca[:, None, :] - 2
+    grid_cycles = g * (fr[:, :, None] * fc[:, None, :] * (fill + et[:, None, None]) - 1)
+    whole = np.zeros(grid_cycles.shape[1:], bool)
+    whole[0, 0] = True
+    sub = vr[:, :, None] & vc[:, None, :] & ~whole & ~tree[:, None, None]  # an adder tree uses the whole array
+    fastest_sub = np.where(sub, grid_cycles, np.iinfo(np.int64).max).min(axis=(1, 2))
+    keep = whole | (sub & (grid_cycles == fastest_sub[:, None, None]))
+    owner, i, j = np.nonzero(keep)
+    ra, ca, fr, fc = ra[owner, i], ca[owner, j], fr[owner, i], fc[owner, j]
+    cycles = grid_cycles[owner, i, j]
+    if tree.any():
+        depth = np.array([math.ceil(math.log2(r)) if t else 0 for r, t in zip(rows[owner], tree[owner])])
+        cycles = np.where(tree[owner], g * fr * fc * (et[owner] + depth), cycles)
+    cycles = cycles.astype(float)
+    names = np.where((i == 0) & (j == 0), np.where(tree[owner], "tree", "systolic"), "subarray")
+
     # a stream forwarded along the rows (depends on the rows' dimensions only) is re-read per column fold, or
     # once per m column folds whose held words the PE keeps side by side in its RF
-    edge = [op for op in ("W", "I") if op != u.stationary and rel[op] == (True, False)]
-    if edge and u.array == "systolic":
-        m_choices = [_pow2(min(int(f), max(rf_words - 2, 1))) for f in fc]
-        idx = np.repeat(np.arange(len(fc)), [len(m) for m in m_choices])
-        m = np.concatenate(m_choices).astype(float)
-        ra, ca, fr, fc, cycles, names = ra[idx], ca[idx], fr[idx], fc[idx], cycles[idx], names[idx]
-    else:
-        m = np.ones(len(fc))
+    edged = (category[owner] == _EDGE).any(axis=1) & ~tree[owner]
+    m = np.ones(len(owner))
+    if edged.any():
+        limit = np.minimum(fc, np.maximum(rf_words[owner] - 2, 1))
+        count = np.where(edged, np.floor(np.log2(np.maximum(limit, 1))).astype(np.int64) + 1, 1)
+        idx = np.repeat(np.arange(len(owner)), count)
+        m = 2.0 ** (np.arange(len(idx)) - np.repeat(np.cumsum(count) - count, count))
+        owner, ra, ca, fr, fc, cycles, names = (a[idx] for a in (owner, ra, ca, fr, fc, cycles, names))
 
-    def spatial(op: str) -> float | np.ndarray:
-        """PEs one word of ``op`` serves at once (the mean used extent of the axes it does not depend on)."""
-        in_rows, in_cols = rel[op]
-        return (1.0 if in_rows else e.rows / fr) * (1.0 if in_cols else e.cols / fc)
-
-    n = len(fc)
+    n = len(owner)
+    M, ecols, held, edge = macs[owner], ec[owner], category[owner] == _HELD, category[owner] == _EDGE
+    held_loads, on_rows, on_cols = loads[owner], in_rows[owner], in_cols[owner]
+    per_row, per_col, col_trips = er[owner] / fr, ecols / fc, np.ceil(fc / m)  # mean used extents, m-fold trips
     rf, noc, glb = np.zeros(n), np.zeros(n), np.zeros(n)
-    for op in ("W", "I", "O"):
-        w = weight[op]
-        if op == u.stationary:
-            reuse = math.prod(e.extent[x] for x in u.temporal if x not in RELEVANT[op])
-            loads = M / reuse  # words placed in PEs: once per trip of the temporal loops the operand depends on
-            if op == "O":
-                rf += 2 * M + np.where(m > 1, M, 0.0)  # psum read + write (+ the held stream word)
-                glb += 2 * loads / spatial(op) - d.Osz  # psums leaving the array: written, all but the first read
-            else:
-                rf += w * (M + loads)  # one read per MAC + the fills
-                noc += w * loads
-                glb += w * loads / spatial(op)
-        elif op == "O":  # psums move: one hop per MAC, reduced along the axes the output does not depend on
-            noc += M
-            glb += 2 * M / spatial(op) - d.Osz
-        elif op in edge:
-            noc += w * M / m
-            glb += w * M / e.cols * np.ceil(fc / m)
-        else:
-            noc += w * M
-            glb += w * M / spatial(op)
-    counts = np.stack([np.full(n, M), rf, noc, glb, np.zeros(n)], axis=1)
-    params = {"mapping": names, "m": m, "sub_rows": ra, "sub_cols": ca}
-    return counts, cycles, params
+    for o, op in enumerate(ops):
+        w, h, hl = weight[o], held[:, o], held_loads[:, o]
+        spatial = np.where(on_rows[:, o], 1.0, per_row) * np.where(on_cols[:, o], 1.0, per_col)
+        if op == "O":  # held: psum read + write (+ the held stream word); psums leave the array written, all but
+            # the first read; moving: one hop per MAC, reduced along the axes the output does not depend on
+            rf += np.where(h, 2 * M + np.where(m > 1, M, 0.0), 0.0)
+            noc += np.where(h, 0.0, M)
+            glb += np.where(h, 2 * hl, 2 * M) / spatial - d.Osz
+        else:  # held: one read per MAC + the fills; a forwarded stream re-read once per m column folds
+            rf += np.where(h, w * (M + hl), 0.0)
+            noc += np.where(h, w * hl, np.where(edge[:, o], w * M / m, w * M))
+            glb += np.where(edge[:, o], w * M / ecols * col_trips, np.where(h, w * hl, w * M) / spatial)
+    counts = np.stack([M, rf, noc, glb, np.zeros(n)], axis=1)
+    return counts, cycles, {"mapping": names, "m": m, "sub_rows": ra, "sub_cols": ca}, owner
 
 
 def _pixels2d(d: _Dims, rows: int, cols: int) -> _Mappings:
@@ -314,19 +344,49 @@ def _pixels2d(d: _Dims, rows: int, cols: int) -> _Mappings:
 def _row_stationary(layer: Layer, d: _Dims, rows: int, cols: int, rf_words: int, loop_order: str | None) -> _Mappings:
     """Eyeriss: a PE set of R filter rows x e output rows, replicated over the array for other filters/channels/
     groups; each PE runs a 1-D convolution with p filters x q channels held in its RF (Chen et al. ISCA 2016)."""
-    macs = float(d.macs)
-    fr = _cdiv(d.R, rows)
-    rt = _cdiv(d.R, fr)
+    e, p, q, n, need, fallback = _row_stationary_sets(layer, d, cols)
+    fits = need <= rf_words
+    if not fits.any():
+        fits = fallback
+    counts, cycles, params, glb = _row_stationary_mappings(
+        layer, d, rows, cols, e[fits], p[fits], q[fits], n[fits], _orders(loop_order)
+    )
+    counts[:, GLB] = glb.min(axis=0)
+    return counts, cycles, params
+
+
+def _row_stationary_sets(
+    layer: Layer, d: _Dims, cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The PE-set shapes (e, p, q, n) a row-stationary array may use, the RF words each needs (``inf`` for a shape
+    it never uses), and the ones it falls back to when none fits its RF."""
     # a PE's RF holds p filters x q channels of filter rows (p*q*S words), the ifmap windows
     # of q channels for n images (n*q*S) and n*p psums (Eyeriss ISCA'16 Sec. V: p, q, n);
     # n > 1 (images of a batch sharing the filter rows in the RF) keeps a PE set in one image
     n_img, oh = layer.N, layer.out_h
     e, p, q, n = np.meshgrid(np.arange(1, min(d.P, cols) + 1), _pow2(d.Kg), _pow2(d.Cg), _pow2(n_img), indexing="ij")
     e, p, q, n = e.ravel(), p.ravel(), q.ravel(), n.ravel()
-    fits = (d.w * p * q * d.S + n * q * d.S + n * p <= rf_words) & ((n == 1) | (e <= oh))
-    if not fits.any():
-        fits = (p == 1) & (q == 1) & (n == 1)
-    e, p, q, n = e[fits], p[fits], q[fits], n[fits]
+    need = np.where((n == 1) | (e <= oh), d.w * p * q * d.S + n * q * d.S + n * p, np.inf)
+    return e, p, q, n, need, (p == 1) & (q == 1) & (n == 1)
+
+
+def _row_stationary_mappings(
+    layer: Layer,
+    d: _Dims,
+    rows: int,
+    cols: int,
+    e: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray,
+    n: np.ndarray,
+    orders: tuple[tuple[int, ...], ...],
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Access counts, cycles and params of the row-stationary mappings of PE-set shapes (e, p, q, n), each over the
+    splits of its replicated sets, with the GLB reads in each of ``orders`` (``(len(orders), n)``; the counts' GLB column is left 0)."""
+    macs = float(d.macs)
+    fr = _cdiv(d.R, rows)
+    rt = _cdiv(d.R, fr)
+    n_img, oh = layer.N, layer.out_h
     sets = (rows // rt) * (cols // e)
     # split the replicated sets between filters (sk, share inputs) and channels (sc, sum psums)
     sk = np.minimum(_pow2(rows * cols)[None, :], sets[:, None])
@@ -349,14 +409,10 @@ def _row_stationary(layer: Layer, d: _Dims, rows: int, cols: int, rf_words: int,
     row_blocks = np.where(n > 1, _cdiv(n_img, n) * _cdiv(oh, e), _cdiv(d.P, e))  # e rows x n images each
     trips = np.stack([_cdiv(d.Kg, p * sk), _cdiv(d.Cg, q * sc), row_blocks]).astype(float)
     i_rows = d.Isz * np.maximum(1.0, trips[2] * n * ((e - 1) * d.sh + d.Reff) / d.H)
-    mults = _order_mults(trips, _orders(loop_order))
-    glb = np.min([d.Wsz * m[0] + i_rows * m[1] + d.Osz * (2 * m[2] - 1) for m in mults], axis=0)
-    counts = np.stack([np.full(len(e), macs), rf, noc, glb.astype(float), np.zeros(len(e))], axis=1)
-    return (
-        counts,
-        cycles,
-        {"mapping": np.full(len(e), "row"), "e": e, "p": p, "q": q, "n": n, "sets_k": sk, "sets_c": sc},
-    )
+    glb = np.array([d.Wsz * m[0] + i_rows * m[1] + d.Osz * (2 * m[2] - 1) for m in _order_mults(trips, orders)])
+    counts = np.stack([np.full(len(e), macs), rf, noc, np.zeros(len(e)), np.zeros(len(e))], axis=1)
+    params = {"mapping": np.full(len(e), "row"), "e": e, "p": p, "q": q, "n": n, "sets_k": sk, "sets_c": sc}
+    return counts, cycles, params, glb
 
 
 class _Candidates(NamedTuple):
@@ -375,16 +431,22 @@ class _Candidates(NamedTuple):
         raise IndexError(i)
 
 
+def _elementwise(d: _Dims, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An elementwise layer's one mapping on arrays of ``rows x cols`` PEs (access counts ``(n, 5)``, cycles):
+    two operands in, one out, full array parallelism, whatever the dataflow."""
+    macs = float(d.macs)
+    counts = np.tile([macs, 0.0, 3 * macs, 3 * macs, 0.0], (len(rows), 1))
+    return counts, _cdiv(d.macs, np.asarray(rows) * np.asarray(cols)).astype(float)
+
+
 @lru_cache(maxsize=1 << 16)
 def _array_candidates(
     layer: Layer, rows: int, cols: int, rf_words: int, dataflow: str, loop_order: str | None = None
 ) -> _Candidates:
     """Every candidate array mapping of ``layer`` under the unrollings the dataflow (and loop order) allow."""
     d = _dims(layer)
-    if layer.kind == "add":  # elementwise: two operands in, one out, full array parallelism
-        macs = float(d.macs)
-        counts = np.array([[macs, 0.0, 3 * macs, 3 * macs, 0.0]])
-        cycles = np.array([float(_cdiv(d.macs, rows * cols))])
+    if layer.kind == "add":
+        counts, cycles = _elementwise(d, np.array([rows]), np.array([cols]))
         return _Candidates(counts, cycles, (("elementwise", 0, {"mapping": np.array(["elementwise"])}),))
     all_counts: list[np.ndarray] = []
     all_cycles: list[np.ndarray] = []
@@ -534,9 +596,12 @@ def _best_mapping(objective: str, energy: np.ndarray, cycles: np.ndarray) -> int
 
 
 def _array_energy(counts: np.ndarray, unit: np.ndarray) -> np.ndarray:
-    """The MAC, RF and NoC energy (MAC units) of candidate mappings' access counts ``(n, 5)``: what does not depend
-    on the global buffer (elementwise, so a candidate's figure is the same bits whichever set it is costed in)."""
-    energy: np.ndarray = counts[:, MAC] * unit[MAC] + counts[:, RF] * unit[RF] + counts[:, NOC] * unit[NOC]
+    """The MAC, RF and NoC energy (MAC units) of candidate mappings' access counts ``(n, 5)`` at unit costs ``(5,)``
+    or one row each ``(n, 5)``: what does not depend on the global buffer (elementwise, so a candidate's figure is
+    the same bits whichever set it is costed in)."""
+    energy: np.ndarray = (
+        counts[:, MAC] * unit[..., MAC] + counts[:, RF] * unit[..., RF] + counts[:, NOC] * unit[..., NOC]
+    )
     return energy
 
 
@@ -676,6 +741,8 @@ def clear_cache() -> None:
     """Forget every cached mapping and per-layer result (for cold-cache timings)."""
     _splits.cache_clear()
     _array_candidates.cache_clear()
+    _unrolling_scalars.cache_clear()
+    _systolic.cache_clear()
     _dram_tiling.cache_clear()
     _network.cache_clear()
     _LAYER_CACHE.clear()

@@ -13,6 +13,12 @@ objective, the same candidates), because the per-layer choice only depends on a 
   (:func:`pareto_candidates`), which leaves one or two candidates per layer and array;
 * per layer shape, the sweep keeps the surviving candidates of every array and the DRAM words of every GLB size and
   loop order; costing a network is then a gather and a few array operations per distinct layer shape.
+
+Building a shape's table (a cold sweep) is array operations too: arrays that differ in their register file alone
+(an array *kind*) share their candidates, generated once for the largest RF, each with the RF words it needs;
+the systolic and adder-tree arrays of every kind are costed in one pass
+(:func:`~yoso.hw.simulator._systolic_many`), the row-stationary ones once per array size for every RF and loop
+order; and :func:`pareto_mask` thins every array's candidates in one pass.
 """
 
 from __future__ import annotations
@@ -20,21 +26,32 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from yoso.hw.dataflow import NAMED
+from yoso.hw.dataflow import NAMED, unrollings
 from yoso.hw.layers import Deploy, Layer
 from yoso.hw.simulator import (
+    _ORDERS,
     DRAM,
     GLB,
-    _array_candidates,
+    MAC,
+    NOC,
+    RF,
     _array_energy,
+    _Dims,
+    _dims,
     _dram_tiling,
+    _elementwise,
     _layer_energy,
     _network,
     _objective_keys,
+    _orders,
+    _pixels2d,
+    _row_stationary_mappings,
+    _row_stationary_sets,
+    _systolic_many,
 )
 from yoso.hw.tech import Tech, load_tech
 from yoso.space.accelerator import Accelerator
@@ -44,28 +61,55 @@ from yoso.space.genotype import Genotype
 def pareto_candidates(array_energy: np.ndarray, glb: np.ndarray, cycles: np.ndarray) -> np.ndarray:
     """Indices of the candidates no other one matches or beats in array energy, GLB accesses and cycles (one of
     each set of equal ones): the only ones a mapping objective can choose, whatever the GLB, DRAM and leakage."""
-    order = np.lexsort((glb, array_energy, cycles))  # by cycles, then array energy, then GLB accesses
-    t, a, b = cycles[order], array_energy[order], glb[order]
-    distinct = np.ones(len(t), bool)
-    distinct[1:] = (t[1:] != t[:-1]) | (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-    order, t, a, b = order[distinct], t[distinct], a[distinct], b[distinct]
-    kept: list[np.ndarray] = []
-    stair_a, stair_b = np.empty(0), np.empty(0)  # the (array energy, GLB) staircase of the faster candidates
-    bounds = np.flatnonzero(np.diff(t)) + 1
-    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(t)]])):
-        ga, gb = a[lo:hi], b[lo:hi]  # one cycle count, sorted by array energy then GLB
-        before = np.concatenate([[np.inf], np.minimum.accumulate(gb)[:-1]])
-        keep = gb < before  # not matched by a cheaper-or-equal array energy of the same cycles
-        if len(stair_a):
-            k = np.searchsorted(stair_a, ga, side="right")
-            keep &= gb < np.where(k > 0, stair_b[np.maximum(k - 1, 0)], np.inf)
-        if keep.any():
-            kept.append(order[lo:hi][keep])
-            pa, pb = np.concatenate([stair_a, ga[keep]]), np.concatenate([stair_b, gb[keep]])
-            by_a = np.lexsort((pb, pa))
-            pa, pb = pa[by_a], np.minimum.accumulate(pb[by_a])
-            stair_a, stair_b = pa, pb
-    return np.sort(np.concatenate(kept)) if kept else np.arange(0)
+    return np.flatnonzero(pareto_mask(np.zeros(len(array_energy), np.int64), array_energy, glb, cycles))
+
+
+def pareto_mask(segment: np.ndarray, a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Whether each candidate is kept: no other of its ``segment`` matches or beats it in ``a``, ``b`` and ``t``
+    (the first of each set of equal ones); every segment at once, as array operations.
+
+    In the order (segment, a, b, t) a candidate is dominated exactly when an earlier one of its segment has no
+    more ``b`` and no more ``t``: a running minimum of ``b`` (ranked, offset per segment) over the candidates of
+    each cycle level (``t``'s rank in its segment) or below; the levels are few (a mapping's folds).
+    """
+    n = len(a)
+    keep = np.zeros(n, bool)
+    if n == 0:
+        return keep
+    order = np.lexsort((t, b, a, segment))
+    by_t = np.lexsort((t, segment))
+    st, ss = t[by_t], segment[by_t]
+    first = np.ones(n, bool)
+    first[1:] = ss[1:] != ss[:-1]
+    new = first.copy()
+    new[1:] |= st[1:] != st[:-1]
+    distinct = np.cumsum(new)
+    level = np.empty(n, np.int64)
+    level[by_t] = distinct - np.maximum.accumulate(np.where(first, distinct, 0))
+    level = level[order]
+    rank_b = np.unique(b, return_inverse=True)[1].reshape(-1)[order]
+    seg = segment[order]
+    seg_rank = np.cumsum(np.concatenate([[True], seg[1:] != seg[:-1]]))
+    key = (seg_rank[-1] + 1 - seg_rank) * (int(rank_b.max()) + 1) + rank_b  # earlier segments rank above later
+    dominated = np.zeros(n, bool)
+    top = np.iinfo(np.int64).max
+    for lv in range(int(level.max()) + 1):
+        running = np.minimum.accumulate(np.where(level <= lv, key, top))
+        dominated |= (level == lv) & (np.concatenate([[top], running[:-1]]) <= key)
+    keep[order[~dominated]] = True
+    return keep
+
+
+class _KindCandidates(NamedTuple):
+    """Candidate mappings of one layer shape on every array kind of a sweep (flat): the kind of each, its access
+    counts ``(n, 5)`` and cycles, the RF words it needs (0: any RF) and whether it is a fallback (used by an array
+    whose RF fits no other candidate)."""
+
+    kind: np.ndarray
+    counts: np.ndarray
+    cycles: np.ndarray
+    need: np.ndarray
+    fallback: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -104,10 +148,19 @@ class AcceleratorSweep:
         first = np.unique(self.array_of, return_index=True)[1]
         self.array_unit = self.unit[first]  # (array keys, 5): the MAC, RF and NoC costs an array fixes
         self._tables: dict[Layer, _ShapeTable] = {}
-        self._largest_rf: dict[tuple[Any, ...], int] = {}  # the largest RF (words) of each array but its RF
-        for rows, cols, rbuf, dataflow, order in self.array_keys:
-            kind, words = (rows, cols, dataflow, order), int(rbuf // t.word_bytes)
-            self._largest_rf[kind] = max(words, self._largest_rf.get(kind, 0))
+        # the array kinds: arrays that differ in their register file alone share their candidate mappings
+        self.key_rf = np.array([int(rbuf // t.word_bytes) for _, _, rbuf, _, _ in self.array_keys])
+        self.kinds, self.kind_of = _index([(r, c, df, order) for r, c, _, df, order in self.array_keys])
+        self.kind_rows = np.array([k[0] for k in self.kinds])
+        self.kind_cols = np.array([k[1] for k in self.kinds])
+        self.kind_rf = np.zeros(len(self.kinds), np.int64)  # the largest RF of each kind
+        np.maximum.at(self.kind_rf, self.kind_of, self.key_rf)
+        units = [unrollings(df, order) for _, _, df, order in self.kinds]
+        batch = [(k, u) for k, us in enumerate(units) for u in us if u.array in ("systolic", "tree")]
+        self._batch_kind = np.array([k for k, _ in batch], dtype=np.int64)
+        self._batch_units = [u for _, u in batch]
+        self._pixel_kinds = [k for k, us in enumerate(units) if any(u.array == "pixels2d" for u in us)]
+        self._row_kinds = [k for k, us in enumerate(units) if any(u.array == "row" for u in us)]
 
     def __len__(self) -> int:
         return len(self.accelerators)
@@ -150,48 +203,104 @@ class AcceleratorSweep:
         chosen = np.minimum.reduceat(entry, table.starts)  # the first entry that wins, as the simulator picks
         return energy[chosen], latency[chosen]
 
-    def _candidates(
-        self, shape: Layer, rows: int, cols: int, words: int, dataflow: str, order: str | None
-    ) -> tuple[Any, np.ndarray]:
-        """An array's candidate mappings of ``shape`` and each one's ``m`` (the held words of a forwarded stream its
-        RF keeps side by side). Outside row stationary, for the largest RF of the sweep's arrays of this kind: a
-        smaller RF of ``words`` has the candidates with ``m <= max(words - 2, 1)`` (its only use of the RF's size)."""
-        if dataflow != "RS":
-            words = self._largest_rf[(rows, cols, dataflow, order)]
-        cand = _array_candidates(shape, rows, cols, words, dataflow, order)
-        m = np.concatenate([params.get("m", np.ones(len(params["mapping"]))) for _, _, params in cand.parts])
-        return cand, m
-
     def _table(self, shape: Layer) -> _ShapeTable:
         """The surviving candidates of every array and the DRAM words of every GLB key, for one layer shape."""
         t = self.tech
-        parts, sizes = [], []
-        for key, unit in zip(self.array_keys, self.array_unit):
-            rows, cols, rbuf, dataflow, order = key
-            rf_words = int(rbuf // t.word_bytes)
-            cand, m = self._candidates(shape, rows, cols, rf_words, dataflow, order)
-            fits = np.flatnonzero(m <= max(rf_words - 2, 1)) if dataflow != "RS" else np.arange(len(m))
-            a = _array_energy(cand.counts[fits], unit)
-            survivors = pareto_candidates(a, cand.counts[fits, GLB], cand.cycles[fits])
-            keep = fits[survivors]
-            parts.append((a[survivors], cand.counts[keep, GLB], cand.cycles[keep]))
-            sizes.append(len(keep))
-        size = np.array(sizes)
-        offset = np.concatenate([[0], np.cumsum(size)[:-1]])
+        cand = self._kind_candidates(shape)
+        order = np.argsort(cand.kind, kind="stable")
+        kind, counts, cycles, need, fallback = (a[order] for a in cand)
+        # every array's candidates: its kind's that fit its RF (or the fallbacks where none does)
+        per_kind = np.bincount(kind, minlength=len(self.kinds))
+        kind_start = np.cumsum(per_kind) - per_kind
+        least_need = np.full(len(self.kinds), np.inf)
+        np.minimum.at(least_need, kind, need)
+        per_key = per_kind[self.kind_of]
+        key = np.repeat(np.arange(len(self.array_keys)), per_key)
+        row = np.repeat(kind_start[self.kind_of] - (np.cumsum(per_key) - per_key), per_key) + np.arange(len(key))
+        falls_back = self.key_rf < least_need[self.kind_of]
+        fits = (need[row] <= self.key_rf[key]) | (falls_back[key] & fallback[row])
+        key, row = key[fits], row[fits]
+        a = _array_energy(counts[row], self.array_unit[key])
+        kept = pareto_mask(key, a, counts[row, GLB], cycles[row])
+        key, row, a = key[kept], row[kept], a[kept]
+        size = np.bincount(key, minlength=len(self.array_keys))
+        offset = np.cumsum(size) - size
         per_acc = size[self.array_of]
         owner = np.repeat(np.arange(len(self)), per_acc)
-        starts = np.concatenate([[0], np.cumsum(per_acc)[:-1]])
+        starts = np.cumsum(per_acc) - per_acc
         rows = offset[self.array_of][owner] + np.arange(len(owner)) - starts[owner]
         dram = np.array([_dram_tiling(shape, words, t.onchip_fmaps, order)[0] for words, order in self.glb_keys])
         return _ShapeTable(
-            array_energy=np.concatenate([p[0] for p in parts]),
-            glb=np.concatenate([p[1] for p in parts]),
-            cycles=np.concatenate([p[2] for p in parts]),
+            array_energy=a,
+            glb=counts[row, GLB],
+            cycles=cycles[row],
             rows=rows,
             owner=owner,
             starts=None if (per_acc == 1).all() else starts,
             dram=dram,
         )
+
+    def _kind_candidates(self, shape: Layer) -> _KindCandidates:
+        """Every array kind's candidate mappings of ``shape``, each generated once for the kind's largest RF: a
+        smaller RF has those whose held words it fits (:func:`~yoso.hw.simulator._systolic_many`'s ``m`` of a
+        forwarded stream, the PE sets of row stationary)."""
+        d = _dims(shape)
+        if shape.kind == "add":  # one mapping on any dataflow
+            counts, cycles = _elementwise(d, self.kind_rows, self.kind_cols)
+            none = np.zeros(len(self.kinds))
+            return _KindCandidates(np.arange(len(self.kinds)), counts, cycles, none, none.astype(bool))
+        parts: list[_KindCandidates] = []
+        if len(self._batch_kind):
+            bk = self._batch_kind
+            counts, cycles, params, owner = _systolic_many(
+                d, self._batch_units, self.kind_rows[bk], self.kind_cols[bk], self.kind_rf[bk]
+            )
+            m = params["m"]
+            need = np.where(m > 1, m + 2, 0.0)  # a held stream of m > 1 words needs an RF of m + 2
+            parts.append(_KindCandidates(bk[owner], counts, cycles, need, np.zeros(len(m), bool)))
+        for k in self._pixel_kinds:
+            counts, cycles, _ = _pixels2d(d, int(self.kind_rows[k]), int(self.kind_cols[k]))
+            parts.append(_KindCandidates(np.full(len(cycles), k), counts, cycles, np.zeros(1), np.zeros(1, bool)))
+        if self._row_kinds:
+            parts.append(self._row_stationary(shape, d))
+        return _KindCandidates(*(np.concatenate(f) for f in zip(*parts)))
+
+    def _row_stationary(self, shape: Layer, d: _Dims) -> _KindCandidates:
+        """The row-stationary kinds' candidates, generated once per array size for all RFs and loop orders, then
+        thinned per kind and RF level: their MAC and RF accesses are the same, so fewer NoC words, GLB reads and
+        cycles beat a candidate at any unit costs (the sets split only moves GLB reads: its best one per order)."""
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for k in self._row_kinds:
+            by_size.setdefault((int(self.kind_rows[k]), int(self.kind_cols[k])), []).append(k)
+        parts, segments = [], []
+        for (rows, cols), kinds in by_size.items():
+            e, p, q, n, need, fallback = _row_stationary_sets(shape, d, cols)
+            largest = max(int(self.kind_rf[k]) for k in kinds)
+            use = (need <= largest) | fallback
+            counts, cycles, _, glb = _row_stationary_mappings(
+                shape, d, rows, cols, e[use], p[use], q[use], n[use], _ORDERS
+            )
+            splits = len(cycles) // int(use.sum())  # each PE set's candidates: one per sets split, consecutive
+            counts, cycles = counts[::splits], cycles[::splits]
+            glb = glb.reshape(len(_ORDERS), -1, splits).min(axis=2)
+            need, fallback = need[use], fallback[use]
+            for k in kinds:
+                order = self.kinds[k][3]
+                kind_glb = glb.min(axis=0) if order is None else glb[_ORDERS.index(_orders(order)[0])]
+                rfs = np.unique(self.key_rf[self.kind_of == k])
+                level = np.where(fallback, len(rfs), np.searchsorted(rfs, need))  # the least RF it fits
+                used = fallback | (level < len(rfs))
+                kind_counts = counts[used].copy()
+                kind_counts[:, GLB] = kind_glb[used]
+                parts.append(
+                    _KindCandidates(np.full(int(used.sum()), k), kind_counts, cycles[used], need[used], fallback[used])
+                )
+                segments.append(k * (len(self.key_rf) + 1) + level[used])  # one segment per kind and level
+        cand = _KindCandidates(*(np.concatenate(f) for f in zip(*parts)))
+        if np.ptp(cand.counts[:, [MAC, RF]], axis=0).any():  # not the model this thinning relies on: keep all
+            return cand
+        kept = pareto_mask(np.concatenate(segments), cand.counts[:, NOC], cand.counts[:, GLB], cand.cycles)
+        return _KindCandidates(*(f[kept] for f in cand))
 
 
 #: One loop order per innermost loop (a connectivity's array mappings depend on nothing else).
