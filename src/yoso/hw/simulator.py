@@ -56,6 +56,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import permutations
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -832,14 +833,21 @@ def evaluate(
     else:
         pairs = list(items)
     res = np.empty((len(pairs), 2))
-    by_network: dict[Genotype, list[int]] = {}
-    for j, (g, _) in enumerate(pairs):
-        by_network.setdefault(g, []).append(j)
-    swept = [rows for rows in by_network.values() if len(rows) >= SWEEP_MIN]
+    # the pairs of each network: grouped by object first (two-stage pairs one genotype object with every accelerator)
+    ids = np.fromiter(map(id, map(itemgetter(0), pairs)), np.int64, len(pairs))
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    networks: dict[Genotype, int] = {}
+    network_of = np.array([networks.setdefault(pairs[i][0], len(networks)) for i in first], np.int64)[inverse]
+    bounds = np.cumsum(np.bincount(network_of.reshape(-1), minlength=len(networks)))[:-1]
+    by_network = np.split(np.argsort(network_of.reshape(-1), kind="stable"), bounds) if len(pairs) else []
+    swept = [rows for rows in by_network if len(rows) >= SWEEP_MIN]
     for rows in swept:  # one network on many accelerators: array operations (yoso.hw.sweep), the same figures
         g = pairs[rows[0]][0]
-        res[rows] = np.column_stack(_sweep([pairs[j][1] for j in rows], tech, deploy)(g))
-    rest = np.setdiff1d(np.arange(len(pairs)), np.concatenate(swept)) if swept else np.arange(len(pairs))
+        res[rows] = np.column_stack(_sweep([pairs[j][1] for j in rows.tolist()], tech, deploy)(g))
+    left = np.ones(len(pairs), bool)
+    for rows in swept:
+        left[rows] = False
+    rest = np.flatnonzero(left)
     pairs_left = [pairs[j] for j in rest]
     if n_jobs != 1 and len(pairs_left) > chunk:
         from joblib import Parallel, delayed
@@ -853,19 +861,23 @@ def evaluate(
 
 #: A network paired with at least this many accelerators in one :func:`evaluate` call is costed by a sweep.
 SWEEP_MIN = 16
-#: The sweeps of recent accelerator lists (two-stage and Table 2 sweep one list for network after network).
-_SWEEPS: dict[tuple[tuple[Accelerator, ...], Tech, Deploy], Any] = {}
+#: The sweeps of recent accelerator lists (two-stage and Table 2 sweep one list for network after network), the
+#: latest last: a list, not a dict, as a key of 181,440 accelerators takes longer to hash than to compare by identity.
+_SWEEPS: list[tuple[tuple[Accelerator, ...], Tech, Deploy, Any]] = []
 
 
 def _sweep(accelerators: list[Accelerator], tech: Tech, deploy: Deploy) -> Any:
     """The :class:`~yoso.hw.sweep.AcceleratorSweep` of these accelerators, kept for the next network (the last 4)."""
     from yoso.hw.sweep import AcceleratorSweep
 
-    key = (tuple(accelerators), tech, deploy)
-    sweep = _SWEEPS.pop(key, None) or AcceleratorSweep(accelerators, tech, deploy)
-    _SWEEPS[key] = sweep
-    while len(_SWEEPS) > 4:
-        del _SWEEPS[next(iter(_SWEEPS))]
+    accs = tuple(accelerators)
+    for i, (known, t, d, sweep) in enumerate(_SWEEPS):
+        if t == tech and d == deploy and known == accs:  # the same objects compare by identity
+            _SWEEPS.append(_SWEEPS.pop(i))
+            return sweep
+    sweep = AcceleratorSweep(accelerators, tech, deploy)
+    _SWEEPS.append((accs, tech, deploy, sweep))
+    del _SWEEPS[:-4]
     return sweep
 
 
