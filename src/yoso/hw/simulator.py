@@ -273,7 +273,7 @@ def _systolic_many(
     # systolic: the whole array (slot 0) or a sub-array of i < size PEs per axis, for each fold count the fewest
     # PEs that reach it; only the fastest whole-array and the fastest sub-array mappings can be chosen
     def axis(extent: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        slot = np.arange(int(size.max(initial=1)))[None, :]
+        slot = np.arange(int(np.minimum(size, extent + 1).max(initial=1)))[None, :]  # sub-arrays: i <= extent
         used = np.where(slot == 0, size[:, None], slot)
         i = np.maximum(slot, 1)
         valid = (slot == 0) | ((slot < size[:, None]) & (slot <= extent[:, None]))

@@ -100,6 +100,10 @@ def pareto_mask(segment: np.ndarray, a: np.ndarray, b: np.ndarray, t: np.ndarray
     return keep
 
 
+#: The most sub-array choices (arrays x rows x columns) one pass of the systolic model holds (memory, not speed).
+GRID_CELLS = 1 << 22
+
+
 class _KindCandidates(NamedTuple):
     """Candidate mappings of one layer shape on every array kind of a sweep (flat): the kind of each, its access
     counts ``(n, 5)`` and cycles, the RF words it needs (0: any RF) and whether it is a fallback (used by an array
@@ -250,14 +254,16 @@ class AcceleratorSweep:
             none = np.zeros(len(self.kinds))
             return _KindCandidates(np.arange(len(self.kinds)), counts, cycles, none, none.astype(bool))
         parts: list[_KindCandidates] = []
-        if len(self._batch_kind):
-            bk = self._batch_kind
-            counts, cycles, params, owner = _systolic_many(
-                d, self._batch_units, self.kind_rows[bk], self.kind_cols[bk], self.kind_rf[bk]
-            )
-            m = params["m"]
-            need = np.where(m > 1, m + 2, 0.0)  # a held stream of m > 1 words needs an RF of m + 2
-            parts.append(_KindCandidates(bk[owner], counts, cycles, need, np.zeros(len(m), bool)))
+        if len(self._batch_kind):  # in chunks of at most GRID_CELLS sub-array choices (rows x columns) each
+            step = max(1, GRID_CELLS // int(self.kind_rows.max() * self.kind_cols.max()))
+            for lo in range(0, len(self._batch_kind), step):
+                bk, units = self._batch_kind[lo : lo + step], self._batch_units[lo : lo + step]
+                counts, cycles, params, owner = _systolic_many(
+                    d, units, self.kind_rows[bk], self.kind_cols[bk], self.kind_rf[bk]
+                )
+                m = params["m"]
+                need = np.where(m > 1, m + 2, 0.0)  # a held stream of m > 1 words needs an RF of m + 2
+                parts.append(_KindCandidates(bk[owner], counts, cycles, need, np.zeros(len(m), bool)))
         for k in self._pixel_kinds:
             counts, cycles, _ = _pixels2d(d, int(self.kind_rows[k]), int(self.kind_cols[k]))
             parts.append(_KindCandidates(np.full(len(cycles), k), counts, cycles, np.zeros(1), np.zeros(1, bool)))
