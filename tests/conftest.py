@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, space_of, use_scratch
+from helpers import compose_config, smoke_key, space_of, synthetic_table, use_scratch
 from omegaconf import DictConfig
 
 #: W&B's own folders (its cache holds the debug logs of every run, ~/.cache/wandb/logs by default).
@@ -90,3 +90,10 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def smoke_table(scratch: Path, space) -> Path:
+    """A synthetic accuracy table of the smoke search's stand-alone config (helpers.synthetic_table): what
+    ``accuracy_model=predictor`` needs in a smoke run."""
+    return synthetic_table(scratch / "smoke_table.json.gz", space, smoke_key())

@@ -49,6 +49,31 @@ def compose_config(name: str, overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name=name, overrides=["experiment=smoke", *scratch, *(overrides or [])])
 
 
+def synthetic_table(path: Path, space: Any, key: str, n: int = 30) -> Path:
+    """An accuracy table of ``n`` architectures of ``space`` (drawn with seed 3) for stand-alone config ``key``, with
+    a synthetic accuracy of width and depth: ``0.8 + 0.04 width - 0.03 depth``."""
+    from yoso.bench import TableRow, architecture_id
+    from yoso.bench.table import merge_rows, row_record
+
+    genotypes = [g for g, _ in space.decode_many(space.sample(n, 3))]
+    lines = [
+        row_record(
+            g.to_dict(),
+            TableRow(architecture_id(g), i, 0, 0.8 + 0.04 * g.width - 0.03 * g.depth, 0.8, 1000, 1000, 1.0),
+            key,
+        )
+        for i, g in enumerate(genotypes)
+    ]
+    return merge_rows("synthetic", key, {}, lines).write(path)
+
+
+def smoke_key() -> str:
+    """The stand-alone config hash of the smoke search (what an accuracy table must hold for its runs)."""
+    from yoso.app.run import validate_config
+
+    return validate_config(compose_config("search", ["accuracy_model=hypernet"])).standalone_key
+
+
 def plain(node: Any) -> Any:
     """A composed config node as plain resolved data (what the app layer hands the layers below it)."""
     from omegaconf import OmegaConf

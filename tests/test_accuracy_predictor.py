@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import compose_config
+from helpers import compose_config, synthetic_table
 
 from yoso.app.run import validate_config
 from yoso.bench import TableRow, architecture_id
@@ -69,28 +69,14 @@ def test_calibration_scales_the_predictive_std_by_the_training_sets_cross_valida
     assert np.mean(np.abs(m1 - truth[60:]) <= 1.96 * s1) >= 0.8
 
 
-def _table(path, space, n: int = 30):
-    """A small accuracy table of ``n`` architectures of ``space`` with a synthetic accuracy of width and depth."""
-    genotypes = [g for g, _ in space.decode_many(space.sample(n, 3))]
-    lines = [
-        row_record(
-            g.to_dict(),
-            TableRow(architecture_id(g), i, 0, 0.8 + 0.04 * g.width - 0.03 * g.depth, 0.8, 1000, 1000, 1.0),
-            "k",
-        )
-        for i, g in enumerate(genotypes)
-    ]
-    return merge_rows("synthetic", "k", {}, lines).write(path)
-
-
-def test_accuracy_model_predictor_ranks_candidates_without_a_hypernet(tmp_path, space) -> None:
+def test_accuracy_model_predictor_ranks_candidates_without_a_hypernet(tmp_path, space, smoke_table) -> None:
     """accuracy_model=predictor: the run's evaluator takes its accuracy from the table's GP, with no HyperNet."""
     from omegaconf import open_dict
 
     from yoso.app.pipeline import build_evaluator
     from yoso.predictor.accuracy import PredictedAccuracy
 
-    table = _table(tmp_path / "t.json.gz", space)
+    table = smoke_table
     cfg = compose_config(
         "search",
         [
@@ -113,21 +99,57 @@ def test_accuracy_model_predictor_ranks_candidates_without_a_hypernet(tmp_path, 
     assert hypernet_run.accuracy_model() is None and "accuracy_model" not in hypernet_run.fingerprint
 
 
-def test_accuracy_model_values_are_checked_at_start_up(tmp_path) -> None:
+def test_accuracy_model_values_are_checked_at_start_up(tmp_path, smoke_table) -> None:
     with pytest.raises(ConfigError) as err:
-        validate_config(compose_config("search", ["accuracy_model=predictor", "accuracy_model.iterations=-1"]))
+        validate_config(
+            compose_config(
+                "search",
+                ["accuracy_model=predictor", f"accuracy_model.table={smoke_table}", "accuracy_model.iterations=-1"],
+            )
+        )
     assert err.value.key == "accuracy_model.iterations"
+    with pytest.raises(ConfigError, match="shipped table") as err:
+        validate_config(compose_config("search", ["accuracy_model=table", "accuracy_model.table=nope"]))
+    assert err.value.key == "accuracy_model.table"
+
+
+def test_a_table_of_another_stand_alone_config_is_refused_and_auto_falls_back_to_the_hypernet(
+    tmp_path, space, smoke_table, caplog
+) -> None:
+    """The shipped table holds the default search's stand-alone config, not the smoke one's: an explicit
+    predictor or table refuses it at start-up (it would rank by another budget's accuracy); the default, auto, takes
+    the HyperNet's accuracy and says why, and takes the predictor when the table matches."""
+    from yoso.predictor.accuracy import PredictedAccuracy
+
+    for name in ("predictor", "table"):
+        with pytest.raises(ConfigError, match="stand-alone config") as err:
+            validate_config(compose_config("search", [f"accuracy_model={name}"]))
+        assert err.value.key == "accuracy_model.table" and err.value.value == "fashion_mnist_short"
+    cfg = compose_config("search")
+    assert cfg.accuracy_model.name == "auto"
+    with caplog.at_level("INFO", logger="yoso.search"):
+        run = validate_config(cfg)
+    assert run.accuracy_model() is None and "accuracy_model" not in run.fingerprint
+    assert "accuracy_model=auto" in caplog.text and run.standalone_key in caplog.text
+    matched = validate_config(compose_config("search", [f"accuracy_model.table={smoke_table}"]))
+    assert isinstance(matched.accuracy_model(), PredictedAccuracy)
+    explicit = validate_config(
+        compose_config("search", ["accuracy_model=predictor", f"accuracy_model.table={smoke_table}"])
+    )
+    assert matched.fingerprint["accuracy_model"] == explicit.fingerprint["accuracy_model"]  # auto resumes as predictor
+    other = synthetic_table(tmp_path / "other.json.gz", space, "another-config")
+    assert validate_config(compose_config("search", [f"accuracy_model.table={other}"])).accuracy_model() is None
 
 
 @pytest.mark.slow
-def test_search_with_the_accuracy_predictor_runs_end_to_end(tmp_path, space, shared_cache) -> None:
+def test_search_with_the_accuracy_predictor_runs_end_to_end(tmp_path, smoke_table, shared_cache) -> None:
     """python search.py accuracy_model=predictor: the search ranks by predicted accuracy, the final step trains the
     top-N stand-alone, best.yaml is written."""
     from omegaconf import open_dict
 
     from yoso.app.pipeline import run_search
 
-    table = _table(tmp_path / "t.json.gz", space)
+    table = smoke_table
     cfg = compose_config(
         "search", ["accuracy_model=predictor", f"accuracy_model.table={table}", f"paths.cache_dir={shared_cache}"]
     )
@@ -148,7 +170,7 @@ def test_predictor_trains_on_the_runs_results_of_its_config_and_a_run_pins_its_t
     from yoso.bench.table import append_jsonl
     from yoso.predictor.accuracy import PredictedAccuracy
 
-    table = _table(tmp_path / "t.json.gz", space, n=12)
+    table = synthetic_table(tmp_path / "t.json.gz", space, "k", n=12)
     extra = [g for g, _ in space.decode_many(space.sample(3, 99))]
     for i, g in enumerate(extra):
         row = TableRow(architecture_id(g), -1, 0, 0.5, 0.5, 1000, 1000, 1.0)
@@ -175,7 +197,7 @@ def test_tabular_mode_looks_up_what_was_trained_and_predicts_the_rest(tmp_path, 
     from yoso.bench.table import load_table
     from yoso.predictor.accuracy import TabularAccuracy
 
-    table_path = _table(tmp_path / "t.json.gz", space, n=20)
+    table_path = synthetic_table(tmp_path / "t.json.gz", space, "k", n=20)
     model = TabularAccuracy(space, str(table_path), iterations=20)
     table = load_table(str(table_path))
     tabulated = space.sample(20, 3)[:4]  # the table's draw (seed 3): its first four architectures
@@ -186,3 +208,41 @@ def test_tabular_mode_looks_up_what_was_trained_and_predicts_the_rest(tmp_path, 
     assert mean[:4] == pytest.approx([r.val_accuracy for r in measured])
     assert std[:4] == pytest.approx([(r.val_ci95[1] - r.val_ci95[0]) / 3.92 for r in measured])
     assert (model.looked_up, model.predicted) == (4, 3) and np.isfinite(mean[4:]).all() and (std[4:] > 0).all()
+
+
+def test_long_table_ranks_by_the_long_budgets_accuracy_and_pins_both_tables(tmp_path, space) -> None:
+    """accuracy_model.long_table: one GP on both budgets (the budget as an input) predicts the long budget, where
+    depth pays off (synthetic: short 0.8 + 0.04 width - 0.03 depth, long = short + 0.06 depth), from many short
+    records and a few long ones; a pinned run keeps both training sets."""
+    from yoso.bench.table import load_table
+    from yoso.predictor.accuracy import PredictedAccuracy, TwoBudgetPredictor
+
+    short = synthetic_table(tmp_path / "short.json.gz", space, "short", n=40)
+    genotypes = [g for g, _ in space.decode_many(space.sample(40, 3))][:16]  # the short table's first 16
+    lines = [
+        row_record(
+            g.to_dict(),
+            TableRow(architecture_id(g), i, 0, 0.8 + 0.04 * g.width + 0.03 * g.depth, 0.8, 1000, 1000, 1.0),
+            "long",
+        )
+        for i, g in enumerate(genotypes)
+    ]
+    long = merge_rows("long", "long", {}, lines).write(tmp_path / "long.json.gz")
+    model = PredictedAccuracy(space, str(short), long_table=str(long), iterations=60, calibration_folds=4)
+    model.pin(tmp_path / "run" / "accuracy_train.jsonl")
+    vectors = space.sample(12, 77)
+    mean, std = model.predict(vectors)
+    truth = np.array([0.8 + 0.04 * g.width + 0.03 * g.depth for g in model.genotypes(vectors)])
+    short_truth = truth - 0.06 * np.array([g.depth for g in model.genotypes(vectors)])
+    assert isinstance(model.predictor, TwoBudgetPredictor) and (std > 0).all()
+    assert np.abs(mean - truth).mean() < 0.01 < np.abs(mean - short_truth).mean()
+    pinned = list(read_jsonl(tmp_path / "run" / "accuracy_train.jsonl"))
+    assert sorted({line["key"] for line in pinned}) == ["long", "short"] and len(pinned) == 56
+    resumed = PredictedAccuracy(space, str(short), long_table=str(long), iterations=60, calibration_folds=4)
+    resumed.pin(tmp_path / "run" / "accuracy_train.jsonl")
+    assert [len(t) for t in resumed.training_tables] == [40, 16] and load_table(str(long)).key == "long"
+    with pytest.raises(ConfigError) as err:
+        from yoso.predictor.accuracy import TabularAccuracy
+
+        TabularAccuracy(space, str(short), long_table=str(long))
+    assert err.value.key == "accuracy_model.long_table"

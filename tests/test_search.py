@@ -88,7 +88,9 @@ def test_one_hypernet_serves_every_accelerator_space(tmp_path: Path) -> None:
     assert 0 <= naas.accuracy(spaces[1].sample(2, 0)).min()  # decodes the naas space's vectors
 
 
-def test_inner_accelerator_runs_each_network_on_its_best_accelerator(tmp_path: Path, cache_dir: Path) -> None:
+def test_inner_accelerator_runs_each_network_on_its_best_accelerator(
+    tmp_path: Path, cache_dir: Path, smoke_table: Path
+) -> None:
     """search.inner_accelerator (NAAS's outer/inner split): the chosen design's accelerator is the one of the space
     with the largest reward for its network under the simulator (feasible first); a one-shot strategy is refused
     before any work."""
@@ -97,6 +99,7 @@ def test_inner_accelerator_runs_each_network_on_its_best_accelerator(tmp_path: P
 
     overrides = (
         "accuracy_model=predictor",
+        f"accuracy_model.table={smoke_table}",
         "search.inner_accelerator=true",
         "reward=energy",
         "search.standalone=false",
@@ -113,7 +116,8 @@ def test_inner_accelerator_runs_each_network_on_its_best_accelerator(tmp_path: P
     expected = accs[int(np.argmax(np.where(feasible, terms, -np.inf) if feasible.any() else terms))]
     assert chosen == expected and best["accelerator"] == expected.to_dict()
     with pytest.raises(ConfigError, match="search.inner_accelerator"):
-        _search(tmp_path / "one_shot", cache_dir, *overrides, "strategy=differentiable", "space=yoso")
+        one_shot = ("strategy=differentiable", "space=yoso", "accuracy_model=hypernet", "search.inner_accelerator=true")
+        _search(tmp_path / "one_shot", cache_dir, *one_shot)
 
 
 def test_smoke_search_writes_history_best_and_pareto(tmp_path: Path, cache_dir: Path) -> None:

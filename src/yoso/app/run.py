@@ -32,6 +32,9 @@ from yoso.space.accelerator import AcceleratorSpace
 from yoso.space.joint import CellSpace, JointSpace
 
 log = logging.getLogger("yoso.search")
+
+#: ``accuracy_model.name`` of the default: the predictor when its table matches the run, else the HyperNet.
+AUTO = "auto"
 T = TypeVar("T")
 
 #: The validated config groups, and what each entry point needs.
@@ -124,12 +127,33 @@ class Run:
 
     def accuracy_model(self) -> Any:
         """The ``accuracy_model`` group's model (``vectors -> accuracy``), built once; None for the HyperNet's
-        accuracy (``accuracy_model=hypernet``, the default), which :meth:`hypernet` gives."""
+        accuracy (``accuracy_model=hypernet``, or ``auto`` without a table of this run's stand-alone config), which
+        :meth:`hypernet` gives. A ``predictor`` or ``table`` whose table was built for another stand-alone config
+        (:attr:`standalone_key`) is a ConfigError: it would rank candidates by another data set's or budget's accuracy."""
         node = self.groups.get("accuracy_model")
         if node is None or node.get("name") == "hypernet":
             return None
-        return self._once(
-            "accuracy_model", lambda: _build_accuracy_model(node, present(self.space, "space"), self.results_dir)
+        return self._once("accuracy_model", lambda: self._matched_accuracy_model(node))
+
+    def _matched_accuracy_model(self, node: Mapping[str, Any]) -> Any:
+        model = _build_accuracy_model(node, present(self.space, "space"), self.results_dir)
+        table, key = model.base_table, self.standalone_key
+        if table.key == key:
+            return model
+        if node.get("name") == AUTO:
+            log.info(
+                "accuracy: the HyperNet's (accuracy_model=auto): table %s holds stand-alone config %s, this run's "
+                "is %s; `python bench.py` with this run's data, model and space overrides builds its table",
+                table.name,
+                table.key,
+                key,
+            )
+            return None
+        raise ConfigError(
+            "accuracy_model.table",
+            node.get("table"),
+            f"a table of this run's stand-alone config {key} (it holds {table.key}: another data set, budget or "
+            "space); build one with `python bench.py` and this run's overrides, or use accuracy_model=hypernet",
         )
 
     @property
@@ -361,11 +385,12 @@ class Run:
         hw = dict(g["hw"])
         hw["predictor"] = {k: v for k, v in hw["predictor"].items() if k not in ("n_jobs", "cache_dir")}
         race = g["search"].get("race")
+        model = self.accuracy_model()
         return {
             **parts,
             "hw": digest(hw),
             "reference_cost": g.get("reference_cost"),
-            **({"accuracy_model": g["accuracy_model"]} if self.accuracy_model() is not None else {}),
+            **({"accuracy_model": {**g["accuracy_model"], "name": model.name}} if model is not None else {}),
             "hypernet": self.hypernet_key,
             "race": race,
         }
@@ -454,7 +479,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
             raise ConfigError("hw", None, "an 'hw' config group for the cost model")
         build_cost_model(groups["cost_model"], hw)  # its _target_ and options (cheap: built on first use)
 
-    if "accuracy_model" in groups and space is not None:
+    if "accuracy_model" in groups and space is not None and {"data", "model", "space"} - groups.keys():
         _build_accuracy_model(groups["accuracy_model"], space)  # its values (cheap: the model fits on first use)
     search = SearchSettings.from_config(groups["search"]) if "search" in groups else None
     if "data" in groups:
@@ -472,7 +497,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         if space is None:
             raise ConfigError("space", None, "a space and an accelerator group for the strategy to search")
         strategy = build_strategy(groups["strategy"], space, seed, constraints)
-    return Run(
+    run = Run(
         seed=seed,
         groups=groups,
         cells=cells,
@@ -485,6 +510,9 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         search=search,
         _cfg=cfg,
     )
+    if "accuracy_model" in groups and space is not None and not {"data", "model", "space"} - groups.keys():
+        run.accuracy_model()  # its table against the run's stand-alone config (cheap: the model fits on first use)
+    return run
 
 
 def validate_hardware(cfg: Mapping[str, Any]) -> Run:

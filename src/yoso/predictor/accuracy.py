@@ -31,6 +31,7 @@ from yoso.bench.table import (
     load_table,
     merge_rows,
     read_jsonl,
+    table_names,
 )
 from yoso.cache import atomic_path
 from yoso.config import ConfigError, check_bool, check_int
@@ -99,30 +100,38 @@ class AccuracyPredictor:
         accuracy), the same at prediction."""
         return self.fit_features(self._inputs(genotypes, extra), accuracy)
 
-    def fit_features(self, x: np.ndarray, accuracy: Sequence[float]) -> AccuracyPredictor:
-        """Fit on a feature matrix ``(n, d)`` (e.g. a subset of :class:`AccuracyFeatures`' columns)."""
+    def fit_features(
+        self, x: np.ndarray, accuracy: Sequence[float], calibrate_on: np.ndarray | None = None
+    ) -> AccuracyPredictor:
+        """Fit on a feature matrix ``(n, d)`` (e.g. a subset of :class:`AccuracyFeatures`' columns); the
+        calibration's folds split the rows of ``calibrate_on`` (a boolean mask; all rows by default), the others
+        always train: the points like those to be predicted."""
         x, y = np.asarray(x, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+        target = np.ones(len(y), bool) if calibrate_on is None else np.asarray(calibrate_on, bool)
         self.model = self._gp(x, y)
-        if self.calibration_folds >= 2 and len(y) >= 2 * self.calibration_folds:
-            self.std_scale = self._calibration(x, y)
+        if self.calibration_folds >= 2 and target.sum() >= 2 * self.calibration_folds:
+            self.std_scale = self._calibration(x, y, target)
         return self
 
     def _gp(self, x: np.ndarray, y: np.ndarray) -> Any:
         gp = make_gp(torch.as_tensor(x), torch.as_tensor(y[:, None]), normalize=True)
         return fit_gp(gp, self.iterations, seed=self.seed)
 
-    def _calibration(self, x: np.ndarray, y: np.ndarray) -> float:
-        """The factor that makes 1.96 scaled stds cover the conformal 95 % quantile of the training points'
-        cross-validated standardised errors."""
-        folds = np.random.default_rng(self.seed).permutation(len(y)) % self.calibration_folds
+    def _calibration(self, x: np.ndarray, y: np.ndarray, target: np.ndarray) -> float:
+        """The factor that makes 1.96 scaled stds cover the conformal 95 % quantile of the ``target`` training
+        points' cross-validated standardised errors."""
+        rows = np.flatnonzero(target)
+        folds = np.full(len(y), -1)
+        folds[rows] = np.random.default_rng(self.seed).permutation(len(rows)) % self.calibration_folds
         scores = np.empty(len(y))
         for k in range(self.calibration_folds):
             held = folds == k
             mean, std = predict_gp(self._gp(x[~held], y[~held]), x[held], return_std=True)
             assert std is not None
             scores[held] = np.abs(y[held] - mean[:, 0]) / std[:, 0]
-        level = min(1.0, np.ceil(0.95 * (len(y) + 1)) / len(y))  # the finite-sample conformal quantile
-        return float(np.quantile(scores, level) / 1.96)
+        n = len(rows)
+        level = min(1.0, np.ceil(0.95 * (n + 1)) / n)  # the finite-sample conformal quantile
+        return float(np.quantile(scores[rows], level) / 1.96)
 
     def predict(self, genotypes: Sequence[Genotype], extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Predicted stand-alone accuracy and its standard deviation (observation noise included), each ``(n,)``."""
@@ -140,8 +149,53 @@ class AccuracyPredictor:
         return x if extra is None else np.column_stack([x, np.asarray(extra, dtype=np.float64)])
 
 
+class TwoBudgetPredictor:
+    """Long-budget stand-alone accuracy from both budgets' tables: one GP whose last input is the budget (0 short,
+    1 long), fitted on every short-budget and long-budget record and queried at the long budget, so the many cheap
+    short-budget runs carry what the few long ones share with them and the long ones what the budget changes (how
+    depth pays off). Its intervals are calibrated on the long-budget records' cross-validated errors alone."""
+
+    def __init__(self, predictor: AccuracyPredictor):
+        self.predictor = predictor
+
+    @property
+    def std_scale(self) -> float:
+        return self.predictor.std_scale
+
+    def fit(self, short: Sequence[BenchRecord], long: Sequence[BenchRecord]) -> TwoBudgetPredictor:
+        records = [*short, *long]
+        budget = np.repeat([0.0, 1.0], [len(short), len(long)])
+        x = self.predictor._inputs([r.genotype for r in records], budget[:, None])
+        self.predictor.fit_features(x, [r.val_accuracy for r in records], calibrate_on=budget == 1.0)
+        return self
+
+    def predict(self, genotypes: Sequence[Genotype]) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted long-budget accuracy of ``genotypes`` and its standard deviation, each ``(n,)``."""
+        return self.predictor.predict(genotypes, np.ones((len(genotypes), 1)))
+
+
+def two_budget_predictor(
+    features: AccuracyFeatures,
+    short: Sequence[BenchRecord],
+    long: Sequence[BenchRecord],
+    iterations: int = 200,
+    seed: int = 0,
+    calibration_folds: int = 5,
+) -> TwoBudgetPredictor:
+    """A :class:`TwoBudgetPredictor` fitted on ``short`` and ``long`` budget records."""
+    return TwoBudgetPredictor(AccuracyPredictor(features, iterations, seed, calibration_folds)).fit(short, long)
+
+
 #: The predictors this process has fitted, by (training set digest, settings): runs of one process share them.
-_FITTED: dict[tuple[str, tuple[Any, ...]], AccuracyPredictor] = {}
+_FITTED: dict[tuple[str, tuple[Any, ...]], AccuracyPredictor | TwoBudgetPredictor] = {}
+
+
+def _named_table(name: str, key: str) -> BenchTable:
+    """The accuracy table ``name`` of config key ``key`` (a ConfigError naming the shipped ones when there is none)."""
+    try:
+        return load_table(name)
+    except ValueError as err:
+        raise ConfigError(key, name, f"a shipped table {table_names()} or a .json.gz path") from err
 
 
 class PredictedAccuracy:
@@ -160,6 +214,7 @@ class PredictedAccuracy:
         space: Any,
         table: str = DEFAULT_TABLE,
         results: str | None = None,
+        long_table: str | None = None,
         op_counts: bool = False,
         topology: bool = True,
         calibration_folds: int = 5,
@@ -168,7 +223,11 @@ class PredictedAccuracy:
     ):
         if not isinstance(table, str) or not table:
             raise ConfigError("accuracy_model.table", table, "a shipped table's name or a .json.gz path")
-        self.space, self.table = space, table
+        if long_table is not None and (not isinstance(long_table, str) or not long_table):
+            raise ConfigError(
+                "accuracy_model.long_table", long_table, "null, a shipped table's name or a .json.gz path"
+            )
+        self.space, self.table, self.long_table = space, table, long_table
         self.results = None if results is None else Path(results)
         self.op_counts = check_bool("accuracy_model.op_counts", op_counts)
         self.topology = check_bool("accuracy_model.topology", topology)
@@ -178,51 +237,76 @@ class PredictedAccuracy:
         self.iterations = check_int("accuracy_model.iterations", iterations, 0)
         self.seed = check_int("accuracy_model.seed", seed, 0, 2**32 - 1)
         self._pinned: Path | None = None
-        self._training: BenchTable | None = None
-        self._predictor: AccuracyPredictor | None = None
+        self._base: BenchTable | None = None
+        self._training: list[BenchTable] | None = None
+        self._predictor: AccuracyPredictor | TwoBudgetPredictor | None = None
 
     def pin(self, path: str | Path) -> None:
-        """Fit on the build lines in ``path`` if it exists, else on the table and the results, written there first."""
+        """Fit on the build lines in ``path`` if it exists, else on the tables and the results, written there first."""
         self._pinned = Path(path)
 
     @property
-    def training_table(self) -> BenchTable:
-        """What the predictor fits on: the table plus the runs' results of its config hash (or the pinned file)."""
+    def base_table(self) -> BenchTable:
+        """The accuracy table named by ``table`` (a ConfigError naming the shipped ones when there is none)."""
+        if self._base is None:
+            self._base = _named_table(self.table, "accuracy_model.table")
+        return self._base
+
+    @property
+    def training_tables(self) -> list[BenchTable]:
+        """What the predictor fits on: the table (and the long-budget one), each plus the runs' results of its config
+        hash, or the lines of the pinned file."""
         if self._training is None:
-            base = load_table(self.table)
-            if self._pinned is not None and self._pinned.is_file():
-                self._training = merge_rows(base.name, base.key, base.config, read_jsonl(self._pinned))
-            else:
-                extra = read_jsonl(self.results / f"{base.key}.jsonl") if self.results is not None else iter(())
-                self._training = base.extended(extra)
-                if self._pinned is not None:
-                    with atomic_path(self._pinned) as tmp:
-                        tmp.write_text("".join(map(jsonl_line, self._training.lines())))
-            added = len(self._training) - len(base)
-            log.info(
-                "accuracy predictor: %d architectures of table %s (config %s)%s",
-                len(self._training),
-                base.name,
-                base.key,
-                f", {added} of them from runs' stand-alone results" if added else "",
-            )
+            bases = [self.base_table]
+            if self.long_table is not None:
+                bases.append(_named_table(self.long_table, "accuracy_model.long_table"))
+            pinned = self._pinned is not None and self._pinned.is_file()
+            lines = list(read_jsonl(self._pinned)) if pinned and self._pinned is not None else None
+            tables = []
+            for base in bases:
+                if lines is not None:
+                    tables.append(merge_rows(base.name, base.key, base.config, lines))
+                else:
+                    extra = read_jsonl(self.results / f"{base.key}.jsonl") if self.results is not None else iter(())
+                    tables.append(base.extended(extra))
+                added = len(tables[-1]) - len(base)
+                log.info(
+                    "accuracy predictor: %d architectures of table %s (config %s)%s",
+                    len(tables[-1]),
+                    base.name,
+                    base.key,
+                    f", {added} of them from runs' stand-alone results" if added else "",
+                )
+            if self._pinned is not None and lines is None:
+                with atomic_path(self._pinned) as tmp:
+                    tmp.write_text("".join(jsonl_line(line) for table in tables for line in table.lines()))
+            self._training = tables
         return self._training
 
     @property
-    def predictor(self) -> AccuracyPredictor:
-        """The fitted GP; one fit per process for one training set and settings (the fit is deterministic)."""
+    def training_table(self) -> BenchTable:
+        """The table of the run's budget and the runs' results of its config (the rows the final step adds to)."""
+        return self.training_tables[0]
+
+    @property
+    def predictor(self) -> AccuracyPredictor | TwoBudgetPredictor:
+        """The fitted GP (with ``long_table``: on both budgets, queried at the long one); one fit per process for one
+        training set and settings (the fit is deterministic)."""
         if self._predictor is None:
             from yoso.space.ops import YOSO_OPS
 
-            table = self.training_table
+            tables = self.training_tables
             settings = (self.op_counts, self.topology, self.calibration_folds, self.iterations, self.seed)
-            key = (hashlib.sha256("".join(map(jsonl_line, table.lines())).encode()).hexdigest(), settings)
+            lines = "".join(jsonl_line(line) for table in tables for line in table.lines())
+            key = (hashlib.sha256(lines.encode()).hexdigest(), settings)
             if key not in _FITTED:
-                records = list(table.records().values())
                 features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology)
-                _FITTED[key] = AccuracyPredictor(features, self.iterations, self.seed, self.calibration_folds).fit(
-                    [r.genotype for r in records], [r.val_accuracy for r in records]
-                )
+                model = AccuracyPredictor(features, self.iterations, self.seed, self.calibration_folds)
+                records = [list(table.records().values()) for table in tables]
+                if len(records) == 2:
+                    _FITTED[key] = TwoBudgetPredictor(model).fit(*records)
+                else:
+                    _FITTED[key] = model.fit([r.genotype for r in records[0]], [r.val_accuracy for r in records[0]])
             self._predictor = _FITTED[key]
         return self._predictor
 
@@ -234,7 +318,8 @@ class PredictedAccuracy:
         return self.predict(vectors)[0]
 
     def predict(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted stand-alone accuracy of each candidate and its predictive standard deviation, each ``(n,)``."""
+        """Predicted stand-alone accuracy of each candidate (at the long budget with ``long_table``) and its
+        predictive standard deviation, each ``(n,)``."""
         return self.predictor.predict(self.genotypes(vectors))
 
 
@@ -247,6 +332,10 @@ class TabularAccuracy(PredictedAccuracy):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if self.long_table is not None:  # its measured rows are of the table's budget, not of the long one
+            raise ConfigError(
+                "accuracy_model.long_table", self.long_table, "null in tabular mode (accuracy_model=table)"
+            )
         self.looked_up = self.predicted = 0
         self._by_arch: dict[str, BenchRecord] | None = None
 
