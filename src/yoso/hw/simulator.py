@@ -215,10 +215,18 @@ def _extents(d: _Dims, u: Unrolling) -> _Extents:
 _Mappings = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
 
 
-@lru_cache(maxsize=1 << 16)
 def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int) -> _Mappings:
-    """Systolic (SCALE-Sim) and adder-tree arrays of any unrolling: :func:`_systolic_many` for one array (cached:
-    the loop orders with the same innermost loop share it)."""
+    """Systolic (SCALE-Sim) and adder-tree arrays of any unrolling: :func:`_systolic_many` for one array. Its RF only
+    bounds the held words of a forwarded stream (at most the column folds, at most the columns' extent), so every
+    RF above that extent shares one cached result, as do the loop orders with the same innermost loop."""
+    ints = _unrolling_scalars(d, u)[0]
+    edged = not ints[3] and _EDGE in ints[5:8]
+    return _systolic_cached(d, u, rows, cols, min(rf_words, ints[1] + 2) if edged else 0)
+
+
+@lru_cache(maxsize=1 << 16)
+def _systolic_cached(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int) -> _Mappings:
+    """:func:`_systolic_many` for one array, cached."""
     counts, cycles, params, _ = _systolic_many(d, [u], np.array([rows]), np.array([cols]), np.array([rf_words]))
     return counts, cycles, params
 
@@ -229,10 +237,10 @@ _HELD, _PSUMS, _EDGE, _STREAM = range(4)
 
 
 @lru_cache(maxsize=1 << 12)
-def _unrolling_scalars(d: _Dims, u: Unrolling) -> tuple[Any, ...]:
-    """What :func:`_systolic_many` needs of an unrolling: its extents (rows, columns, time), MACs, whether it is an
-    adder tree and preloads its held operand, and per operand (W, I, O) its category, its dependence on the rows'
-    and the columns' dimensions and the words a held operand loads."""
+def _unrolling_scalars(d: _Dims, u: Unrolling) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """What :func:`_systolic_many` needs of an unrolling, as integers: its extents (rows, columns, time), whether it
+    is an adder tree and preloads its held operand, per operand (W, I, O) its category and its dependence on the
+    rows' and on the columns' dimensions; and as floats: its MACs and the words each operand loads when held."""
     e = _extents(d, u)
     category, in_rows, in_cols, loads = [], [], [], []
     for op in ("W", "I", "O"):
@@ -240,11 +248,11 @@ def _unrolling_scalars(d: _Dims, u: Unrolling) -> tuple[Any, ...]:
         reuse = math.prod(e.extent[x] for x in u.temporal if x not in RELEVANT[op])
         edge = op != "O" and op != u.stationary and (on_rows, on_cols) == (True, False)
         category.append(_HELD if op == u.stationary else _PSUMS if op == "O" else _EDGE if edge else _STREAM)
-        in_rows.append(on_rows)
-        in_cols.append(on_cols)
+        in_rows.append(int(on_rows))
+        in_cols.append(int(on_cols))
         loads.append(e.macs / reuse)
-    tree, preload = u.array == "tree", u.stationary in ("W", "I")
-    return (e.rows, e.cols, e.time, e.macs, tree, preload, *category, *in_rows, *in_cols, *loads)
+    tree, preload = int(u.array == "tree"), int(u.stationary in ("W", "I"))
+    return (e.rows, e.cols, e.time, tree, preload, *category, *in_rows, *in_cols), (e.macs, *loads)
 
 
 def _systolic_many(
@@ -259,15 +267,13 @@ def _systolic_many(
     takes ``T + ceil(log2 rows)`` per fold on the whole array. Accesses follow from which operands depend on
     each axis (module docstring of :mod:`yoso.hw.dataflow`).
     """
-    ops, weight = ("W", "I", "O"), (float(d.w), 1.0, 1.0)
     distinct: dict[Unrolling, int] = {}
-    which = np.array([distinct.setdefault(u, len(distinct)) for u in units], dtype=np.int64)
-    table = np.array([_unrolling_scalars(d, u) for u in distinct])[which]  # exact: every field is below 2**53
-    er, ec, et = (table[:, c].astype(np.int64) for c in range(3))
-    macs, tree, preload = table[:, 3], table[:, 4].astype(bool), table[:, 5].astype(bool)
-    category = table[:, 6:9].astype(np.int64)
-    in_rows, in_cols, loads = table[:, 9:12].astype(bool), table[:, 12:15].astype(bool), table[:, 15:18]
+    which = [distinct.setdefault(u, len(distinct)) for u in units]
+    scalars = [_unrolling_scalars(d, u) for u in distinct]
+    ints = np.array([s[0] for s in scalars], dtype=np.int64)[which]  # (arrays, 14): the layout of the function above
+    floats = np.array([s[1] for s in scalars])[which]  # (arrays, 4)
     rows, cols, rf_words = (np.asarray(a, dtype=np.int64) for a in (rows, cols, rf_words))
+    er, ec, et, tree = ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3] == 1
     g = d.G
 
     # systolic: the whole array (slot 0) or a sub-array of i < size PEs per axis, for each fold count the fewest
@@ -276,55 +282,55 @@ def _systolic_many(
         slot = np.arange(int(np.minimum(size, extent + 1).max(initial=1)))[None, :]  # sub-arrays: i <= extent
         used = np.where(slot == 0, size[:, None], slot)
         i = np.maximum(slot, 1)
-        valid = (slot == 0) | ((slot < size[:, None]) & (slot <= extent[:, None]))
-        valid &= (slot == 0) | (_cdiv(extent[:, None], _cdiv(extent[:, None], i)) == i)
+        valid = (slot < size[:, None]) & (slot <= extent[:, None])
+        valid &= _cdiv(extent[:, None], _cdiv(extent[:, None], i)) == i
         return used, _cdiv(extent[:, None], used), valid
 
     (ra, fr, vr), (ca, fc, vc) = axis(er, rows), axis(ec, cols)
-    fill = np.where(preload, 2, 1)[:, None, None] * ra[:, :, None] + ca[:, None, :] - 2
+    fill = (1 + ints[:, 4])[:, None, None] * ra[:, :, None] + ca[:, None, :] - 2
     grid_cycles = g * (fr[:, :, None] * fc[:, None, :] * (fill + et[:, None, None]) - 1)
-    whole = np.zeros(grid_cycles.shape[1:], bool)
-    whole[0, 0] = True
-    sub = vr[:, :, None] & vc[:, None, :] & ~whole & ~tree[:, None, None]  # an adder tree uses the whole array
+    sub = vr[:, :, None] & vc[:, None, :]
+    sub[:, 0, 0] = False
+    sub[tree] = False  # an adder tree uses the whole array
     fastest_sub = np.where(sub, grid_cycles, np.iinfo(np.int64).max).min(axis=(1, 2))
-    keep = whole | (sub & (grid_cycles == fastest_sub[:, None, None]))
+    keep = sub & (grid_cycles == fastest_sub[:, None, None])
+    keep[:, 0, 0] = True
     owner, i, j = np.nonzero(keep)
-    ra, ca, fr, fc = ra[owner, i], ca[owner, j], fr[owner, i], fc[owner, j]
-    cycles = grid_cycles[owner, i, j]
+    ra, ca, fr, fc, cycles = ra[owner, i], ca[owner, j], fr[owner, i], fc[owner, j], grid_cycles[owner, i, j]
     if tree.any():
         depth = np.array([math.ceil(math.log2(r)) if t else 0 for r, t in zip(rows[owner], tree[owner])])
         cycles = np.where(tree[owner], g * fr * fc * (et[owner] + depth), cycles)
     cycles = cycles.astype(float)
-    names = np.where((i == 0) & (j == 0), np.where(tree[owner], "tree", "systolic"), "subarray")
 
     # a stream forwarded along the rows (depends on the rows' dimensions only) is re-read per column fold, or
     # once per m column folds whose held words the PE keeps side by side in its RF
-    edged = (category[owner] == _EDGE).any(axis=1) & ~tree[owner]
+    edged = (ints[owner, 5:8] == _EDGE).any(axis=1) & ~tree[owner]
     m = np.ones(len(owner))
     if edged.any():
         limit = np.minimum(fc, np.maximum(rf_words[owner] - 2, 1))
         count = np.where(edged, np.floor(np.log2(np.maximum(limit, 1))).astype(np.int64) + 1, 1)
         idx = np.repeat(np.arange(len(owner)), count)
         m = 2.0 ** (np.arange(len(idx)) - np.repeat(np.cumsum(count) - count, count))
-        owner, ra, ca, fr, fc, cycles, names = (a[idx] for a in (owner, ra, ca, fr, fc, cycles, names))
+        owner, i, j, ra, ca, fr, fc, cycles = (a[idx] for a in (owner, i, j, ra, ca, fr, fc, cycles))
+    io, fo = ints[owner], floats[owner]
+    names = np.where((i == 0) & (j == 0), np.where(io[:, 3] == 1, "tree", "systolic"), "subarray")
 
-    n = len(owner)
-    M, ecols, held, edge = macs[owner], ec[owner], category[owner] == _HELD, category[owner] == _EDGE
-    held_loads, on_rows, on_cols = loads[owner], in_rows[owner], in_cols[owner]
-    per_row, per_col, col_trips = er[owner] / fr, ecols / fc, np.ceil(fc / m)  # mean used extents, m-fold trips
+    n, M, ecols = len(owner), fo[:, 0], io[:, 1]
+    per_row, per_col, col_trips = io[:, 0] / fr, ecols / fc, np.ceil(fc / m)  # mean used extents, m-fold trips
     rf, noc, glb = np.zeros(n), np.zeros(n), np.zeros(n)
-    for o, op in enumerate(ops):
-        w, h, hl = weight[o], held[:, o], held_loads[:, o]
-        spatial = np.where(on_rows[:, o], 1.0, per_row) * np.where(on_cols[:, o], 1.0, per_col)
-        if op == "O":  # held: psum read + write (+ the held stream word); psums leave the array written, all but
-            # the first read; moving: one hop per MAC, reduced along the axes the output does not depend on
+    for o, w in enumerate((float(d.w), 1.0, 1.0)):  # W, I, O
+        h, hl = io[:, 5 + o] == _HELD, fo[:, 1 + o]
+        spatial = np.where(io[:, 8 + o] == 1, 1.0, per_row) * np.where(io[:, 11 + o] == 1, 1.0, per_col)
+        if o == 2:  # outputs held: psum read + write (+ the held stream word); psums leave the array written, all
+            # but the first read; moving: one hop per MAC, reduced along the axes the output does not depend on
             rf += np.where(h, 2 * M + np.where(m > 1, M, 0.0), 0.0)
             noc += np.where(h, 0.0, M)
             glb += np.where(h, 2 * hl, 2 * M) / spatial - d.Osz
         else:  # held: one read per MAC + the fills; a forwarded stream re-read once per m column folds
+            edge = io[:, 5 + o] == _EDGE
             rf += np.where(h, w * (M + hl), 0.0)
-            noc += np.where(h, w * hl, np.where(edge[:, o], w * M / m, w * M))
-            glb += np.where(edge[:, o], w * M / ecols * col_trips, np.where(h, w * hl, w * M) / spatial)
+            noc += np.where(h, w * hl, np.where(edge, w * M / m, w * M))
+            glb += np.where(edge, w * M / ecols * col_trips, np.where(h, w * hl, w * M) / spatial)
     counts = np.stack([M, rf, noc, glb, np.zeros(n)], axis=1)
     return counts, cycles, {"mapping": names, "m": m, "sub_rows": ra, "sub_cols": ca}, owner
 
@@ -743,7 +749,7 @@ def clear_cache() -> None:
     _splits.cache_clear()
     _array_candidates.cache_clear()
     _unrolling_scalars.cache_clear()
-    _systolic.cache_clear()
+    _systolic_cached.cache_clear()
     _dram_tiling.cache_clear()
     _network.cache_clear()
     _LAYER_CACHE.clear()
