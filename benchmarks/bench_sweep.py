@@ -12,8 +12,9 @@ one network (``hw.deploy``, the default technology and mapping objective) is cos
 * by the sweep, :class:`yoso.hw.sweep.AcceleratorSweep`, cold (its layer tables built, the simulator's caches
   cleared) and warm (the tables built: a network whose layer shapes it has seen), median of 5 warm calls.
 
-It checks that both give the same figures, and prints accelerator evaluations per second and the warm ratio
-measured in this one run. Run it alone on the machine: a second process on 2 cores slows either side.
+It checks that both give the same figures, and prints accelerator evaluations per second and the warm and cold
+ratios per accelerator measured in this one run. Run it alone on the machine: a second process on 2 cores slows
+either side.
 """
 
 from __future__ import annotations
@@ -81,10 +82,11 @@ def bench_space(name: str, network: str, loop_sample: int, seed: int = 0) -> Non
     rows = [index[a] for a in sample]
     error = max(np.max(np.abs(energy[rows] / loop_e - 1)), np.max(np.abs(latency[rows] / loop_l - 1)))
     per_acc_loop, per_acc_sweep = loop_warm / len(sample), warm / len(accs)
+    cold_ratio = (loop_cold / len(sample)) / (cold / len(accs))
     print(
         f"same figures as the loop: max relative difference {error:.1e} over {len(rows):,} accelerators; "
         f"warm speed-up {per_acc_loop / per_acc_sweep:,.0f}x per accelerator (loop {per_acc_loop * 1e6:.1f} us, "
-        f"sweep {per_acc_sweep * 1e6:.3f} us)"
+        f"sweep {per_acc_sweep * 1e6:.3f} us), cold {cold_ratio:,.0f}x"
     )
     best = int(np.argmin(energy * latency))
     print(f"least-EDP design: {accs[best]} {energy[best]:.3f} mJ, {latency[best]:.3f} ms")

@@ -389,7 +389,8 @@ def _row_stationary_mappings(
     orders: tuple[tuple[int, ...], ...],
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Access counts, cycles and params of the row-stationary mappings of PE-set shapes (e, p, q, n), each over the
-    splits of its replicated sets, with the GLB reads in each of ``orders`` (``(len(orders), n)``; the counts' GLB column is left 0)."""
+    splits of its replicated sets (consecutive, as many per shape), with the GLB reads in each of ``orders``
+    (``(len(orders), n)``; the counts' GLB column is left 0)."""
     macs = float(d.macs)
     fr = _cdiv(d.R, rows)
     rt = _cdiv(d.R, fr)
