@@ -33,6 +33,8 @@ from yoso.space.joint import CellSpace, JointSpace
 
 log = logging.getLogger("yoso.search")
 
+#: Data keys a stand-alone accuracy does not depend on (loading, seeding: the seed is each result's own).
+DATA_KEYS_UNHASHED = ("num_workers", "seed", "root", "download")
 #: ``accuracy_model.name`` of the default: the predictor when its table matches the run, else the HyperNet.
 AUTO = "auto"
 T = TypeVar("T")
@@ -164,10 +166,11 @@ class Run:
 
     def standalone_config(self) -> dict[str, Any]:
         """What a stand-alone accuracy of this run's space depends on but the seed (hashed: :attr:`standalone_key`):
-        the data (split sizes, resolution), ``model.standalone``, the trainer's limits and the space."""
+        the data (split sizes, resolution; not where its files are or how they got there), ``model.standalone``, the
+        trainer's limits and the space."""
         from yoso.nn.modules import macro_cells
 
-        data = {k: v for k, v in self.group("data").items() if k not in ("num_workers", "seed")}
+        data = {k: v for k, v in self.group("data").items() if k not in DATA_KEYS_UNHASHED}
         standalone = dict(self.group("model")["standalone"])
         standalone["macro_cells"] = macro_cells(self.groups.get("space"), standalone["cells"])
         trainer = {k: self.groups.get("trainer", {}).get(k) for k in TRAINER_KEYS}
