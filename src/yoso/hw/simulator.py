@@ -224,7 +224,7 @@ def _systolic(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int) -> _M
     return _systolic_cached(d, u, rows, cols, min(rf_words, ints[1] + 2) if edged else 0)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)  # entries of a few KB each: bounded memory
 def _systolic_cached(d: _Dims, u: Unrolling, rows: int, cols: int, rf_words: int) -> _Mappings:
     """:func:`_systolic_many` for one array, cached."""
     counts, cycles, params, _ = _systolic_many(d, [u], np.array([rows]), np.array([cols]), np.array([rf_words]))
