@@ -266,7 +266,8 @@ class AcceleratorSweep:
                 parts.append(_KindCandidates(bk[owner], counts, cycles, need, np.zeros(len(m), bool)))
         for k in self._pixel_kinds:
             counts, cycles, _ = _pixels2d(d, int(self.kind_rows[k]), int(self.kind_cols[k]))
-            parts.append(_KindCandidates(np.full(len(cycles), k), counts, cycles, np.zeros(1), np.zeros(1, bool)))
+            none = np.zeros(len(cycles))
+            parts.append(_KindCandidates(np.full(len(cycles), k), counts, cycles, none, none.astype(bool)))
         if self._row_kinds:
             parts.append(self._row_stationary(shape, d))
         return _KindCandidates(*(np.concatenate(f) for f in zip(*parts)))
