@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT, compose_config
+from helpers import ROOT, compose_config, space_of
 
 from yoso.app.run import validate_config
 from yoso.config import ConfigError
@@ -105,13 +105,10 @@ def test_reference_cost_zigzag_is_valid_at_start_up() -> None:
 
 
 @needs_zigzag
-@pytest.mark.slow
 def test_zigzag_costs_a_network_near_the_simulator() -> None:
     from yoso.hw import evaluate
-    from yoso.space.joint import JointSpace
 
-    cfg = compose_config("search")
-    space = JointSpace.from_config(dict(cfg.space), dict(cfg.accelerator))
+    space = space_of(compose_config("search"))
     deploy = Deploy(input_shape=(3, 16, 16), channels=8, cells=3)
     model = ZigZagCostModel(HwSetup(space, deploy, TECH, PredictorConfig()), lpf_limit=4)
     design = (DARTS_V2, Accelerator(8, 8, 128, 512, "WS"))

@@ -19,7 +19,7 @@ import math
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -57,6 +57,8 @@ OBJECTIVE = {"edp": "EDP", "energy": "energy", "latency": "latency"}
 GLB_PORT_WORDS_PER_EDGE_PE = 8
 #: Register-file port width per held operand, in words per cycle (wide enough that it never stalls the MAC).
 RF_PORT_WORDS_PER_OPERAND = 16
+#: How many layers (shape, accelerator) needed each fallback of :func:`zigzag_layer` in this process.
+FALLBACKS: Counter[str] = Counter()
 #: Loop-prime-factor limit of LOMA's temporal-mapping search (ZigZag's default).
 LPF_LIMIT = 6
 
@@ -143,13 +145,14 @@ def loop_sizes(layer: Layer) -> dict[str, int]:
 # --------------------------------------------------------------------------- spatial mapping
 
 
-def _axis_unrolling(dims: str, sizes: Mapping[str, int], pes: int) -> list[tuple[str, int]]:
+def _axis_unrolling(dims: str, sizes: Mapping[str, int], pes: int, divisors: bool = False) -> list[tuple[str, int]]:
     """Factors of ``dims`` (yoso's fused dimensions of one array axis) unrolled over ``pes`` PEs: the fewest temporal
-    trips ``prod(ceil(size / f))``, then the most PEs used, as yoso's flattened unrolling folds them."""
+    trips ``prod(ceil(size / f))``, then the most PEs used, as yoso's flattened unrolling folds them; ``divisors``:
+    only factors that divide their dimension."""
     names = [ZIGZAG_DIM[d] for d in dims if sizes.get(ZIGZAG_DIM[d], 1) > 1]
     if not names:
         return []
-    options = [range(1, min(sizes[n], pes) + 1) for n in names]
+    options = [[f for f in range(1, min(sizes[n], pes) + 1) if not divisors or sizes[n] % f == 0] for n in names]
     best: tuple[int, int] | None = None
     choice: tuple[int, ...] = ()
     for factors in itertools.product(*options):
@@ -193,8 +196,9 @@ def held_operands(u: Unrolling, loop_order: str | None, dataflow: str) -> str:
     return u.stationary
 
 
-def spatial_mappings(layer: Layer, acc: Accelerator) -> tuple[SpatialMapping, ...]:
-    """The fixed spatial mappings of ``acc``'s dataflow for ``layer`` (OS: the systolic one and ShiDianNao's)."""
+def spatial_mappings(layer: Layer, acc: Accelerator, divisors: bool = False) -> tuple[SpatialMapping, ...]:
+    """The fixed spatial mappings of ``acc``'s dataflow for ``layer`` (OS: the systolic one and ShiDianNao's);
+    ``divisors``: each factor divides its dimension (ZigZag's LOMA fails on some uneven ones)."""
     sizes = loop_sizes(layer)
     if layer.kind == "add":  # elementwise: the whole array in parallel, no reuse to hold, as yoso's simulator
         rows, cols = _axis_unrolling("K", {"K": sizes["G"]}, acc.pe_rows), _axis_unrolling("Q", sizes, acc.pe_cols)
@@ -202,8 +206,8 @@ def spatial_mappings(layer: Layer, acc: Accelerator) -> tuple[SpatialMapping, ..
     out = []
     for u in unrollings(acc.dataflow, acc.loop_order):
         # Eyeriss's PE sets (R x P) are replicated over filters to fill the rows, as yoso's row model replicates them
-        rows = _axis_unrolling(u.rows + ("K" if u.array == "row" else ""), sizes, acc.pe_rows)
-        cols = _axis_unrolling(u.cols, sizes, acc.pe_cols)
+        rows = _axis_unrolling(u.rows + ("K" if u.array == "row" else ""), sizes, acc.pe_rows, divisors)
+        cols = _axis_unrolling(u.cols, sizes, acc.pe_cols, divisors)
         out.append(SpatialMapping(tuple(rows), tuple(cols), held_operands(u, acc.loop_order, acc.dataflow)))
     return tuple(dict.fromkeys(out))
 
@@ -364,14 +368,26 @@ def zigzag_layer(layer: Layer, acc: Accelerator, tech: Tech, lpf_limit: int = LP
         raise ImportError(f"zigzag-dse is not installed: {INSTALL_HINT}")
     shape = layer.shape()
     runs, errors = [], []
-    for m in spatial_mappings(shape, acc):
-        # with the feature maps on chip the GLB may leave LOMA no valid tiling: then they come from DRAM
-        for from_dram in dict.fromkeys((dram_operands(shape, acc, tech), "IWO")):
-            try:
-                runs.append(_run(shape, acc, tech, m, lpf_limit, from_dram))
-                break
-            except Exception as err:  # ZigZag's NoValidLoopOrderingFoundException and its failed validations
-                errors.append(f"{type(err).__name__}: {str(err).splitlines()[0]}")
+    # where LOMA finds no valid temporal mapping: the feature maps from DRAM (the GLB may be too full with them on
+    # chip), then spatial factors that divide their dimensions, then the RF open to every operand (LOMA's greedy
+    # allocation can fill a large RF with the held operand and leave the GLB no room)
+    tries = (
+        ("", spatial_mappings(shape, acc)),
+        ("divisors", spatial_mappings(shape, acc, divisors=True)),
+        ("rf for all operands", tuple(replace(m, held="WIO") for m in spatial_mappings(shape, acc) if m.held)),
+    )
+    for fallback, mappings in tries:
+        for m in mappings:
+            for from_dram in dict.fromkeys((dram_operands(shape, acc, tech), "IWO")):
+                try:
+                    runs.append(_run(shape, acc, tech, m, lpf_limit, from_dram))
+                    break
+                except Exception as err:  # ZigZag's NoValidLoopOrderingFoundException and its failed validations
+                    errors.append(f"{type(err).__name__}: {str(err).splitlines()[0]}")
+        if runs:
+            if fallback:
+                FALLBACKS[fallback] += 1
+            break
     if not runs:
         raise RuntimeError(f"ZigZag found no mapping of {shape} on {acc}: {'; '.join(errors)}")
     return min(runs, key=lambda r: _objective_key(tech.mapping_objective, r.energy_total_pj, r.cycles))
