@@ -69,6 +69,7 @@ def test_without_zigzag_the_reference_stops_with_a_config_error(monkeypatch: pyt
     assert "make install-zigzag" in str(err.value)
 
 
+@pytest.mark.slow  # a whole search.py process; the ConfigError itself is checked in-process above
 def test_search_py_without_zigzag_exits_2_at_start_up(tmp_path: Path) -> None:
     blocked = tmp_path / "blocked"  # a zigzag package that cannot be imported, ahead of any installed one
     (blocked / "zigzag").mkdir(parents=True)
