@@ -482,7 +482,9 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
             raise ConfigError("hw", None, "an 'hw' config group for the cost model")
         build_cost_model(groups["cost_model"], hw)  # its _target_ and options (cheap: built on first use)
 
-    if "accuracy_model" in groups and space is not None and {"data", "model", "space"} - groups.keys():
+    # With the groups its stand-alone config hashes, the model is checked against it once the Run is built (below).
+    matchable = not {"data", "model", "space"} - groups.keys()
+    if "accuracy_model" in groups and space is not None and not matchable:
         _build_accuracy_model(groups["accuracy_model"], space)  # its values (cheap: the model fits on first use)
     search = SearchSettings.from_config(groups["search"]) if "search" in groups else None
     if "data" in groups:
@@ -513,7 +515,7 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
         search=search,
         _cfg=cfg,
     )
-    if "accuracy_model" in groups and space is not None and not {"data", "model", "space"} - groups.keys():
+    if "accuracy_model" in groups and space is not None and matchable:
         run.accuracy_model()  # its table against the run's stand-alone config (cheap: the model fits on first use)
     return run
 

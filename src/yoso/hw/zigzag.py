@@ -30,7 +30,7 @@ import yaml
 
 from yoso.hw.dataflow import NAMED, Unrolling, unrollings
 from yoso.hw.layers import Deploy, Layer, deployment_layers
-from yoso.hw.simulator import _acc_constants, _dram_tiling
+from yoso.hw.simulator import _acc_constants, _dram_tiling, _objective_keys
 from yoso.hw.tech import LEVELS, Tech
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
@@ -321,11 +321,6 @@ class ZigZagLayer:
         return float(sum(self.energy_pj.values()))
 
 
-def _objective_key(objective: str, energy: float, cycles: float) -> tuple[float, ...]:
-    """What picks among the fixed spatial mappings (the run's mapping objective, as ZigZag's own stage)."""
-    return {"energy": (energy, cycles), "latency": (cycles, energy), "edp": (energy * cycles,)}[objective]
-
-
 def _run(layer: Layer, acc: Accelerator, tech: Tech, m: SpatialMapping, lpf_limit: int, from_dram: str) -> ZigZagLayer:
     """One ZigZag run: the layer, the hardware holding ``m.held`` in the RF, the fixed spatial mapping ``m``."""
     api = importlib.import_module("zigzag.api")
@@ -390,7 +385,7 @@ def zigzag_layer(layer: Layer, acc: Accelerator, tech: Tech, lpf_limit: int = LP
             break
     if not runs:
         raise RuntimeError(f"ZigZag found no mapping of {shape} on {acc}: {'; '.join(errors)}")
-    return min(runs, key=lambda r: _objective_key(tech.mapping_objective, r.energy_total_pj, r.cycles))
+    return min(runs, key=lambda r: _objective_keys(tech.mapping_objective, r.energy_total_pj, r.cycles))
 
 
 def network_cost(

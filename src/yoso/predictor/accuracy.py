@@ -158,10 +158,6 @@ class TwoBudgetPredictor:
     def __init__(self, predictor: AccuracyPredictor):
         self.predictor = predictor
 
-    @property
-    def std_scale(self) -> float:
-        return self.predictor.std_scale
-
     def fit(self, short: Sequence[BenchRecord], long: Sequence[BenchRecord]) -> TwoBudgetPredictor:
         records = [*short, *long]
         budget = np.repeat([0.0, 1.0], [len(short), len(long)])
@@ -260,8 +256,8 @@ class PredictedAccuracy:
             bases = [self.base_table]
             if self.long_table is not None:
                 bases.append(_named_table(self.long_table, "accuracy_model.long_table"))
-            pinned = self._pinned is not None and self._pinned.is_file()
-            lines = list(read_jsonl(self._pinned)) if pinned and self._pinned is not None else None
+            pinned = self._pinned if self._pinned is not None and self._pinned.is_file() else None
+            lines = list(read_jsonl(pinned)) if pinned is not None else None
             tables = []
             for base in bases:
                 if lines is not None:
@@ -301,12 +297,14 @@ class PredictedAccuracy:
             key = (hashlib.sha256(lines.encode()).hexdigest(), settings)
             if key not in _FITTED:
                 features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology)
-                model = AccuracyPredictor(features, self.iterations, self.seed, self.calibration_folds)
-                records = [list(table.records().values()) for table in tables]
-                if len(records) == 2:
-                    _FITTED[key] = TwoBudgetPredictor(model).fit(*records)
+                fit = (self.iterations, self.seed, self.calibration_folds)
+                short, *long = [list(table.records().values()) for table in tables]
+                if long:
+                    _FITTED[key] = two_budget_predictor(features, short, long[0], *fit)
                 else:
-                    _FITTED[key] = model.fit([r.genotype for r in records[0]], [r.val_accuracy for r in records[0]])
+                    _FITTED[key] = AccuracyPredictor(features, *fit).fit(
+                        [r.genotype for r in short], [r.val_accuracy for r in short]
+                    )
             self._predictor = _FITTED[key]
         return self._predictor
 
