@@ -164,10 +164,13 @@ def load_design(run_dir: str | Path) -> dict[str, Any]:
 
 
 def scale_text(design: Mapping[str, Any]) -> str:
-    """A design's network scale from its ``best.yaml`` genotype (fractions of the macro; 1, 1: the full macro)."""
+    """A design's network scale from its ``best.yaml`` genotype (fractions of the macro; 1, 1: the full macro), and its
+    stages' bits in a precision space."""
     genotype = design.get("genotype")
     genotype = genotype if isinstance(genotype, Mapping) else {}  # a design without a genotype mapping: full macro
-    return f"{float(genotype.get('width', 1.0)):g}, {float(genotype.get('depth', 1.0)):.2g}"
+    scale = f"{float(genotype.get('width', 1.0)):g}, {float(genotype.get('depth', 1.0)):.2g}"
+    bits = genotype.get("precision")  # a precision space's: the first/last layers' bits, then each stage's
+    return f"{scale}, bits {'/'.join(map(str, bits[1:]))}" if bits else scale
 
 
 def paper_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

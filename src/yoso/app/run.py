@@ -468,6 +468,8 @@ def validate_config(cfg: Mapping[str, Any], require: tuple[str, ...] = ()) -> Ru
     if constraints is None and reward is not None:
         constraints = reward.constraints
     board = build(groups["target"], "target") if "target" in groups else None
+    if board is not None and space is not None and space.precision is not None:
+        board.check_precisions((*space.precision.bits, space.precision.first_last_bits))
     hw = None
     if "hw" in groups and space is not None:
         hw = HwSetup.from_groups(space, groups["hw"], groups.get("target"), groups.get("reference_cost"))

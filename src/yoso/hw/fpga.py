@@ -3,10 +3,11 @@
 A :class:`Board` (the ``target`` config group, ``conf/target/<board>.yaml``, every figure cited
 there) maps an accelerator onto DSP slices, block RAM, UltraRAM, LUTs and flip-flops:
 
-* **DSP**: one PE is one MAC; a DSP slice holds ``macs_per_dsp[word_bits]`` MACs (one 16-bit
-  MAC per DSP48E1/E2; two 8-bit MACs sharing an operand per DSP48E2, Xilinx WP486).
-* **Global buffer**: one port of ``(pe_rows + pe_cols) * word_bits`` bits (the array's edge:
-  a word per row and per column each cycle), packed into BRAM36 blocks in the aspect ratio
+* **DSP**: one PE is one MAC; a DSP slice holds ``macs_per_dsp[bits]`` MACs at the datapath's width ``bits``
+  (``word_bits``, or the widest precision of a precision-space network): one 16-bit MAC per DSP48E1/E2; two
+  8-bit MACs sharing an operand per DSP48E2 (Xilinx WP486); four 4-bit ones (Xilinx WP521).
+* **Global buffer**: one port of ``(pe_rows + pe_cols) * bits`` bits (the array's edge:
+  a value per row and per column each cycle), packed into BRAM36 blocks in the aspect ratio
   that needs fewest (512x72, 1Kx36, 2Kx18, 4Kx9, 8Kx4, 16Kx2, 32Kx1: ``ceil(width / w) *
   ceil(depth / d)``), or into UltraRAM (4Kx72) where the device has enough of it.
 * **Register files**: up to ``lutram_max_bytes`` per PE in LUTRAM (64 bits per LUT), larger
@@ -159,18 +160,44 @@ class Board:
             leak_uw_per_pe=0.0,
         )
 
-    def usage(self, accelerators: Sequence[Accelerator]) -> Usage:
-        """Exact resource use of each accelerator on this device (vectorised over the list)."""
+    def check_precisions(self, bits: Sequence[int], key: str = "space.precisions") -> None:
+        """A ConfigError unless the DSP packing table has an entry for each of ``bits`` (a precision space's)."""
+        missing = sorted(set(bits) - set(self.macs_per_dsp))
+        if missing:
+            raise ConfigError(
+                "target.macs_per_dsp",
+                dict(self.macs_per_dsp),
+                f"an entry for every precision of {key} {sorted(set(bits))} (lacks {missing}; "
+                f"set target.macs_per_dsp.{missing[0]}=<MACs per DSP slice>)",
+            )
+
+    def datapath_bits(self, bits: Any, n: int) -> np.ndarray:
+        """The datapath width of ``n`` designs: ``bits`` (one per design or one for all; None: ``word_bits``)."""
+        if bits is None:
+            return np.full(n, self.word_bits, dtype=np.int64)
+        values = [self.word_bits if b is None else int(b) for b in np.broadcast_to(np.asarray(bits, dtype=object), n)]
+        return np.asarray(values, dtype=np.int64)
+
+    def usage(self, accelerators: Sequence[Accelerator], bits: Any = None) -> Usage:
+        """Exact resource use of each accelerator on this device (vectorised over the list), its datapath ``bits``
+        wide (one per accelerator or one for all; None: ``word_bits``)."""
         a = np.array([(x.pe_rows, x.pe_cols, x.gbuf_kb, x.rbuf_bytes) for x in accelerators], dtype=np.float64)
         a = a.reshape(-1, 4)
         rows, cols, gbuf_kb, rbuf = a.T
         pes = rows * cols
-        dsp = np.ceil(pes / self.macs_per_dsp[self.word_bits])
-        width = (rows + cols) * self.word_bits  # bits: one word per array row and column per cycle
-        bits = gbuf_kb * 1024 * 8
-        depth = np.ceil(bits / width)
-        glb_bram = np.min([np.ceil(width / w) * np.ceil(depth / d) for d, w in BRAM36_SHAPES], axis=0)
-        glb_uram = np.ceil(width / URAM_SHAPE[1]) * np.ceil(depth / URAM_SHAPE[0])
+        width_bits = self.datapath_bits(bits, len(a))
+        dsp = np.ceil(pes / np.array([self.macs_per_dsp[int(b)] for b in width_bits]))
+        glb_bits = gbuf_kb * 1024 * 8
+        # the port: one value per array row and column per cycle. A narrower datapath may read through the port of
+        # a wider precision of the table (values packed in its words), so the GLB takes the fewest blocks over
+        # those ports and fewer bits never need more block RAM or UltraRAM.
+        glb_bram = glb_uram = np.full(len(a), np.inf)
+        for port_bits in sorted({*self.macs_per_dsp, *width_bits.tolist()}):
+            port = (rows + cols) * np.maximum(port_bits, width_bits)
+            depth = np.ceil(glb_bits / port)
+            blocks = np.min([np.ceil(port / w) * np.ceil(depth / d) for d, w in BRAM36_SHAPES], axis=0)
+            glb_bram = np.minimum(glb_bram, blocks)
+            glb_uram = np.minimum(glb_uram, np.ceil(port / URAM_SHAPE[1]) * np.ceil(depth / URAM_SHAPE[0]))
         in_uram = (self.uram > 0) & (glb_uram <= self.uram)
         lutram = rbuf <= self.lutram_max_bytes
         rf_bram = np.where(lutram, 0.0, np.ceil(pes * np.ceil(rbuf * 8 / BRAM18_DATA_BITS) / 2))
@@ -193,12 +220,15 @@ class Board:
         power: np.ndarray = self.static_w + usage.counts @ per_mhz * self.clock_mhz * 1e-6
         return power
 
-    def cost(self, accelerators: Sequence[Accelerator], dram_mj: Any, latency_ms: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(energy_mj, latency_ms)`` on the board from the simulator's DRAM energy and latency (of :meth:`tech`).
+    def cost(
+        self, accelerators: Sequence[Accelerator], dram_mj: Any, latency_ms: Any, bits: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(energy_mj, latency_ms)`` on the board from the simulator's DRAM energy and latency (of :meth:`tech`),
+        each design's datapath ``bits`` wide (:meth:`usage`).
 
         Energy adds power x latency (W x ms = mJ); a design that does not fit gets ``inf`` for both.
         """
-        usage = self.usage(accelerators)
+        usage = self.usage(accelerators, bits)
         latency = np.asarray(latency_ms, dtype=np.float64)
         energy = np.asarray(dram_mj, dtype=np.float64) + self.power_w(usage) * latency
         fits = usage.fits

@@ -10,14 +10,14 @@ fraction of the channels and its depth fraction of each stage's normal cells. Ea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from yoso.config import ConfigError, check_int, check_shape, required
 from yoso.space import ops as O
-from yoso.space.genotype import NUM_INPUT_NODES, Genotype
-from yoso.space.joint import kept_cells, scaled_channels
+from yoso.space.genotype import NUM_INPUT_NODES, PRECISION_BITS, Genotype
+from yoso.space.joint import kept_cells, scaled_channels, stage_of
 
 #: Layer kinds the simulator costs.
 LAYER_KINDS = ("conv", "dwconv", "pool_max", "pool_avg", "add", "fc")
@@ -29,7 +29,8 @@ class Layer:
 
     ``R`` x ``S`` kernel (rows x cols), ``stride``/``padding`` as ``(rows, cols)`` (an int
     means both), ``groups`` (= C for depthwise and pooling), ``dilation``; ``bn`` says a
-    BatchNorm follows (its 2*K affine parameters are counted apart, see :attr:`bn_params`).
+    BatchNorm follows (its 2*K affine parameters are counted apart, see :attr:`bn_params`);
+    ``bits``: the width of its weights and activations (None: the technology's word).
     """
 
     kind: str
@@ -45,6 +46,7 @@ class Layer:
     dilation: int = 1
     N: int = 1
     bn: bool = False
+    bits: int | None = None
     name: str = field(default="", compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,8 @@ class Layer:
         for key in ("C", "K", "H", "W", "R", "S", "groups", "dilation", "N"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"layer {self.name or self.kind}: {key}={getattr(self, key)} must be >= 1")
+        if self.bits is not None and self.bits not in PRECISION_BITS:
+            raise ValueError(f"layer {self.name or self.kind}: bits={self.bits}, allowed {list(PRECISION_BITS)}")
         if self.C % self.groups or self.K % self.groups:
             raise ValueError(f"layer {self.name}: groups={self.groups} must divide C={self.C} and K={self.K}")
 
@@ -198,10 +202,29 @@ def deployment_layers(genotype: Genotype, deploy: Deploy | None = None, names: b
 
 
 def _build(genotype: Genotype, d: Deploy, make: Any, make_op: Any) -> list[Layer]:
+    layers, cells = _build_layers(genotype, d, make, make_op)
+    if not genotype.quantised:
+        return layers
+    # each layer at its precision: the stem, the global pool and the classifier at the first/last layers' bits,
+    # a cell's layers at its stage's (a reduction cell opens its stage)
+    bits = [genotype.first_last_bits if c < 0 else genotype.stage_bits(stage_of(c, d.cells)) for c in cells]
+    return [replace(layer, bits=b) if layer.name else _with_bits(layer, b) for layer, b in zip(layers, bits)]
+
+
+@lru_cache(maxsize=1 << 14)
+def _with_bits(shape: Layer, bits: int | None) -> Layer:
+    """An unnamed layer shape at ``bits``, cached and shared as the shapes themselves (a named layer would
+    come back under the name of the first equal one)."""
+    return replace(shape, bits=bits)
+
+
+def _build_layers(genotype: Genotype, d: Deploy, make: Any, make_op: Any) -> tuple[list[Layer], list[int]]:
+    """The layers of the deployment network and the cell each belongs to (-1: the stem, pool and classifier)."""
     n, (c_img, h, w) = d.batch, d.input_shape
     base = scaled_channels(d.channels, genotype.width)  # a scaled genotype keeps its fractions of the macro
     c_curr = d.stem_multiplier * base
     layers = [make("conv", c_img, c_curr, h, w, 3, 3, 1, 1, N=n, bn=True, name="stem")]
+    cells = [-1]
     # (channels, height, width) of the two previous cells' outputs
     s0 = s1 = (c_curr, h, w)
     c_curr, reduction_prev = base, False
@@ -233,10 +256,11 @@ def _build(genotype: Genotype, d: Deploy, make: Any, make_op: Any) -> list[Layer
             layers.append(make("add", c_curr, c_curr, *hw_out, groups=c_curr, N=n, name=f"{tag}.n{node}.add"))
         s0, s1 = s1, (len(genotype.concat(cell)) * c_curr, *hw_out)
         reduction_prev = reduction
+        cells += [i] * (len(layers) - len(cells))
     c, h, w = s1
     layers.append(make("pool_avg", c, c, h, w, h, w, 1, 0, groups=c, N=n, name="global_pool"))
     layers.append(make("fc", c, d.num_classes, 1, 1, N=n, name="classifier"))
-    return layers
+    return layers, cells + [-1, -1]
 
 
 def layer_from_record(rec: Mapping[str, Any]) -> Layer:

@@ -63,7 +63,7 @@ import numpy as np
 
 from yoso.hw.dataflow import RELEVANT, Unrolling, unrollings
 from yoso.hw.layers import Deploy, Layer, deployment_layers
-from yoso.hw.tech import LEVELS, Tech, UnitCosts, load_tech
+from yoso.hw.tech import LEVELS, Tech, UnitCosts, at_bits, load_tech
 from yoso.space.accelerator import TILING_LOOPS, Accelerator
 from yoso.space.genotype import Genotype
 
@@ -679,7 +679,8 @@ def _layer_cost(
     shape: Layer, acc: Accelerator, tech: Tech, costs: UnitCosts | None = None, mappings: tuple[str, ...] | None = None
 ) -> _LayerCost:
     """The one per-layer computation: the mapping the objective picks, with the DRAM traffic of the best GLB
-    tiling, its energy and cycles."""
+    tiling, its energy and cycles (at the layer's precision: :func:`~yoso.hw.tech.at_bits`)."""
+    tech = at_bits(tech, shape.bits)
     f = _mapping_figures(shape, acc, tech, costs, mappings)
     i = _best_mapping(tech.mapping_objective, f.energy_pj, f.latency)
     accesses = f.counts[i] + f.dram * _DRAM_WORD
@@ -710,6 +711,7 @@ def simulate_layer(
     if onchip_fmaps is not None and onchip_fmaps != tech.onchip_fmaps:
         tech = replace(tech, onchip_fmaps=onchip_fmaps)
     acc, shape = accelerator, layer.shape()
+    tech = at_bits(tech, shape.bits)
     cost = _layer_cost(shape, acc, tech, costs, None if mappings is None else tuple(mappings))
     _, _, rf_words, glb_words = _acc_constants(acc, tech)
     cand = _array_candidates(shape, acc.pe_rows, acc.pe_cols, rf_words, acc.dataflow, acc.loop_order)

@@ -53,7 +53,7 @@ from yoso.hw.simulator import (
     _row_stationary_sets,
     _systolic_many,
 )
-from yoso.hw.tech import Tech, load_tech
+from yoso.hw.tech import Tech, at_bits, load_tech
 from yoso.space.accelerator import Accelerator
 from yoso.space.genotype import Genotype
 
@@ -152,6 +152,7 @@ class AcceleratorSweep:
         first = np.unique(self.array_of, return_index=True)[1]
         self.array_unit = self.unit[first]  # (array keys, 5): the MAC, RF and NoC costs an array fixes
         self._tables: dict[Layer, _ShapeTable] = {}
+        self._precisions: dict[int | None, AcceleratorSweep] = {}  # the sweeps of the layers' other bit-widths
         # the array kinds: arrays that differ in their register file alone share their candidate mappings
         self.key_rf = np.array([int(rbuf // t.word_bytes) for _, _, rbuf, _, _ in self.array_keys])
         self.kinds, self.kind_of = _index([(r, c, df, order) for r, c, _, df, order in self.array_keys])
@@ -184,6 +185,13 @@ class AcceleratorSweep:
 
     def layer(self, shape: Layer) -> tuple[np.ndarray, np.ndarray]:
         """Energy (pJ) and cycles of one layer shape on each accelerator, at the mapping its objective picks."""
+        if at_bits(self.tech, shape.bits) is not self.tech:  # another precision: the sweep of its technology
+            sweep = self._precisions.get(shape.bits)
+            if sweep is None:
+                sweep = self._precisions[shape.bits] = AcceleratorSweep(
+                    self.accelerators, at_bits(self.tech, shape.bits), self.deploy
+                )
+            return sweep.layer(shape)
         table = self._tables.get(shape)
         if table is None:
             table = self._tables[shape] = self._table(shape)

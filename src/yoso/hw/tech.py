@@ -18,6 +18,7 @@ import yaml
 
 from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, check_keys, required
 from yoso.space.accelerator import Accelerator
+from yoso.space.genotype import PRECISION_BITS
 
 #: Memory levels, innermost first; energy breakdowns use these keys (plus "static").
 LEVELS = ("mac", "rf", "noc", "glb", "dram")
@@ -74,13 +75,15 @@ class Tech:
     dram_gb_s: float
     leak_uw_per_sram_kb: float
     leak_uw_per_pe: float
+    mac_multiplier_share: float
     onchip_fmaps: bool = True
     mapping_objective: str = MAPPING_OBJECTIVES[0]
 
     def __post_init__(self) -> None:
         check_bool("tech.onchip_fmaps", self.onchip_fmaps)
         check_choice("hw.mapping_objective", self.mapping_objective, MAPPING_OBJECTIVES)
-        check_choice("tech.word_bits", self.word_bits, (8, 16, 32))
+        check_choice("tech.word_bits", self.word_bits, (*PRECISION_BITS, 32))
+        check_float("tech.mac_multiplier_share", self.mac_multiplier_share, at_least=0.0, at_most=1.0)
         for key in ("mac_pj", "rf_ref_bytes", "glb_ref_kb", "noc_ref_pes", "clock_mhz", "dram_gb_s"):
             check_float(f"tech.{key}", getattr(self, key), greater_than=0.0)
         nonnegative = (
@@ -120,6 +123,12 @@ class Tech:
         """DRAM bandwidth in words per clock cycle."""
         return self.dram_gb_s * 1e9 / self.word_bytes / (self.clock_mhz * 1e6)
 
+    def mac_energy_ratio(self, bits: int) -> float:
+        """Energy of a MAC of ``bits``-bit operands over one of word-width operands: the multiplier's share scales
+        with the product of the operand widths, the accumulate's with their width (Horowitz, ISSCC 2014)."""
+        r = bits / self.word_bits
+        return self.mac_multiplier_share * r * r + (1.0 - self.mac_multiplier_share) * r
+
     def costs(self, acc: Accelerator) -> UnitCosts:
         """Unit costs for ``acc``: RF, NoC and global-buffer access energy scaled with their sizes."""
         return UnitCosts(*map(float, self.unit_cost_vectors(acc.rbuf_bytes, acc.num_pes, acc.gbuf_kb)))
@@ -150,6 +159,20 @@ class Tech:
         """Leakage power in mW of accelerators given by their sizes (scalars or arrays of one shape)."""
         sram_kb = np.asarray(gbuf_kb, dtype=np.float64) + np.asarray(num_pes) * np.asarray(rbuf_bytes) / 1024
         return (self.leak_uw_per_sram_kb * sram_kb + self.leak_uw_per_pe * np.asarray(num_pes)) / 1000
+
+
+@cache
+def at_bits(tech: Tech, bits: int | None) -> Tech:
+    """``tech`` for operands of ``bits`` bits (None or its word: ``tech`` itself), the one place precision enters
+    the cost model: buffer capacity and DRAM bandwidth count values of ``bits`` bits (a 4-bit design holds 4x the
+    values of a 16-bit one in the same buffer), each access moves ``bits / word_bits`` of a word (values packed
+    in words) and a MAC costs :meth:`Tech.mac_energy_ratio` of a word-width one. Compute throughput does not
+    change: a PE does one MAC per cycle at any width (docs/accelerator.md, Precision)."""
+    if bits is None or bits == tech.word_bits:
+        return tech
+    share, u = bits / tech.word_bits, tech.unit_costs
+    costs = UnitCosts(u.mac * tech.mac_energy_ratio(bits), u.rf * share, u.noc * share, u.glb * share, u.dram * share)
+    return replace(tech, name=f"{tech.name}@{bits}b", word_bits=bits, unit_costs=costs)
 
 
 #: The technology of the paper's setting (65 nm, 16-bit, Eyeriss): the default of ``hw.tech`` and ``--tech``.

@@ -22,7 +22,9 @@ from torch.nn import functional as F
 
 from yoso.nn.elastic import ActiveWidth
 from yoso.nn.ops import FactorizedReduce
+from yoso.nn.quant import ActivePrecision, fake_quantise, make_quantised
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
+from yoso.space.joint import stage_of
 
 #: A cell's output as handed to the next layers: the concatenated node tensors and their slots.
 CellOutput = tuple[list[torch.Tensor], tuple[int, ...]]
@@ -89,6 +91,11 @@ class SlotPreprocess(nn.Module):
         )
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
         self.width: ActiveWidth | None = None  # set by an elastic HyperNet: run on the leading channels
+        self.precision: ActivePrecision | None = None  # set by a quantised network: fake-quantise input and weights
+
+    @property
+    def _bits(self) -> int | None:
+        return None if self.precision is None else self.precision.bits
 
     def _part(self, part: int) -> nn.ParameterList:
         """The slot weights of conv ``part`` (two for a factorized reduce)."""
@@ -97,11 +104,12 @@ class SlotPreprocess(nn.Module):
     def _weight(self, part: int, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
         weights = self._part(part)
         if self.width is None or not self.width.sliced:
-            return _gather(weights, slots)
-        return _gather(weights, slots, inputs, self.width.scale(weights[slots[0]].shape[0]))
+            return fake_quantise(_gather(weights, slots), self._bits, signed=True)
+        weight = _gather(weights, slots, inputs, self.width.scale(weights[slots[0]].shape[0]))
+        return fake_quantise(weight, self._bits, signed=True)
 
     def forward(self, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
-        x = F.relu(_cat(inputs))
+        x = fake_quantise(F.relu(_cat(inputs)), self._bits, signed=False)
         if not self.reduce:
             return self.bn(F.conv2d(x, self._weight(0, inputs, slots)))
         shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
@@ -138,6 +146,7 @@ class SlotClassifier(nn.Module):
         self.weights = _slot_weights(num_slots, (num_classes, slot_channels), fan_in)
         bound = 1.0 / math.sqrt(fan_in)
         self.bias = nn.Parameter(torch.empty(num_classes).uniform_(-bound, bound))
+        self.precision: ActivePrecision | None = None  # set by a quantised network: fake-quantise input and weights
 
     def forward(
         self, inputs: Sequence[torch.Tensor], slots: Sequence[int], scales: Sequence[torch.Tensor] | None = None
@@ -146,7 +155,9 @@ class SlotClassifier(nn.Module):
         pooled = [F.adaptive_avg_pool2d(self.bns[s](x), 1).flatten(1) for x, s in zip(inputs, slots)]
         if scales is not None:
             pooled = [p * w for p, w in zip(pooled, scales)]
-        return F.linear(_cat(pooled), _gather(self.weights, slots, pooled), self.bias)
+        bits = None if self.precision is None else self.precision.bits
+        weight = fake_quantise(_gather(self.weights, slots, pooled), bits, signed=True)
+        return F.linear(fake_quantise(_cat(pooled), bits), weight, self.bias)
 
 
 @dataclass(frozen=True)
@@ -269,6 +280,7 @@ class MacroNet(nn.Module):
         stem_multiplier: int = 3,
         affine: bool = True,
         dirac_init: float | None = None,
+        quantised: bool = False,
     ):
         super().__init__()
         self.input_shape = tuple(int(v) for v in input_shape)
@@ -294,6 +306,11 @@ class MacroNet(nn.Module):
         if self.dirac_init is not None:
             for cell in cells:  # the cells of self.cells
                 cell.dirac_(self.dirac_init)
+        # a network at searched precisions: every conv and slot layer quantised at the bits run() sets
+        self.precision: ActivePrecision | None = None
+        if quantised:
+            self.precision = ActivePrecision()
+            make_quantised(self, self.precision)
 
     def base_channels(self) -> int:
         """The first stage's channels of the cells this network builds."""
@@ -322,10 +339,17 @@ class MacroNet(nn.Module):
         """The cells ``genotype``'s network runs, in order."""
         return cast("Sequence[Cell]", self.cells)  # a ModuleList of the Cells make_cell built
 
+    def _set_bits(self, bits: int | None) -> None:
+        if self.precision is not None:
+            self.precision.bits = bits
+
     def run(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
+        self._set_bits(genotype.first_last_bits)
         stem = self.stem(x)
         s0: CellOutput = ([stem], (0,))
         s1 = s0
         for k, cell in enumerate(self.active_cells(genotype)):
+            self._set_bits(genotype.stage_bits(stage_of(cell.plan.index, self.num_cells)))
             s0, s1 = s1, cell.run(s0, s1, genotype, self.slot_of(cell.plan, genotype), s0_is_stem=k < 2)
+        self._set_bits(genotype.first_last_bits)
         return self.classifier(*s1)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from yoso.nn.quant import ActivePrecision, fake_quantise
+
 
 class ActiveWidth:
     """The width a sliced network runs at, as ``active`` of ``full`` first-stage channels (exact ratio)."""
@@ -32,20 +34,25 @@ class ActiveWidth:
 
 class ElasticConv2d(nn.Conv2d):
     """A Conv2d on the leading channels: output ``width.scale(out_channels)``, input as given
-    (a depthwise conv: as many groups as input channels)."""
+    (a depthwise conv: as many groups as input channels); with a ``precision`` (:mod:`yoso.nn.quant`), its input
+    and weight fake-quantised at the active bits."""
 
-    width: ActiveWidth
+    width: ActiveWidth | None = None
+    precision: ActivePrecision | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c_in = x.shape[1]
-        if not self.width.sliced and c_in == self.in_channels:
-            return super().forward(x)
-        if self.groups == 1:
-            out, weight, groups = self.width.scale(self.out_channels), self.weight[:, :c_in], 1
-            weight = weight[:out]
-        else:  # depthwise: one group per channel
-            out, weight, groups = c_in, self.weight[:c_in], c_in
-        bias = None if self.bias is None else self.bias[:out]
+        weight, bias, groups = self.weight, self.bias, self.groups
+        if (self.width is not None and self.width.sliced) or c_in != self.in_channels:
+            if self.groups == 1:
+                out = self.out_channels if self.width is None else self.width.scale(self.out_channels)
+                weight = weight[:out, :c_in]
+            else:  # depthwise: one group per channel
+                out, weight, groups = c_in, weight[:c_in], c_in
+            bias = None if bias is None else bias[:out]
+        bits = None if self.precision is None else self.precision.bits
+        if bits is not None:
+            x, weight = fake_quantise(x, bits), fake_quantise(weight, bits, signed=True)
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, groups)
 
 
@@ -89,7 +96,7 @@ def make_elastic(module: nn.Module, width: ActiveWidth, halves: set[int]) -> Non
     """Turn every Conv2d and BatchNorm2d under ``module`` into its elastic kind (same parameters and buffers),
     sharing ``width``; the BatchNorms whose ``id`` is in ``halves`` normalise two concatenated halves."""
     for m in module.modules():
-        if type(m) is nn.Conv2d:
+        if isinstance(m, nn.Conv2d):  # a plain one, or already elastic for quantisation (yoso.nn.quant)
             m.__class__ = ElasticConv2d
             cast(ElasticConv2d, m).width = width  # its class now
         elif type(m) is nn.BatchNorm2d:

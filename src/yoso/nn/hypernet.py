@@ -12,7 +12,7 @@ from yoso.nn.cells import Cell, CellOutput, CellPlan, MacroNet, SlotPreprocess
 from yoso.nn.elastic import ActiveWidth, leading_slice, make_elastic
 from yoso.nn.ops import FactorizedReduce, build_op
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
-from yoso.space.joint import CellSpace, ScaleSpace, kept_cells, scaled_channels
+from yoso.space.joint import CellSpace, PrecisionSpace, ScaleSpace, kept_cells, scaled_channels
 
 
 def edge_key(node: int, input_node: int, op: str) -> str:
@@ -86,11 +86,14 @@ class HyperNet(MacroNet):
         affine: bool = True,
         dirac_init: float | None = None,
         scale: ScaleSpace | None = None,
+        precision: PrecisionSpace | None = None,
     ):
-        self.space_cells, self.scale = cells, scale
+        self.space_cells, self.scale, self.space_precision = cells, scale, precision
         if scale is not None:
             num_cells = scale.cells
-        super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
+        super().__init__(
+            input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init, precision is not None
+        )
         self.width: ActiveWidth | None = None
         self._kept: dict[float, list[HyperCell]] = {}
         if scale is not None:
@@ -141,6 +144,11 @@ class HyperNet(MacroNet):
             raise ValueError(
                 f"genotype has width {genotype.width}, depth {genotype.depth}; this HyperNet has no "
                 "network-scale decisions (build it for an elastic space)"
+            )
+        if genotype.quantised and self.precision is None:
+            raise ValueError(
+                f"genotype has precision {list(genotype.precision)}; this HyperNet is not quantised "
+                "(build it for a precision space)"
             )
         for cell in ("normal", "reduce"):
             if genotype.num_nodes(cell) != self.space_cells.num_nodes:
@@ -285,7 +293,9 @@ class ChildNet(MacroNet):
         dirac_init: float | None = None,
     ):
         self.genotype = genotype
-        super().__init__(input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init)
+        super().__init__(
+            input_shape, num_classes, channels, num_cells, stem_multiplier, affine, dirac_init, genotype.quantised
+        )
 
     def base_channels(self) -> int:
         return scaled_channels(self.channels, self.genotype.width)

@@ -16,8 +16,8 @@ from torch.nn import functional as F
 from yoso.config import ConfigError, build, check_float, check_int, required
 from yoso.nn.evaluate import SubnetEvaluator
 from yoso.nn.hypernet import ChildNet, HyperNet
-from yoso.space.genotype import Genotype
-from yoso.space.joint import JointSpace, ScaleSpace, check_sandwich
+from yoso.space.genotype import NUM_STAGES, Genotype
+from yoso.space.joint import JointSpace, PrecisionSpace, ScaleSpace, check_sandwich
 
 Arch = Genotype | Sequence[int] | np.ndarray
 #: SeedSequence spawn keys: training paths are (0, step), the fixed validation paths (1,).
@@ -198,6 +198,7 @@ class SupernetModule(_Trainable):
             hp["affine"],
             hp.get("dirac_init"),
             self.space.scale,
+            self.space.precision,
         )
         # one draw per path, DNN decisions first: the same networks for every accelerator space (as the training paths)
         self.val_genotypes = [
@@ -228,6 +229,9 @@ class SupernetModule(_Trainable):
         scale = ScaleSpace.from_config(space)
         sandwich, distill = check_sandwich(sandwich, distill, scale)
         scale_keys = {} if scale is None else {"widths": list(scale.widths), "depths": list(scale.depths)}
+        precision = PrecisionSpace.from_config(space)
+        if precision is not None:
+            scale_keys |= precision.to_dict()
         return {
             "space": {"ops": list(space["ops"]), "num_nodes": int(space["num_nodes"]), **scale_keys},
             # the choice lists (a null one is not searched) and the size limits {key: [low, high]}
@@ -301,6 +305,10 @@ class SupernetModule(_Trainable):
             return [genotype]
         largest = replace(genotype, width=max(scale.widths), depth=1.0)
         smallest = replace(genotype, width=min(scale.widths), depth=scale.depth_fraction(min(scale.depths)))
+        bits = self.space.precision
+        if bits is not None:  # the sandwich's ends also at the widest and the narrowest precision
+            largest = replace(largest, precision=(bits.first_last_bits, *[max(bits.bits)] * NUM_STAGES))
+            smallest = replace(smallest, precision=(bits.first_last_bits, *[min(bits.bits)] * NUM_STAGES))
         return [largest, smallest, genotype]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -183,14 +183,16 @@ class OnBoard:
     def __call__(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         vectors = np.atleast_2d(np.asarray(vectors))
         dram_mj, latency = self.inner(vectors)
-        return self.board.cost(accelerators_of(self.setup.space, vectors), dram_mj, latency)
+        space = self.setup.space
+        return self.board.cost(accelerators_of(space, vectors), dram_mj, latency, space.widest_bits(vectors))
 
     def evaluate_designs(self, designs: Sequence[tuple[Any, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """The inner reference's figures of ``(genotype, accelerator)`` pairs, on the board."""
         if not isinstance(self.inner, ReferenceCostModel):
             raise TypeError(f"{type(self.inner).__name__} costs encoded candidates only, not designs")
         dram_mj, latency = self.inner.evaluate_designs(designs)
-        return self.board.cost([accelerator for _, accelerator in designs], dram_mj, latency)
+        bits = [genotype.widest_bits for genotype, _ in designs]
+        return self.board.cost([accelerator for _, accelerator in designs], dram_mj, latency, bits)
 
     def __getattr__(self, name: str) -> Any:
         if name in ("inner", "setup", "board"):  # not yet set (e.g. while unpickling)

@@ -166,6 +166,8 @@ class FeatureEncoder:
             names += [f"log_{stat}[{k}]" for k in LAYER_KINDS]
         names += ["log_macs", "log_params", "log_fmap_words", "log_peak_fmap_words"]
         names += [f"concat[{cell}]" for cell in CELL_TYPES]
+        if self.space.precision is not None:  # what precision scales: MAC energy, map and weight bits
+            names += ["log_mac_energy", "log_fmap_bits", "log_param_bits"]
         return names
 
     def _layer_stats(self, layer: Layer) -> tuple[int, float, float, float, int]:
@@ -220,7 +222,8 @@ class FeatureEncoder:
         if len(self._layer_memo) > 1 << 16:
             self._layer_memo.clear()
             self._layer_tables.clear()
-        stats = np.array([self._layer_stats(l) for l in deployment_layers(genotype, self.deploy, names=False)])
+        layers = deployment_layers(genotype, self.deploy, names=False)
+        stats = np.array([self._layer_stats(l) for l in layers])
         kind = stats[:, 0].astype(np.int64)
         macs, params, fmap = stats[:, 1], stats[:, 2], stats[:, 3]
         nk = len(LAYER_KINDS)
@@ -233,8 +236,13 @@ class FeatureEncoder:
             _log([macs.sum(), params.sum(), fmap.sum(), fmap.max()]),
             np.array([len(genotype.concat(cell)) for cell in CELL_TYPES], dtype=np.float64),
         ]
+        word = self.tech.word_bits
+        bits = np.array([word if l.bits is None else l.bits for l in layers], dtype=np.float64)
+        if self.space.precision is not None:
+            mac_ratio = np.array([self.tech.mac_energy_ratio(int(b)) for b in bits])
+            parts.append(_log([(macs * mac_ratio).sum(), (fmap * bits).sum() / word, (params * bits).sum() / word]))
         # feature-map words of the layers whose input + output maps exceed each global-buffer choice
-        fmap_bytes = fmap * self.tech.word_bytes
+        fmap_bytes = fmap * bits / 8
         spill = np.array([fmap[fmap_bytes > g].sum() for g in self._gbuf_bytes])
         costs = np.zeros(0)
         if self._connectivity is not None:  # each distinct (shared) layer shape once, times its count

@@ -295,6 +295,13 @@ class DifferentiableStrategy(OneShotStrategy):
     history_columns = SIMULATED_COLUMNS
 
     def __init__(self, space: JointSpace, seed: int = 0, cost_model: Mapping[str, Any] | None = None, **settings: Any):
+        if space.precision is not None:  # the relaxation covers cells and accelerator only: never drop a decision
+            raise ConfigError(
+                "space.precisions",
+                list(space.precision.bits),
+                "null for strategy=differentiable (it relaxes cells and accelerator only, not precision), "
+                "e.g. space=yoso",
+            )
         if space.elastic:  # the relaxation covers cells and accelerator only: never drop a decision silently
             raise ConfigError(
                 "space",

@@ -315,8 +315,10 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return f"{r[c]:.4f} [{r[c + '_ci95_low']:.4f}, {r[c + '_ci95_high']:.4f}] predicted"
         if c in ACCURACY_KEYS:
             return format_accuracy(r[c], r.get(f"{c}_n"))
-        if c == "scale":  # the network's width and depth fractions (1, 1 outside the elastic space)
-            return f"w{r['genotype'].width:g} d{r['genotype'].depth:.2g}"
+        if c == "scale":  # the network's width and depth fractions (1, 1 outside the elastic space), stage bits
+            g = r["genotype"]
+            bits = f" b{'/'.join(map(str, g.precision[1:]))}" if g.quantised else ""
+            return f"w{g.width:g} d{g.depth:.2g}{bits}"
         return str(r[c]) if c == "accelerator" else r[c]
 
     columns = table_columns(rows)
@@ -329,6 +331,7 @@ FRONT_COLUMNS = (
     "on_front",
     "width",
     "depth",
+    "bits",
     "accelerator",
     *(f"{a}{k}" for a in ("accuracy", "test_accuracy") for k in ("", "_n", "_ci95_low", "_ci95_high")),
     "search_accuracy",
@@ -355,6 +358,7 @@ def write_front(path: Any, rows: list[dict[str, Any]]) -> Any:
             plain.update(
                 width=r["genotype"].width,
                 depth=r["genotype"].depth,
+                bits="/".join(map(str, r["genotype"].precision)),  # first/last layers', then each stage's
                 accelerator=str(r["accelerator"]),
             )
             key = search_accuracy_key(r)

@@ -155,17 +155,17 @@ class History:
                         seen,
                         f"{self.wall_time_s[i]:.3f}",
                         *(repr(float(self.figures[name][i])) for name in self.extra),
-                        *self._usage(accelerator),
+                        *self._usage(accelerator, genotype.widest_bits),
                     ]
                 )
             handle.flush()
             os.fsync(handle.fileno())
 
-    def _usage(self, accelerator: Any) -> list[str]:
-        """The resource-use cells of a row (none without a board)."""
+    def _usage(self, accelerator: Any, bits: int | None) -> list[str]:
+        """The resource-use cells of a row (none without a board), its datapath ``bits`` wide."""
         if self.board is None:
             return []
-        row = self.board.usage([accelerator]).row(0)
+        row = self.board.usage([accelerator], bits).row(0)
         return [f"{row[c]:.4g}" if c.endswith("_pct") else str(int(row[c])) for c in USAGE_COLUMNS]
 
     def state_dict(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from yoso.space.accelerator import DATAFLOWS, Accelerator, AcceleratorSpace
 from yoso.space.genotype import CELL_TYPES, Genotype, GenotypeError
-from yoso.space.joint import CellSpace, Decision, JointSpace
+from yoso.space.joint import CellSpace, Decision, JointSpace, PrecisionSpace
 from yoso.space.known import KNOWN_GENOTYPES, SOURCES, known_genotype, load_genotype
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "CellSpace",
     "Decision",
     "JointSpace",
+    "PrecisionSpace",
     "KNOWN_GENOTYPES",
     "SOURCES",
     "known_genotype",

@@ -17,6 +17,11 @@ NUM_INPUT_NODES = 2
 CELL_TYPES = ("normal", "reduce")
 #: The network-scale fields of a genotype (fractions of a macro's channels and of its normal cells per stage).
 SCALE_FIELDS = ("width", "depth")
+#: Stages of the DARTS macro: the two reduction cells open the second and the third.
+NUM_STAGES = 3
+#: Bit-widths a precision may take: even widths from 2 to 16. The MAC datapath is built of 2-bit slices
+#: (BitFusion's BitBricks, Sharma et al. ISCA 2018) and 16 bits is the technologies' word.
+PRECISION_BITS = tuple(range(2, 17, 2))
 
 Edge = tuple[str, int]  # (op name, input node)
 NodeChoice = tuple[int, str, int, str]  # (input_a, op_a, input_b, op_b)
@@ -44,6 +49,9 @@ class Genotype:
     #: kept; 1.0 is the macro as configured (every published genotype).
     width: float = 1.0
     depth: float = 1.0
+    #: Weight and activation bits (a precision space): the first and last layers' (stem and classifier), then each
+    #: stage's (its normal cells and the reduction that opens it); empty: unquantised, the technology's word.
+    precision: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for cell in CELL_TYPES:
@@ -55,20 +63,35 @@ class Genotype:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
                 raise GenotypeError(f"{key} = {value!r}: a network-scale fraction must lie in (0, 1]")
             object.__setattr__(self, key, round(float(value), 6))
+        bits = tuple(self.precision)
+        if bits and (
+            len(bits) != 1 + NUM_STAGES
+            or any(isinstance(b, bool) or not isinstance(b, int) or b not in PRECISION_BITS for b in bits)
+        ):
+            raise GenotypeError(
+                f"precision = {list(bits)}: the first/last layers' bits then one per stage ({1 + NUM_STAGES} "
+                f"integers), each of {list(PRECISION_BITS)}"
+            )
+        object.__setattr__(self, "precision", bits)
         self.validate()
 
     # ----------------------------------------------------------------- construction
 
     @classmethod
     def from_nodes(
-        cls, normal: Sequence[NodeChoice], reduce: Sequence[NodeChoice], width: float = 1.0, depth: float = 1.0
+        cls,
+        normal: Sequence[NodeChoice],
+        reduce: Sequence[NodeChoice],
+        width: float = 1.0,
+        depth: float = 1.0,
+        precision: tuple[int, ...] = (),
     ) -> Genotype:
         """A YOSO genotype from per-node ``(input_a, op_a, input_b, op_b)`` choices (and its network scale).
 
         The output concat is derived as the paper defines it: the computed nodes that feed
         no other node.
         """
-        cells: dict[str, Any] = {"width": width, "depth": depth}
+        cells: dict[str, Any] = {"width": width, "depth": depth, "precision": tuple(precision)}
         for cell, nodes in zip(CELL_TYPES, (normal, reduce)):
             edges = tuple(edge for in_a, op_a, in_b, op_b in nodes for edge in ((op_a, in_a), (op_b, in_b)))
             cells[cell] = edges
@@ -82,6 +105,8 @@ class Genotype:
         if missing:
             raise GenotypeError(f"genotype mapping lacks {missing}; got keys {sorted(data)}")
         scale = {k: data[k] for k in SCALE_FIELDS if k in data}
+        if data.get("precision"):
+            scale["precision"] = tuple(data["precision"])
         return cls(**{k: data[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}, **scale)
 
     @classmethod
@@ -120,6 +145,25 @@ class Genotype:
         """Whether the network scale differs from the full macro (an elastic-space genotype)."""
         return self.width != 1.0 or self.depth != 1.0
 
+    @property
+    def quantised(self) -> bool:
+        """Whether the network runs at searched precisions (a precision space) rather than the technology's word."""
+        return bool(self.precision)
+
+    def stage_bits(self, stage: int) -> int | None:
+        """Bits of ``stage``'s layers (None: unquantised)."""
+        return self.precision[1 + stage] if self.precision else None
+
+    @property
+    def widest_bits(self) -> int | None:
+        """The widest precision the network runs (its accelerator's datapath width; None: unquantised)."""
+        return max(self.precision) if self.precision else None
+
+    @property
+    def first_last_bits(self) -> int | None:
+        """Bits of the stem and the classifier (None: unquantised)."""
+        return self.precision[0] if self.precision else None
+
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and ints, for JSON/YAML (the scale fractions only when not the full macro)."""
         out: dict[str, Any] = {}
@@ -128,6 +172,8 @@ class Genotype:
             out[f"{cell}_concat"] = list(self.concat(cell))
         if self.scaled:
             out.update({k: getattr(self, k) for k in SCALE_FIELDS})
+        if self.precision:
+            out["precision"] = list(self.precision)
         return out
 
     def to_json(self) -> str:
@@ -148,6 +194,9 @@ class Genotype:
             lines.append(
                 f"scale : width x{self.width:g}, depth x{self.depth:.3g} (of the macro's channels, cells per stage)"
             )
+        if self.precision:
+            stages = "/".join(str(b) for b in self.precision[1:])
+            lines.append(f"bits  : stages {stages}, first/last layers {self.precision[0]} (weights and activations)")
         return "\n".join(lines)
 
     # ----------------------------------------------------------------- validation

@@ -21,7 +21,15 @@ import numpy as np
 
 from yoso.config import ConfigError, check_bool, check_choice, check_float, check_int, check_nonempty_unique, required
 from yoso.space.accelerator import Accelerator, AcceleratorSpace
-from yoso.space.genotype import CELL_TYPES, NUM_INPUT_NODES, SCALE_FIELDS, Genotype, loose_ends
+from yoso.space.genotype import (
+    CELL_TYPES,
+    NUM_INPUT_NODES,
+    NUM_STAGES,
+    PRECISION_BITS,
+    SCALE_FIELDS,
+    Genotype,
+    loose_ends,
+)
 from yoso.space.ops import OPS
 
 #: The four decisions of each computed node, in encoding order.
@@ -97,6 +105,41 @@ class ScaleSpace:
         return self.widths, self.depths
 
 
+@dataclass(frozen=True)
+class PrecisionSpace:
+    """The precision decisions of a precision space: one bit-width per stage (weights and activations alike).
+
+    Per stage, not per cell type and stage: the HyperNet trains every combination it samples (4^3 = 64 with the
+    default list, against 4^6 = 4096 per cell type), and a stage's reduction cell shares its normal cells' bits.
+    The stem and the classifier run at ``first_last_bits`` (8 by default, as HAQ keeps them).
+    """
+
+    bits: tuple[int, ...]
+    first_last_bits: int = 8
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], prefix: str = "space") -> PrecisionSpace | None:
+        """The precision decisions of a ``space`` group; None for a space without ``precisions``."""
+        if cfg.get("precisions") is None:
+            return None
+        listed = check_nonempty_unique(f"{prefix}.precisions", cfg["precisions"])
+        bits = [check_choice(f"{prefix}.precisions[{i}]", b, PRECISION_BITS) for i, b in enumerate(listed)]
+        edge = check_choice(f"{prefix}.first_last_bits", cfg.get("first_last_bits", 8), PRECISION_BITS)
+        return cls(tuple(sorted(bits)), edge)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The decisions' names after ``net.``: one per stage."""
+        return tuple(f"bits{stage}" for stage in range(NUM_STAGES))
+
+    def genotype_bits(self, indices: Any) -> tuple[int, ...]:
+        """A genotype's ``precision`` field from its per-stage decision indices."""
+        return (self.first_last_bits, *(self.bits[int(i)] for i in indices))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"precisions": list(self.bits), "first_last_bits": self.first_last_bits}
+
+
 def check_sandwich(sandwich: Any, distill: Any, scale: ScaleSpace | None) -> tuple[bool, bool]:
     """``model.sandwich`` and ``model.distill`` as bools; a ConfigError where one would be ignored (the sandwich
     rule needs width/depth decisions to train the largest and smallest scale, distillation needs the sandwich)."""
@@ -124,6 +167,13 @@ def stage_depths(num_cells: int) -> tuple[int, int, int]:
     return first, second - first - 1, num_cells - second - 1
 
 
+def stage_of(index: int, num_cells: int) -> int:
+    """The stage (0, 1, 2) of cell ``index`` of the macro: a reduction cell opens the stage it leads into."""
+    if num_cells < 3:
+        return 0
+    return int(index >= num_cells // 3) + int(index >= 2 * num_cells // 3)
+
+
 def kept_cells(num_cells: int, depth: float) -> list[int]:
     """Indices of the cells a network of ``depth`` (fraction) keeps: the reductions and the first
     ``round(depth x stage size)`` (at least one) normal cells of each stage."""
@@ -145,10 +195,17 @@ MAX_DEPTH = 8
 class JointSpace:
     """The joint DNN x accelerator space: decisions, sampling, decode/encode and validation."""
 
-    def __init__(self, cells: CellSpace, accelerators: AcceleratorSpace, scale: ScaleSpace | None = None):
+    def __init__(
+        self,
+        cells: CellSpace,
+        accelerators: AcceleratorSpace,
+        scale: ScaleSpace | None = None,
+        precision: PrecisionSpace | None = None,
+    ):
         self.cells = cells
         self.accelerators = accelerators
         self.scale = scale
+        self.precision = precision
         decisions: list[Decision] = []
         for cell in CELL_TYPES:
             for node in range(NUM_INPUT_NODES, NUM_INPUT_NODES + cells.num_nodes):
@@ -158,13 +215,18 @@ class JointSpace:
         if scale is not None:
             for field, choices in zip(SCALE_FIELDS, scale.choices):
                 decisions.append(Decision(f"net.{field}", choices))
+        if precision is not None:
+            decisions += [Decision(f"net.{name}", precision.bits) for name in precision.names]
         for field, choices in zip(accelerators.fields, accelerators.choices):
             decisions.append(Decision(f"accel.{field}", tuple(choices)))
         self.decisions: tuple[Decision, ...] = tuple(decisions)
         self.vocab_sizes: np.ndarray = np.array([d.vocab for d in decisions], dtype=np.int64)
         self.vocab_sizes.setflags(write=False)
         self.num_cell_decisions = len(CELL_TYPES) * cells.num_nodes * len(NODE_FIELDS)
-        self.num_dnn_decisions = self.num_cell_decisions + (len(SCALE_FIELDS) if scale is not None else 0)
+        self.num_scale_decisions = len(SCALE_FIELDS) if scale is not None else 0
+        self.num_dnn_decisions = (
+            self.num_cell_decisions + self.num_scale_decisions + (NUM_STAGES if precision is not None else 0)
+        )
         self.num_accel_decisions = len(accelerators.fields)
 
     @classmethod
@@ -172,7 +234,10 @@ class JointSpace:
         """The space of a run's ``space`` and ``accelerator`` nodes (plain data: the HyperNet's hyperparameters
         hold them, so a saved HyperNet rebuilds its space)."""
         return cls(
-            CellSpace.from_config(space), AcceleratorSpace.from_config(accelerator), ScaleSpace.from_config(space)
+            CellSpace.from_config(space),
+            AcceleratorSpace.from_config(accelerator),
+            ScaleSpace.from_config(space),
+            PrecisionSpace.from_config(space),
         )
 
     @property
@@ -195,6 +260,8 @@ class JointSpace:
 
     def __repr__(self) -> str:
         scale = f"; widths={list(self.scale.widths)}, depths={list(self.scale.depths)}" if self.scale else ""
+        if self.precision:
+            scale += f"; bits per stage {list(self.precision.bits)}, first/last {self.precision.first_last_bits}"
         return (
             f"JointSpace({len(self)} decisions: {self.num_dnn_decisions} DNN + {self.num_accel_decisions} "
             f"accelerator; ops={list(self.cells.ops)}{scale}; {self.accelerators.size} accelerators; "
@@ -245,12 +312,27 @@ class JointSpace:
             block = vec[c * self.cells.num_nodes * 4 : (c + 1) * self.cells.num_nodes * 4].reshape(-1, 4)
             cells.append([(int(a), ops[oa], int(b), ops[ob]) for a, oa, b, ob in block])
         width = depth = 1.0  # the full macro, without network-scale decisions
+        at = self.num_cell_decisions
         if self.scale is not None:
-            w, d = (int(i) for i in vec[self.num_cell_decisions : self.num_dnn_decisions])
+            w, d = (int(i) for i in vec[at : at + self.num_scale_decisions])
             width, depth = self.scale.widths[w], self.scale.depth_fraction(self.scale.depths[d])
+        bits = (
+            ()
+            if self.precision is None
+            else self.precision.genotype_bits(vec[at + self.num_scale_decisions :][:NUM_STAGES])
+        )
         normal, reduce = cells
-        genotype = Genotype.from_nodes(normal, reduce, width, depth)
+        genotype = Genotype.from_nodes(normal, reduce, width, depth, bits)
         return genotype, self.accelerators.accelerator(*(int(i) for i in vec[self.num_dnn_decisions :]))
+
+    def widest_bits(self, vectors: Any) -> np.ndarray | None:
+        """Each candidate's widest precision, its accelerator's datapath width (None: a space without precision)."""
+        if self.precision is None:
+            return None
+        at = self.num_cell_decisions + self.num_scale_decisions
+        stages = np.asarray(self.precision.bits)[self.check(vectors)[:, at : at + NUM_STAGES]]
+        widest: np.ndarray = np.maximum(stages.max(axis=1), self.precision.first_last_bits)
+        return widest
 
     def decode_many(self, vectors: Any) -> list[tuple[Genotype, Accelerator]]:
         return [self.decode(v) for v in self.check(vectors)]
@@ -275,6 +357,7 @@ class JointSpace:
                         raise ValueError(f"{cell} cell uses op {op!r}, not in this space's ops {list(self.cells.ops)}")
                 out += [in_a, self.cells.ops.index(op_a), in_b, self.cells.ops.index(op_b)]
         out += self._scale_indices(genotype)
+        out += self._precision_indices(genotype)
         out += self.accelerators.indices(accelerator)
         return np.asarray(out, dtype=np.int64)
 
@@ -295,3 +378,21 @@ class JointSpace:
                 "cells per stage)"
             )
         return [self.scale.widths.index(genotype.width), depths.index(genotype.depth)]
+
+    def _precision_indices(self, genotype: Genotype) -> list[int]:
+        """The per-stage precision decisions of ``genotype`` (none in a space without them)."""
+        if self.precision is None:
+            if genotype.quantised:
+                raise ValueError(
+                    f"genotype has precision {list(genotype.precision)}; this space has no precision decisions "
+                    "(use a precision space, e.g. space=yoso_elastic_precision)"
+                )
+            return []
+        p = self.precision
+        stages = genotype.precision[1:]
+        if not genotype.quantised or genotype.precision[0] != p.first_last_bits or any(b not in p.bits for b in stages):
+            raise ValueError(
+                f"genotype has precision {list(genotype.precision)}; this space has first/last layers at "
+                f"{p.first_last_bits} bits and stages of {list(p.bits)}"
+            )
+        return [p.bits.index(b) for b in stages]
