@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", type=int, default=50, help="architectures held out (the last of the draw)")
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cv", type=int, default=0, help="also K-fold cross-validated tau over every architecture")
     parser.add_argument(
         "--hypernet",
         action="store_true",
@@ -138,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     mean, std = calibrated.predict(g_test)
     results["gp_topology_calibrated"] = held_out_figures(mean, y_test, std, args.bootstrap)
     results["gp_topology_calibrated"]["std_scale"] = calibrated.std_scale
+    quantised = any(g.quantised for g in g_train + g_test)
+    precise = AccuracyFeatures(topology=True, precision=True)  # a precision space's: each stage's quantisation step
+    if quantised:
+        mean, std = AccuracyPredictor(precise, calibration_folds=5).fit(g_train, y_train).predict(g_test)
+        results["gp_precision_calibrated"] = held_out_figures(mean, y_test, std, args.bootstrap)
     mean, std = AccuracyPredictor(counted).fit(g_train, y_train).predict(g_test)
     results["gp_op_counts"] = held_out_figures(mean, y_test, std, args.bootstrap)
     width_depth = [shaped.names.index("width"), shaped.names.index("depth")]
@@ -169,6 +175,20 @@ def main(argv: list[str] | None = None) -> int:
         ("ridge", make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))),
     ):
         results[name] = held_out_figures(regressor.fit(x_train, y_train).predict(x_test), y_test, None, args.bootstrap)
+
+    if args.cv:  # every architecture predicted by the GP fitted on the other folds: tau over the whole table
+        genotypes, truth = [r.genotype for r in records], np.array([r.val_accuracy for r in records])
+        folds = np.arange(len(records)) % args.cv
+        for name, features in (("gp_topology_calibrated", shaped), ("gp_precision_calibrated", precise)):
+            if name == "gp_precision_calibrated" and not quantised:
+                continue
+            mean, std = np.empty(len(records)), np.empty(len(records))
+            for k in range(args.cv):
+                fit = [g for g, f in zip(genotypes, folds) if f != k]
+                held = [g for g, f in zip(genotypes, folds) if f == k]
+                model = AccuracyPredictor(features, calibration_folds=5).fit(fit, truth[folds != k])
+                mean[folds == k], std[folds == k] = model.predict(held)
+            results[f"{name} ({args.cv}-fold, all {len(records)})"] = held_out_figures(mean, truth, std, args.bootstrap)
 
     summary = {
         "rows": str(args.rows),

@@ -286,3 +286,23 @@ def test_smoke_search_in_the_precision_space(strategy: str, tmp_path: Path, shar
     assert genotype.precision[0] == 8 and set(genotype.precision[1:]) <= set(BITS)
     rows = read_rows(tmp_path / "history.csv")
     assert all("precision" in yaml.safe_load(r["genotype"]) for r in rows)
+
+
+def test_auto_finds_the_shipped_table_of_the_runs_config() -> None:
+    from yoso.app.run import _shipped_table_of
+    from yoso.bench import load_table
+
+    assert _shipped_table_of(load_table("fashion_mnist_short").key) == "fashion_mnist_short"
+    assert _shipped_table_of("no-such-config") is None
+
+
+def test_the_accuracy_predictor_sees_each_stages_quantisation_step(precision_space) -> None:
+    from yoso.predictor.accuracy import AccuracyFeatures
+
+    genotype = precision_space.decode(precision_space.sample(1, 6)[0])[0]
+    features = AccuracyFeatures(topology=True, precision=True)
+    rows = features([_at(genotype, (4, 8, 16)), replace(genotype, precision=())])
+    steps = [features.names.index(f"stage{s}.step") for s in range(NUM_STAGES)]
+    np.testing.assert_allclose(rows[0, steps], [2.0**-4, 2.0**-8, 2.0**-16])
+    np.testing.assert_array_equal(rows[1, steps], 0.0)
+    assert AccuracyFeatures(topology=True).names == features.names[: -NUM_STAGES]

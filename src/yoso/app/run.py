@@ -143,6 +143,10 @@ class Run:
         if table.key == key:
             return model
         if node.get("name") == AUTO:
+            shipped = _shipped_table_of(key)  # another shipped table of this run's config (e.g. the precision space's)
+            if shipped is not None:
+                log.info("accuracy: the predictor on table %s, built for this run's stand-alone config", shipped)
+                return _build_accuracy_model({**node, "table": shipped}, present(self.space, "space"), self.results_dir)
             log.info(
                 "accuracy: the HyperNet's (accuracy_model=auto): table %s holds stand-alone config %s, this run's "
                 "is %s; `python bench.py` with this run's data, model and space overrides builds its table",
@@ -404,6 +408,13 @@ def present(value: T | None, group: str) -> T:
     if value is None:
         raise ConfigError(group, None, f"a '{group}' config group")
     return value
+
+
+def _shipped_table_of(key: str) -> str | None:
+    """The name of a shipped accuracy table built for stand-alone config ``key`` (None: none is)."""
+    from yoso.bench import load_table, table_names
+
+    return next((name for name in table_names() if load_table(name).key == key), None)
 
 
 def _build_accuracy_model(node: Mapping[str, Any], space: JointSpace, results: Path | None = None) -> Any:

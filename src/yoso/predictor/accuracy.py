@@ -37,7 +37,7 @@ from yoso.cache import atomic_path
 from yoso.config import ConfigError, check_bool, check_int
 from yoso.hw.layers import Deploy, count_params, deployment_layers
 from yoso.predictor.gp import fit_gp, make_gp, predict_gp
-from yoso.space.genotype import CELL_TYPES, Genotype
+from yoso.space.genotype import CELL_TYPES, NUM_STAGES, Genotype
 
 log = logging.getLogger("yoso")
 
@@ -61,12 +61,15 @@ class AccuracyFeatures:
     ops: tuple[str, ...] = ()
     topology: bool = False
     deploy: Deploy = Deploy()
+    #: each stage's quantisation step, 2^-bits (0 unquantised): the rounding noise a precision space adds
+    precision: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
         counts = tuple(f"{cell}.{op}" for cell in CELL_TYPES for op in self.ops)
         shape = tuple(f"{cell}.{name}" for cell in CELL_TYPES for name in TOPOLOGY) if self.topology else ()
-        return (*counts, *shape, "width", "depth", "log_macs", "log_params")
+        steps = tuple(f"stage{s}.step" for s in range(NUM_STAGES)) if self.precision else ()
+        return (*counts, *shape, "width", "depth", "log_macs", "log_params", *steps)
 
     def __call__(self, genotypes: Sequence[Genotype]) -> np.ndarray:
         rows = []
@@ -75,7 +78,10 @@ class AccuracyFeatures:
             shape = [n for cell in CELL_TYPES for n in cell_topology(g, cell)] if self.topology else []
             layers = deployment_layers(g, self.deploy, names=False)
             macs, params = sum(layer.macs for layer in layers), count_params(layers)
-            rows.append([*counts, *shape, g.width, g.depth, np.log(max(macs, 1)), np.log(max(params, 1))])
+            steps = (
+                [0.0 if b is None else 2.0**-b for b in map(g.stage_bits, range(NUM_STAGES))] if self.precision else []
+            )
+            rows.append([*counts, *shape, g.width, g.depth, np.log(max(macs, 1)), np.log(max(params, 1)), *steps])
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.names))
 
 
@@ -292,11 +298,12 @@ class PredictedAccuracy:
             from yoso.space.ops import YOSO_OPS
 
             tables = self.training_tables
-            settings = (self.op_counts, self.topology, self.calibration_folds, self.iterations, self.seed)
+            quantised = getattr(self.space, "precision", None) is not None
+            settings = (self.op_counts, self.topology, self.calibration_folds, self.iterations, self.seed, quantised)
             lines = "".join(jsonl_line(line) for table in tables for line in table.lines())
             key = (hashlib.sha256(lines.encode()).hexdigest(), settings)
             if key not in _FITTED:
-                features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology)
+                features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology, precision=quantised)
                 fit = (self.iterations, self.seed, self.calibration_folds)
                 short, *long = [list(table.records().values()) for table in tables]
                 if long:

@@ -34,6 +34,13 @@ class ZigZagCostModel:
                 f"'{OPTION}' only with zigzag-dse=={zigzag.ZIGZAG_VERSION} installed (it is not importable here): "
                 f"{zigzag.INSTALL_HINT}; or reference_cost=simulator",
             )
+        if setup.space.precision is not None:  # its translation gives every operand the technology's one word width
+            raise ConfigError(
+                "reference_cost",
+                OPTION,
+                "reference_cost=simulator in a precision space (space.precisions): the ZigZag translation models "
+                "one word width for every layer",
+            )
         self.setup = setup
         self.lpf_limit = check_int("reference_cost.lpf_limit", lpf_limit, 1)
 
