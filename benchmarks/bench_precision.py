@@ -113,13 +113,15 @@ def search_part(args: argparse.Namespace) -> int:
                 chosen[key] = {"test": test, "test_n": test_n}
             rows.append((name, genotype, accelerator, acc[i], energy[i], latency[i], chosen[key]))
         base = rows[0]
-        print("| regime | stage bits | width, depth | accelerator | predicted | stand-alone test | energy mJ | latency ms |")
+        print(
+            "| regime | stage bits | width, depth | accelerator | predicted | stand-alone test | energy mJ | latency ms |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for name, g, a, p, e, l, t in rows:
             bits = "/".join(map(str, g.precision[1:]))
             test = _interval(t["test"], t["test_n"])
             print(f"| {name} | {bits} | {g.width:g}, {g.depth:.2g} | {a} | {p:.4f} | {test} | {e:.4g} | {l:.4g} |")
-        for name, g, a, p, e, l, t in rows[1:]:
+        for name, _g, _a, _p, e, l, t in rows[1:]:
             matched = _overlap((t["test"], t["test_n"]), (base[6]["test"], base[6]["test_n"]))
             print(
                 f"{name} / mixed: energy {e / base[4]:.2f}x, latency {l / base[5]:.2f}x; stand-alone accuracies "

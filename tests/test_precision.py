@@ -305,4 +305,4 @@ def test_the_accuracy_predictor_sees_each_stages_quantisation_step(precision_spa
     steps = [features.names.index(f"stage{s}.step") for s in range(NUM_STAGES)]
     np.testing.assert_allclose(rows[0, steps], [2.0**-4, 2.0**-8, 2.0**-16])
     np.testing.assert_array_equal(rows[1, steps], 0.0)
-    assert AccuracyFeatures(topology=True).names == features.names[: -NUM_STAGES]
+    assert AccuracyFeatures(topology=True).names == features.names[:-NUM_STAGES]
