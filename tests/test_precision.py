@@ -94,6 +94,7 @@ def test_a_board_without_dsp_packing_for_a_listed_precision_stops_at_start_up() 
     assert caught.value.key == "target.macs_per_dsp"
 
 
+@pytest.mark.slow  # a subprocess (~10 s); the ConfigError itself is checked in-process above
 def test_the_cli_exits_2_on_a_precision_of_3(tmp_path: Path) -> None:
     from helpers import run_entry
 
@@ -270,9 +271,8 @@ def test_bits_are_gp_features(precision_space) -> None:
     assert not np.allclose(features[0], features[1])
 
 
-@pytest.mark.parametrize(
-    "strategy", [s if s == "reinforce" else pytest.param(s, marks=pytest.mark.slow) for s in STRATEGIES]
-)
+@pytest.mark.slow  # 35-77 s each under load; the loop test above runs every strategy in the precision space in-process
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_smoke_search_in_the_precision_space(strategy: str, tmp_path: Path, shared_cache: Path) -> None:
     from yoso.app.pipeline import run_search
 
