@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--cv", type=int, default=0, help="also K-fold cross-validated tau over every architecture")
     parser.add_argument(
+        "--with-rows", type=Path, default=None, help="with --cv: another build's records join every training fold"
+    )
+    parser.add_argument(
         "--hypernet",
         action="store_true",
         help="also score the held-out architectures by the HyperNet of the search config (cached or trained)",
@@ -179,14 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.cv:  # every architecture predicted by the GP fitted on the other folds: tau over the whole table
         genotypes, truth = [r.genotype for r in records], np.array([r.val_accuracy for r in records])
         folds = np.arange(len(records)) % args.cv
-        for name, features in (("gp_topology_calibrated", shaped), ("gp_precision_calibrated", precise)):
-            if name == "gp_precision_calibrated" and not quantised:
-                continue
+        extra: list[Any] = []  # --with-rows: another table's records join every training fold (never held out)
+        if args.with_rows is not None:
+            other = read_rows_table(args.with_rows)
+            extra = [] if other is None else list(other.records().values())
+        models = [("gp_topology_calibrated", shaped, [])]
+        if quantised:
+            models.append(("gp_precision_calibrated", precise, []))
+            if extra:
+                models.append((f"gp_precision_calibrated + {len(extra)} of {args.with_rows.name}", precise, extra))
+        for name, features, joined in models:
             mean, std = np.empty(len(records)), np.empty(len(records))
             for k in range(args.cv):
-                fit = [g for g, f in zip(genotypes, folds) if f != k]
+                fit = [g for g, f in zip(genotypes, folds) if f != k] + [r.genotype for r in joined]
+                y_fit = np.concatenate([truth[folds != k], [r.val_accuracy for r in joined]])
                 held = [g for g, f in zip(genotypes, folds) if f == k]
-                model = AccuracyPredictor(features, calibration_folds=5).fit(fit, truth[folds != k])
+                model = AccuracyPredictor(features, calibration_folds=5).fit(fit, y_fit)
                 mean[folds == k], std[folds == k] = model.predict(held)
             results[f"{name} ({args.cv}-fold, all {len(records)})"] = held_out_figures(mean, truth, std, args.bootstrap)
 

@@ -306,3 +306,24 @@ def test_the_accuracy_predictor_sees_each_stages_quantisation_step(precision_spa
     np.testing.assert_allclose(rows[0, steps], [2.0**-4, 2.0**-8, 2.0**-16])
     np.testing.assert_array_equal(rows[1, steps], 0.0)
     assert AccuracyFeatures(topology=True).names == features.names[:-NUM_STAGES]
+
+
+def test_a_precision_predictor_also_learns_from_the_unquantised_table(
+    precision_space, smoke_table: Path, tmp_path: Path
+) -> None:
+    from helpers import synthetic_table
+
+    run = validate_config(compose_config("search", [PRECISION]))
+    assert run.unquantised_key == validate_config(compose_config("search")).standalone_key
+    table = synthetic_table(tmp_path / "precision.json.gz", precision_space, run.standalone_key, n=12)
+    chosen = ["accuracy_model=predictor", f"accuracy_model.table={table}"]
+    run = validate_config(
+        compose_config("search", [PRECISION, *chosen, f"accuracy_model.unquantised_table={smoke_table}"])
+    )
+    model = run.accuracy_model()
+    assert model.unquantised_table == str(smoke_table)
+    assert [len(t) for t in model.training_tables] == [12, 30]
+    assert np.all(np.isfinite(model(precision_space.sample(4, 0))))
+    with pytest.raises(ConfigError) as caught:  # a table of another config (the precision space's own)
+        validate_config(compose_config("search", [PRECISION, *chosen, f"accuracy_model.unquantised_table={table}"]))
+    assert caught.value.key == "accuracy_model.unquantised_table"

@@ -29,7 +29,7 @@ from yoso.search.reward import Reward
 from yoso.search.settings import SearchSettings
 from yoso.search.strategy import BaseStrategy, build_strategy
 from yoso.space.accelerator import AcceleratorSpace
-from yoso.space.joint import CellSpace, JointSpace
+from yoso.space.joint import PRECISION_KEYS, CellSpace, JointSpace
 
 log = logging.getLogger("yoso.search")
 
@@ -138,7 +138,10 @@ class Run:
         return self._once("accuracy_model", lambda: self._matched_accuracy_model(node))
 
     def _matched_accuracy_model(self, node: Mapping[str, Any]) -> Any:
-        model = _build_accuracy_model(node, present(self.space, "space"), self.results_dir)
+        space = present(self.space, "space")
+        if space.precision is not None:  # the same networks at the technology's word also train the predictor
+            node = {**node, "unquantised_table": self._unquantised_table(node)}
+        model = _build_accuracy_model(node, space, self.results_dir)
         table, key = model.base_table, self.standalone_key
         if table.key == key:
             return model
@@ -146,7 +149,7 @@ class Run:
             shipped = _shipped_table_of(key)  # another shipped table of this run's config (e.g. the precision space's)
             if shipped is not None:
                 log.info("accuracy: the predictor on table %s, built for this run's stand-alone config", shipped)
-                return _build_accuracy_model({**node, "table": shipped}, present(self.space, "space"), self.results_dir)
+                return _build_accuracy_model({**node, "table": shipped}, space, self.results_dir)
             log.info(
                 "accuracy: the HyperNet's (accuracy_model=auto): table %s holds stand-alone config %s, this run's "
                 "is %s; `python bench.py` with this run's data, model and space overrides builds its table",
@@ -161,6 +164,29 @@ class Run:
             f"a table of this run's stand-alone config {key} (it holds {table.key}: another data set, budget or "
             "space); build one with `python bench.py` and this run's overrides, or use accuracy_model=hypernet",
         )
+
+    def _unquantised_table(self, node: Mapping[str, Any]) -> str | None:
+        """A precision space's second table: ``unquantised_table`` if set (a ConfigError unless it was built for this
+        run's config without precision, :attr:`unquantised_key`), else the shipped table of that config if any."""
+        key, name = self.unquantised_key, node.get("unquantised_table")
+        if name is None:
+            return _shipped_table_of(key)
+        found = _named_table_key(str(name))
+        if found != key:
+            raise ConfigError(
+                "accuracy_model.unquantised_table",
+                name,
+                f"a table of this run's stand-alone config without precision, {key} (it holds {found})",
+            )
+        return str(name)
+
+    @property
+    def unquantised_key(self) -> str:
+        """:attr:`standalone_key` of the same run in its space without precision decisions: the key of a table of
+        the same networks at the technology's word."""
+        config = self.standalone_config()
+        config["space"] = {k: v for k, v in config["space"].items() if k not in PRECISION_KEYS}
+        return digest(config)
 
     @property
     def results_dir(self) -> Path:
@@ -408,6 +434,16 @@ def present(value: T | None, group: str) -> T:
     if value is None:
         raise ConfigError(group, None, f"a '{group}' config group")
     return value
+
+
+def _named_table_key(name: str) -> str:
+    """The config key of the accuracy table ``name`` (a shipped name or a .json.gz path)."""
+    from yoso.bench import load_table
+
+    try:
+        return load_table(name).key
+    except ValueError as err:
+        raise ConfigError("accuracy_model.unquantised_table", name, str(err)) from None
 
 
 def _shipped_table_of(key: str) -> str | None:

@@ -217,6 +217,7 @@ class PredictedAccuracy:
         table: str = DEFAULT_TABLE,
         results: str | None = None,
         long_table: str | None = None,
+        unquantised_table: str | None = None,
         op_counts: bool = False,
         topology: bool = True,
         calibration_folds: int = 5,
@@ -225,11 +226,11 @@ class PredictedAccuracy:
     ):
         if not isinstance(table, str) or not table:
             raise ConfigError("accuracy_model.table", table, "a shipped table's name or a .json.gz path")
-        if long_table is not None and (not isinstance(long_table, str) or not long_table):
-            raise ConfigError(
-                "accuracy_model.long_table", long_table, "null, a shipped table's name or a .json.gz path"
-            )
+        for key, value in (("long_table", long_table), ("unquantised_table", unquantised_table)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"accuracy_model.{key}", value, "null, a shipped table's name or a .json.gz path")
         self.space, self.table, self.long_table = space, table, long_table
+        self.unquantised_table = unquantised_table
         self.results = None if results is None else Path(results)
         self.op_counts = check_bool("accuracy_model.op_counts", op_counts)
         self.topology = check_bool("accuracy_model.topology", topology)
@@ -262,6 +263,8 @@ class PredictedAccuracy:
             bases = [self.base_table]
             if self.long_table is not None:
                 bases.append(_named_table(self.long_table, "accuracy_model.long_table"))
+            if self.unquantised_table is not None:
+                bases.append(_named_table(self.unquantised_table, "accuracy_model.unquantised_table"))
             pinned = self._pinned if self._pinned is not None and self._pinned.is_file() else None
             lines = list(read_jsonl(pinned)) if pinned is not None else None
             tables = []
@@ -305,9 +308,11 @@ class PredictedAccuracy:
             if key not in _FITTED:
                 features = AccuracyFeatures(YOSO_OPS if self.op_counts else (), self.topology, precision=quantised)
                 fit = (self.iterations, self.seed, self.calibration_folds)
-                short, *long = [list(table.records().values()) for table in tables]
-                if long:
-                    _FITTED[key] = two_budget_predictor(features, short, long[0], *fit)
+                short, *others = [list(table.records().values()) for table in tables]
+                if self.unquantised_table is not None:  # its networks at the technology's word: step 0
+                    short += others.pop()
+                if others:
+                    _FITTED[key] = two_budget_predictor(features, short, others[0], *fit)
                 else:
                     _FITTED[key] = AccuracyPredictor(features, *fit).fit(
                         [r.genotype for r in short], [r.val_accuracy for r in short]

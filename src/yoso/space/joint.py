@@ -105,6 +105,10 @@ class ScaleSpace:
         return self.widths, self.depths
 
 
+#: The keys of a ``space`` group that make it a precision space (:class:`PrecisionSpace`).
+PRECISION_KEYS = ("precisions", "first_last_bits")
+
+
 @dataclass(frozen=True)
 class PrecisionSpace:
     """The precision decisions of a precision space: one bit-width per stage (weights and activations alike).
