@@ -6,8 +6,10 @@
     .venv/bin/python benchmarks/bench_precision.py --part long-table
 
 ``search``: the same ``--samples`` candidates of ``space=yoso_elastic_precision`` (one seed: the same cells, scale
-and accelerators) under three precision regimes: each stage's sampled bits (mixed), every stage at 8 bits, every
-stage at 16 (the stem and classifier at 8 throughout). Accuracy is the predictor's on the precision space's table
+and accelerators) under three precision regimes: every stage at 8 bits, every stage at 16 (the stem and classifier
+at 8 throughout), and mixed: the mixed space holds the uniform designs too, so its search sees the candidates with
+their sampled stage bits, both uniform sets, and every stage-bit assignment (4^3) of the ``--refine`` lowest-energy
+and lowest-latency candidates that reach the accuracy target. Accuracy is the predictor's on the precision space's table
 (``accuracy_model=auto``), energy and latency the simulator's. At matched accuracy: each regime's lowest-energy (and
 lowest-latency) candidate whose predicted accuracy reaches the target, the 90th percentile of the 16-bit regime's
 predictions; those designs are trained stand-alone (quantised at their precisions) to check that their test
@@ -88,18 +90,39 @@ def search_part(args: argparse.Namespace) -> int:
         print("no accuracy table of the precision space's stand-alone config: build it with bench.py", file=sys.stderr)
         return 2
     vectors = space.sample(args.samples, args.seed)
+
+    def score(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        energy, latency = sim.evaluate(v, space=space, tech=run.hw.tech, deploy=run.hw.deploy)
+        return v, np.asarray(model(v), dtype=np.float64), energy, latency
+
     figures = {}
     for name, bits in REGIMES.items():
-        v = regime_vectors(space, vectors, bits)
         start = time.perf_counter()
-        acc = np.asarray(model(v), dtype=np.float64)
-        energy, latency = sim.evaluate(v, space=space, tech=run.hw.tech, deploy=run.hw.deploy)
-        figures[name] = (v, acc, energy, latency)
-        print(f"{name}: {len(v)} candidates costed and predicted in {time.perf_counter() - start:.1f} s", flush=True)
+        figures[name] = score(regime_vectors(space, vectors, bits))
+        print(f"{name}: {len(vectors)} candidates costed and predicted in {time.perf_counter() - start:.1f} s")
     target = float(np.quantile(figures["uniform 16-bit"][1], 0.9))
     print(f"\nmatched accuracy: predicted accuracy >= {target:.4f} (90th percentile of the 16-bit regime)")
+    # the mixed space holds every uniform design too: its search sees the three sets, plus every stage-bit
+    # assignment (4^3) of the --refine lowest-energy and lowest-latency candidates that reach the target
+    pooled = [np.concatenate(parts) for parts in zip(*figures.values())]
+    refined = [pooled[0]]
+    for column in (2, 3):
+        ok = np.flatnonzero(pooled[1] >= target)
+        best = pooled[0][ok[np.argsort(pooled[column][ok])[: args.refine]]]
+        combos = np.array(np.meshgrid(*[range(len(space.precision.bits))] * 3, indexing="ij")).reshape(3, -1).T
+        grid = np.repeat(best, len(combos), axis=0)
+        grid[:, _stage_columns(space)] = np.tile(combos, (len(best), 1))
+        refined.append(grid)
+    start = time.perf_counter()
+    extra = score(np.unique(np.concatenate(refined[1:]), axis=0))
+    figures["mixed"] = tuple(np.concatenate([p, e]) for p, e in zip(pooled, extra))  # type: ignore[assignment]
+    print(
+        f"mixed: + {len(extra[0])} stage-bit assignments of the best candidates in {time.perf_counter() - start:.1f} s"
+    )
     train = run.standalone_trainer(ROOT / "logs" / "bench_precision")
-    chosen: dict[str, dict[str, Any]] = {}
+    cache_file = ROOT / "logs" / "bench_precision" / "standalone.json"  # stand-alone results, for a rerun
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    chosen: dict[str, dict[str, Any]] = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     for criterion, column in (("energy", 2), ("latency", 3)):
         print(f"\n## least {criterion} at matched accuracy (ASIC, {run.hw.tech.name})\n")
         rows = []
@@ -107,10 +130,11 @@ def search_part(args: argparse.Namespace) -> int:
             ok = np.flatnonzero(acc >= target)
             i = int(ok[np.argmin(figures[name][column][ok])])
             genotype, accelerator = space.decode(v[i])
-            key = json.dumps([genotype.to_dict(), str(accelerator)])
+            key = genotype.to_json()  # its stand-alone accuracy does not depend on the accelerator
             if key not in chosen:
                 val, test, val_n, test_n = train(genotype)
                 chosen[key] = {"test": test, "test_n": test_n}
+                cache_file.write_text(json.dumps(chosen))
             rows.append((name, genotype, accelerator, acc[i], energy[i], latency[i], chosen[key]))
         base = rows[0]
         print(
@@ -221,6 +245,9 @@ def main() -> int:
     parser.add_argument("--part", choices=["search", "long", "long-table"], default="search")
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--refine", type=int, default=100, help="mixed: candidates whose every stage-bit assignment is scored"
+    )
     parser.add_argument("--boards", nargs="*", default=["zcu102", "ultra96"])
     parser.add_argument("--bits", type=int, choices=[4, 6, 8, 16], default=4)
     parser.add_argument("--threads", type=int, default=1)

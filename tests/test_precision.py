@@ -221,8 +221,8 @@ def test_a_quantised_hypernet_runs_each_sampled_precision_and_its_child_matches(
 
     torch.manual_seed(0)
     s = precision_space
-    net = HyperNet(s.cells, (1, 28, 28), 10, 8, scale=s.scale, precision=s.precision)
-    x = torch.randn(8, 1, 28, 28)
+    net = HyperNet(s.cells, (1, 14, 14), 10, 4, scale=s.scale, precision=s.precision)
+    x = torch.randn(4, 1, 14, 14)
     genotype = s.decode(s.sample(1, 5)[0])[0]
     outputs = {bits: net(x, _at(genotype, (bits,) * NUM_STAGES)) for bits in BITS}
     float_out = net(x, replace(genotype, precision=()))
@@ -316,7 +316,7 @@ def test_a_precision_predictor_also_learns_from_the_unquantised_table(
     run = validate_config(compose_config("search", [PRECISION]))
     assert run.unquantised_key == validate_config(compose_config("search")).standalone_key
     table = synthetic_table(tmp_path / "precision.json.gz", precision_space, run.standalone_key, n=12)
-    chosen = ["accuracy_model=predictor", f"accuracy_model.table={table}"]
+    chosen = ["accuracy_model=predictor", f"accuracy_model.table={table}", "accuracy_model.iterations=5"]
     run = validate_config(
         compose_config("search", [PRECISION, *chosen, f"accuracy_model.unquantised_table={smoke_table}"])
     )
