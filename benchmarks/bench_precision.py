@@ -105,16 +105,16 @@ def search_part(args: argparse.Namespace) -> int:
     # the mixed space holds every uniform design too: its search sees the three sets, plus every stage-bit
     # assignment (4^3) of the --refine lowest-energy and lowest-latency candidates that reach the target
     pooled = [np.concatenate(parts) for parts in zip(*figures.values())]
-    refined = [pooled[0]]
+    refined = []
+    combos = np.array(np.meshgrid(*[range(len(space.precision.bits))] * 3, indexing="ij")).reshape(3, -1).T
     for column in (2, 3):
         ok = np.flatnonzero(pooled[1] >= target)
         best = pooled[0][ok[np.argsort(pooled[column][ok])[: args.refine]]]
-        combos = np.array(np.meshgrid(*[range(len(space.precision.bits))] * 3, indexing="ij")).reshape(3, -1).T
         grid = np.repeat(best, len(combos), axis=0)
         grid[:, _stage_columns(space)] = np.tile(combos, (len(best), 1))
         refined.append(grid)
     start = time.perf_counter()
-    extra = score(np.unique(np.concatenate(refined[1:]), axis=0))
+    extra = score(np.unique(np.concatenate(refined), axis=0))
     figures["mixed"] = tuple(np.concatenate([p, e]) for p, e in zip(pooled, extra))  # type: ignore[assignment]
     print(
         f"mixed: + {len(extra[0])} stage-bit assignments of the best candidates in {time.perf_counter() - start:.1f} s"

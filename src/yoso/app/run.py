@@ -171,7 +171,9 @@ class Run:
         key, name = self.unquantised_key, node.get("unquantised_table")
         if name is None:
             return _shipped_table_of(key)
-        found = _named_table_key(str(name))
+        from yoso.predictor.accuracy import _named_table
+
+        found = _named_table(str(name), "accuracy_model.unquantised_table").key
         if found != key:
             raise ConfigError(
                 "accuracy_model.unquantised_table",
@@ -434,16 +436,6 @@ def present(value: T | None, group: str) -> T:
     if value is None:
         raise ConfigError(group, None, f"a '{group}' config group")
     return value
-
-
-def _named_table_key(name: str) -> str:
-    """The config key of the accuracy table ``name`` (a shipped name or a .json.gz path)."""
-    from yoso.bench import load_table
-
-    try:
-        return load_table(name).key
-    except ValueError as err:
-        raise ConfigError("accuracy_model.unquantised_table", name, str(err)) from None
 
 
 def _shipped_table_of(key: str) -> str | None:

@@ -185,7 +185,7 @@ class AcceleratorSweep:
 
     def layer(self, shape: Layer) -> tuple[np.ndarray, np.ndarray]:
         """Energy (pJ) and cycles of one layer shape on each accelerator, at the mapping its objective picks."""
-        if at_bits(self.tech, shape.bits) is not self.tech:  # another precision: the sweep of its technology
+        if shape.bits not in (None, self.tech.word_bits):  # another precision: the sweep of its technology
             sweep = self._precisions.get(shape.bits)
             if sweep is None:
                 sweep = self._precisions[shape.bits] = AcceleratorSweep(

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from yoso.nn.elastic import ActiveWidth
 from yoso.nn.ops import FactorizedReduce
-from yoso.nn.quant import ActivePrecision, fake_quantise, make_quantised
+from yoso.nn.quant import ActivePrecision, active_bits, fake_quantise, make_quantised
 from yoso.space.genotype import NUM_INPUT_NODES, Genotype
 from yoso.space.joint import stage_of
 
@@ -93,10 +93,6 @@ class SlotPreprocess(nn.Module):
         self.width: ActiveWidth | None = None  # set by an elastic HyperNet: run on the leading channels
         self.precision: ActivePrecision | None = None  # set by a quantised network: fake-quantise input and weights
 
-    @property
-    def _bits(self) -> int | None:
-        return None if self.precision is None else self.precision.bits
-
     def _part(self, part: int) -> nn.ParameterList:
         """The slot weights of conv ``part`` (two for a factorized reduce)."""
         return cast(nn.ParameterList, self.weights[part])
@@ -104,12 +100,13 @@ class SlotPreprocess(nn.Module):
     def _weight(self, part: int, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
         weights = self._part(part)
         if self.width is None or not self.width.sliced:
-            return fake_quantise(_gather(weights, slots), self._bits, signed=True)
-        weight = _gather(weights, slots, inputs, self.width.scale(weights[slots[0]].shape[0]))
-        return fake_quantise(weight, self._bits, signed=True)
+            weight = _gather(weights, slots)
+        else:
+            weight = _gather(weights, slots, inputs, self.width.scale(weights[slots[0]].shape[0]))
+        return fake_quantise(weight, active_bits(self.precision), signed=True)
 
     def forward(self, inputs: Sequence[torch.Tensor], slots: Sequence[int]) -> torch.Tensor:
-        x = fake_quantise(F.relu(_cat(inputs)), self._bits, signed=False)
+        x = fake_quantise(F.relu(_cat(inputs)), active_bits(self.precision), signed=False)
         if not self.reduce:
             return self.bn(F.conv2d(x, self._weight(0, inputs, slots)))
         shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
@@ -155,7 +152,7 @@ class SlotClassifier(nn.Module):
         pooled = [F.adaptive_avg_pool2d(self.bns[s](x), 1).flatten(1) for x, s in zip(inputs, slots)]
         if scales is not None:
             pooled = [p * w for p, w in zip(pooled, scales)]
-        bits = None if self.precision is None else self.precision.bits
+        bits = active_bits(self.precision)
         weight = fake_quantise(_gather(self.weights, slots, pooled), bits, signed=True)
         return F.linear(fake_quantise(_cat(pooled), bits), weight, self.bias)
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from yoso.nn.quant import ActivePrecision, fake_quantise
+from yoso.nn.quant import ActivePrecision, active_bits, fake_quantise
 
 
 class ActiveWidth:
@@ -50,7 +50,7 @@ class ElasticConv2d(nn.Conv2d):
             else:  # depthwise: one group per channel
                 out, weight, groups = c_in, weight[:c_in], c_in
             bias = None if bias is None else bias[:out]
-        bits = None if self.precision is None else self.precision.bits
+        bits = active_bits(self.precision)
         if bits is not None:
             x, weight = fake_quantise(x, bits), fake_quantise(weight, bits, signed=True)
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, groups)

@@ -26,6 +26,11 @@ class ActivePrecision:
         self.bits: int | None = None
 
 
+def active_bits(precision: ActivePrecision | None) -> int | None:
+    """The bits a layer holding ``precision`` runs at now (None: unquantised, or a layer of no quantised network)."""
+    return None if precision is None else precision.bits
+
+
 def fake_quantise(x: torch.Tensor, bits: int | None, signed: bool | None = None) -> torch.Tensor:
     """``x`` rounded to ``bits``-bit uniform levels over its own range (per tensor), straight-through gradient.
 

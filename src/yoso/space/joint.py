@@ -128,7 +128,9 @@ class PrecisionSpace:
             return None
         listed = check_nonempty_unique(f"{prefix}.precisions", cfg["precisions"])
         bits = [check_choice(f"{prefix}.precisions[{i}]", b, PRECISION_BITS) for i, b in enumerate(listed)]
-        edge = check_choice(f"{prefix}.first_last_bits", cfg.get("first_last_bits", 8), PRECISION_BITS)
+        edge = check_choice(
+            f"{prefix}.first_last_bits", cfg.get("first_last_bits", cls.first_last_bits), PRECISION_BITS
+        )
         return cls(tuple(sorted(bits)), edge)
 
     @property
